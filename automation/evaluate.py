@@ -1,0 +1,248 @@
+"""Evaluate the Pulumi program in-process, with no engine, CLI or cloud.
+
+The program runs under `pulumi.runtime.set_mocks`; a recording monitor keeps
+every resource registration with its inputs, its region (from its provider,
+its own `region` input, or its parent component), its options (protect,
+retain_on_delete, ignore_changes...) and the stack outputs. Tests assert on
+this record, `drctl plan` diffs two of them, and the sandbox applies one to moto.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import runpy
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.config import NAMESPACE, PlatformConfig, parse_config
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_DIR / "__main__.py"
+ACCOUNT_ID = "123456789012"
+
+# Computed outputs that the program reads from resources and that the mocks
+# must therefore invent (inputs are echoed back as outputs as well).
+_COMPUTED: dict[str, dict[str, str]] = {
+    "aws:rds/instance:Instance": {
+        "endpoint": "{identifier}.cluster.{region}.rds.amazonaws.com:5432",
+        "address": "{identifier}.cluster.{region}.rds.amazonaws.com",
+        "resourceId": "db-{digest}",
+    },
+    "aws:s3/bucket:Bucket": {"bucketRegionalDomainName": "{bucket}.s3.{region}.amazonaws.com"},
+    "aws:s3/bucketV2:BucketV2": {"bucketRegionalDomainName": "{bucket}.s3.{region}.amazonaws.com"},
+    "aws:kms/key:Key": {"keyId": "{digest}"},
+    "aws:ec2/vpc:Vpc": {"defaultSecurityGroupId": "sg-{digest}"},
+    "aws:lb/loadBalancer:LoadBalancer": {
+        "dnsName": "{name}-{digest}.{region}.elb.amazonaws.com",
+        "zoneId": "Z35SXDOTRQ7X7K",
+        "arnSuffix": "app/{name}/{digest}",
+    },
+    "aws:lb/targetGroup:TargetGroup": {"arnSuffix": "targetgroup/{name}/{digest}"},
+    "aws:route53/zone:Zone": {"zoneId": "Z{digest}", "nameServers": '["ns-1.awsdns-00.org"]'},
+    "aws:eks/cluster:Cluster": {
+        "endpoint": "https://{digest}.gr7.{region}.eks.amazonaws.com",
+        "certificateAuthority": '{{"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"}}',
+        "identities": '[{{"oidcs": [{{"issuer": "https://oidc.eks.{region}.amazonaws.com/id/{digest}"}}]}}]',
+    },
+    "aws:elasticache/replicationGroup:ReplicationGroup": {
+        "primaryEndpointAddress": "master.{name}.{digest}.{region}.cache.amazonaws.com",
+        "readerEndpointAddress": "replica.{name}.{digest}.{region}.cache.amazonaws.com",
+    },
+    "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": {
+        "globalReplicationGroupId": "ldgnf-{globalReplicationGroupIdSuffix}",
+    },
+}
+
+
+@dataclass(frozen=True)
+class DeclaredResource:
+    """One resource registration as the program declared it."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: Mapping[str, Any]
+    region: str | None
+    custom: bool
+    parent: str
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: tuple[str, ...]
+    replace_on_changes: tuple[str, ...]
+    delete_before_replace: bool
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What identifies the resource across two evaluations (URN parts)."""
+        return (self.type, self.urn)
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation of the program declared."""
+
+    config: PlatformConfig
+    resources: list[DeclaredResource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_token: str, region: str | None = None) -> list[DeclaredResource]:
+        return [
+            r for r in self.resources if r.type == type_token and (region is None or r.region == region)
+        ]
+
+    def one(self, type_token: str, name: str) -> DeclaredResource:
+        found = [r for r in self.resources if r.type == type_token and r.name == name]
+        if len(found) != 1:
+            names = sorted(r.name for r in self.of_type(type_token))
+            raise LookupError(f"expected one {type_token} named {name}, found {len(found)} (declared: {names})")
+        return found[0]
+
+    def by_urn(self) -> dict[str, DeclaredResource]:
+        return {r.urn: r for r in self.resources}
+
+    def regions(self) -> Iterator[str]:
+        yield self.config.primary_region
+        yield self.config.dr_region
+
+
+class _RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.provider_regions: dict[str, str] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        region = args.inputs.get("region") or self.provider_regions.get(args.provider or "", "")
+        digest = hashlib.sha256(f"{args.typ}/{args.name}".encode()).hexdigest()[:12]
+        if args.typ == "pulumi:providers:aws":
+            return f"{args.name}-id", dict(args.inputs)
+        state: dict[str, Any] = dict(args.inputs)
+        service = args.typ.split(":")[1].split("/")[0]
+        physical = args.inputs.get("name") or args.inputs.get("identifier") or args.inputs.get("bucket") or args.name
+        state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{physical}")
+        state.setdefault("name", physical)
+        fields = {**{k: v for k, v in args.inputs.items() if isinstance(v, str)}, "name": physical,
+                  "region": region, "digest": digest, "identifier": physical, "bucket": physical}
+        for key, template in _COMPUTED.get(args.typ, {}).items():
+            value = template.format_map(_Default(fields))
+            state.setdefault(key, _json_or_text(value))
+        return f"{physical}-{digest[:8]}", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:root", "userId": "mock"}, None
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
+        raise NotImplementedError(f"the offline evaluation has no answer for the invoke {args.token}")
+
+
+class _Default(dict):
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+def _json_or_text(value: str) -> Any:
+    if value[:1] in "[{":
+        import json
+
+        return json.loads(value)
+    return value
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps each registration's options, which MockResourceArgs leaves out."""
+
+    def __init__(self, mocks: _RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording_mocks = mocks
+        self.records: list[DeclaredResource] = []
+        self._regions_by_urn: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def _region_of(self, request: Any, inputs: Mapping[str, Any]) -> str | None:
+        regions = self.recording_mocks.provider_regions
+        if isinstance(inputs.get("region"), str):
+            return inputs["region"]
+        if request.provider in regions:
+            return regions[request.provider]
+        for ref in request.providers.values():
+            if ref in regions:
+                return regions[ref]
+        return self._regions_by_urn.get(request.parent)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        if request.type == "pulumi:providers:aws":
+            self.recording_mocks.provider_regions[f"{response.urn}::{response.id}"] = inputs.get("region")
+        region = self._region_of(request, inputs)
+        record = DeclaredResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            inputs=inputs,
+            region=region,
+            custom=request.custom,
+            parent=request.parent,
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=tuple(request.ignoreChanges),
+            replace_on_changes=tuple(request.replaceOnChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+        )
+        with self._lock:
+            self._regions_by_urn[response.urn] = region
+            self.records.append(record)
+        return response
+
+
+def stack_file_config(stack: str = "prod", project_dir: Path = PROJECT_DIR) -> dict[str, str]:
+    """Read `Pulumi.<stack>.yaml` into raw config strings, as the engine passes them."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    return {key: _config_text(value) for key, value in (document.get("config") or {}).items()}
+
+
+def _config_text(value: Any) -> str:
+    import json
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)
+
+
+def evaluate_program(raw_config: Mapping[str, str], stack: str = "prod") -> Evaluation:
+    """Run the program for `raw_config` and return what it declared.
+
+    Config errors surface as `ConfigError` before any resource is registered.
+    """
+    config = parse_config(raw_config)
+    prefixed = {k if ":" in k else f"{NAMESPACE}:{k}": v for k, v in raw_config.items()}
+    mocks = _RecordingMocks()
+    monitor = _RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="dr-platform", stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(prefixed)
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    root = pulumi_settings.get_root_resource()
+    outputs = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}
+    return Evaluation(config=config, resources=list(monitor.records), outputs=outputs)
+
+
+def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    return _sync_await(output.future())

@@ -1,0 +1,486 @@
+"""The stack's configuration, read once into a frozen, validated object.
+
+`parse_config` takes the raw key/value strings of the `dr-platform` namespace
+(what `pulumi config` stores, and what the Automation API returns), so the
+program, `drctl` and the tests validate config with exactly the same code and
+a bad value fails before any resource is declared or any API is called.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+NAMESPACE = "dr-platform"
+
+ROLES = ("primary", "dr")
+"""Region roles. `primary` is where the platform normally runs; `dr` is the standby."""
+
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
+_DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_IDENT_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,62}$")
+
+
+class ConfigError(ValueError):
+    """A config value is missing or not allowed; the message names the key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        super().__init__(f"config {NAMESPACE}:{key}: {problem}")
+
+
+class DrState(str, Enum):
+    """Where the platform stands in the DR state machine (see README)."""
+
+    STEADY = "steady"
+    FAILED_OVER = "failed-over"
+    RESYNCING = "resyncing"
+
+
+@dataclass(frozen=True)
+class NodeGroupSize:
+    min: int
+    desired: int
+    max: int
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    """What differs between the two regions."""
+
+    role: str
+    region: str
+    vpc_cidr: str
+    availability_zones: tuple[str, ...]
+    db_generation: int
+    db_retained_generations: tuple[int, ...]
+    ingress_hostname: str | None
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    primary_region: str
+    dr_region: str
+    active_region: str
+    dr_state: DrState
+    name_prefix: str
+    regions: Mapping[str, RegionSettings]
+    # database
+    db_instance_class: str
+    db_engine_version: str
+    db_allocated_storage_gb: int
+    db_max_allocated_storage_gb: int
+    db_name: str
+    db_master_username: str
+    db_backup_retention_days: int
+    db_performance_insights_retention_days: int
+    # object storage
+    uploads_retention_days: int
+    logs_retention_days: int
+    storage_ia_after_days: int
+    storage_glacier_after_days: int
+    # AWS Backup
+    backup_daily_schedule: str
+    backup_daily_retention_days: int
+    backup_weekly_schedule: str
+    backup_weekly_cold_after_days: int
+    backup_weekly_retention_days: int
+    backup_continuous_retention_days: int
+    # cache
+    cache_node_type: str
+    cache_engine_version: str
+    cache_replicas_per_group: int
+    # compute
+    eks_version: str
+    eks_public_endpoint: bool
+    node_instance_types: tuple[str, ...]
+    node_group_full: NodeGroupSize
+    node_group_standby: NodeGroupSize
+    # monitoring
+    prometheus_retention_days: int
+    prometheus_storage_gb: int
+    grafana_storage_gb: int
+    # traffic
+    zone_name: str
+    app_subdomain: str
+    dns_ttl_seconds: int
+    health_check_path: str
+    health_check_interval_seconds: int
+    health_check_failure_threshold: int
+    # alerting and objectives
+    notification_emails: tuple[str, ...]
+    notification_https_endpoints: tuple[str, ...]
+    rpo_seconds: int
+    rto_seconds: int
+    replica_lag_warning_seconds: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    # --- derived views of the DR state machine -------------------------------
+
+    @property
+    def standby_region(self) -> str:
+        return self.dr_region if self.active_region == self.primary_region else self.primary_region
+
+    @property
+    def active_role(self) -> str:
+        return self.role_of(self.active_region)
+
+    @property
+    def standby_role(self) -> str:
+        return self.role_of(self.standby_region)
+
+    @property
+    def app_fqdn(self) -> str:
+        return f"{self.app_subdomain}.{self.zone_name}"
+
+    def role_of(self, region: str) -> str:
+        for role, settings in self.regions.items():
+            if settings.region == region:
+                return role
+        raise KeyError(region)
+
+    def region_of(self, role: str) -> str:
+        return self.regions[role].region
+
+
+# --- reading raw values --------------------------------------------------------
+
+
+class _Reader:
+    """Typed accessors over the raw string values of one namespace."""
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        prefix = f"{NAMESPACE}:"
+        self._raw = {k.removeprefix(prefix): v for k, v in raw.items() if ":" not in k or k.startswith(prefix)}
+        self._read: set[str] = set()
+
+    @property
+    def known_keys(self) -> list[str]:
+        return sorted(self._read)
+
+    def unknown_keys(self) -> list[str]:
+        """Keys that were set but that no accessor asked for: typos, mostly."""
+        return sorted(set(self._raw) - self._read)
+
+    def _get(self, key: str) -> str | None:
+        self._read.add(key)
+        value = self._raw.get(key)
+        return None if value is None or value == "" else value
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self._get(key)
+        if value is None:
+            if default is None:
+                raise ConfigError(key, "is required (set it with `pulumi config set`)")
+            return default
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(key, f"must be a whole number from {low} to {high}, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(key, f"must be from {low} to {high}, got {number}")
+        return number
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is None:
+            return default
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(key, f"must be true or false, got {value!r}")
+
+    def structured(self, key: str, default: Any) -> Any:
+        value = self._get(key)
+        if value is None:
+            return default
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError(key, f"must be a structured value (set it with `pulumi config set --path`), got {value!r}") from None
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+        value = self.text(key, default)
+        if value not in allowed:
+            raise ConfigError(key, f"must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+
+def _per_role(reader: _Reader, key: str, default: Mapping[str, Any]) -> dict[str, Any]:
+    value = reader.structured(key, default)
+    if not isinstance(value, dict) or set(value) - set(ROLES):
+        raise ConfigError(key, f"must be an object with keys {' and '.join(ROLES)}, got {value!r}")
+    return {role: value.get(role, default.get(role)) for role in ROLES}
+
+
+def _positive_int(key: str, value: Any, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(key, f"must be a whole number >= {low}, got {value!r}")
+    return value
+
+
+def _node_group_size(reader: _Reader, key: str, default: Mapping[str, int]) -> NodeGroupSize:
+    value = reader.structured(key, dict(default))
+    if not isinstance(value, dict) or set(value) - {"min", "desired", "max"}:
+        raise ConfigError(key, f"must be an object with keys min, desired and max, got {value!r}")
+    merged = {**default, **value}
+    sizes = {k: _positive_int(f"{key}.{k}", merged[k], low=0) for k in ("min", "desired", "max")}
+    if not (sizes["min"] <= sizes["desired"] <= sizes["max"]) or sizes["max"] < 1:
+        raise ConfigError(key, f"needs 0 <= min <= desired <= max and max >= 1, got {sizes}")
+    return NodeGroupSize(**sizes)
+
+
+def _string_list(reader: _Reader, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    value = reader.structured(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and pattern.match(v) for v in value):
+        raise ConfigError(key, f"must be a list of {what}, got {value!r}")
+    return tuple(value)
+
+
+def _region(reader: _Reader, key: str) -> str:
+    value = reader.text(key)
+    if not _REGION_RE.match(value):
+        raise ConfigError(key, f"must be an AWS region code such as us-east-1, got {value!r}")
+    return value
+
+
+def _region_settings(reader: _Reader, regions: Mapping[str, str]) -> dict[str, RegionSettings]:
+    cidrs = _per_role(reader, "vpcCidrs", {"primary": "10.10.0.0/16", "dr": "10.20.0.0/16"})
+    zones = _per_role(reader, "availabilityZones", {r: [f"{regions[r]}{s}" for s in "abc"] for r in ROLES})
+    generations = _per_role(reader, "dbGeneration", {"primary": 1, "dr": 1})
+    retained = _per_role(reader, "dbRetainedGenerations", {"primary": [], "dr": []})
+    hostnames = _per_role(reader, "ingressHostnames", {"primary": None, "dr": None})
+
+    networks = {}
+    for role in ROLES:
+        try:
+            networks[role] = ipaddress.ip_network(cidrs[role])
+        except (TypeError, ValueError):
+            raise ConfigError(f"vpcCidrs.{role}", f"must be an IPv4 CIDR block such as 10.10.0.0/16, got {cidrs[role]!r}") from None
+        if networks[role].version != 4 or not 16 <= networks[role].prefixlen <= 20:
+            raise ConfigError(f"vpcCidrs.{role}", f"must be an IPv4 block from /16 to /20, got {cidrs[role]!r}")
+    if networks["primary"].overlaps(networks["dr"]):
+        raise ConfigError("vpcCidrs", "the primary and dr blocks overlap; they must not, so the VPCs can be peered")
+
+    result = {}
+    for role in ROLES:
+        azs = zones[role]
+        if (
+            not isinstance(azs, list)
+            or len(azs) != 3
+            or len(set(azs)) != 3
+            or not all(isinstance(z, str) and re.fullmatch(rf"{regions[role]}[a-z]", z) for z in azs)
+        ):
+            raise ConfigError(
+                f"availabilityZones.{role}",
+                f"must list 3 distinct zones of {regions[role]} such as {regions[role]}a, got {azs!r}",
+            )
+        generation = _positive_int(f"dbGeneration.{role}", generations[role])
+        kept = retained[role]
+        if not isinstance(kept, list):
+            raise ConfigError(f"dbRetainedGenerations.{role}", f"must be a list of earlier generations, got {kept!r}")
+        for number in kept:
+            _positive_int(f"dbRetainedGenerations.{role}", number)
+            if number >= generation:
+                raise ConfigError(
+                    f"dbRetainedGenerations.{role}",
+                    f"generation {number} is not earlier than the current dbGeneration.{role} ({generation})",
+                )
+        if len(set(kept)) != len(kept):
+            raise ConfigError(f"dbRetainedGenerations.{role}", f"lists a generation twice: {kept!r}")
+        hostname = hostnames[role]
+        if hostname is not None and not (isinstance(hostname, str) and _DNS_NAME_RE.match(hostname)):
+            raise ConfigError(f"ingressHostnames.{role}", f"must be a DNS name, got {hostname!r}")
+        result[role] = RegionSettings(
+            role=role,
+            region=regions[role],
+            vpc_cidr=str(networks[role]),
+            availability_zones=tuple(azs),
+            db_generation=generation,
+            db_retained_generations=tuple(sorted(kept)),
+            ingress_hostname=hostname,
+        )
+    return result
+
+
+def _check_state_machine(cfg: PlatformConfig) -> None:
+    """Refuse combinations that contradict the DR state machine."""
+    expected_active = cfg.primary_region if cfg.dr_state is DrState.STEADY else cfg.dr_region
+    if cfg.active_region != expected_active:
+        raise ConfigError(
+            "activeRegion",
+            f"drState {cfg.dr_state.value} requires activeRegion {expected_active}, got {cfg.active_region}",
+        )
+    if cfg.dr_state is DrState.RESYNCING:
+        primary = cfg.regions["primary"]
+        # The rebuilt primary-region replica is a new instance; the former writer
+        # must still be declared (kept for forensics), never turned into a replica.
+        if primary.db_generation - 1 not in primary.db_retained_generations:
+            raise ConfigError(
+                "dbGeneration.primary",
+                "drState resyncing declares a new replica in the primary region: dbGeneration.primary must be "
+                "raised and the former generation listed in dbRetainedGenerations.primary "
+                f"(now generation {primary.db_generation}, retained {list(primary.db_retained_generations)})",
+            )
+
+
+def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
+    """Validate raw config values (keys with or without the `dr-platform:` prefix)."""
+    r = _Reader(raw)
+    primary_region = _region(r, "primaryRegion")
+    dr_region = _region(r, "drRegion")
+    if dr_region == primary_region:
+        raise ConfigError("drRegion", f"must differ from primaryRegion ({primary_region})")
+    active_region = r.choice("activeRegion", (primary_region, dr_region), default=primary_region)
+    dr_state = DrState(r.choice("drState", tuple(s.value for s in DrState), default=DrState.STEADY.value))
+    name_prefix = r.text("namePrefix", "drp")
+    if not _PREFIX_RE.match(name_prefix):
+        raise ConfigError("namePrefix", f"must be 3-20 lowercase letters, digits or hyphens, starting with a letter; got {name_prefix!r}")
+    regions = _region_settings(r, {"primary": primary_region, "dr": dr_region})
+
+    allocated = r.integer("dbAllocatedStorageGb", 100, 20, 65536)
+    max_allocated = r.integer("dbMaxAllocatedStorageGb", 500, 20, 65536)
+    if max_allocated < allocated:
+        raise ConfigError("dbMaxAllocatedStorageGb", f"must be >= dbAllocatedStorageGb ({allocated}), got {max_allocated}")
+    db_name = r.text("dbName", "app")
+    db_user = r.text("dbMasterUsername", "dbadmin")
+    for key, value in (("dbName", db_name), ("dbMasterUsername", db_user)):
+        if not _IDENT_RE.match(value):
+            raise ConfigError(key, f"must start with a letter and hold only letters, digits and _, got {value!r}")
+    pi_days = r.integer("dbPerformanceInsightsRetentionDays", 7, 7, 731)
+    if pi_days not in (7, 731) and pi_days % 31:
+        raise ConfigError("dbPerformanceInsightsRetentionDays", f"must be 7, 731 or a multiple of 31, got {pi_days}")
+
+    uploads_days = r.integer("uploadsRetentionDays", 90, 1, 3650)
+    logs_days = r.integer("logsRetentionDays", 30, 1, 3650)
+    ia_after = r.integer("storageIaAfterDays", 30, 30, 3650)
+    glacier_after = r.integer("storageGlacierAfterDays", 60, 1, 3650)
+    if glacier_after <= ia_after:
+        raise ConfigError("storageGlacierAfterDays", f"must be later than storageIaAfterDays ({ia_after}), got {glacier_after}")
+
+    weekly_cold = r.integer("backupWeeklyColdAfterDays", 7, 1, 365)
+    # AWS Backup keeps a recovery point in cold storage for at least 90 days.
+    weekly_keep = r.integer("backupWeeklyRetentionDays", weekly_cold + 90, 28, 36500)
+    if weekly_keep < weekly_cold + 90:
+        raise ConfigError(
+            "backupWeeklyRetentionDays",
+            f"must be >= backupWeeklyColdAfterDays + 90 ({weekly_cold + 90}): AWS Backup keeps cold storage 90 days at least; got {weekly_keep}",
+        )
+
+    eks_version = r.text("eksVersion", "1.33")
+    if not re.fullmatch(r"1\.\d{2}", eks_version):
+        raise ConfigError("eksVersion", f"must be a Kubernetes minor version such as 1.33, got {eks_version!r}")
+    node_types = _string_list(r, "nodeInstanceTypes", re.compile(r"^[a-z0-9-]+\.[a-z0-9]+$"), "EC2 instance types")
+    full = _node_group_size(r, "nodeGroupFull", {"min": 3, "desired": 3, "max": 9})
+    standby = _node_group_size(r, "nodeGroupStandby", {"min": 1, "desired": 1, "max": 9})
+    if standby.desired > full.desired:
+        raise ConfigError("nodeGroupStandby", f"desired ({standby.desired}) must not exceed nodeGroupFull.desired ({full.desired})")
+
+    zone_name = r.text("zoneName").lower().rstrip(".")
+    if not _DNS_NAME_RE.match(zone_name):
+        raise ConfigError("zoneName", f"must be a DNS domain such as example.com, got {zone_name!r}")
+    subdomain = r.text("appSubdomain", "app")
+    if not _LABEL_RE.match(subdomain):
+        raise ConfigError("appSubdomain", f"must be one DNS label such as app, got {subdomain!r}")
+    health_path = r.text("healthCheckPath", "/healthz")
+    if not health_path.startswith("/"):
+        raise ConfigError("healthCheckPath", f"must start with /, got {health_path!r}")
+    interval = r.integer("healthCheckIntervalSeconds", 10, 10, 30)
+    if interval not in (10, 30):
+        raise ConfigError("healthCheckIntervalSeconds", f"must be 10 or 30 (Route53 allows no other), got {interval}")
+
+    rpo = r.integer("rpoSeconds", 300, 1, 86400)
+    lag_warning = r.integer("replicaLagWarningSeconds", 120, 1, 86400)
+    if lag_warning >= rpo:
+        raise ConfigError("replicaLagWarningSeconds", f"must be below rpoSeconds ({rpo}) so it warns before the RPO is breached, got {lag_warning}")
+
+    tags = r.structured("tags", {})
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise ConfigError("tags", f"must be an object of string keys and values, got {tags!r}")
+
+    cfg = PlatformConfig(
+        primary_region=primary_region,
+        dr_region=dr_region,
+        active_region=active_region,
+        dr_state=dr_state,
+        name_prefix=name_prefix,
+        regions=regions,
+        db_instance_class=r.text("dbInstanceClass", "db.r6g.large"),
+        db_engine_version=r.text("dbEngineVersion", "16.6"),
+        db_allocated_storage_gb=allocated,
+        db_max_allocated_storage_gb=max_allocated,
+        db_name=db_name,
+        db_master_username=db_user,
+        db_backup_retention_days=r.integer("dbBackupRetentionDays", 7, 7, 35),
+        db_performance_insights_retention_days=pi_days,
+        uploads_retention_days=uploads_days,
+        logs_retention_days=logs_days,
+        storage_ia_after_days=ia_after,
+        storage_glacier_after_days=glacier_after,
+        backup_daily_schedule=_cron(r, "backupDailySchedule", "cron(0 5 ? * * *)"),
+        backup_daily_retention_days=r.integer("backupDailyRetentionDays", 7, 7, 36500),
+        backup_weekly_schedule=_cron(r, "backupWeeklySchedule", "cron(0 6 ? * SUN *)"),
+        backup_weekly_cold_after_days=weekly_cold,
+        backup_weekly_retention_days=weekly_keep,
+        backup_continuous_retention_days=r.integer("backupContinuousRetentionDays", 1, 1, 35),
+        cache_node_type=r.text("cacheNodeType", "cache.r7g.large"),
+        cache_engine_version=r.text("cacheEngineVersion", "7.1"),
+        cache_replicas_per_group=r.integer("cacheReplicasPerGroup", 1, 1, 5),
+        eks_version=eks_version,
+        eks_public_endpoint=r.boolean("eksPublicEndpoint", False),
+        node_instance_types=node_types or ("m6i.large",),
+        node_group_full=full,
+        node_group_standby=standby,
+        prometheus_retention_days=r.integer("prometheusRetentionDays", 15, 1, 365),
+        prometheus_storage_gb=r.integer("prometheusStorageGb", 50, 1, 16384),
+        grafana_storage_gb=r.integer("grafanaStorageGb", 10, 1, 16384),
+        zone_name=zone_name,
+        app_subdomain=subdomain,
+        dns_ttl_seconds=r.integer("dnsTtlSeconds", 60, 1, 300),
+        health_check_path=health_path,
+        health_check_interval_seconds=interval,
+        health_check_failure_threshold=r.integer("healthCheckFailureThreshold", 3, 1, 10),
+        notification_emails=_string_list(r, "notificationEmails", _EMAIL_RE, "email addresses"),
+        notification_https_endpoints=_string_list(r, "notificationHttpsEndpoints", re.compile(r"^https://\S+$"), "https:// URLs"),
+        rpo_seconds=rpo,
+        rto_seconds=r.integer("rtoSeconds", 900, 60, 86400),
+        replica_lag_warning_seconds=lag_warning,
+        tags=tags,
+    )
+    for key in r.unknown_keys():
+        close = difflib.get_close_matches(key, r.known_keys, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(key, f"is not a setting of this program{hint}")
+    _check_state_machine(cfg)
+    return cfg
+
+
+def _cron(reader: _Reader, key: str, default: str) -> str:
+    value = reader.text(key, default)
+    if not re.fullmatch(r"cron\((\S+ ){5}\S+\)", value):
+        raise ConfigError(key, f"must be an AWS cron expression with six fields such as {default}, got {value!r}")
+    return value
+
+
+def load_config() -> PlatformConfig:
+    """Read and validate the running stack's config (inside a Pulumi program)."""
+    from pulumi.runtime.config import CONFIG
+
+    # The language host loads the whole stack config here (so do the test mocks);
+    # reading it all lets a misspelt key fail instead of silently falling back.
+    raw = {k: v for k, v in CONFIG.get().items() if k.startswith(f"{NAMESPACE}:")}
+    return parse_config(raw)

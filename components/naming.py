@@ -1,0 +1,31 @@
+"""Physical names and tags shared by every component."""
+
+from __future__ import annotations
+
+from components.config import PlatformConfig
+
+# Short region codes keep physical names under AWS length limits (RDS: 63,
+# ElastiCache: 40, ALB and target groups: 32).
+_DIRECTIONS = {"east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
+               "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}
+
+
+def region_code(region: str) -> str:
+    """`us-east-1` -> `use1`."""
+    area, direction, number = region.rsplit("-", 2) if region.count("-") >= 2 else (region, "", "")
+    area = area.replace("-", "")
+    return f"{area}{_DIRECTIONS.get(direction, direction[:2])}{number}"
+
+
+def physical_name(cfg: PlatformConfig, region: str, what: str) -> str:
+    """A name unique per stack and region, e.g. `drp-use1-data`."""
+    return f"{cfg.name_prefix}-{region_code(region)}-{what}"
+
+
+def default_tags(cfg: PlatformConfig, role: str) -> dict[str, str]:
+    return {
+        **cfg.tags,
+        "dr-platform:project": "dr-platform",
+        "dr-platform:name-prefix": cfg.name_prefix,
+        "dr-platform:region-role": role,
+    }

@@ -1,0 +1,67 @@
+"""Shared fixtures: the program evaluated under recording mocks, once per DR state."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from automation.evaluate import Evaluation, evaluate_program, stack_file_config  # noqa: E402
+
+# Each state as drctl leaves it: failover flips activeRegion and drState;
+# failback prepare raises the primary database generation, keeping the old one.
+STATE_OVERRIDES: dict[str, dict[str, str]] = {
+    "steady": {},
+    "failed-over": {"dr-platform:activeRegion": "us-west-2", "dr-platform:drState": "failed-over"},
+    "resyncing": {
+        "dr-platform:activeRegion": "us-west-2",
+        "dr-platform:drState": "resyncing",
+        "dr-platform:dbGeneration": '{"primary": 2, "dr": 1}',
+        "dr-platform:dbRetainedGenerations": '{"primary": [1], "dr": []}',
+    },
+    # failback switch: primary generation 2 is the writer again; dr is rebuilt.
+    "steady-after-failback": {
+        "dr-platform:dbGeneration": '{"primary": 2, "dr": 2}',
+        "dr-platform:dbRetainedGenerations": '{"primary": [1], "dr": [1]}',
+    },
+}
+STATES = ("steady", "failed-over", "resyncing")
+
+
+def prod_config(**overrides: str) -> dict[str, str]:
+    """The prod stack's config with overrides (keys with or without the namespace)."""
+    config = stack_file_config("prod")
+    config.update({k if ":" in k else f"dr-platform:{k}": v for k, v in overrides.items()})
+    return config
+
+
+@functools.cache
+def evaluate_state(state: str) -> Evaluation:
+    """Evaluating the program takes about a second; each state is evaluated once."""
+    return evaluate_program(prod_config(**STATE_OVERRIDES[state]))
+
+
+@pytest.fixture(params=STATES)
+def state_eval(request: pytest.FixtureRequest) -> Evaluation:
+    return evaluate_state(request.param)
+
+
+@pytest.fixture
+def steady() -> Evaluation:
+    return evaluate_state("steady")
+
+
+@pytest.fixture
+def failed_over() -> Evaluation:
+    return evaluate_state("failed-over")
+
+
+@pytest.fixture
+def resyncing() -> Evaluation:
+    return evaluate_state("resyncing")
