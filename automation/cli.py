@@ -43,7 +43,9 @@ def inventory(
     evaluation = evaluate_program(stack_file_config(stack), stack=stack)
     counts = count_resources(evaluation)
     if as_json:
-        typer.echo(json.dumps({"stack": stack, "activeRegion": evaluation.config.active_region, "regions": counts}, indent=2))
+        typer.echo(
+            json.dumps({"stack": stack, "activeRegion": evaluation.config.active_region, "regions": counts}, indent=2)
+        )
         return
     cfg = evaluation.config
     for region, types in counts.items():
@@ -76,10 +78,12 @@ def main() -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - last resort: one line unless --debug
+    except Exception as error:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/bold red] {type(error).__name__}: {error} (run with --debug for the traceback)")
+        err_console.print(
+            f"[bold red]error:[/bold red] {type(error).__name__}: {error} (run with --debug for the traceback)"
+        )
         sys.exit(1)
 
 

@@ -96,9 +96,7 @@ class Evaluation:
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def of_type(self, type_token: str, region: str | None = None) -> list[DeclaredResource]:
-        return [
-            r for r in self.resources if r.type == type_token and (region is None or r.region == region)
-        ]
+        return [r for r in self.resources if r.type == type_token and (region is None or r.region == region)]
 
     def one(self, type_token: str, name: str) -> DeclaredResource:
         found = [r for r in self.resources if r.type == type_token and r.name == name]
@@ -129,8 +127,14 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         physical = args.inputs.get("name") or args.inputs.get("identifier") or args.inputs.get("bucket") or args.name
         state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{physical}")
         state.setdefault("name", physical)
-        fields = {**{k: v for k, v in args.inputs.items() if isinstance(v, str)}, "name": physical,
-                  "region": region, "digest": digest, "identifier": physical, "bucket": physical}
+        fields = {
+            **{k: v for k, v in args.inputs.items() if isinstance(v, str)},
+            "name": physical,
+            "region": region,
+            "digest": digest,
+            "identifier": physical,
+            "bucket": physical,
+        }
         for key, template in _COMPUTED.get(args.typ, {}).items():
             value = template.format_map(_Default(fields))
             state.setdefault(key, _json_or_text(value))

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 NAMESPACE = "dr-platform"
@@ -38,7 +38,7 @@ class ConfigError(ValueError):
         super().__init__(f"config {NAMESPACE}:{key}: {problem}")
 
 
-class DrState(str, Enum):
+class DrState(StrEnum):
     """Where the platform stands in the DR state machine (see README)."""
 
     STEADY = "steady"
@@ -211,7 +211,9 @@ class _Reader:
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            raise ConfigError(key, f"must be a structured value (set it with `pulumi config set --path`), got {value!r}") from None
+            raise ConfigError(
+                key, f"must be a structured value (set it with `pulumi config set --path`), got {value!r}"
+            ) from None
 
     def choice(self, key: str, allowed: tuple[str, ...], default: str | None = None) -> str:
         value = self.text(key, default)
@@ -270,7 +272,9 @@ def _region_settings(reader: _Reader, regions: Mapping[str, str]) -> dict[str, R
         try:
             networks[role] = ipaddress.ip_network(cidrs[role])
         except (TypeError, ValueError):
-            raise ConfigError(f"vpcCidrs.{role}", f"must be an IPv4 CIDR block such as 10.10.0.0/16, got {cidrs[role]!r}") from None
+            raise ConfigError(
+                f"vpcCidrs.{role}", f"must be an IPv4 CIDR block such as 10.10.0.0/16, got {cidrs[role]!r}"
+            ) from None
         if networks[role].version != 4 or not 16 <= networks[role].prefixlen <= 20:
             raise ConfigError(f"vpcCidrs.{role}", f"must be an IPv4 block from /16 to /20, got {cidrs[role]!r}")
     if networks["primary"].overlaps(networks["dr"]):
@@ -349,13 +353,18 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     dr_state = DrState(r.choice("drState", tuple(s.value for s in DrState), default=DrState.STEADY.value))
     name_prefix = r.text("namePrefix", "drp")
     if not _PREFIX_RE.match(name_prefix):
-        raise ConfigError("namePrefix", f"must be 3-20 lowercase letters, digits or hyphens, starting with a letter; got {name_prefix!r}")
+        raise ConfigError(
+            "namePrefix",
+            f"must be 3-20 lowercase letters, digits or hyphens, starting with a letter; got {name_prefix!r}",
+        )
     regions = _region_settings(r, {"primary": primary_region, "dr": dr_region})
 
     allocated = r.integer("dbAllocatedStorageGb", 100, 20, 65536)
     max_allocated = r.integer("dbMaxAllocatedStorageGb", 500, 20, 65536)
     if max_allocated < allocated:
-        raise ConfigError("dbMaxAllocatedStorageGb", f"must be >= dbAllocatedStorageGb ({allocated}), got {max_allocated}")
+        raise ConfigError(
+            "dbMaxAllocatedStorageGb", f"must be >= dbAllocatedStorageGb ({allocated}), got {max_allocated}"
+        )
     db_name = r.text("dbName", "app")
     db_user = r.text("dbMasterUsername", "dbadmin")
     for key, value in (("dbName", db_name), ("dbMasterUsername", db_user)):
@@ -370,7 +379,9 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     ia_after = r.integer("storageIaAfterDays", 30, 30, 3650)
     glacier_after = r.integer("storageGlacierAfterDays", 60, 1, 3650)
     if glacier_after <= ia_after:
-        raise ConfigError("storageGlacierAfterDays", f"must be later than storageIaAfterDays ({ia_after}), got {glacier_after}")
+        raise ConfigError(
+            "storageGlacierAfterDays", f"must be later than storageIaAfterDays ({ia_after}), got {glacier_after}"
+        )
 
     weekly_cold = r.integer("backupWeeklyColdAfterDays", 7, 1, 365)
     # AWS Backup keeps a recovery point in cold storage for at least 90 days.
@@ -388,7 +399,9 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     full = _node_group_size(r, "nodeGroupFull", {"min": 3, "desired": 3, "max": 9})
     standby = _node_group_size(r, "nodeGroupStandby", {"min": 1, "desired": 1, "max": 9})
     if standby.desired > full.desired:
-        raise ConfigError("nodeGroupStandby", f"desired ({standby.desired}) must not exceed nodeGroupFull.desired ({full.desired})")
+        raise ConfigError(
+            "nodeGroupStandby", f"desired ({standby.desired}) must not exceed nodeGroupFull.desired ({full.desired})"
+        )
 
     zone_name = r.text("zoneName").lower().rstrip(".")
     if not _DNS_NAME_RE.match(zone_name):
@@ -406,7 +419,10 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     rpo = r.integer("rpoSeconds", 300, 1, 86400)
     lag_warning = r.integer("replicaLagWarningSeconds", 120, 1, 86400)
     if lag_warning >= rpo:
-        raise ConfigError("replicaLagWarningSeconds", f"must be below rpoSeconds ({rpo}) so it warns before the RPO is breached, got {lag_warning}")
+        raise ConfigError(
+            "replicaLagWarningSeconds",
+            f"must be below rpoSeconds ({rpo}) so it warns before the RPO is breached, got {lag_warning}",
+        )
 
     tags = r.structured("tags", {})
     if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
@@ -455,7 +471,9 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
         health_check_interval_seconds=interval,
         health_check_failure_threshold=r.integer("healthCheckFailureThreshold", 3, 1, 10),
         notification_emails=_string_list(r, "notificationEmails", _EMAIL_RE, "email addresses"),
-        notification_https_endpoints=_string_list(r, "notificationHttpsEndpoints", re.compile(r"^https://\S+$"), "https:// URLs"),
+        notification_https_endpoints=_string_list(
+            r, "notificationHttpsEndpoints", re.compile(r"^https://\S+$"), "https:// URLs"
+        ),
         rpo_seconds=rpo,
         rto_seconds=r.integer("rtoSeconds", 900, 60, 86400),
         replica_lag_warning_seconds=lag_warning,

@@ -77,7 +77,9 @@ class Network(pulumi.ComponentResource):
                 f"{name}-public-{index}-rta", subnet_id=public.id, route_table_id=public_routes.id, opts=child
             )
             # One NAT gateway per zone: losing a zone must not cut the others' egress.
-            eip = aws.ec2.Eip(f"{name}-nat-{index}-eip", domain="vpc", tags={"Name": f"{prefix}-nat-{zone}"}, opts=child)
+            eip = aws.ec2.Eip(
+                f"{name}-nat-{index}-eip", domain="vpc", tags={"Name": f"{prefix}-nat-{zone}"}, opts=child
+            )
             nat = aws.ec2.NatGateway(
                 f"{name}-nat-{index}",
                 allocation_id=eip.id,
