@@ -30,6 +30,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"
 ACCOUNT_ID = "123456789012"
 
+# Services whose resources are global whatever provider declares them. They
+# belong to neither region's blast radius, so a failover may target them.
+GLOBAL_SERVICES = frozenset({"iam", "route53", "cloudfront", "organizations"})
+GLOBAL = "global"
+
 # Computed outputs that the program reads from resources and that the mocks
 # must therefore invent (inputs are echoed back as outputs as well).
 _COMPUTED: dict[str, dict[str, str]] = {
@@ -173,6 +178,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def _region_of(self, request: Any, inputs: Mapping[str, Any]) -> str | None:
         regions = self.recording_mocks.provider_regions
+        package, _, rest = request.type.partition(":")
+        if package == "aws" and request.custom and rest.split("/")[0] in GLOBAL_SERVICES:
+            return GLOBAL
         if isinstance(inputs.get("region"), str):
             return inputs["region"]
         if request.provider in regions:
@@ -191,13 +199,13 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             self.recording_mocks.provider_regions[f"{response.urn}::{response.id}"] = inputs.get("region")
         region = self._region_of(request, inputs)
         record = DeclaredResource(
-            urn=response.urn,
+            urn=real_urn(response.urn),
             type=request.type,
             name=request.name,
             inputs=inputs,
             region=region,
             custom=request.custom,
-            parent=request.parent,
+            parent=real_urn(request.parent),
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
             ignore_changes=tuple(request.ignoreChanges),
@@ -208,6 +216,11 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             self._regions_by_urn[response.urn] = region
             self.records.append(record)
         return response
+
+
+def real_urn(mock_urn: str) -> str:
+    """The engine leaves the root stack's type out of its children's URNs; the mocks keep it."""
+    return mock_urn.replace("::pulumi:pulumi:Stack$", "::", 1)
 
 
 def stack_file_config(stack: str = "prod", project_dir: Path = PROJECT_DIR) -> dict[str, str]:

@@ -49,6 +49,11 @@ def db_identifier(cfg: PlatformConfig, role: str, generation: int) -> str:
     return physical_name(cfg, cfg.region_of(role), f"pg-g{generation}")
 
 
+def db_parameter_group_name(cfg: PlatformConfig, role: str) -> str:
+    """Graceful switchover sets default_transaction_read_only here to stop writes."""
+    return physical_name(cfg, cfg.region_of(role), "pg-params")
+
+
 def data_bucket_name(cfg: PlatformConfig, role: str) -> str:
     """Globally unique only if namePrefix is: pick a prefix your organisation owns."""
     return physical_name(cfg, cfg.region_of(role), "data")
