@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 ## demo: the main job, offline (no AWS account, no Pulumi CLI)
 demo: $(STAMP)
-	$(BIN)/drctl inventory
+	$(BIN)/drctl plan --to failed-over
 
 ## test: the whole suite
 test: $(STAMP)

@@ -8,17 +8,37 @@ from the validated config inside the components.
 
 import pulumi
 
+from components.alarms import ROUTE53_METRICS_REGION, Alarms, AlertTopic, health_check_alarms, regional_alarms
+from components.backup import Backup
+from components.cache import Cache, CacheRegionArgs
+from components.cluster import Cluster, node_group_size
 from components.config import ROLES, load_config
+from components.database import Database
 from components.encryption import RegionalKey
-from components.naming import physical_name
+from components.monitoring import Monitoring
+from components.naming import (
+    alert_topic_name,
+    cache_auth_secret_name,
+    cache_group_id,
+    cache_subnet_group_name,
+    cluster_name,
+    global_datastore_suffix,
+    load_balancer_name,
+    node_group_name,
+    physical_name,
+    target_group_name,
+)
 from components.network import Network
-from components.providers import regional_providers
+from components.providers import regional_providers, us_east_1_provider
+from components.storage import Storage
+from components.traffic import DnsFailover, EntryPoint, HostedZone
 
 cfg = load_config()
 providers = regional_providers(cfg)
 
 networks: dict[str, Network] = {}
 keys: dict[str, RegionalKey] = {}
+clusters: dict[str, Cluster] = {}
 for role in ROLES:
     region = cfg.region_of(role)
     in_region = pulumi.ResourceOptions(provider=providers[role])
@@ -34,9 +54,161 @@ for role in ROLES:
     )
     keys[role] = RegionalKey(
         f"kms-{role}",
-        {"alias": physical_name(cfg, region, "data"), "description": f"dr-platform data at rest in {region}"},
+        {
+            "alias": physical_name(cfg, region, "data"),
+            "description": f"dr-platform data at rest in {region}",
+            # From state, not an STS call: the program must run while a region's APIs are down.
+            "account_id": networks[role].vpc.owner_id,
+        },
         in_region,
     )
+    clusters[role] = Cluster(
+        f"eks-{role}",
+        {
+            "region": region,
+            "cluster_name": cluster_name(cfg, role),
+            "node_group_name": node_group_name(cfg, role),
+            "kubernetes_version": cfg.eks_version,
+            "public_endpoint": cfg.eks_public_endpoint,
+            "subnet_ids": networks[role].app_subnet_ids,
+            "kms_key_arn": keys[role].arn,
+            "instance_types": cfg.node_instance_types,
+            "size": node_group_size(cfg, role),
+            "admin_principal_arns": cfg.eks_admin_principal_arns,
+            "log_retention_days": cfg.logs_retention_days,
+        },
+        in_region,
+    )
+    Monitoring(
+        f"monitoring-{role}",
+        {
+            "config": cfg,
+            "role": role,
+            "ebs_kms_key_arn": clusters[role].ebs_kms_key_arn,
+            "ebs_csi_driver": clusters[role].ebs_csi_driver,
+        },
+        pulumi.ResourceOptions(provider=clusters[role].kubernetes_provider),
+    )
+
+cache = Cache(
+    "redis",
+    {
+        "regions": {
+            role: CacheRegionArgs(
+                provider=providers[role],
+                group_id=cache_group_id(cfg, role),
+                subnet_group_name=cache_subnet_group_name(cfg, role),
+                auth_secret_name=cache_auth_secret_name(cfg, role),
+                subnet_ids=networks[role].data_subnet_ids,
+                security_group_id=networks[role].cache_security_group.id,
+                kms_key_arn=keys[role].arn,
+            )
+            for role in ROLES
+        },
+        "global_datastore_suffix": global_datastore_suffix(cfg),
+        "node_type": cfg.cache_node_type,
+        "engine_version": cfg.cache_engine_version,
+        "replicas_per_group": cfg.cache_replicas_per_group,
+        "snapshot_retention_days": min(cfg.backup_daily_retention_days, 35),
+    },
+)
+
+database = Database("database", {"config": cfg, "providers": providers, "networks": networks, "keys": keys})
+storage = Storage("storage", {"config": cfg, "providers": providers, "keys": keys})
+backup = Backup(
+    "backup",
+    {
+        "config": cfg,
+        "providers": providers,
+        "keys": keys,
+        "protected": {
+            role: [instance.arn, storage.buckets[role].arn] for role, instance in database.standalone.items()
+        },
+    },
+)
+
+# Route53 is global; its zone, checks and records use the DR provider, the one
+# a failover out of the primary region can count on.
+zone = HostedZone("dns", {"zone_name": cfg.zone_name}, pulumi.ResourceOptions(provider=providers["dr"]))
+entry_points = {
+    role: EntryPoint(
+        f"entry-{role}",
+        {
+            "app_fqdn": cfg.app_fqdn,
+            "zone_id": zone.zone_id,
+            "ingress_hostname": cfg.regions[role].ingress_hostname,
+            "vpc_id": networks[role].vpc_id,
+            "vpc_cidr": cfg.regions[role].vpc_cidr,
+            "public_subnet_ids": networks[role].public_subnet_ids,
+            "load_balancer_name": load_balancer_name(cfg, role),
+            "target_group_name": target_group_name(cfg, role),
+            "health_check_path": cfg.health_check_path,
+        },
+        pulumi.ResourceOptions(provider=providers[role]),
+    )
+    for role in ROLES
+}
+dns = DnsFailover(
+    "dns-failover",
+    {
+        "zone_id": zone.zone_id,
+        "record_name": cfg.app_fqdn,
+        "ttl": cfg.dns_ttl_seconds,
+        "endpoints": {role: entry_points[role].hostname for role in ROLES},
+        "active_role": cfg.active_role,
+        "standby_role": cfg.standby_role,
+        "health_check_path": cfg.health_check_path,
+        "health_check_interval_seconds": cfg.health_check_interval_seconds,
+        "health_check_failure_threshold": cfg.health_check_failure_threshold,
+        "health_check_names": {role: physical_name(cfg, cfg.region_of(role), "endpoint") for role in ROLES},
+    },
+    pulumi.ResourceOptions(provider=providers["dr"]),
+)
+
+
+def alert_topic(name: str, topic_name: str, key: RegionalKey, opts: pulumi.ResourceOptions) -> AlertTopic:
+    emails, endpoints = cfg.notification_emails, cfg.notification_https_endpoints
+    args = {"topic_name": topic_name, "kms_key_arn": key.arn, "emails": emails, "https_endpoints": endpoints}
+    return AlertTopic(name, args, opts)
+
+
+alert_topics = {
+    cfg.region_of(role): alert_topic(
+        f"alerts-{role}", alert_topic_name(cfg, role), keys[role], pulumi.ResourceOptions(provider=providers[role])
+    )
+    for role in ROLES
+}
+for role in ROLES:
+    Alarms(
+        f"alarms-{role}",
+        {"topic_arn": alert_topics[cfg.region_of(role)].arn, "alarms": regional_alarms(cfg, role)},
+        pulumi.ResourceOptions(provider=providers[role]),
+    )
+# Route53 publishes health-check metrics in us-east-1 only: the alarms on them
+# live there, with that region's topic, or with their own key and topic.
+if ROUTE53_METRICS_REGION in alert_topics:
+    health_alarm_opts = pulumi.ResourceOptions(provider=providers[cfg.role_of(ROUTE53_METRICS_REGION)])
+else:
+    health_alarm_opts = pulumi.ResourceOptions(provider=us_east_1_provider(cfg))
+    key = RegionalKey(
+        "kms-us-east-1",
+        {
+            "alias": physical_name(cfg, ROUTE53_METRICS_REGION, "alerts"),
+            "description": "dr-platform alerts in us-east-1",
+            "account_id": networks["primary"].vpc.owner_id,
+        },
+        health_alarm_opts,
+    )
+    topic_name = physical_name(cfg, ROUTE53_METRICS_REGION, "alerts")
+    alert_topics[ROUTE53_METRICS_REGION] = alert_topic("alerts-us-east-1", topic_name, key, health_alarm_opts)
+Alarms(
+    "alarms-health-checks",
+    {
+        "topic_arn": alert_topics[ROUTE53_METRICS_REGION].arn,
+        "alarms": health_check_alarms(cfg, dns.health_check_ids),
+    },
+    health_alarm_opts,
+)
 
 pulumi.export("primaryRegion", cfg.primary_region)
 pulumi.export("drRegion", cfg.dr_region)
@@ -44,3 +216,52 @@ pulumi.export("activeRegion", cfg.active_region)
 pulumi.export("drState", cfg.dr_state.value)
 pulumi.export("network", {cfg.region_of(role): {"vpcId": networks[role].vpc_id} for role in ROLES})
 pulumi.export("kmsKeys", {cfg.region_of(role): keys[role].arn for role in ROLES})
+pulumi.export(
+    "cache",
+    {
+        "globalDatastoreId": cache.global_datastore_id,
+        "declaredPrimaryRegion": cfg.region_of(cache.seed_role),
+        "groups": {cfg.region_of(role): cache.group_ids[role] for role in ROLES},
+    },
+)
+pulumi.export(
+    "clusters",
+    {
+        cfg.region_of(role): {
+            "name": clusters[role].name,
+            "nodeGroup": clusters[role].node_group_name,
+            "minSize": clusters[role].size.min,
+            "desiredSize": clusters[role].size.desired,
+            "maxSize": clusters[role].size.max,
+        }
+        for role in ROLES
+    },
+)
+pulumi.export("database", database.summary)
+pulumi.export("buckets", storage.summary)
+pulumi.export("replication", storage.replication)
+pulumi.export("backupVaults", backup.summary)
+pulumi.export(
+    "dns",
+    {
+        "zoneId": zone.zone_id,
+        "zoneName": cfg.zone_name,
+        "nameServers": zone.name_servers,
+        "recordName": cfg.app_fqdn,
+        "ttl": cfg.dns_ttl_seconds,
+        "healthChecks": {cfg.region_of(role): dns.health_check_ids[role] for role in ROLES},
+        "endpoints": {cfg.region_of(role): entry_points[role].hostname for role in ROLES},
+    },
+)
+pulumi.export(
+    "entryPoints",
+    {
+        cfg.region_of(role): {
+            "hostname": entry_points[role].hostname,
+            "targetGroupArn": entry_points[role].target_group_arn,
+            "loadBalancerSecurityGroupId": entry_points[role].security_group_id,
+        }
+        for role in ROLES
+    },
+)
+pulumi.export("alertTopics", {region: topic.arn for region, topic in alert_topics.items()})

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from automation import plan_commands
 from automation.errors import DrctlError
 
 app = typer.Typer(
@@ -59,6 +60,10 @@ def inventory(
         table.add_row("[bold]total[/bold]", f"[bold]{sum(types.values())}[/bold]")
         console.print(table)
     console.print(f"drState={cfg.dr_state.value} activeRegion={cfg.active_region} (evaluated offline under mocks)")
+
+
+app.command("plan")(plan_commands.plan)
+app.command("guard")(plan_commands.guard)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import runpy
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.config import NAMESPACE, PlatformConfig, parse_config
 
@@ -46,7 +46,12 @@ _COMPUTED: dict[str, dict[str, str]] = {
     "aws:s3/bucket:Bucket": {"bucketRegionalDomainName": "{bucket}.s3.{region}.amazonaws.com"},
     "aws:s3/bucketV2:BucketV2": {"bucketRegionalDomainName": "{bucket}.s3.{region}.amazonaws.com"},
     "aws:kms/key:Key": {"keyId": "{digest}"},
-    "aws:ec2/vpc:Vpc": {"defaultSecurityGroupId": "sg-{digest}"},
+    "aws:ec2/vpc:Vpc": {"defaultSecurityGroupId": "sg-{digest}", "ownerId": ACCOUNT_ID},
+    "aws:acm/certificate:Certificate": {
+        "domainValidationOptions": '[{{"domainName": "{domainName}", "resourceRecordName": "_{digest}.{domainName}.", '
+        '"resourceRecordType": "CNAME", "resourceRecordValue": "_{digest}.acm-validations.aws."}}]',
+    },
+    "aws:route53/record:Record": {"fqdn": "{name}"},
     "aws:lb/loadBalancer:LoadBalancer": {
         "dnsName": "{name}-{digest}.{region}.elb.amazonaws.com",
         "zoneId": "Z35SXDOTRQ7X7K",
@@ -66,6 +71,7 @@ _COMPUTED: dict[str, dict[str, str]] = {
     "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": {
         "globalReplicationGroupId": "ldgnf-{globalReplicationGroupIdSuffix}",
     },
+    "random:index/randomPassword:RandomPassword": {"result": "mock-password-{digest}"},
 }
 
 
@@ -85,6 +91,8 @@ class DeclaredResource:
     ignore_changes: tuple[str, ...]
     replace_on_changes: tuple[str, ...]
     delete_before_replace: bool
+    dependencies: tuple[str, ...] = ()
+    """URNs this resource waits for: `depends_on` and the resources its inputs come from."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -128,9 +136,9 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "pulumi:providers:aws":
             return f"{args.name}-id", dict(args.inputs)
         state: dict[str, Any] = dict(args.inputs)
-        service = args.typ.split(":")[1].split("/")[0]
-        physical = args.inputs.get("name") or args.inputs.get("identifier") or args.inputs.get("bucket") or args.name
-        state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{physical}")
+        physical = _physical(args.name, args.inputs)
+        mock_id, mock_arn = mock_identity(args.typ, args.name, args.inputs, region)
+        state.setdefault("arn", mock_arn)
         state.setdefault("name", physical)
         fields = {
             **{k: v for k, v in args.inputs.items() if isinstance(v, str)},
@@ -143,7 +151,7 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         for key, template in _COMPUTED.get(args.typ, {}).items():
             value = template.format_map(_Default(fields))
             state.setdefault(key, _json_or_text(value))
-        return f"{physical}-{digest[:8]}", state
+        return mock_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -151,6 +159,18 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
         raise NotImplementedError(f"the offline evaluation has no answer for the invoke {args.token}")
+
+
+def _physical(name: str, inputs: Mapping[str, Any]) -> str:
+    return inputs.get("name") or inputs.get("identifier") or inputs.get("bucket") or name
+
+
+def mock_identity(type_token: str, name: str, inputs: Mapping[str, Any], region: str | None) -> tuple[str, str]:
+    """The id and ARN the mocks give a resource; the sandbox maps both to what moto assigns."""
+    digest = hashlib.sha256(f"{type_token}/{name}".encode()).hexdigest()[:8]
+    service = type_token.split(":")[1].split("/")[0]
+    physical = _physical(name, inputs)
+    return f"{physical}-{digest}", inputs.get("arn") or f"arn:aws:{service}:{region or ''}:{ACCOUNT_ID}:{physical}"
 
 
 class _Default(dict):
@@ -195,9 +215,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return response
         inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
-        if request.type == "pulumi:providers:aws":
-            self.recording_mocks.provider_regions[f"{response.urn}::{response.id}"] = inputs.get("region")
         region = self._region_of(request, inputs)
+        if request.type.startswith("pulumi:providers:"):
+            # What a provider manages is in its region; a Kubernetes provider takes its cluster's.
+            self.recording_mocks.provider_regions[f"{response.urn}::{response.id}"] = region
         record = DeclaredResource(
             urn=real_urn(response.urn),
             type=request.type,
@@ -211,6 +232,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=tuple(request.ignoreChanges),
             replace_on_changes=tuple(request.replaceOnChanges),
             delete_before_replace=bool(request.deleteBeforeReplace),
+            dependencies=tuple(real_urn(urn) for urn in request.dependencies),
         )
         with self._lock:
             self._regions_by_urn[response.urn] = region
@@ -242,19 +264,25 @@ def _config_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def evaluate_program(raw_config: Mapping[str, str], stack: str = "prod") -> Evaluation:
+def evaluate_program(
+    raw_config: Mapping[str, str], stack: str = "prod", program: Callable[[], object] | None = None
+) -> Evaluation:
     """Run the program for `raw_config` and return what it declared.
 
+    `program` replaces `__main__.py`, so a test can evaluate one component alone.
     Config errors surface as `ConfigError` before any resource is registered.
     """
     config = parse_config(raw_config)
     prefixed = {k if ":" in k else f"{NAMESPACE}:{k}": v for k, v in raw_config.items()}
     mocks = _RecordingMocks()
     monitor = _RecordingMonitor(mocks)
+    # set_mocks and the program register resources before _sync_await would set up a loop;
+    # runbook steps evaluate on worker threads, which have none of their own.
+    _ensure_event_loop()
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="dr-platform", stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(prefixed)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    _sync_await(run_pulumi_func(program or (lambda: runpy.run_path(str(PROGRAM), run_name="__main__"))))
     root = pulumi_settings.get_root_resource()
     outputs = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}
     return Evaluation(config=config, resources=list(monitor.records), outputs=outputs)

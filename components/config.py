@@ -102,6 +102,7 @@ class PlatformConfig:
     # compute
     eks_version: str
     eks_public_endpoint: bool
+    eks_admin_principal_arns: tuple[str, ...]
     node_instance_types: tuple[str, ...]
     node_group_full: NodeGroupSize
     node_group_standby: NodeGroupSize
@@ -109,6 +110,7 @@ class PlatformConfig:
     prometheus_retention_days: int
     prometheus_storage_gb: int
     grafana_storage_gb: int
+    runbook_base_url: str
     # traffic
     zone_name: str
     app_subdomain: str
@@ -378,9 +380,12 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     logs_days = r.integer("logsRetentionDays", 30, 1, 3650)
     ia_after = r.integer("storageIaAfterDays", 30, 30, 3650)
     glacier_after = r.integer("storageGlacierAfterDays", 60, 1, 3650)
-    if glacier_after <= ia_after:
+    # S3 lifecycle refuses a transition out of Standard-IA less than 30 days after the one into it.
+    if glacier_after < ia_after + 30:
         raise ConfigError(
-            "storageGlacierAfterDays", f"must be later than storageIaAfterDays ({ia_after}), got {glacier_after}"
+            "storageGlacierAfterDays",
+            f"must be at least 30 days later than storageIaAfterDays ({ia_after}): S3 keeps objects 30 days "
+            f"in Standard-IA before a further transition; got {glacier_after}",
         )
 
     weekly_cold = r.integer("backupWeeklyColdAfterDays", 7, 1, 365)
@@ -389,7 +394,8 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     if weekly_keep < weekly_cold + 90:
         raise ConfigError(
             "backupWeeklyRetentionDays",
-            f"must be >= backupWeeklyColdAfterDays + 90 ({weekly_cold + 90}): AWS Backup keeps cold storage 90 days at least; got {weekly_keep}",
+            f"must be >= backupWeeklyColdAfterDays + 90 ({weekly_cold + 90}): AWS Backup keeps cold storage "
+            f"90 days at least; got {weekly_keep}",
         )
 
     eks_version = r.text("eksVersion", "1.33")
@@ -436,7 +442,8 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
         name_prefix=name_prefix,
         regions=regions,
         db_instance_class=r.text("dbInstanceClass", "db.r6g.large"),
-        db_engine_version=r.text("dbEngineVersion", "16.6"),
+        # A major version only: RDS applies minor upgrades itself without a diff.
+        db_engine_version=r.text("dbEngineVersion", "16"),
         db_allocated_storage_gb=allocated,
         db_max_allocated_storage_gb=max_allocated,
         db_name=db_name,
@@ -458,12 +465,19 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
         cache_replicas_per_group=r.integer("cacheReplicasPerGroup", 1, 1, 5),
         eks_version=eks_version,
         eks_public_endpoint=r.boolean("eksPublicEndpoint", False),
+        eks_admin_principal_arns=_string_list(
+            r,
+            "eksAdminPrincipalArns",
+            re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/\S+$"),
+            "IAM role or user ARNs",
+        ),
         node_instance_types=node_types or ("m6i.large",),
         node_group_full=full,
         node_group_standby=standby,
         prometheus_retention_days=r.integer("prometheusRetentionDays", 15, 1, 365),
         prometheus_storage_gb=r.integer("prometheusStorageGb", 50, 1, 16384),
         grafana_storage_gb=r.integer("grafanaStorageGb", 10, 1, 16384),
+        runbook_base_url=_runbook_base_url(r),
         zone_name=zone_name,
         app_subdomain=subdomain,
         dns_ttl_seconds=r.integer("dnsTtlSeconds", 60, 1, 300),
@@ -491,6 +505,15 @@ def _cron(reader: _Reader, key: str, default: str) -> str:
     value = reader.text(key, default)
     if not re.fullmatch(r"cron\((\S+ ){5}\S+\)", value):
         raise ConfigError(key, f"must be an AWS cron expression with six fields such as {default}, got {value!r}")
+    return value
+
+
+def _runbook_base_url(reader: _Reader) -> str:
+    """Where alert annotations link to; the default is this repository's monitoring guide."""
+    default = "docs/monitoring.md"
+    value = reader.text("runbookBaseUrl", default).rstrip("/")
+    if value != default and not re.fullmatch(r"https://[^\s#]+", value):
+        raise ConfigError("runbookBaseUrl", f"must be an https:// URL without a #fragment, got {value!r}")
     return value
 
 

@@ -54,6 +54,15 @@ def db_parameter_group_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "pg-params")
 
 
+def pre_replacement_snapshot_identifier(db_instance_identifier: str) -> str:
+    """The final snapshot failback takes of a former writer; fixed, so a repeated run finds it."""
+    return f"{db_instance_identifier}-pre-replacement"
+
+
+def db_subnet_group_name(cfg: PlatformConfig, role: str) -> str:
+    return physical_name(cfg, cfg.region_of(role), "pg-subnets")
+
+
 def data_bucket_name(cfg: PlatformConfig, role: str) -> str:
     """Globally unique only if namePrefix is: pick a prefix your organisation owns."""
     return physical_name(cfg, cfg.region_of(role), "data")
@@ -67,6 +76,20 @@ def global_datastore_suffix(cfg: PlatformConfig) -> str:
     return f"{cfg.name_prefix}-redis"
 
 
+def cache_member_cluster_ids(cfg: PlatformConfig, role: str) -> list[str]:
+    """ElastiCache names the nodes of a cluster-mode-disabled group `<group>-001`, `-002`...; node metrics use them."""
+    return [f"{cache_group_id(cfg, role)}-{index:03d}" for index in range(1, 2 + cfg.cache_replicas_per_group)]
+
+
+def cache_subnet_group_name(cfg: PlatformConfig, role: str) -> str:
+    return physical_name(cfg, cfg.region_of(role), "redis-subnets")
+
+
+def cache_auth_secret_name(cfg: PlatformConfig, role: str) -> str:
+    """Secrets Manager secret holding the Redis AUTH token and endpoints for applications in that region."""
+    return physical_name(cfg, cfg.region_of(role), "redis-auth")
+
+
 def cluster_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "eks")
 
@@ -77,6 +100,37 @@ def node_group_name(cfg: PlatformConfig, role: str) -> str:
 
 def backup_vault_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "vault")
+
+
+def backup_plan_name(cfg: PlatformConfig, role: str) -> str:
+    return physical_name(cfg, cfg.region_of(role), "backup-plan")
+
+
+def backup_role_name(cfg: PlatformConfig) -> str:
+    """IAM is global: one AWS Backup service role serves both regions."""
+    return f"{cfg.name_prefix}-backup"
+
+
+def replication_role_name(cfg: PlatformConfig, source_role: str, destination_role: str) -> str:
+    """The IAM role S3 assumes to replicate one direction, e.g. `drp-s3-repl-use1-usw2`."""
+    source, destination = (region_code(cfg.region_of(r)) for r in (source_role, destination_role))
+    return f"{cfg.name_prefix}-s3-repl-{source}-{destination}"
+
+
+def replication_rule_id(cfg: PlatformConfig, source_role: str) -> str:
+    """The S3 replication rule of the source role's bucket; CloudWatch's replication metrics carry it as RuleId."""
+    destination_role = next(role for role in cfg.regions if role != source_role)
+    return f"all-to-{destination_role}"
+
+
+def load_balancer_name(cfg: PlatformConfig, role: str) -> str:
+    """At most 32 characters: namePrefix (20 at most) + region code + `-alb`."""
+    return physical_name(cfg, cfg.region_of(role), "alb")
+
+
+def target_group_name(cfg: PlatformConfig, role: str) -> str:
+    """The target group the AWS Load Balancer Controller binds application pods to (32 characters at most)."""
+    return physical_name(cfg, cfg.region_of(role), "app")
 
 
 def alert_topic_name(cfg: PlatformConfig, role: str) -> str:

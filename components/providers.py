@@ -24,3 +24,13 @@ def regional_providers(cfg: PlatformConfig) -> dict[str, aws.Provider]:
         )
         for role in ROLES
     }
+
+
+def us_east_1_provider(cfg: PlatformConfig) -> aws.Provider:
+    """For what must live in us-east-1 when neither region role is there (Route53's health-check metrics)."""
+    return aws.Provider(
+        "aws-us-east-1",
+        region="us-east-1",
+        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(cfg, "global")),
+        opts=pulumi.ResourceOptions(),
+    )

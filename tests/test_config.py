@@ -46,7 +46,11 @@ def test_every_state_the_runbooks_write_is_valid(state):
         ({"vpcCidrs": '{"primary": "10.0.0.0/8", "dr": "10.20.0.0/16"}'}, "vpcCidrs.primary", "/16 to /20"),
         ({"vpcCidrs": '{"primary": "not-a-cidr", "dr": "10.20.0.0/16"}'}, "vpcCidrs.primary", "CIDR"),
         ({"availabilityZones": '{"dr": ["us-west-2a", "us-west-2b"]}'}, "availabilityZones.dr", "3 distinct"),
-        ({"availabilityZones": '{"dr": ["us-east-1a", "us-east-1b", "us-east-1c"]}'}, "availabilityZones.dr", "of us-west-2"),
+        (
+            {"availabilityZones": '{"dr": ["us-east-1a", "us-east-1b", "us-east-1c"]}'},
+            "availabilityZones.dr",
+            "of us-west-2",
+        ),
         ({"nodeGroupFull": '{"min": 4, "desired": 2, "max": 6}'}, "nodeGroupFull", "min <= desired <= max"),
         ({"nodeGroupFull": '{"min": -1}'}, "nodeGroupFull.min", ">= 0"),
         ({"nodeGroupStandby": '{"min": 1, "desired": 5, "max": 9}'}, "nodeGroupStandby", "must not exceed"),

@@ -1,0 +1,627 @@
+"""Where drctl keeps what it did: the run journal and the per-stack lock.
+
+Both live in a small document store rooted at one stack: a local directory
+(default `.drctl/<org>/<project>/<stack>/`) or an S3 prefix (the DR-region
+bucket of an S3 state backend, so the journal outlives the operator's laptop
+and the primary region). Every write is atomic and conditional: a lock is
+created only if absent, and a journal is replaced only if nobody changed it
+since we read it, so a runner that lost its lock cannot overwrite the journal
+of the runner that took it over.
+
+Layout under the stack's root:
+
+    lock.json                 who holds the stack (absent when free)
+    lock-breaks/<ts>.json     every broken lock, with who broke it and why
+    journal/current.json      the latest run of any runbook on this stack
+    journal/runs/<id>.json    every finished or abandoned run, kept for audit
+    reports/<id>.json|.md     the run reports (automation/report.py)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from automation.errors import DrctlError
+
+SCHEMA_VERSION = 1
+LOCK_KEY = "lock.json"
+CURRENT_RUN_KEY = "journal/current.json"
+DEFAULT_LOCAL_ROOT = Path(".drctl")
+DEFAULT_STALE_LOCK_SECONDS = 1800
+
+
+# --- time ----------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Time as the engine sees it; the sandbox injects one that models latency."""
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds, e.g. 2025-01-31T12:00:00.000Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((parse_iso(end) - parse_iso(start)).total_seconds(), 3)
+
+
+# --- the document store ----------------------------------------------------------
+
+
+class StoreConflictError(Exception):
+    """A conditional write lost: the object exists already, or changed since it was read."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    version: str
+
+
+class DocumentStore(Protocol):
+    """Atomic, conditional byte objects under one stack's root."""
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages (a path or an s3:// URL)."""
+        ...
+
+    def read(self, key: str) -> StoredObject | None: ...
+
+    def create(self, key: str, data: bytes) -> str:
+        """Write only if absent (raises StoreConflictError); returns the new version."""
+        ...
+
+    def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
+        """Overwrite; with `expected_version`, only if the object is still that version."""
+        ...
+
+    def delete(self, key: str, expected_version: str | None = None) -> None: ...
+
+
+class LocalDirectoryStore:
+    """A directory on this machine. Creation uses O_EXCL; replacement a rename.
+
+    Versions are content hashes. Version checks and the rename are not one
+    atomic step across processes, which is acceptable because only the holder
+    of the stack lock (itself created with O_EXCL) writes the journal.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._mutex = threading.Lock()
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def read(self, key: str) -> StoredObject | None:
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return StoredObject(data, _content_version(data))
+
+    def create(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise StoreConflictError(key, "already exists") from None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return _content_version(data)
+
+    def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._mutex:
+            self._check_version(key, expected_version)
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        return _content_version(data)
+
+    def delete(self, key: str, expected_version: str | None = None) -> None:
+        with self._mutex:
+            self._check_version(key, expected_version)
+            self._path(key).unlink(missing_ok=expected_version is None)
+
+    def _check_version(self, key: str, expected_version: str | None) -> None:
+        if expected_version is None:
+            return
+        current = self.read(key)
+        if current is None or current.version != expected_version:
+            raise StoreConflictError(key, "changed since it was read")
+
+
+class S3ObjectStore:
+    """Objects under a prefix of an S3 bucket, written with S3 conditional writes.
+
+    `create` is PutObject with IfNoneMatch='*'; `replace` and `delete` carry
+    IfMatch=<ETag>. S3 answers a lost race with 412 PreconditionFailed (or 409
+    ConditionalRequestConflict while a competing write is in flight).
+    """
+
+    _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def read(self, key: str) -> StoredObject | None:
+        try:
+            response = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=self._key(key))
+        except _MissingError:
+            return None
+        return StoredObject(response["Body"].read(), response["ETag"])
+
+    def create(self, key: str, data: bytes) -> str:
+        response = self._call(
+            "create",
+            key,
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            ContentType=_content_type(key),
+            IfNoneMatch="*",
+        )
+        return response["ETag"]
+
+    def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
+        condition = {"IfMatch": expected_version} if expected_version else {}
+        response = self._call(
+            "replace",
+            key,
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            ContentType=_content_type(key),
+            **condition,
+        )
+        return response["ETag"]
+
+    def delete(self, key: str, expected_version: str | None = None) -> None:
+        condition = {"IfMatch": expected_version} if expected_version else {}
+        try:
+            self._call("delete", key, self.client.delete_object, Bucket=self.bucket, Key=self._key(key), **condition)
+        except _MissingError:
+            if expected_version is not None:
+                raise StoreConflictError(key, "is gone") from None
+
+    def _call(self, action: str, key: str, method: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return method(**kwargs)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in self._CONFLICT_CODES:
+                problem = "already exists" if action == "create" else "changed since it was read"
+                raise StoreConflictError(key, problem) from None
+            if code in ("NoSuchKey", "404"):
+                raise _MissingError from None
+            raise DrctlError(
+                f"journal store {self.location}: cannot {action} {key}: {code} {error}",
+                hint="check the bucket exists in the DR region and that your credentials may read and write it",
+            ) from error
+        except BotoCoreError as error:
+            raise DrctlError(
+                f"journal store {self.location} unreachable: {error}",
+                hint="the journal bucket must live in the region that survives (the DR region)",
+            ) from error
+
+
+class _MissingError(Exception):
+    pass
+
+
+def _content_version(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _content_type(key: str) -> str:
+    return "text/markdown" if key.endswith(".md") else "application/json"
+
+
+def local_store(stack: str, root: Path = DEFAULT_LOCAL_ROOT) -> LocalDirectoryStore:
+    """The default store: `.drctl/<org>/<project>/<stack>/` in the working directory."""
+    return LocalDirectoryStore(Path(root) / _stack_path(stack))
+
+
+def s3_store(stack: str, bucket: str, prefix: str = "drctl", client: Any | None = None) -> S3ObjectStore:
+    """A store under `s3://<bucket>/<prefix>/<org>/<project>/<stack>/`."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("s3")
+    return S3ObjectStore(client, bucket, f"{prefix.strip('/')}/{_stack_path(stack)}")
+
+
+def _stack_path(stack: str) -> str:
+    parts = stack.split("/")
+    if not all(parts) or any(part in (".", "..") for part in parts):
+        raise DrctlError(f"cannot keep a journal for the stack name {stack!r}", hint="use org/project/stack")
+    return "/".join(parts)
+
+
+def read_json(store: DocumentStore, key: str) -> tuple[dict[str, Any], str] | None:
+    stored = store.read(key)
+    if stored is None:
+        return None
+    return json.loads(stored.data), stored.version
+
+
+def to_json_bytes(document: Mapping[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2, sort_keys=False) + "\n").encode()
+
+
+# --- the lock --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    holder: str
+    host: str
+    pid: int
+    runbook: str
+    acquired_at: str
+    heartbeat_at: str
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - parse_iso(self.heartbeat_at)).total_seconds()
+
+    def describe(self) -> str:
+        return f"{self.holder} on {self.host} (pid {self.pid}, runbook {self.runbook}, since {self.acquired_at})"
+
+
+class StackLock:
+    """One runbook at a time per stack: whoever creates `lock.json` holds it."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        stack: str,
+        clock: Clock | None = None,
+        stale_after_seconds: float = DEFAULT_STALE_LOCK_SECONDS,
+    ) -> None:
+        self.store = store
+        self.stack = stack
+        self.clock = clock or SystemClock()
+        self.stale_after = timedelta(seconds=stale_after_seconds)
+
+    def current(self) -> LockInfo | None:
+        found = read_json(self.store, LOCK_KEY)
+        return LockInfo(**found[0]) if found else None
+
+    def is_stale(self, info: LockInfo) -> bool:
+        """No heartbeat for `stale_after_seconds`: the holder has most likely died."""
+        return info.age_seconds(self.clock.now()) > self.stale_after.total_seconds()
+
+    def acquire(self, holder: str, runbook: str) -> LockLease:
+        now = iso(self.clock.now())
+        host, pid = socket.gethostname(), os.getpid()
+        info = LockInfo(holder=holder, host=host, pid=pid, runbook=runbook, acquired_at=now, heartbeat_at=now)
+        try:
+            version = self.store.create(LOCK_KEY, to_json_bytes(asdict(info)))
+        except StoreConflictError:
+            raise self._refusal() from None
+        return LockLease(self, info, version)
+
+    def _refusal(self) -> DrctlError:
+        try:
+            held = self.current()
+        except (ValueError, TypeError):
+            held = None
+        if held is None:
+            return DrctlError(
+                f"stack {self.stack} is locked (the lock at {self.store.location}/{LOCK_KEY} is being written "
+                "or unreadable)",
+                hint="retry in a moment; if it persists, inspect it and break it with a reason",
+            )
+        if self.is_stale(held):
+            age = int(held.age_seconds(self.clock.now()))
+            return DrctlError(
+                f"stack {self.stack} is locked by {held.describe()}; the lock looks stale (no heartbeat for {age} s)",
+                hint="if that run is really dead, break the lock with a reason (drctl break-lock --reason ...), "
+                "then rerun to resume it",
+            )
+        return DrctlError(
+            f"stack {self.stack} is locked by {held.describe()}: another runbook is running against it",
+            hint="wait for it to finish; break the lock only if you are sure that run is dead",
+        )
+
+    def break_lock(self, reason: str, operator: str) -> LockInfo | None:
+        """Remove whatever lock is held, recording who broke it and why."""
+        if not reason.strip():
+            raise DrctlError("breaking a lock needs a reason", hint="pass --reason 'why the holder is known dead'")
+        found = self.store.read(LOCK_KEY)
+        if found is None:
+            return None
+        try:
+            previous: dict[str, Any] | None = json.loads(found.data)
+        except ValueError:
+            previous = None
+        moment = self.clock.now()
+        record = {"broken_at": iso(moment), "broken_by": operator, "reason": reason, "previous_holder": previous}
+        stamp = moment.strftime("%Y%m%dT%H%M%S%fZ")
+        self.store.create(f"lock-breaks/{stamp}.json", to_json_bytes(record))
+        self.store.delete(LOCK_KEY, expected_version=found.version)
+        return LockInfo(**previous) if previous else None
+
+
+class LockLease:
+    """A held lock. `heartbeat` proves it is still ours; `release` gives it back."""
+
+    def __init__(self, lock: StackLock, info: LockInfo, version: str) -> None:
+        self.lock = lock
+        self.info = info
+        self._version = version
+        self._mutex = threading.Lock()
+
+    def heartbeat(self) -> None:
+        """Refresh the lock's age; fails if somebody broke or took the lock meanwhile."""
+        with self._mutex:
+            refreshed = LockInfo(**{**asdict(self.info), "heartbeat_at": iso(self.lock.clock.now())})
+            try:
+                self._version = self.lock.store.replace(LOCK_KEY, to_json_bytes(asdict(refreshed)), self._version)
+            except StoreConflictError:
+                raise DrctlError(
+                    f"lost the lock on stack {self.lock.stack}: it was broken or taken over while this run was going",
+                    hint="see lock-breaks/ in the journal store; do not continue this run from here",
+                ) from None
+            self.info = refreshed
+
+    def release(self) -> None:
+        # If somebody broke and re-took the lock meanwhile, it is theirs: leave it alone.
+        with self._mutex, contextlib.suppress(StoreConflictError):
+            self.lock.store.delete(LOCK_KEY, expected_version=self._version)
+
+
+# --- the journal -------------------------------------------------------------------
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    ALREADY_DONE = "already-done"
+    REFUSED = "refused"
+    FAILED = "failed"
+    TIMED_OUT = "timed-out"
+
+    @property
+    def done(self) -> bool:
+        return self in (StepStatus.SUCCEEDED, StepStatus.ALREADY_DONE)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUSED = "refused"  # the preflight said no: nothing was changed
+    ABANDONED = "abandoned"
+
+
+@dataclass
+class CheckRecord:
+    name: str
+    kind: str  # preflight | probe | pre | post
+    passed: bool
+    detail: str
+    at: str
+
+
+@dataclass
+class StepRecord:
+    name: str
+    group: str | None = None
+    status: StepStatus = StepStatus.PENDING
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_seconds: float | None = None
+    attempts: int = 0
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    checks: list[CheckRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunParameters:
+    """What an operator asked for. A resumed run must ask for the same (operator aside)."""
+
+    reason: str
+    operator: str
+    mode: str | None = None
+    force: bool = False
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def differences(self, other: RunParameters) -> list[str]:
+        """Names of the parameters that differ; another on-call engineer may resume a run."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [key for key in mine if key != "operator" and mine[key] != theirs[key]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "reason": self.reason,
+            "operator": self.operator,
+            "force": self.force,
+            "options": dict(self.options),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunParameters:
+        return cls(
+            reason=data["reason"],
+            operator=data["operator"],
+            mode=data.get("mode"),
+            force=bool(data.get("force", False)),
+            options=dict(data.get("options") or {}),
+        )
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    runbook: str
+    stack: str
+    parameters: RunParameters
+    started_at: str
+    status: RunStatus = RunStatus.RUNNING
+    finished_at: str | None = None
+    verified_at: str | None = None
+    error: str | None = None
+    simulation: bool = False
+    preflight: list[CheckRecord] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+    measurements: dict[str, Any] = field(default_factory=dict)
+    attempts: list[dict[str, str]] = field(default_factory=list)
+
+    def step(self, name: str) -> StepRecord:
+        for record in self.steps:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+    @property
+    def any_step_started(self) -> bool:
+        return any(record.status is not StepStatus.PENDING for record in self.steps)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (RunStatus.SUCCEEDED, RunStatus.ABANDONED)
+
+    def to_dict(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["parameters"] = self.parameters.to_dict()
+        return {"schema": SCHEMA_VERSION, **document}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        if data.get("schema") != SCHEMA_VERSION:
+            raise DrctlError(
+                f"the journal has schema {data.get('schema')!r}; this drctl reads schema {SCHEMA_VERSION}",
+                hint="use the drctl version that wrote it, or archive journal/current.json by hand",
+            )
+        steps = [
+            StepRecord(
+                **{
+                    **step,
+                    "status": StepStatus(step["status"]),
+                    "checks": [CheckRecord(**check) for check in step.get("checks", [])],
+                }
+            )
+            for step in data["steps"]
+        ]
+        return cls(
+            run_id=data["run_id"],
+            runbook=data["runbook"],
+            stack=data["stack"],
+            parameters=RunParameters.from_dict(data["parameters"]),
+            started_at=data["started_at"],
+            status=RunStatus(data["status"]),
+            finished_at=data.get("finished_at"),
+            verified_at=data.get("verified_at"),
+            error=data.get("error"),
+            simulation=bool(data.get("simulation", False)),
+            preflight=[CheckRecord(**check) for check in data.get("preflight", [])],
+            steps=steps,
+            measurements=dict(data.get("measurements") or {}),
+            attempts=list(data.get("attempts") or []),
+        )
+
+
+class Journal:
+    """The stack's latest run, saved after every transition with a conditional write."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+        self._version: str | None = None
+        self._mutex = threading.Lock()
+
+    def load(self) -> RunRecord | None:
+        with self._mutex:
+            found = read_json(self.store, CURRENT_RUN_KEY)
+            if found is None:
+                self._version = None
+                return None
+            document, self._version = found
+            return RunRecord.from_dict(document)
+
+    def save(self, run: RunRecord) -> None:
+        data = to_json_bytes(run.to_dict())
+        with self._mutex:
+            try:
+                if self._version is None:
+                    self._version = self.store.create(CURRENT_RUN_KEY, data)
+                else:
+                    self._version = self.store.replace(CURRENT_RUN_KEY, data, self._version)
+            except StoreConflictError:
+                raise DrctlError(
+                    f"the journal at {self.store.location} was changed by someone else during run {run.run_id}",
+                    hint="another drctl took over this stack; inspect journal/current.json before doing anything",
+                ) from None
+
+    def archive(self, run: RunRecord) -> None:
+        """Keep a finished or abandoned run under journal/runs/ for the audit trail."""
+        self.store.replace(f"journal/runs/{run.run_id}.json", to_json_bytes(run.to_dict()), None)

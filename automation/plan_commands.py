@@ -1,0 +1,90 @@
+"""The `drctl plan` and `drctl guard` commands (registered on the app in `automation.cli`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from automation.errors import DrctlError
+
+if TYPE_CHECKING:
+    from automation.guard import GuardResult
+
+# Heavy modules (the program evaluator, pulumi) are imported inside the
+# commands so that `drctl --help` stays fast.
+console = Console()
+
+
+def plan(
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        help="Target DR state: failed-over, resyncing or steady. Default: the next state from the current one.",
+    ),
+    stack: str = typer.Option("prod", help="Stack whose Pulumi.<stack>.yaml config is the current state."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Show offline what a DR transition changes: inventory, change set, scope, policies, RTO/RPO budget."""
+    from automation.evaluate import PROJECT_DIR, stack_file_config
+    from automation.plan import build_plan, render
+
+    if not (PROJECT_DIR / f"Pulumi.{stack}.yaml").is_file():
+        raise DrctlError(f"no Pulumi.{stack}.yaml in {PROJECT_DIR}", hint="pass --stack with an existing stack")
+    result = build_plan(stack_file_config(stack), to, stack=stack)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        render(result, console)
+
+
+def guard(
+    preview: Annotated[Path, typer.Argument(help="`pulumi preview --json` output, or engine events (--event-log).")],
+    allow: Annotated[
+        list[str] | None,
+        typer.Option("--allow", help="URN or logical name of a stateful resource allowed to go (repeat for several)."),
+    ] = None,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Fail when a preview deletes or replaces a stateful resource (database, bucket, vault, cache, key, zone...)."""
+    from automation.guard import check, load_preview
+
+    allow = allow or []
+    result = check(load_preview(preview), allow)
+    matched = {f.urn for f in result.findings} | {f.name for f in result.findings}
+    unused = [entry for entry in allow if entry not in matched]
+    if as_json:
+        typer.echo(json.dumps({**result.to_json(), "unusedAllowEntries": unused}, indent=2))
+    else:
+        _render_guard(result, unused)
+    if not result.passed:
+        raise DrctlError(
+            f"the preview would delete, replace or drop {len(result.blocked)} stateful resource(s)",
+            hint="if that is intended, name each one with --allow <URN or name> in a reviewed change",
+        )
+
+
+def _render_guard(result: GuardResult, unused: list[str]) -> None:
+    """One block per finding: readable in a narrow CI log as well as a terminal."""
+    from automation.changes import STATEFUL_TYPES
+
+    for finding in result.findings:
+        mark = "[green]allowed[/green]" if finding.allowed else "[bold red]BLOCKED[/bold red]"
+        console.print(f"{mark} {finding.effect} [bold]{finding.name}[/bold] ({finding.type})")
+        console.print(f"    urn: {finding.urn}", soft_wrap=True)
+        if finding.reasons:
+            console.print(f"    forced by: {', '.join(finding.reasons)}")
+        console.print(f"    steps: {', '.join(finding.ops)}")
+        # A discard keeps the cloud resource but drops it from the stack.
+        verb = "leaves unmanaged" if finding.effect == "discard" else "would lose"
+        console.print(f"    {verb}: {STATEFUL_TYPES[finding.type]}")
+    for entry in unused:
+        console.print(f"[yellow]note:[/yellow] --allow {entry} matched nothing in this preview")
+    if result.passed:
+        console.print(
+            f"[green]guard passed[/green]: {result.steps_examined} steps examined, "
+            "no stateful resource deleted or replaced without an allow entry"
+        )

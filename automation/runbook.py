@@ -1,0 +1,577 @@
+"""The runbook engine: named steps with checks, a journal, a lock, timing and reports.
+
+A runbook is data: a sequence of `Step`s and `Parallel` groups plus preflight
+checks. The engine runs it against one stack:
+
+- preflight checks (read-only) refuse the run before anything changes;
+- each step: the "already done?" probe (then only the post-checks run), else
+  pre-checks (refuse), the action, post-checks (verify);
+- steps of a `Parallel` group run on threads at the same time;
+- every transition is written to the journal, so a run interrupted anywhere
+  resumes at the step that did not finish, with the same parameters;
+- a succeeded run repeated with the same parameters is a no-op that says so;
+- dry-run prints the plan and runs only the read-only hooks (preflight,
+  step previews), never an action, and writes nothing.
+
+Runbook actions get a `RunContext`: parameters, the clock, `sleep`/`wait_until`
+that respect the step's deadline, `record()` for run measurements (targets,
+replica lag at promotion) that end up in the report.
+"""
+
+from __future__ import annotations
+
+import getpass
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from automation.errors import DrctlError
+from automation.journal import (
+    DEFAULT_STALE_LOCK_SECONDS,
+    CheckRecord,
+    Clock,
+    DocumentStore,
+    Journal,
+    LockLease,
+    RunParameters,
+    RunRecord,
+    RunStatus,
+    StackLock,
+    StepRecord,
+    StepStatus,
+    SystemClock,
+    iso,
+)
+
+# Measurement keys the report knows about (others are reported as they are).
+DATA_LOSS_WINDOW = "data_loss_window_seconds"
+TARGETS = "targets"
+
+
+class CheckFailedError(Exception):
+    """A check found the world not as the step needs it; the message says what it saw."""
+
+
+class StepTimeoutError(Exception):
+    pass
+
+
+_STOPPING = (StepStatus.REFUSED, StepStatus.FAILED, StepStatus.TIMED_OUT)
+
+
+class _RefusedError(Exception):
+    pass
+
+
+CheckFunction = Callable[["RunContext"], str | None]
+"""Returns an optional detail (e.g. "replica lag 3 s") or raises CheckFailedError."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    verify: CheckFunction
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named thing a runbook does.
+
+    `already_done` answers "is the effect of this step already there?" so a
+    repeated or resumed run does not do it twice. `preview` (read-only) shows
+    in a dry-run what the step would change, e.g. a targeted stack preview.
+    `verifies_recovery` marks the step whose end counts as "service verified"
+    for the measured RTO.
+    """
+
+    name: str
+    action: Callable[[RunContext], Mapping[str, Any] | None]
+    description: str = ""
+    pre_checks: tuple[Check, ...] = ()
+    post_checks: tuple[Check, ...] = ()
+    already_done: Callable[[RunContext], bool] | None = None
+    timeout_seconds: float = 900.0
+    preview: Callable[[RunContext], str] | None = None
+    verifies_recovery: bool = False
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """Independent steps run at the same time: the group takes as long as its slowest step."""
+
+    name: str
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Runbook:
+    name: str
+    description: str
+    items: tuple[Step | Parallel, ...]
+    preflight: tuple[Check, ...] = ()
+    rto_target_seconds: int | None = None
+    rpo_target_seconds: int | None = None
+
+    def __post_init__(self) -> None:
+        names = [step.name for step, _ in self.steps()]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if not names or duplicates:
+            raise ValueError(f"runbook {self.name} needs steps with unique names (duplicates: {duplicates})")
+
+    def steps(self) -> Iterator[tuple[Step, str | None]]:
+        """Every step with the name of its parallel group (None when it runs alone)."""
+        for item in self.items:
+            if isinstance(item, Parallel):
+                for step in item.steps:
+                    yield step, item.name
+            else:
+                yield item, None
+
+
+class RunContext:
+    """What a check or an action can use. One per step execution (deadline included)."""
+
+    def __init__(
+        self,
+        *,
+        stack: str,
+        run_id: str,
+        parameters: RunParameters,
+        clock: Clock,
+        output: Callable[[str], None],
+        measurements: dict[str, Any],
+        measurements_lock: threading.Lock,
+        dry_run: bool = False,
+        simulation: bool = False,
+        step: str | None = None,
+        deadline: datetime | None = None,
+    ) -> None:
+        self.stack = stack
+        self.run_id = run_id
+        self.parameters = parameters
+        self.clock = clock
+        self.dry_run = dry_run
+        self.simulation = simulation
+        self.step = step
+        self.deadline = deadline
+        self.cancelled = threading.Event()
+        self._output = output
+        self._measurements = measurements
+        self._measurements_lock = measurements_lock
+
+    def log(self, message: str) -> None:
+        self._output(f"  [{self.step}] {message}" if self.step else f"  {message}")
+
+    def record(self, key: str, value: Any) -> None:
+        """Keep a measurement of the run (journaled, reported), e.g. the replica lag at promotion."""
+        with self._measurements_lock:
+            self._measurements[key] = value
+
+    def measurement(self, key: str, default: Any = None) -> Any:
+        with self._measurements_lock:
+            return self._measurements.get(key, default)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep on the run's clock; raises StepTimeoutError instead of sleeping past the step's deadline."""
+        if self.cancelled.is_set():
+            raise StepTimeoutError(f"step {self.step} was cancelled after its timeout")
+        if self.deadline is not None and self.clock.now() + timedelta(seconds=seconds) > self.deadline:
+            raise StepTimeoutError(f"step {self.step} would run past its deadline {iso(self.deadline)}")
+        self.clock.sleep(seconds)
+
+    def wait_until(self, condition: Callable[[], bool], *, what: str, interval_seconds: float = 10.0) -> None:
+        """Poll `condition` until true; the step's timeout bounds the wait."""
+        while not condition():
+            try:
+                self.sleep(interval_seconds)
+            except StepTimeoutError:
+                raise StepTimeoutError(f"gave up waiting until {what}") from None
+
+
+@dataclass
+class RunOutcome:
+    """What a call to `RunbookEngine.run` ended with (failures raise RunFailedError instead)."""
+
+    run: RunRecord | None
+    status: str  # succeeded | already-completed | planned
+    message: str
+    plan: list[str] = field(default_factory=list)
+    report_keys: list[str] = field(default_factory=list)
+
+
+class RunFailedError(DrctlError):
+    """The run stopped in a journaled state (a failed, refused or timed-out step)."""
+
+    def __init__(self, run: RunRecord, message: str, hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.run = run
+
+
+class RunbookEngine:
+    """Runs runbooks against one stack, with its lock and journal in `store`."""
+
+    def __init__(
+        self,
+        stack: str,
+        store: DocumentStore,
+        *,
+        clock: Clock | None = None,
+        output: Callable[[str], None] = print,
+        simulation: bool = False,
+        stale_lock_seconds: float = DEFAULT_STALE_LOCK_SECONDS,
+        write_reports: bool = True,
+    ) -> None:
+        self.stack = stack
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.output = output
+        self.simulation = simulation
+        self.write_reports = write_reports
+        self.lock = StackLock(store, stack, self.clock, stale_after_seconds=stale_lock_seconds)
+        self.journal = Journal(store)
+        self._measurements_lock = threading.Lock()
+
+    # --- entry points -----------------------------------------------------------
+
+    def run(
+        self,
+        runbook: Runbook,
+        parameters: RunParameters,
+        *,
+        dry_run: bool = False,
+        abandon_unfinished: bool = False,
+    ) -> RunOutcome:
+        if dry_run:
+            return self.plan(runbook, parameters)
+        lease = self.lock.acquire(parameters.operator, runbook.name)
+        try:
+            run, resumed = self._start_or_resume(runbook, parameters, abandon_unfinished)
+            if run is None:
+                previous = self.journal.load()
+                assert previous is not None
+                message = (
+                    f"{runbook.name} already completed on {self.stack} (run {previous.run_id}, finished "
+                    f"{previous.finished_at}) with these parameters: nothing to do"
+                )
+                self.output(message)
+                return RunOutcome(run=previous, status="already-completed", message=message)
+            return self._execute(runbook, run, resumed, lease)
+        finally:
+            lease.release()
+
+    def plan(self, runbook: Runbook, parameters: RunParameters) -> RunOutcome:
+        """Dry-run: describe what would run; call only read-only hooks; write nothing."""
+        lines = [f"runbook {runbook.name} on {self.stack} (dry-run: nothing will be changed)", runbook.description]
+        previous = self.journal.load()
+        if previous and not previous.finished and previous.runbook == runbook.name and previous.any_step_started:
+            pending = [s.name for s in previous.steps if not s.status.done]
+            lines.append(f"would resume run {previous.run_id} at {pending[0] if pending else '(verification)'}")
+        context = self._context(
+            RunRecord("dry-run", runbook.name, self.stack, parameters, iso(self.clock.now())), dry_run=True
+        )
+        lines.append("preflight:")
+        for check in runbook.preflight:
+            record = self._run_check(check, "preflight", context)
+            mark = "ok" if record.passed else "REFUSES"
+            lines.append(f"  [{mark}] {check.name}: {record.detail}")
+        for number, item in enumerate(runbook.items, start=1):
+            steps = item.steps if isinstance(item, Parallel) else (item,)
+            if isinstance(item, Parallel):
+                lines.append(f"{number}. in parallel ({item.name}):")
+            for step in steps:
+                indent = "   " if isinstance(item, Parallel) else ""
+                label = f"{indent}{'-' if indent else f'{number}.'} {step.name}"
+                lines.append(f"{label}: {step.description} (timeout {step.timeout_seconds:g} s)")
+                lines.extend(f"{indent}     pre-check: {check.name}" for check in step.pre_checks)
+                lines.extend(f"{indent}     post-check: {check.name}" for check in step.post_checks)
+                if step.preview is not None:
+                    context.step = step.name
+                    try:
+                        lines.append(f"{indent}     would change: {step.preview(context)}")
+                    except Exception as error:
+                        lines.append(f"{indent}     preview failed: {_describe(error)}")
+        for line in lines:
+            self.output(line)
+        return RunOutcome(run=None, status="planned", message=f"planned {runbook.name}", plan=lines)
+
+    # --- starting, resuming ----------------------------------------------------------
+
+    def _start_or_resume(
+        self, runbook: Runbook, parameters: RunParameters, abandon_unfinished: bool
+    ) -> tuple[RunRecord | None, bool]:
+        """The run to execute and whether it resumes one; (None, False) when already completed."""
+        previous = self.journal.load()
+        now = iso(self.clock.now())
+        if previous is not None and not previous.finished:
+            same = previous.runbook == runbook.name and not parameters.differences(previous.parameters)
+            if same and previous.any_step_started:
+                previous.attempts.append({"at": now, "operator": parameters.operator})
+                previous.status = RunStatus.RUNNING
+                previous.error = None
+                self.output(f"resuming {runbook.name} run {previous.run_id} (started {previous.started_at})")
+                return previous, True
+            if previous.any_step_started and not abandon_unfinished:
+                raise DrctlError(
+                    f"an unfinished {previous.runbook} run {previous.run_id} (started {previous.started_at} by "
+                    f"{previous.parameters.operator}, {previous.status.value}) "
+                    + _difference_text(runbook.name, previous, parameters),
+                    hint="rerun it with the same parameters to resume it, or abandon it explicitly "
+                    "(--abandon-unfinished) after checking what its done steps changed",
+                )
+            # Abandoned on request, or refused before any step: nothing of it needs resuming.
+            previous.status = RunStatus.ABANDONED
+            previous.finished_at = now
+            self.journal.archive(previous)
+            self.output(f"abandoned earlier {previous.runbook} run {previous.run_id}")
+        elif (
+            previous is not None
+            and previous.status is RunStatus.SUCCEEDED
+            and previous.runbook == runbook.name
+            and not parameters.differences(previous.parameters)
+        ):
+            return None, False
+        run = RunRecord(
+            run_id=f"{runbook.name}-{self.clock.now().strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}",
+            runbook=runbook.name,
+            stack=self.stack,
+            parameters=parameters,
+            started_at=now,
+            simulation=self.simulation,
+            steps=[StepRecord(name=step.name, group=group) for step, group in runbook.steps()],
+            attempts=[{"at": now, "operator": parameters.operator}],
+        )
+        return run, False
+
+    # --- executing -----------------------------------------------------------------
+
+    def _execute(self, runbook: Runbook, run: RunRecord, resumed: bool, lease: LockLease) -> RunOutcome:
+        self._save(run)
+        try:
+            if not run.any_step_started:
+                self._preflight(runbook, run)
+            for item in runbook.items:
+                lease.heartbeat()
+                if isinstance(item, Parallel):
+                    self._run_group(item, run)
+                else:
+                    self._run_step(item, None, run)
+                steps = item.steps if isinstance(item, Parallel) else (item,)
+                failed = [run.step(step.name) for step in steps if run.step(step.name).status in _STOPPING]
+                if failed:
+                    first = failed[0]
+                    raise self._stop(
+                        run,
+                        RunStatus.FAILED,
+                        f"{runbook.name} stopped at step {first.name} ({first.status.value}): {first.error}",
+                        hint="fix the cause, then rerun the same command: the run resumes at this step",
+                    )
+            run.status = RunStatus.SUCCEEDED
+            run.finished_at = iso(self.clock.now())
+            self._save(run)
+            self.journal.archive(run)
+            keys = self._report(runbook, run)
+            message = f"{runbook.name} succeeded on {self.stack} (run {run.run_id}{', resumed' if resumed else ''})"
+            self.output(message)
+            return RunOutcome(run=run, status="succeeded", message=message, report_keys=keys)
+        except RunFailedError:
+            self._report(runbook, run)
+            raise
+        except BaseException as error:
+            # Whatever broke the engine itself (including Ctrl-C) still ends journaled.
+            run.status = RunStatus.FAILED
+            run.error = f"interrupted: {_describe(error)}"
+            run.finished_at = iso(self.clock.now())
+            for record in run.steps:
+                if record.status is StepStatus.RUNNING:
+                    record.status, record.error = StepStatus.FAILED, run.error
+            self._save_quietly(run)
+            raise
+
+    def _preflight(self, runbook: Runbook, run: RunRecord) -> None:
+        context = self._context(run)
+        run.preflight = [self._run_check(check, "preflight", context) for check in runbook.preflight]
+        refusals = [f"{check.name}: {check.detail}" for check in run.preflight if not check.passed]
+        self._save(run)
+        if refusals:
+            raise self._stop(
+                run,
+                RunStatus.REFUSED,
+                f"{runbook.name} refused by its preflight checks, nothing was changed: " + "; ".join(refusals),
+                hint="fix what the checks report (or, where the runbook allows it, --force with a --reason)",
+            )
+
+    def _stop(self, run: RunRecord, status: RunStatus, message: str, hint: str) -> RunFailedError:
+        run.status = status
+        run.error = message
+        run.finished_at = iso(self.clock.now())
+        self._save(run)
+        return RunFailedError(run, message, hint)
+
+    def _run_group(self, group: Parallel, run: RunRecord) -> None:
+        with ThreadPoolExecutor(max_workers=len(group.steps), thread_name_prefix=group.name) as pool:
+            futures = [pool.submit(self._run_step, step, group.name, run) for step in group.steps]
+        for future in futures:
+            future.result()  # re-raise engine errors (journal write failures), not step failures
+
+    def _run_step(self, step: Step, group: str | None, run: RunRecord) -> None:
+        record = run.step(step.name)
+        if record.status.done:
+            self.output(f"- {step.name}: done in an earlier attempt, skipped")
+            return
+        started = self.clock.now()
+        record.status = StepStatus.RUNNING
+        record.started_at, record.finished_at, record.duration_seconds = iso(started), None, None
+        record.attempts += 1
+        record.error = None
+        record.checks = []
+        self._save(run)
+        self.output(f"- {step.name}: started")
+
+        context = self._context(run, step, deadline=started + timedelta(seconds=step.timeout_seconds))
+        checks: list[CheckRecord] = []
+        outcome: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def body() -> None:
+            try:
+                outcome["status"], outcome["detail"] = self._step_body(step, context, checks)
+            except BaseException as error:
+                outcome["error"] = error
+            finally:
+                finished.set()
+
+        worker = threading.Thread(target=body, name=f"step-{step.name}", daemon=True)
+        worker.start()
+        if not finished.wait(step.timeout_seconds):
+            context.cancelled.set()
+            outcome = {"error": StepTimeoutError(f"no result after {step.timeout_seconds:g} s")}
+        error = outcome.get("error")
+        if error is None:
+            record.status, record.detail = outcome["status"], dict(outcome["detail"] or {})
+        elif isinstance(error, StepTimeoutError):
+            record.status, record.error = StepStatus.TIMED_OUT, f"timed out: {error}"
+        elif isinstance(error, _RefusedError):
+            record.status, record.error = StepStatus.REFUSED, f"pre-check refused: {error}"
+        elif isinstance(error, CheckFailedError):
+            record.status, record.error = StepStatus.FAILED, f"post-check failed: {error}"
+        elif isinstance(error, Exception):
+            record.status, record.error = StepStatus.FAILED, _describe(error)
+        else:  # KeyboardInterrupt, SystemExit inside an action: journal, then let it through
+            record.status, record.error = StepStatus.FAILED, f"interrupted: {_describe(error)}"
+        finished_at = self.clock.now()
+        record.checks = list(checks)
+        record.finished_at = iso(finished_at)
+        record.duration_seconds = round((finished_at - started).total_seconds(), 3)
+        if record.status.done and step.verifies_recovery:
+            run.verified_at = record.finished_at
+        self._save(run)
+        self.output(f"- {step.name}: {record.status.value} in {record.duration_seconds:g} s" + _suffix(record.error))
+        if error is not None and not isinstance(error, Exception):
+            raise error
+
+    def _step_body(
+        self, step: Step, context: RunContext, checks: list[CheckRecord]
+    ) -> tuple[StepStatus, Mapping[str, Any] | None]:
+        if step.already_done is not None:
+            done = step.already_done(context)
+            verdict = "already done" if done else "not done yet"
+            checks.append(CheckRecord("already-done", "probe", True, verdict, iso(context.clock.now())))
+            if done:
+                self._verify(step, context, checks)
+                return StepStatus.ALREADY_DONE, {"skipped": "its effect was already in place"}
+        for check in step.pre_checks:
+            record = self._run_check(check, "pre", context)
+            checks.append(record)
+            if not record.passed:
+                raise _RefusedError(f"{check.name}: {record.detail}")
+        detail = step.action(context)
+        self._verify(step, context, checks)
+        return StepStatus.SUCCEEDED, detail
+
+    def _verify(self, step: Step, context: RunContext, checks: list[CheckRecord]) -> None:
+        for check in step.post_checks:
+            record = self._run_check(check, "post", context)
+            checks.append(record)
+            if not record.passed:
+                raise CheckFailedError(f"{check.name}: {record.detail}")
+
+    def _run_check(self, check: Check, kind: str, context: RunContext) -> CheckRecord:
+        try:
+            detail = check.verify(context) or "ok"
+            passed = True
+        except StepTimeoutError:
+            raise
+        except CheckFailedError as failure:
+            detail, passed = str(failure), False
+        except Exception as error:
+            detail, passed = f"could not check: {_describe(error)}", False
+        return CheckRecord(check.name, kind, passed, detail, iso(context.clock.now()))
+
+    def _context(
+        self, run: RunRecord, step: Step | None = None, deadline: datetime | None = None, dry_run: bool = False
+    ) -> RunContext:
+        return RunContext(
+            stack=self.stack,
+            run_id=run.run_id,
+            parameters=run.parameters,
+            clock=self.clock,
+            output=self.output,
+            measurements=run.measurements,
+            measurements_lock=self._measurements_lock,
+            dry_run=dry_run,
+            simulation=self.simulation,
+            step=step.name if step else None,
+            deadline=deadline,
+        )
+
+    def _report(self, runbook: Runbook, run: RunRecord) -> list[str]:
+        if not self.write_reports:
+            return []
+        from automation.report import build_report, save_reports
+
+        try:
+            return save_reports(self.store, build_report(run, runbook))
+        except Exception as error:  # the journal already holds the truth; a report must not mask it
+            self.output(f"warning: could not write the run report: {_describe(error)}")
+            return []
+
+    def _save(self, run: RunRecord) -> None:
+        # Steps running on other threads record measurements; serialise a consistent copy.
+        with self._measurements_lock:
+            self.journal.save(run)
+
+    def _save_quietly(self, run: RunRecord) -> None:
+        try:
+            self._save(run)
+        except Exception as error:
+            self.output(f"warning: could not journal the interruption of {run.run_id}: {_describe(error)}")
+
+
+def default_operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _suffix(error: str | None) -> str:
+    return f" ({error})" if error else ""
+
+
+def _difference_text(runbook: str, previous: RunRecord, parameters: RunParameters) -> str:
+    if previous.runbook != runbook:
+        return f"must be finished or abandoned before {runbook} can start"
+    changed: Sequence[str] = parameters.differences(previous.parameters)
+    old, new = previous.parameters.to_dict(), parameters.to_dict()
+    listed = ", ".join(f"{key} {old[key]!r} -> {new[key]!r}" for key in changed)
+    return f"was started with other parameters ({listed})"

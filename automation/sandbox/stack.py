@@ -1,0 +1,103 @@
+"""`SandboxStack`: the in-process stand-in stack, with each update applied to moto.
+
+`automation.stack_standin.StandInStack` does the engine's part (config
+validation, evaluation, the diff, targets, protection, pending operations).
+This wrapper applies the steps an update changed, in the engine's order, to
+moto through the sandbox's clients, and charges the clock the update's
+overhead. Targets are respected for free: a step outside the targets is
+"same" and applies nothing. When a step fails (its region is down), the steps
+it and those after it would have made are taken back out of the stand-in's
+state, the stack outputs stay as they were, and the update raises, as a Pulumi
+update that fails on one resource does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from automation.errors import DrctlError
+from automation.sandbox.apply import AppliedChange, MotoApplier
+from automation.sandbox.clock import LatencyClock
+from automation.stack import ChangeSummary, OutputCallback, PendingOperation, PendingOperationsReport, UpdateResult
+from automation.stack_standin import StandInStack
+from automation.timings import Op
+
+OutputsRewriter = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+class SandboxStack:
+    """A `StackAdapter` whose cloud is moto."""
+
+    def __init__(
+        self, standin: StandInStack, applier: MotoApplier, clock: LatencyClock, rewrite_outputs: OutputsRewriter
+    ) -> None:
+        self.standin = standin
+        self.applier = applier
+        self.clock = clock
+        self._rewrite_outputs = rewrite_outputs
+        self._outputs: dict[str, Any] = {}
+        self.applied: list[AppliedChange] = []
+
+    @property
+    def fully_qualified_name(self) -> str:
+        return self.standin.fully_qualified_name
+
+    def get_config(self) -> dict[str, str]:
+        return self.standin.get_config()
+
+    def set_config(self, values: Mapping[str, str]) -> dict[str, str]:
+        return self.standin.set_config(values)
+
+    def preview(self, targets: Sequence[str] | None = None, on_output: OutputCallback | None = None) -> ChangeSummary:
+        return self.standin.preview(targets, on_output)
+
+    def outputs(self) -> dict[str, Any]:
+        return dict(self._outputs)
+
+    def cancel(self) -> None:
+        self.standin.cancel()
+
+    def pending_operations(self) -> list[PendingOperation]:
+        return self.standin.pending_operations()
+
+    def clear_pending_operations(self) -> PendingOperationsReport:
+        return self.standin.clear_pending_operations()
+
+    def up(
+        self,
+        targets: Sequence[str] | None,
+        *,
+        exclude: Sequence[str] | None = None,
+        on_output: OutputCallback | None = None,
+        message: str | None = None,
+    ) -> UpdateResult:
+        before = dict(self.standin.state)
+        self.clock.charge(Op.STACK_UPDATE_OVERHEAD)
+        result = self.standin.up(targets, exclude=exclude, on_output=on_output, message=message)
+        after = dict(self.standin.state)
+        changed = list(result.summary.changed)
+        for index, step in enumerate(changed):
+            try:
+                change = self.applier.apply(step.op, before.get(step.urn), after.get(step.urn))
+            except Exception as error:
+                self._forget(changed[index:], before)
+                raise DrctlError(
+                    f"cannot update for {self.fully_qualified_name}: {step.op} of {step.urn} failed: {error}",
+                    hint="the resources updated before it keep their new state; rerun the update once the cause is "
+                    "fixed, or target the update away from an unreachable region",
+                ) from error
+            self.applied.append(change)
+            if on_output is not None:
+                on_output(f"  sandbox: {change.op} {change.type} {change.detail}")
+        if targets is None or self.standin.root_urn in targets:
+            self._outputs = self._rewrite_outputs(result.outputs)
+        return UpdateResult(summary=result.summary, outputs=self.outputs())
+
+    def _forget(self, steps: Sequence[Any], before: Mapping[str, Any]) -> None:
+        """The engine records only finished operations: undo the stand-in's record of the rest."""
+        for step in steps:
+            if step.urn in before:
+                self.standin.state[step.urn] = before[step.urn]
+            else:
+                self.standin.state.pop(step.urn, None)

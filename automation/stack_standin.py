@@ -1,0 +1,276 @@
+"""An in-process `StackAdapter` for tests and the offline sandbox.
+
+The program is evaluated offline (`automation.evaluate`) for every preview and
+update; the previous evaluation is the stand-in's "state", so an update reports
+creates, updates, replacements and deletes by URN and applies only the
+difference, and only within its targets. It behaves like the engine where
+runbooks depend on it:
+
+- a target URN that is neither declared nor in the state is an error;
+- untargeted changes are left undone (the old state is kept);
+- deleting or replacing a protected resource fails the update;
+- stack outputs change only when the root stack is in scope;
+- after an interrupted update, pending operations block the next update
+  until they are cleared. (Recent CLIs warn and go on instead; drctl clears
+  them before every update either way, so the stricter stand-in is the safer
+  one to test against.)
+
+Every call is recorded (`calls`, `config_changes`, `updates`) for tests to
+assert on, and failures can be injected into the Nth update (`fail_up`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from automation.changes import changed_properties, replace_reasons
+from automation.errors import DrctlError
+from automation.evaluate import DeclaredResource, Evaluation, evaluate_program
+from automation.stack import (
+    PROJECT_NAME,
+    ChangeSummary,
+    OutputCallback,
+    PendingOperation,
+    PendingOperationsReport,
+    ResourceStep,
+    UpdateResult,
+    check_stack_name,
+    check_targets,
+    namespaced,
+    root_stack_urn,
+    short_stack_name,
+    validated_merge,
+)
+from components.config import parse_config
+
+Evaluator = Callable[[Mapping[str, str]], Evaluation]
+
+_EVALUATION_LOCK = threading.Lock()  # the evaluator drives Pulumi's process-wide runtime settings
+_EVALUATIONS: dict[tuple[str, tuple[tuple[str, str], ...]], Evaluation] = {}
+
+
+def cached_evaluation(config: Mapping[str, str], stack: str = "prod") -> Evaluation:
+    """Evaluate the program once per distinct config: it is a pure function of the config."""
+    key = (stack, tuple(sorted(namespaced(config).items())))
+    with _EVALUATION_LOCK:
+        if key not in _EVALUATIONS:
+            _EVALUATIONS[key] = evaluate_program(dict(key[1]), stack=stack)
+        return _EVALUATIONS[key]
+
+
+_PENDING_KIND = {"create": "creating", "update": "updating", "replace": "creating", "delete": "deleting"}
+
+
+@dataclass(frozen=True)
+class StackCall:
+    method: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    targets: tuple[str, ...] | None
+    exclude: tuple[str, ...] | None
+    summary: ChangeSummary | None
+    error: str | None = None
+
+
+class StandInStack:
+    """A `StackAdapter` whose "cloud" is the last applied evaluation of the program."""
+
+    def __init__(
+        self,
+        config: Mapping[str, str],
+        *,
+        name: str = f"organization/{PROJECT_NAME}/prod",
+        evaluate: Evaluator | None = None,
+        deployed: bool = True,
+    ) -> None:
+        self._name = check_stack_name(name)
+        self._stack = short_stack_name(name)
+        self._config = namespaced(config)
+        parse_config(self._config)
+        self._evaluate = evaluate or (lambda raw: cached_evaluation(raw, self._stack))
+        self._mutex = threading.RLock()
+        self.state: dict[str, DeclaredResource] = {}
+        self._outputs: dict[str, Any] = {}
+        self.pending: list[PendingOperation] = []
+        self.calls: list[StackCall] = []
+        self.config_changes: list[dict[str, str]] = []
+        self.updates: list[UpdateRecord] = []
+        self._up_failures: dict[int, str] = {}
+        if deployed:
+            evaluation = self._evaluate(self._config)
+            self.state = evaluation.by_urn()
+            self._outputs = dict(evaluation.outputs)
+
+    # --- test controls -------------------------------------------------------------
+
+    def fail_up(self, nth: int, kind: str = "error") -> None:
+        """Make the Nth `up` from now fail: "error" changes nothing, "interrupt" stops halfway."""
+        if kind not in ("error", "interrupt"):
+            raise ValueError(f"unknown failure kind {kind!r}")
+        self._up_failures[len(self.updates) + nth] = kind
+
+    @property
+    def root_urn(self) -> str:
+        return root_stack_urn(self._stack)
+
+    # --- StackAdapter -------------------------------------------------------------------
+
+    @property
+    def fully_qualified_name(self) -> str:
+        return self._name
+
+    def get_config(self) -> dict[str, str]:
+        with self._mutex:
+            self.calls.append(StackCall("get_config"))
+            return dict(self._config)
+
+    def set_config(self, values: Mapping[str, str]) -> dict[str, str]:
+        with self._mutex:
+            self.calls.append(StackCall("set_config", {"values": dict(values)}))
+            merged = validated_merge(self._config, values)
+            self._config = merged
+            self.config_changes.append(namespaced(values))
+            return dict(merged)
+
+    def preview(self, targets: Sequence[str] | None = None, on_output: OutputCallback | None = None) -> ChangeSummary:
+        with self._mutex:
+            self.calls.append(StackCall("preview", {"targets": _tuple(targets)}))
+            desired = self._evaluate(self._config).by_urn()
+            steps = self._plan(desired, check_targets(targets), None)
+            summary = _summary(steps)
+            _emit(on_output, f"preview of {self._name}: {summary.describe()}")
+            return summary
+
+    def up(
+        self,
+        targets: Sequence[str] | None,
+        *,
+        exclude: Sequence[str] | None = None,
+        on_output: OutputCallback | None = None,
+        message: str | None = None,
+    ) -> UpdateResult:
+        with self._mutex:
+            self.calls.append(
+                StackCall("up", {"targets": _tuple(targets), "exclude": _tuple(exclude), "message": message})
+            )
+            try:
+                result = self._up(check_targets(targets), list(exclude or ()), on_output)
+            except DrctlError as error:
+                self.updates.append(UpdateRecord(_tuple(targets), _tuple(exclude), None, str(error)))
+                raise
+            self.updates.append(UpdateRecord(_tuple(targets), _tuple(exclude), result.summary))
+            return result
+
+    def outputs(self) -> dict[str, Any]:
+        with self._mutex:
+            self.calls.append(StackCall("outputs"))
+            return dict(self._outputs)
+
+    def cancel(self) -> None:
+        with self._mutex:
+            self.calls.append(StackCall("cancel"))
+
+    def pending_operations(self) -> list[PendingOperation]:
+        with self._mutex:
+            self.calls.append(StackCall("pending_operations"))
+            return list(self.pending)
+
+    def clear_pending_operations(self) -> PendingOperationsReport:
+        with self._mutex:
+            self.calls.append(StackCall("clear_pending_operations"))
+            report = PendingOperationsReport(cleared=tuple(self.pending))
+            self.pending = []
+            return report
+
+    # --- the engine, in miniature ------------------------------------------------------------
+
+    def _up(self, targets: list[str] | None, exclude: list[str], on_output: OutputCallback | None) -> UpdateResult:
+        if self.pending:
+            raise DrctlError(
+                f"cannot update for {self._name}: the state has {len(self.pending)} pending operation(s) from an "
+                "interrupted update",
+                hint="clear them (clear_pending_operations) after checking the resources they name",
+            )
+        evaluation = self._evaluate(self._config)
+        desired = evaluation.by_urn()
+        steps = self._plan(desired, targets, set(exclude))
+        changed = [step for step in steps if step.op != "same"]
+        failure = self._up_failures.pop(len(self.updates) + 1, None)
+        if failure == "error":
+            raise DrctlError(f"cannot update for {self._name}: injected failure before any change")
+        if failure == "interrupt":
+            done, interrupted = changed[: len(changed) // 2], changed[len(changed) // 2 :]
+            self._apply(done, desired)
+            self.pending = [PendingOperation(s.urn, _PENDING_KIND[s.op], s.type) for s in interrupted[:1]]
+            raise DrctlError(
+                f"cannot update for {self._name}: update interrupted after {len(done)} of {len(changed)} change(s)"
+            )
+        self._apply(changed, desired)
+        if targets is None or self.root_urn in targets:
+            self._outputs = dict(evaluation.outputs)
+        summary = _summary(steps)
+        _emit(on_output, f"update of {self._name}: {summary.describe()}")
+        return UpdateResult(summary=summary, outputs=dict(self._outputs))
+
+    def _plan(
+        self, desired: Mapping[str, DeclaredResource], targets: list[str] | None, exclude: set[str] | None
+    ) -> list[ResourceStep]:
+        known = set(desired) | set(self.state) | {self.root_urn}
+        unknown = [urn for urn in [*(targets or ()), *(exclude or ())] if urn not in known]
+        if unknown:
+            raise DrctlError(f"cannot update for {self._name}: target {unknown[0]} does not exist in the stack")
+        steps: list[ResourceStep] = []
+        for urn in [*desired, *(urn for urn in self.state if urn not in desired)]:
+            op = _operation(self.state.get(urn), desired.get(urn))
+            in_scope = (targets is None or urn in targets) and urn not in (exclude or ())
+            if not in_scope:
+                op = "same"
+            elif op in ("delete", "replace") and self.state[urn].protect:
+                raise DrctlError(
+                    f"cannot update for {self._name}: {urn} is protected and the update would {op} it",
+                    hint="protected resources are only deleted or replaced on purpose (pulumi state unprotect)",
+                )
+            resource = desired.get(urn) or self.state[urn]
+            steps.append(ResourceStep(urn=urn, op=op, type=resource.type))
+        return steps
+
+    def _apply(self, steps: Sequence[ResourceStep], desired: Mapping[str, DeclaredResource]) -> None:
+        for step in steps:
+            if step.op == "delete":
+                del self.state[step.urn]
+            else:
+                self.state[step.urn] = desired[step.urn]
+
+
+def _operation(old: DeclaredResource | None, new: DeclaredResource | None) -> str:
+    """The engine's step for one URN, predicted the same way as `drctl plan` (automation.changes)."""
+    if old is None:
+        return "create"
+    if new is None:
+        return "delete"
+    changed = changed_properties(old.inputs, new.inputs, new.ignore_changes)
+    if not changed:
+        return "same"
+    return "replace" if replace_reasons(new.type, changed, new.replace_on_changes) else "update"
+
+
+def _summary(steps: Sequence[ResourceStep]) -> ChangeSummary:
+    counts: dict[str, int] = {}
+    for step in steps:
+        counts[step.op] = counts.get(step.op, 0) + 1
+    return ChangeSummary(counts=counts, steps=tuple(steps))
+
+
+def _tuple(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
+
+
+def _emit(on_output: OutputCallback | None, line: str) -> None:
+    if on_output is not None:
+        on_output(line)

@@ -1,0 +1,288 @@
+"""An EKS cluster per region, its managed node group, add-ons and Kubernetes provider.
+
+The active region's node group runs at full size and the standby's at a
+minimal size; `node_group_size` decides which from the DR state. The cluster
+itself is identical in every state, so only the node group's scaling changes
+when the platform fails over or back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.config import DrState, NodeGroupSize, PlatformConfig
+
+CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+# Installed before any node joins: networking, service proxy and the agent
+# that hands pod-identity credentials out (the EBS CSI driver needs it).
+_NODE_INDEPENDENT_ADDONS = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+
+
+def node_group_size(cfg: PlatformConfig, role: str) -> NodeGroupSize:
+    """Full size where traffic runs, minimal where it does not.
+
+    `failed-over` leaves the primary region's declaration as it was in steady
+    (full): that region may be unreachable and the failover update does not
+    touch it. `resyncing` shrinks it, since it is rebuilt as the standby.
+    """
+    if cfg.region_of(role) == cfg.active_region:
+        return cfg.node_group_full
+    if role == "primary" and cfg.dr_state is DrState.FAILED_OVER:
+        return cfg.node_group_full
+    return cfg.node_group_standby
+
+
+def aws_partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+class ClusterArgs(TypedDict):
+    region: str
+    cluster_name: str
+    node_group_name: str
+    kubernetes_version: str
+    public_endpoint: bool
+    subnet_ids: Sequence[pulumi.Input[str]]
+    kms_key_arn: pulumi.Input[str]
+    instance_types: Sequence[str]
+    size: NodeGroupSize
+    admin_principal_arns: Sequence[str]
+    log_retention_days: int
+
+
+class Cluster(pulumi.ComponentResource):
+    """Takes its region from the provider the caller passes in `opts`."""
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dr-platform:compute:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        region = args["region"]
+        partition = aws_partition(region)
+        managed_policy = f"arn:{partition}:iam::aws:policy"
+
+        cluster_role = self._role(name, "cluster", {"Service": "eks.amazonaws.com"}, ["sts:AssumeRole"])
+        cluster_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-cluster-policy",
+                role=cluster_role.name,
+                policy_arn=f"{managed_policy}/AmazonEKSClusterPolicy",
+                opts=child,
+            ),
+            self._kms_policy(name, "cluster", cluster_role, args["kms_key_arn"], grants=False),
+        ]
+
+        # EKS would create this group itself with no expiry; owning it sets the retention.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{args['cluster_name']}/cluster",
+            retention_in_days=args["log_retention_days"],
+            opts=child,
+        )
+
+        self.cluster = aws.eks.Cluster(
+            f"{name}-cluster",
+            name=args["cluster_name"],
+            version=args["kubernetes_version"],
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=list(args["subnet_ids"]),
+                endpoint_private_access=True,
+                endpoint_public_access=args["public_endpoint"],
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"],
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=args["kms_key_arn"]),
+            ),
+            enabled_cluster_log_types=CONTROL_PLANE_LOG_TYPES,
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                # The identity that runs `pulumi up` administers the cluster, so the
+                # Kubernetes provider below can deploy the monitoring stack.
+                bootstrap_cluster_creator_admin_permissions=True,
+            ),
+            deletion_protection=True,
+            opts=pulumi.ResourceOptions(parent=self, protect=True, depends_on=[*cluster_policies, log_group]),
+        )
+
+        for principal_arn in args["admin_principal_arns"]:
+            principal = principal_arn.rsplit(":", 1)[-1].replace("/", "-")
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{principal}",
+                cluster_name=self.cluster.name,
+                principal_arn=principal_arn,
+                type="STANDARD",
+                opts=child,
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{principal}-policy",
+                cluster_name=self.cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=child,
+            )
+
+        node_role = self._role(name, "node", {"Service": "ec2.amazonaws.com"}, ["sts:AssumeRole"])
+        node_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}", role=node_role.name, policy_arn=f"{managed_policy}/{policy}", opts=child
+            )
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
+        ]
+
+        addons = {addon: self._addon(name, addon, child) for addon in _NODE_INDEPENDENT_ADDONS}
+
+        size = args["size"]
+        self.node_group = aws.eks.NodeGroup(
+            f"{name}-nodes",
+            cluster_name=self.cluster.name,
+            node_group_name=args["node_group_name"],
+            node_role_arn=node_role.arn,
+            subnet_ids=list(args["subnet_ids"]),
+            instance_types=list(args["instance_types"]),
+            capacity_type="ON_DEMAND",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=size.min, desired_size=size.desired, max_size=size.max
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons["vpc-cni"]]),
+        )
+        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.node_group])
+        addons["coredns"] = self._addon(name, "coredns", after_nodes)
+
+        # The EBS CSI driver provisions the monitoring stack's volumes, encrypted with this region's key.
+        csi_role = self._role(
+            name, "ebs-csi", {"Service": "pods.eks.amazonaws.com"}, ["sts:AssumeRole", "sts:TagSession"]
+        )
+        csi_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-ebs-csi-policy",
+                role=csi_role.name,
+                policy_arn=f"{managed_policy}/service-role/AmazonEBSCSIDriverPolicy",
+                opts=child,
+            ),
+            self._kms_policy(name, "ebs-csi", csi_role, args["kms_key_arn"], grants=True),
+        ]
+        self.ebs_csi_driver = self._addon(
+            name,
+            "aws-ebs-csi-driver",
+            pulumi.ResourceOptions(
+                parent=self, depends_on=[self.node_group, addons["eks-pod-identity-agent"], *csi_policies]
+            ),
+            pod_identity_associations=[
+                aws.eks.AddonPodIdentityAssociationArgs(role_arn=csi_role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT)
+            ],
+        )
+        self.addons = {**addons, "aws-ebs-csi-driver": self.ebs_csi_driver}
+
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=kubeconfig(
+                self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data, region
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group]),
+        )
+
+        self.name = self.cluster.name
+        self.node_group_name = self.node_group.node_group_name
+        self.size = size
+        self.ebs_kms_key_arn = args["kms_key_arn"]
+        self.register_outputs(
+            {
+                "name": self.name,
+                "node_group_name": self.node_group_name,
+                "endpoint": self.cluster.endpoint,
+            }
+        )
+
+    def _role(self, name: str, purpose: str, principal: dict[str, str], actions: list[str]) -> aws.iam.Role:
+        return aws.iam.Role(
+            f"{name}-{purpose}-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": principal, "Action": actions}],
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _kms_policy(
+        self, name: str, purpose: str, role: aws.iam.Role, key_arn: pulumi.Input[str], grants: bool
+    ) -> aws.iam.RolePolicy:
+        statements: list[dict[str, object]] = [
+            {
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": key_arn,
+            }
+        ]
+        if grants:
+            # EBS attaches encrypted volumes to instances through grants it creates for itself.
+            statements.append(
+                {
+                    "Effect": "Allow",
+                    "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                    "Resource": key_arn,
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                }
+            )
+        return aws.iam.RolePolicy(
+            f"{name}-{purpose}-kms",
+            role=role.id,
+            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _addon(self, name: str, addon: str, opts: pulumi.ResourceOptions, **extra: object) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            f"{name}-{addon}",
+            cluster_name=self.cluster.name,
+            addon_name=addon,
+            # Take over the self-managed copies EKS installs at creation.
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            **extra,
+            opts=opts,
+        )
+
+
+def kubeconfig(
+    cluster_name: pulumi.Input[str], endpoint: pulumi.Input[str], certificate_data: pulumi.Input[str], region: str
+) -> pulumi.Output[str]:
+    """A kubeconfig that fetches a short-lived token with `aws eks get-token`; it holds no credential."""
+
+    def render(values: list[str]) -> str:
+        name, server, ca = values
+        user = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": "aws",
+                "args": ["eks", "get-token", "--cluster-name", name, "--region", region, "--output", "json"],
+                "interactiveMode": "Never",
+            }
+        }
+        return json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": ca}}],
+                "users": [{"name": name, "user": user}],
+                "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+                "current-context": name,
+            }
+        )
+
+    return pulumi.Output.all(cluster_name, endpoint, certificate_data).apply(render)

@@ -1,0 +1,318 @@
+"""Application data in S3: a bucket per region and replication from the active one.
+
+Each bucket is versioned, SSE-KMS encrypted with its region's key, private,
+TLS-only, and expires data by prefix (`uploads/`, `logs/`; `config/` is kept).
+Replication runs one way; its configuration object is named after the source
+role, so a change of direction deletes one configuration and creates another
+and never touches a bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import ROLES, DrState, PlatformConfig
+from components.database import other_role
+from components.encryption import RegionalKey
+from components.naming import data_bucket_name, replication_role_name
+
+# Glacier Instant Retrieval for uploads: still readable in milliseconds by the
+# application until they expire, unlike GLACIER (Flexible Retrieval) which
+# needs a restore. Old config versions are rarely read: the cheaper class.
+UPLOADS_ARCHIVE_CLASS = "GLACIER_IR"
+CONFIG_HISTORY_CLASS = "GLACIER"
+# How long an overwritten or deleted upload or log stays recoverable.
+NONCURRENT_GRACE_DAYS = 7
+ABORT_MULTIPART_AFTER_DAYS = 7
+REPLICATION_MINUTES = 15  # Replication Time Control: the only value S3 accepts
+
+
+def replication_source_role(cfg: PlatformConfig) -> str:
+    """The role whose bucket replicates to the other.
+
+    Replication follows the active region, except after a failover: the
+    primary-to-DR configuration lives in the failed region and stays as it was
+    until failback prepare, when DR-to-primary replaces it.
+    """
+    return "primary" if cfg.dr_state is DrState.FAILED_OVER else cfg.active_role
+
+
+class StorageArgs(TypedDict):
+    config: PlatformConfig
+    providers: Mapping[str, aws.Provider]
+    keys: Mapping[str, RegionalKey]
+
+
+class Storage(pulumi.ComponentResource):
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dr-platform:data:Storage", name, None, opts)
+        cfg = args["config"]
+        self.buckets: dict[str, aws.s3.Bucket] = {}
+        versioning: dict[str, aws.s3.BucketVersioning] = {}
+        for role in ROLES:
+            in_region = pulumi.ResourceOptions(parent=self, provider=args["providers"][role])
+            bucket = aws.s3.Bucket(
+                f"{name}-{role}",
+                bucket=data_bucket_name(cfg, role),
+                force_destroy=False,
+                opts=pulumi.ResourceOptions.merge(
+                    in_region, pulumi.ResourceOptions(protect=True, retain_on_delete=True)
+                ),
+            )
+            self.buckets[role] = bucket
+            versioning[role] = aws.s3.BucketVersioning(
+                f"{name}-{role}",
+                bucket=bucket.bucket,
+                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+                opts=in_region,
+            )
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-{role}",
+                bucket=bucket.bucket,
+                rules=[
+                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="aws:kms", kms_master_key_id=args["keys"][role].arn
+                        ),
+                        # One data key per bucket rather than per object: far fewer KMS calls.
+                        bucket_key_enabled=True,
+                    )
+                ],
+                opts=in_region,
+            )
+            public_access = aws.s3.BucketPublicAccessBlock(
+                f"{name}-{role}",
+                bucket=bucket.bucket,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+                opts=in_region,
+            )
+            aws.s3.BucketOwnershipControls(
+                f"{name}-{role}",
+                bucket=bucket.bucket,
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+                opts=in_region,
+            )
+            aws.s3.BucketPolicy(
+                f"{name}-{role}",
+                bucket=bucket.bucket,
+                policy=tls_only_policy(bucket.arn),
+                opts=pulumi.ResourceOptions.merge(in_region, pulumi.ResourceOptions(depends_on=[public_access])),
+            )
+            aws.s3.BucketLifecycleConfiguration(
+                f"{name}-{role}",
+                bucket=bucket.bucket,
+                rules=lifecycle_rules(cfg),
+                opts=pulumi.ResourceOptions.merge(in_region, pulumi.ResourceOptions(depends_on=[versioning[role]])),
+            )
+
+        # One IAM role per direction, both always declared: IAM is global, and a
+        # failback then only has to create the replication configuration.
+        replication_roles = {
+            source: self._replication_role(name, cfg, source, args["keys"], args["providers"][source])
+            for source in ROLES
+        }
+        source = replication_source_role(cfg)
+        destination = other_role(source)
+        aws.s3.BucketReplicationConfig(
+            f"{name}-replication-from-{source}",
+            bucket=self.buckets[source].bucket,
+            role=replication_roles[source].arn,
+            rules=[
+                aws.s3.BucketReplicationConfigRuleArgs(
+                    id=f"all-to-{destination}",
+                    status="Enabled",
+                    priority=1,
+                    filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
+                    delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
+                        status="Enabled"
+                    ),
+                    source_selection_criteria=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaArgs(
+                        sse_kms_encrypted_objects=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaSseKmsEncryptedObjectsArgs(
+                            status="Enabled"
+                        )
+                    ),
+                    destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
+                        bucket=self.buckets[destination].arn,
+                        # Replicas are re-encrypted with the destination region's key.
+                        encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
+                            replica_kms_key_id=args["keys"][destination].arn
+                        ),
+                        replication_time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeArgs(
+                            status="Enabled",
+                            time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeTimeArgs(
+                                minutes=REPLICATION_MINUTES
+                            ),
+                        ),
+                        metrics=aws.s3.BucketReplicationConfigRuleDestinationMetricsArgs(
+                            status="Enabled",
+                            event_threshold=aws.s3.BucketReplicationConfigRuleDestinationMetricsEventThresholdArgs(
+                                minutes=REPLICATION_MINUTES
+                            ),
+                        ),
+                    ),
+                )
+            ],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args["providers"][source],
+                # S3 refuses replication unless both buckets are versioned.
+                depends_on=[versioning[source], versioning[destination]],
+            ),
+        )
+        self.replication = {"source": cfg.region_of(source), "destination": cfg.region_of(destination)}
+        self.summary = {
+            cfg.region_of(role): {"name": bucket.bucket, "arn": bucket.arn} for role, bucket in self.buckets.items()
+        }
+        self.register_outputs({"summary": self.summary, "replication": self.replication})
+
+    def _replication_role(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        source: str,
+        keys: Mapping[str, RegionalKey],
+        provider: aws.Provider,
+    ) -> aws.iam.Role:
+        destination = other_role(source)
+        role = aws.iam.Role(
+            f"{name}-replication-from-{source}",
+            name=replication_role_name(cfg, source, destination),
+            assume_role_policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        source_bucket, destination_bucket = self.buckets[source], self.buckets[destination]
+        aws.iam.RolePolicy(
+            f"{name}-replication-from-{source}",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                            "Resource": source_bucket.arn,
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": [
+                                "s3:GetObjectVersionForReplication",
+                                "s3:GetObjectVersionAcl",
+                                "s3:GetObjectVersionTagging",
+                            ],
+                            "Resource": pulumi.Output.concat(source_bucket.arn, "/*"),
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                            "Resource": pulumi.Output.concat(destination_bucket.arn, "/*"),
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": "kms:Decrypt",
+                            "Resource": keys[source].arn,
+                            "Condition": {
+                                "StringEquals": {"kms:ViaService": f"s3.{cfg.region_of(source)}.amazonaws.com"}
+                            },
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                            "Resource": keys[destination].arn,
+                            "Condition": {
+                                "StringEquals": {"kms:ViaService": f"s3.{cfg.region_of(destination)}.amazonaws.com"}
+                            },
+                        },
+                    ],
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        return role
+
+
+def tls_only_policy(bucket_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Deny every request that does not arrive over TLS."""
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+
+
+def lifecycle_rules(cfg: PlatformConfig) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """Retention by prefix, from the config."""
+    noncurrent_grace = aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+        noncurrent_days=NONCURRENT_GRACE_DAYS
+    )
+    return [
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="uploads",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="uploads/"),
+            transitions=[
+                aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                    days=cfg.storage_ia_after_days, storage_class="STANDARD_IA"
+                ),
+                aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                    days=cfg.storage_glacier_after_days, storage_class=UPLOADS_ARCHIVE_CLASS
+                ),
+            ],
+            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=cfg.uploads_retention_days),
+            noncurrent_version_expiration=noncurrent_grace,
+        ),
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="logs",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="logs/"),
+            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=cfg.logs_retention_days),
+            noncurrent_version_expiration=noncurrent_grace,
+        ),
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            # Kept indefinitely: only superseded versions move to a colder class.
+            id="config-history",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="config/"),
+            noncurrent_version_transitions=[
+                aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionTransitionArgs(
+                    noncurrent_days=cfg.storage_glacier_after_days, storage_class=CONFIG_HISTORY_CLASS
+                )
+            ],
+        ),
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="abort-incomplete-uploads",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=ABORT_MULTIPART_AFTER_DAYS
+            ),
+        ),
+    ]

@@ -1,0 +1,271 @@
+"""How users reach the application: a regional entry point each, and Route53 failover between them.
+
+`EntryPoint` is per region: the ingress hostname from config, or an
+internet-facing ALB whose target group the AWS Load Balancer Controller fills
+with application pods (a TargetGroupBinding, see docs/traffic-and-alarms.md).
+`HostedZone` holds the public zone; `DnsFailover` declares a health check on
+each region's endpoint and the PRIMARY/SECONDARY failover records of the
+application name. The records are named by failover slot, so moving
+`activeRegion` updates their values in place: nothing is replaced.
+
+Route53's health checkers fail traffic over in the data plane as soon as the
+active endpoint is unhealthy, before any update runs; the update that follows
+a failover only makes the declared records agree with where traffic already
+goes, and may be retried if Route53's control plane (us-east-1) is impaired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+HTTP_PORT = 80
+HTTPS_PORT = 443
+# TLS 1.3 with TLS 1.2 fallback, forward secrecy only.
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# Route53 needs three checker regions at least; spread over continents so that
+# one area's network trouble does not read as the endpoint being down.
+HEALTH_CHECKER_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1", "ap-northeast-1", "sa-east-1")
+FAILOVER_SLOTS = ("PRIMARY", "SECONDARY")
+
+
+class EntryPointArgs(TypedDict):
+    app_fqdn: str
+    zone_id: pulumi.Input[str]
+    ingress_hostname: str | None
+    """When set, the application is reached there and no load balancer is declared."""
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    public_subnet_ids: Sequence[pulumi.Input[str]]
+    load_balancer_name: str
+    target_group_name: str
+    health_check_path: str
+
+
+class EntryPoint(pulumi.ComponentResource):
+    """One region's way in for the application; the same in every DR state."""
+
+    hostname: pulumi.Output[str]
+    target_group_arn: pulumi.Output[str] | None
+    security_group_id: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: EntryPointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dr-platform:traffic:EntryPoint", name, None, opts)
+        if args["ingress_hostname"]:
+            self.hostname = pulumi.Output.from_input(args["ingress_hostname"])
+            self.target_group_arn = None
+            self.security_group_id = None
+        else:
+            self._declare_load_balancer(name, args)
+        self.register_outputs(
+            {
+                "hostname": self.hostname,
+                "target_group_arn": self.target_group_arn,
+                "security_group_id": self.security_group_id,
+            }
+        )
+
+    def _declare_load_balancer(self, name: str, args: EntryPointArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            vpc_id=args["vpc_id"],
+            description="application load balancer: HTTP(S) from the internet, to pods in the VPC",
+            tags={"Name": args["load_balancer_name"]},
+            opts=child,
+        )
+        for port in (HTTP_PORT, HTTPS_PORT):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-alb-ingress-{port}",
+                security_group_id=group.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4="0.0.0.0/0",
+                description=f"clients on port {port}",
+                opts=child,
+            )
+        # Pods listen on whatever port their Service names; the VPC bounds where traffic goes.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-egress-vpc",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=0,
+            to_port=65535,
+            cidr_ipv4=args["vpc_cidr"],
+            description="to application pods inside the VPC",
+            opts=child,
+        )
+        balancer = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            name=args["load_balancer_name"],
+            load_balancer_type="application",
+            internal=False,
+            security_groups=[group.id],
+            subnets=list(args["public_subnet_ids"]),
+            drop_invalid_header_fields=True,
+            opts=child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-app-tg",
+            name=args["target_group_name"],
+            # The controller registers pod IPs with the port of the bound Service;
+            # this port only applies to targets registered without one.
+            target_type="ip",
+            protocol="HTTP",
+            port=HTTP_PORT,
+            vpc_id=args["vpc_id"],
+            deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=args["health_check_path"],
+                protocol="HTTP",
+                port="traffic-port",
+                matcher="200-399",
+                interval=15,
+                healthy_threshold=2,
+                unhealthy_threshold=3,
+            ),
+            opts=child,
+        )
+        certificate_arn = self._validated_certificate(name, args)
+        aws.lb.Listener(
+            f"{name}-https",
+            load_balancer_arn=balancer.arn,
+            port=HTTPS_PORT,
+            protocol="HTTPS",
+            ssl_policy=TLS_POLICY,
+            certificate_arn=certificate_arn,
+            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
+            opts=child,
+        )
+        aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=balancer.arn,
+            port=HTTP_PORT,
+            protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="redirect",
+                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                        protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
+                    ),
+                )
+            ],
+            opts=child,
+        )
+        self.hostname = balancer.dns_name
+        self.target_group_arn = target_group.arn
+        self.security_group_id = group.id
+
+    def _validated_certificate(self, name: str, args: EntryPointArgs) -> pulumi.Output[str]:
+        """An ACM certificate for the application name, in this region, validated through the zone."""
+        child = pulumi.ResourceOptions(parent=self)
+        certificate = aws.acm.Certificate(
+            f"{name}-cert",
+            domain_name=args["app_fqdn"],
+            validation_method="DNS",
+            opts=child,
+        )
+        option = certificate.domain_validation_options[0]
+        record = aws.route53.Record(
+            f"{name}-cert-validation",
+            zone_id=args["zone_id"],
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=300,
+            # ACM asks for the same record for a name in every region of an
+            # account, so both regions' certificates declare it; and it stays
+            # when one region stops declaring it, for the other keeps renewing.
+            allow_overwrite=True,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        validation = aws.acm.CertificateValidation(
+            f"{name}-cert-validation",
+            certificate_arn=certificate.arn,
+            validation_record_fqdns=[record.fqdn],
+            opts=child,
+        )
+        return validation.certificate_arn
+
+
+class HostedZoneArgs(TypedDict):
+    zone_name: str
+
+
+class HostedZone(pulumi.ComponentResource):
+    """The public zone. Its delegation (NS records at the parent) is the operator's job."""
+
+    def __init__(self, name: str, args: HostedZoneArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dr-platform:traffic:HostedZone", name, None, opts)
+        zone = aws.route53.Zone(
+            f"{name}-zone",
+            name=args["zone_name"],
+            comment="dr-platform application records; failover records follow activeRegion",
+            force_destroy=False,
+            # A new zone gets new name servers: the parent's delegation would point nowhere.
+            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+        )
+        self.zone_id = zone.zone_id
+        self.name_servers = zone.name_servers
+        self.register_outputs({"zone_id": self.zone_id, "name_servers": self.name_servers})
+
+
+class DnsFailoverArgs(TypedDict):
+    zone_id: pulumi.Input[str]
+    record_name: str
+    ttl: int
+    endpoints: Mapping[str, pulumi.Input[str]]
+    """Hostname per region role."""
+    active_role: str
+    standby_role: str
+    health_check_path: str
+    health_check_interval_seconds: int
+    health_check_failure_threshold: int
+    health_check_names: Mapping[str, str]
+    """Name tag per region role (Route53 health checks have no name of their own)."""
+
+
+class DnsFailover(pulumi.ComponentResource):
+    """Health checks on both regions' endpoints and failover records that follow `activeRegion`."""
+
+    def __init__(self, name: str, args: DnsFailoverArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dr-platform:traffic:DnsFailover", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.health_check_ids: dict[str, pulumi.Output[str]] = {}
+        for role, hostname in args["endpoints"].items():
+            check = aws.route53.HealthCheck(
+                f"{name}-health-{role}",
+                type="HTTPS",
+                fqdn=hostname,
+                port=HTTPS_PORT,
+                resource_path=args["health_check_path"],
+                request_interval=args["health_check_interval_seconds"],
+                failure_threshold=args["health_check_failure_threshold"],
+                regions=list(HEALTH_CHECKER_REGIONS),
+                tags={"Name": args["health_check_names"][role]},
+                opts=child,
+            )
+            self.health_check_ids[role] = check.id
+
+        # Slot -> role for the current state. Each slot's record keeps its
+        # logical name and set identifier; only its value and health check move.
+        roles_by_slot = dict(zip(FAILOVER_SLOTS, (args["active_role"], args["standby_role"]), strict=True))
+        for slot, role in roles_by_slot.items():
+            aws.route53.Record(
+                f"{name}-record-{slot.lower()}-slot",
+                zone_id=args["zone_id"],
+                name=args["record_name"],
+                type="CNAME",
+                ttl=args["ttl"],
+                records=[args["endpoints"][role]],
+                set_identifier=slot.lower(),
+                failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=slot)],
+                # Both slots carry a check: with both unhealthy Route53 answers PRIMARY.
+                health_check_id=self.health_check_ids[role],
+                opts=child,
+            )
+        self.register_outputs({"health_check_ids": self.health_check_ids})

@@ -1,0 +1,562 @@
+"""Readiness readings against moto, and botocore's Stubber where moto lacks the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aws_support import (
+    CFG,
+    CLUSTER,
+    CREDENTIALS,
+    DR,
+    GLOBAL_ID,
+    NODES,
+    PRIMARY,
+    REPLICA_ID,
+    WRITER_ID,
+    FakeClock,
+    create_node_group,
+    create_writer_and_replica,
+    global_groups,
+    put_metric,
+    put_replica_lag,
+    shared_clients,
+    unreachable_clients,
+)
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from automation.aws import readiness
+from automation.aws.clients import ENDPOINT_ENV, AwsClients, RegionUnreachableError, reaching
+from automation.aws.readiness import Status
+from components import naming
+
+RPO, WARN = CFG.rpo_seconds, CFG.replica_lag_warning_seconds
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv(ENDPOINT_ENV, raising=False)
+
+
+@pytest.fixture
+def aws(credentials: None) -> Iterator[AwsClients]:
+    with mock_aws():
+        yield shared_clients()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+# --- clients -------------------------------------------------------------------------
+
+
+def test_clients_are_cached_per_service_and_region_and_fail_fast(credentials: None) -> None:
+    clients = AwsClients()
+    rds = clients.client("rds", DR)
+    assert clients.client("rds", DR) is rds
+    assert clients.client("rds", PRIMARY) is not rds
+    assert rds.meta.region_name == DR
+    assert rds.meta.config.connect_timeout == 5
+    assert rds.meta.config.retries["total_max_attempts"] == 3
+
+
+def test_route53_is_served_from_us_east_1_whatever_the_region(credentials: None) -> None:
+    clients = AwsClients()
+    assert clients.api_region("route53", DR) == "us-east-1"
+    assert clients.client("route53", DR).meta.endpoint_url == "https://route53.amazonaws.com"
+    assert clients.client("route53", DR) is clients.client("route53", PRIMARY)
+
+
+def test_endpoint_comes_from_the_option_or_the_environment(monkeypatch: pytest.MonkeyPatch, credentials: None) -> None:
+    monkeypatch.setenv(ENDPOINT_ENV, "http://127.0.0.1:5000")
+    assert AwsClients().client("s3", DR).meta.endpoint_url == "http://127.0.0.1:5000"
+    assert AwsClients("http://moto:5001").client("s3", DR).meta.endpoint_url == "http://moto:5001"
+
+
+def test_unreachable_endpoint_raises_one_error_type_naming_the_region(credentials: None) -> None:
+    clients = unreachable_clients()
+    with pytest.raises(RegionUnreachableError, match=f"AWS in {DR} is unreachable") as raised, reaching(DR):
+        clients.client("rds", DR).describe_db_instances()
+    assert raised.value.region == DR
+
+
+def test_server_errors_after_retries_count_as_unreachable_but_client_errors_do_not() -> None:
+    def error(status: int, code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "DescribeX")
+
+    with pytest.raises(RegionUnreachableError), reaching(DR):
+        raise error(503, "ServiceUnavailable")
+    with pytest.raises(ClientError), reaching(DR):
+        raise error(400, "InvalidParameterValue")
+
+
+# --- every reader reports an unreachable region instead of raising ---------------------
+
+READERS = {
+    "replica-lag": lambda c: readiness.replica_lag(c, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN),
+    "database-role": lambda c: readiness.database_role(c, DR, REPLICA_ID, expected_role="replica"),
+    "pitr": lambda c: readiness.point_in_time_recovery(c, DR, WRITER_ID, rpo_seconds=RPO),
+    "backup": lambda c: readiness.recovery_point_age(c, DR, "vault"),
+    "health-check": lambda c: readiness.health_check(c, DR, "hc-1"),
+    "s3-replication": lambda c: readiness.s3_replication(c, DR, "src", "arn:aws:s3:::dst", rpo_seconds=RPO),
+    "global-datastore": lambda c: readiness.global_datastore(c, DR, "g", expected_primary_region=DR),
+    "node-group": lambda c: readiness.node_group(c, DR, "cluster", "nodes"),
+    "error-rate": lambda c: readiness.error_rate(c, DR, errors=ALB[0], requests=ALB[1]),
+}
+ALB = readiness.load_balancer_metrics("app/drp-usw2-alb/0123456789abcdef")
+
+
+@pytest.mark.parametrize("check", READERS)
+def test_unreachable_region_is_a_reading_not_an_exception(check: str, credentials: None) -> None:
+    reading = READERS[check](unreachable_clients())
+    assert reading.check == check
+    assert reading.status is Status.UNREACHABLE
+    assert reading.region == DR
+    assert "unreachable" in reading.detail
+    # Route53's API lives in us-east-1 even for a us-west-2 health check: the detail says which region failed.
+    assert ("us-east-1" if check == "health-check" else DR) in reading.detail
+
+
+# --- replica lag --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lags", "status", "value"),
+    [
+        ([3.0, 10.0], Status.OK, 10.0),
+        ([30.0, WARN + 1.0], Status.WARNING, WARN + 1.0),
+        ([60.0, RPO + 120.0], Status.FAILING, RPO + 120.0),
+    ],
+)
+def test_replica_lag_is_the_worst_in_the_window_against_warning_and_rpo(
+    aws: AwsClients, clock: FakeClock, lags: list[float], status: Status, value: float
+) -> None:
+    create_writer_and_replica(aws)
+    put_replica_lag(aws, REPLICA_ID, [(clock.now() - timedelta(seconds=30 + 60 * i), v) for i, v in enumerate(lags)])
+    reading = readiness.replica_lag(aws, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
+    assert (reading.status, reading.value, reading.unit) == (status, value, "s")
+    assert reading.facts["latestSeconds"] == lags[0]
+    assert reading.facts["source"].endswith(f":db:{WRITER_ID}")
+
+
+def test_replica_lag_ignores_datapoints_older_than_the_window(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    put_replica_lag(
+        aws, REPLICA_ID, [(clock.now() - timedelta(minutes=30), 900.0), (clock.now() - timedelta(seconds=20), 2.0)]
+    )
+    reading = readiness.replica_lag(aws, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
+    assert (reading.status, reading.value) == (Status.OK, 2.0)
+
+
+def test_replica_lag_without_datapoints_is_unknown(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    reading = readiness.replica_lag(aws, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
+    assert reading.status is Status.UNKNOWN
+    assert "no ReplicaLag datapoints" in reading.detail
+
+
+def test_replica_lag_of_minus_one_means_replication_stopped(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    put_replica_lag(aws, REPLICA_ID, [(clock.now() - timedelta(seconds=20), -1.0)])
+    reading = readiness.replica_lag(aws, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
+    assert reading.status is Status.FAILING
+    assert "not running" in reading.detail
+
+
+def test_replica_lag_of_a_writer_is_failing(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    reading = readiness.replica_lag(aws, PRIMARY, WRITER_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
+    assert reading.status is Status.FAILING
+    assert "not a replica" in reading.detail
+
+
+def test_replica_lag_of_a_missing_instance_is_failing_and_names_the_error(aws: AwsClients) -> None:
+    reading = readiness.replica_lag(aws, DR, "drp-usw2-pg-g9", rpo_seconds=RPO, warning_seconds=WARN)
+    assert reading.status is Status.FAILING
+    assert reading.detail.startswith("DBInstanceNotFound")
+
+
+def test_broken_replication_status_info_is_failing(credentials: None) -> None:
+    clients = shared_clients()
+    rds = clients.client("rds", DR)
+    instance = {
+        "DBInstanceIdentifier": REPLICA_ID,
+        "DBInstanceArn": f"arn:aws:rds:{DR}:123456789012:db:{REPLICA_ID}",
+        "DBInstanceStatus": "available",
+        "ReadReplicaSourceDBInstanceIdentifier": f"arn:aws:rds:{PRIMARY}:123456789012:db:{WRITER_ID}",
+        "StatusInfos": [{"StatusType": "read replication", "Normal": False, "Status": "error", "Message": "WAL gap"}],
+    }
+    with Stubber(rds) as stub:
+        stub.add_response("describe_db_instances", {"DBInstances": [instance]}, {"DBInstanceIdentifier": REPLICA_ID})
+        reading = readiness.replica_lag(clients, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN)
+    assert reading.status is Status.FAILING
+    assert reading.detail == "replication error: WAL gap"
+
+
+# --- database role -------------------------------------------------------------------
+
+
+def test_database_role_reads_writer_and_replica_of_the_writer(aws: AwsClients) -> None:
+    writer_arn = create_writer_and_replica(aws)
+    writer = readiness.database_role(aws, PRIMARY, WRITER_ID, expected_role="writer")
+    replica = readiness.database_role(aws, DR, REPLICA_ID, expected_role="replica", expected_source=writer_arn)
+    assert (writer.status, writer.value) == (Status.OK, "writer")
+    assert (replica.status, replica.value) == (Status.OK, "replica")
+    assert replica.facts["source"] == writer_arn
+
+
+def test_database_role_fails_on_a_replica_of_another_source(aws: AwsClients) -> None:
+    create_writer_and_replica(aws)
+    other = f"arn:aws:rds:{PRIMARY}:123456789012:db:drp-use1-pg-g2"
+    reading = readiness.database_role(aws, DR, REPLICA_ID, expected_role="replica", expected_source=other)
+    assert reading.status is Status.FAILING
+    assert f"expected a replica of {other}" in reading.detail
+
+
+def test_the_role_is_read_as_the_api_answers_and_the_sandbox_fix_makes_moto_answer_right(aws: AwsClients) -> None:
+    from automation.sandbox.simulated import correct_promotion
+
+    writer_arn = create_writer_and_replica(aws)
+    aws.client("rds", DR).promote_read_replica(DBInstanceIdentifier=REPLICA_ID)
+    # moto's bug, as it is: the promoted instance still names its source, and the reader does not second-guess it.
+    stale = readiness.database_role(aws, DR, REPLICA_ID, expected_role="writer")
+    assert (stale.status, stale.value, stale.facts["source"]) == (Status.FAILING, "replica", writer_arn)
+    # The offline sandbox corrects moto's state after a promotion; then the same reader sees the writer.
+    correct_promotion(DR, REPLICA_ID)
+    fixed = readiness.database_role(aws, DR, REPLICA_ID, expected_role="writer")
+    assert (fixed.status, fixed.value) == (Status.OK, "writer")
+
+
+# --- point-in-time recovery ------------------------------------------------------------
+
+
+def test_pitr_is_ok_when_the_latest_restorable_time_is_recent(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    reading = readiness.point_in_time_recovery(aws, PRIMARY, WRITER_ID, rpo_seconds=RPO, clock=clock)
+    assert reading.status is Status.OK
+    assert reading.value is not None and reading.value < RPO
+    assert reading.facts["backupRetentionDays"] == 7
+
+
+def test_pitr_fails_when_restorable_time_lags_twice_the_rpo(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    clock.current += timedelta(seconds=2 * RPO + 60)
+    reading = readiness.point_in_time_recovery(aws, PRIMARY, WRITER_ID, rpo_seconds=RPO, clock=clock)
+    assert reading.status is Status.FAILING
+
+
+def test_pitr_fails_when_automated_backups_are_off(aws: AwsClients) -> None:
+    create_writer_and_replica(aws)
+    aws.client("rds", PRIMARY).modify_db_instance(
+        DBInstanceIdentifier=WRITER_ID, BackupRetentionPeriod=0, ApplyImmediately=True
+    )
+    reading = readiness.point_in_time_recovery(aws, PRIMARY, WRITER_ID, rpo_seconds=RPO)
+    assert (reading.status, reading.detail) == (Status.FAILING, "automated backups are off")
+
+
+# --- AWS Backup recovery points (moto lacks them: Stubber) ---------------------------------
+
+
+def _recovery_point(clock: FakeClock, hours_ago: float, status: str = "COMPLETED") -> dict[str, Any]:
+    finished = clock.now() - timedelta(hours=hours_ago)
+    return {
+        "RecoveryPointArn": f"arn:aws:backup:{DR}:123456789012:recovery-point:{hours_ago}",
+        "BackupVaultName": "vault",
+        "Status": status,
+        "CreationDate": finished - timedelta(minutes=20),
+        "CompletionDate": finished,
+    }
+
+
+@pytest.mark.parametrize(
+    ("points", "status"),
+    [
+        ([(5, "COMPLETED"), (29, "COMPLETED")], Status.OK),
+        ([(30, "COMPLETED")], Status.WARNING),
+        ([(5, "COMPLETED"), (6, "PARTIAL")], Status.WARNING),
+        ([(2, "PARTIAL")], Status.FAILING),
+        ([], Status.FAILING),
+    ],
+)
+def test_recovery_point_age_against_the_daily_schedule(
+    credentials: None, clock: FakeClock, points: list[tuple[float, str]], status: Status
+) -> None:
+    clients = shared_clients()
+    vault = naming.backup_vault_name(CFG, "dr")
+    response = {"RecoveryPoints": [_recovery_point(clock, hours, s) for hours, s in points]}
+    with Stubber(clients.client("backup", DR)) as stub:
+        # Only the last two schedules plus grace are listed, not the vault's whole history.
+        expected = {"BackupVaultName": vault, "ByCreatedAfter": clock.now() - timedelta(days=2, hours=3)}
+        stub.add_response("list_recovery_points_by_backup_vault", response, expected)
+        reading = readiness.recovery_point_age(clients, DR, vault, clock=clock)
+        stub.assert_no_pending_responses()
+    assert reading.status is status
+    if points and points[0][1] == "COMPLETED":
+        assert reading.value == points[0][0] * 3600
+
+
+def test_recovery_points_follow_pagination_and_the_resource_filter(credentials: None, clock: FakeClock) -> None:
+    clients = shared_clients()
+    arn = f"arn:aws:rds:{DR}:123456789012:db:{REPLICA_ID}"
+    with Stubber(clients.client("backup", DR)) as stub:
+        query = {"BackupVaultName": "vault", "ByCreatedAfter": clock.now() - timedelta(days=2, hours=3)}
+        stub.add_response(
+            "list_recovery_points_by_backup_vault",
+            {"RecoveryPoints": [_recovery_point(clock, 40)], "NextToken": "page-2"},
+            {**query, "ByResourceArn": arn},
+        )
+        stub.add_response(
+            "list_recovery_points_by_backup_vault",
+            {"RecoveryPoints": [_recovery_point(clock, 1)]},
+            {**query, "ByResourceArn": arn, "NextToken": "page-2"},
+        )
+        reading = readiness.recovery_point_age(clients, DR, "vault", resource_arn=arn, clock=clock)
+    assert (reading.status, reading.value) == (Status.OK, 3600)
+
+
+# --- Route53 health checks -----------------------------------------------------------------
+
+
+def test_health_check_read_from_moto_is_healthy(aws: AwsClients) -> None:
+    route53 = aws.client("route53", DR)
+    created = route53.create_health_check(
+        CallerReference="dr",
+        HealthCheckConfig={
+            "Type": "HTTPS",
+            "FullyQualifiedDomainName": "app-usw2.example.com",
+            "ResourcePath": CFG.health_check_path,
+            "RequestInterval": 10,
+            "FailureThreshold": 3,
+        },
+    )
+    reading = readiness.health_check(aws, DR, created["HealthCheck"]["Id"])
+    assert (reading.status, reading.value, reading.region) == (Status.OK, 1.0, DR)
+
+
+@pytest.mark.parametrize(("healthy", "status"), [(8, Status.OK), (4, Status.WARNING), (1, Status.FAILING)])
+def test_health_check_status_is_the_healthy_fraction_of_checkers(
+    credentials: None, healthy: int, status: Status
+) -> None:
+    clients = shared_clients()
+    observations = [
+        {
+            "Region": region,
+            "IPAddress": "192.0.2.10",
+            "StatusReport": {"Status": "Success: HTTP Status Code 200, OK" if i < healthy else "Failure: timeout"},
+        }
+        for i, region in enumerate(["us-east-1", "us-west-1", "us-west-2", "eu-west-1"] * 2)
+    ]
+    with Stubber(clients.client("route53", DR)) as stub:
+        stub.add_response(
+            "get_health_check_status", {"HealthCheckObservations": observations}, {"HealthCheckId": "hc-dr"}
+        )
+        reading = readiness.health_check(clients, DR, "hc-dr")
+    assert (reading.status, reading.value) == (status, healthy / 8)
+    assert reading.detail == f"{healthy}/8 checkers report healthy"
+
+
+# --- S3 replication --------------------------------------------------------------------------
+
+SOURCE = naming.data_bucket_name(CFG, "primary")
+DESTINATION = naming.data_bucket_name(CFG, "dr")
+DESTINATION_ARN = f"arn:aws:s3:::{DESTINATION}"
+RULE = naming.replication_rule_id(CFG, "primary")
+
+
+def _replicated_buckets(aws: AwsClients, *, rtc: bool = True, destination: str = DESTINATION_ARN) -> None:
+    aws.client("s3", PRIMARY).create_bucket(Bucket=SOURCE)
+    aws.client("s3", PRIMARY).put_bucket_versioning(Bucket=SOURCE, VersioningConfiguration={"Status": "Enabled"})
+    target: dict[str, Any] = {"Bucket": destination}
+    if rtc:
+        target["ReplicationTime"] = {"Status": "Enabled", "Time": {"Minutes": 15}}
+        target["Metrics"] = {"Status": "Enabled", "EventThreshold": {"Minutes": 15}}
+    aws.client("s3", PRIMARY).put_bucket_replication(
+        Bucket=SOURCE,
+        ReplicationConfiguration={
+            "Role": "arn:aws:iam::123456789012:role/replication",
+            "Rules": [
+                {
+                    "ID": RULE,
+                    "Priority": 1,
+                    "Status": "Enabled",
+                    "Filter": {},
+                    "DeleteMarkerReplication": {"Status": "Enabled"},
+                    "Destination": target,
+                }
+            ],
+        },
+    )
+
+
+def _replication_metric(aws: AwsClients, clock: FakeClock, name: str, value: float) -> None:
+    dimensions = {"SourceBucket": SOURCE, "DestinationBucket": DESTINATION, "RuleId": RULE}
+    put_metric(aws, PRIMARY, "AWS/S3", name, dimensions, [(clock.now() - timedelta(minutes=2), value)])
+
+
+def _s3_reading(aws: AwsClients, clock: FakeClock) -> readiness.Reading:
+    return readiness.s3_replication(aws, PRIMARY, SOURCE, DESTINATION_ARN, rpo_seconds=RPO, clock=clock)
+
+
+def test_s3_replication_without_configuration_is_failing(aws: AwsClients, clock: FakeClock) -> None:
+    aws.client("s3", PRIMARY).create_bucket(Bucket=SOURCE)
+    reading = _s3_reading(aws, clock)
+    assert reading.status is Status.FAILING
+    assert DESTINATION_ARN in reading.detail
+
+
+def test_s3_replication_to_another_bucket_is_failing(aws: AwsClients, clock: FakeClock) -> None:
+    _replicated_buckets(aws, destination="arn:aws:s3:::somewhere-else")
+    assert _s3_reading(aws, clock).status is Status.FAILING
+
+
+def test_s3_replication_without_rtc_is_a_warning(aws: AwsClients, clock: FakeClock) -> None:
+    _replicated_buckets(aws, rtc=False)
+    reading = _s3_reading(aws, clock)
+    assert reading.status is Status.WARNING
+    assert "Replication Time Control" in reading.detail
+
+
+def test_s3_replication_with_rtc_and_no_traffic_is_ok(aws: AwsClients, clock: FakeClock) -> None:
+    _replicated_buckets(aws)
+    reading = _s3_reading(aws, clock)
+    assert (reading.status, reading.value) == (Status.OK, None)
+    assert reading.facts["rules"] == [RULE]
+
+
+def test_s3_replication_latency_above_the_rpo_warns_and_failures_fail(aws: AwsClients, clock: FakeClock) -> None:
+    _replicated_buckets(aws)
+    _replication_metric(aws, clock, "ReplicationLatency", RPO + 100.0)
+    _replication_metric(aws, clock, "OperationsPendingReplication", 12.0)
+    reading = _s3_reading(aws, clock)
+    assert (reading.status, reading.value) == (Status.WARNING, RPO + 100.0)
+    assert reading.facts["operationsPending"] == 12.0
+
+    _replication_metric(aws, clock, "OperationsFailedReplication", 3.0)
+    reading = _s3_reading(aws, clock)
+    assert reading.status is Status.FAILING
+    assert "3 operations failed" in reading.detail
+
+
+# --- ElastiCache global datastore (moto lacks it: Stubber) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "status"),
+    [
+        (global_groups(PRIMARY), Status.OK),
+        (global_groups(PRIMARY, status="modifying"), Status.WARNING),
+        (global_groups(PRIMARY, dr_member="disassociating"), Status.WARNING),
+        (global_groups(DR), Status.FAILING),
+    ],
+)
+def test_global_datastore_status_and_primary(credentials: None, response: dict[str, Any], status: Status) -> None:
+    clients = shared_clients()
+    with Stubber(clients.client("elasticache", DR)) as stub:
+        stub.add_response(
+            "describe_global_replication_groups",
+            response,
+            {"GlobalReplicationGroupId": GLOBAL_ID, "ShowMemberInfo": True},
+        )
+        reading = readiness.global_datastore(clients, DR, GLOBAL_ID, expected_primary_region=PRIMARY)
+    assert reading.status is status
+    primary = response["GlobalReplicationGroups"][0]["Members"][0 if status is not Status.FAILING else 1]
+    assert reading.value == primary["ReplicationGroupRegion"]
+
+
+def test_missing_global_datastore_is_failing(credentials: None) -> None:
+    clients = shared_clients()
+    with Stubber(clients.client("elasticache", DR)) as stub:
+        stub.add_client_error("describe_global_replication_groups", "GlobalReplicationGroupNotFoundFault", "gone")
+        reading = readiness.global_datastore(clients, DR, GLOBAL_ID, expected_primary_region=PRIMARY)
+    assert reading.status is Status.FAILING
+    assert "GlobalReplicationGroupNotFoundFault" in reading.detail
+
+
+# --- EKS node group -------------------------------------------------------------------------
+
+
+def test_node_group_at_standby_size_is_ok_in_steady_state_and_short_for_failover(aws: AwsClients) -> None:
+    create_node_group(aws)
+    standby, full = CFG.node_group_standby.desired, CFG.node_group_full.desired
+    steady = readiness.node_group(aws, DR, CLUSTER, NODES, expected_desired=standby)
+    assert (steady.status, steady.value) == (Status.OK, standby)
+    short = readiness.node_group(aws, DR, CLUSTER, NODES, expected_desired=full)
+    assert short.status is Status.WARNING
+    assert f"below the expected {full}" in short.detail
+
+
+def test_missing_node_group_is_failing(aws: AwsClients) -> None:
+    create_node_group(aws)
+    reading = readiness.node_group(aws, DR, CLUSTER, "no-such-nodes")
+    assert reading.status is Status.FAILING
+    assert reading.detail.startswith("ResourceNotFoundException")
+
+
+# --- error rate -----------------------------------------------------------------------------
+
+
+def _alb_traffic(aws: AwsClients, clock: FakeClock, per_minute: list[tuple[float, float]]) -> None:
+    errors, requests = ALB
+    for minute, (failed, total) in enumerate(per_minute, start=1):
+        at = clock.now() - timedelta(minutes=minute) + timedelta(seconds=10)
+        put_metric(aws, DR, errors.namespace, errors.name, errors.dimensions, [(at, failed)])
+        put_metric(aws, DR, requests.namespace, requests.name, requests.dimensions, [(at, total)])
+
+
+@pytest.mark.parametrize(
+    ("traffic", "status", "ratio"),
+    [
+        ([(1, 100), (0, 100)], Status.OK, 0.005),
+        ([(3, 100), (4, 100)], Status.WARNING, 0.035),
+        ([(30, 100), (2, 100)], Status.FAILING, 0.16),
+    ],
+)
+def test_error_rate_is_errors_over_requests_in_the_window(
+    aws: AwsClients, clock: FakeClock, traffic: list[tuple[float, float]], status: Status, ratio: float
+) -> None:
+    _alb_traffic(aws, clock, traffic)
+    # Traffic before the window must not dilute a fresh spike.
+    old = [(clock.now() - timedelta(minutes=30), 10000.0)]
+    put_metric(aws, DR, ALB[1].namespace, ALB[1].name, ALB[1].dimensions, old)
+    reading = readiness.error_rate(aws, DR, errors=ALB[0], requests=ALB[1], clock=clock)
+    assert reading.status is status
+    assert reading.value == pytest.approx(ratio)
+    assert reading.facts["requests"] == 200
+
+
+def test_metric_totals_only_combine_sums_and_maxima() -> None:
+    with pytest.raises(ValueError, match="statistic must be Sum or Maximum"):
+        readiness.MetricRef("AWS/ApplicationELB", "TargetResponseTime", {}, "Average")
+
+
+def test_error_rate_without_requests_is_unknown(aws: AwsClients, clock: FakeClock) -> None:
+    reading = readiness.error_rate(aws, DR, errors=ALB[0], requests=ALB[1], clock=clock)
+    assert (reading.status, reading.value) == (Status.UNKNOWN, None)
+
+
+# --- composition ------------------------------------------------------------------------------
+
+
+def test_worst_status_orders_failing_above_unreachable_above_warning() -> None:
+    assert readiness.worst([Status.OK, Status.WARNING, Status.UNKNOWN]) is Status.WARNING
+    assert readiness.worst([Status.UNREACHABLE, Status.FAILING]) is Status.FAILING
+    assert readiness.worst([]) is Status.OK
+
+
+def test_readings_serialise_to_json(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    put_replica_lag(aws, REPLICA_ID, [(clock.now() - timedelta(seconds=20), 4.0)])
+    reading = readiness.replica_lag(aws, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
+    data = json.loads(json.dumps(reading.to_dict()))
+    assert data["status"] == "ok"
+    assert data["facts"]["latestAt"].startswith(str(clock.now().date()))

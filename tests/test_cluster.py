@@ -1,0 +1,184 @@
+"""EKS per region: node group sizes per DR state, the cluster's security settings, add-ons and providers."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+
+from automation.evaluate import Evaluation, evaluate_program
+from components.cluster import CONTROL_PLANE_LOG_TYPES, aws_partition
+from components.config import ConfigError, parse_config
+from components.naming import cluster_name, node_group_name
+from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
+
+CLUSTER = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ADDON = "aws:eks/addon:Addon"
+ADMIN_ARN = "arn:aws:iam::123456789012:role/platform-admins"
+
+# Which size each region's node group has, per state (see docs/cache-and-compute.md).
+EXPECTED_SIZES = {
+    "steady": {"primary": "full", "dr": "standby"},
+    "failed-over": {"primary": "full", "dr": "full"},
+    "resyncing": {"primary": "standby", "dr": "full"},
+    "steady-after-failback": {"primary": "full", "dr": "standby"},
+}
+
+
+@functools.cache
+def _with_admins_and_public_endpoint() -> Evaluation:
+    return evaluate_program(prod_config(eksAdminPrincipalArns=json.dumps([ADMIN_ARN]), eksPublicEndpoint="true"))
+
+
+@pytest.mark.parametrize("state", list(EXPECTED_SIZES))
+def test_node_group_sizes_follow_the_dr_state(state):
+    evaluation = evaluate_state(state)
+    cfg = evaluation.config
+    assert cfg.node_group_full != cfg.node_group_standby
+    for role, kind in EXPECTED_SIZES[state].items():
+        size = cfg.node_group_full if kind == "full" else cfg.node_group_standby
+        region = cfg.region_of(role)
+        (group,) = evaluation.of_type(NODE_GROUP, region)
+        assert group.inputs["nodeGroupName"] == node_group_name(cfg, role)
+        assert group.inputs["scalingConfig"] == {"minSize": size.min, "desiredSize": size.desired, "maxSize": size.max}
+        assert evaluation.outputs["clusters"][region] == {
+            "name": cluster_name(cfg, role),
+            "nodeGroup": node_group_name(cfg, role),
+            "minSize": size.min,
+            "desiredSize": size.desired,
+            "maxSize": size.max,
+        }
+
+
+def _compute_of(evaluation: Evaluation, role: str) -> dict[str, tuple]:
+    """The role's cluster component and everything in it, IAM roles included."""
+    return {
+        r.urn: (r.type, r.inputs, r.region, r.protect, r.ignore_changes)
+        for r in evaluation.resources
+        if r.name == f"eks-{role}" or r.name.startswith(f"eks-{role}-")
+    }
+
+
+def test_failover_leaves_every_primary_region_compute_declaration_as_in_steady(steady, failed_over):
+    baseline = _compute_of(steady, "primary")
+    assert {CLUSTER, NODE_GROUP, "pulumi:providers:kubernetes"} <= {declared[0] for declared in baseline.values()}
+    assert _compute_of(failed_over, "primary") == baseline
+    assert _compute_of(failed_over, "dr") != _compute_of(steady, "dr")  # the DR node group scales up
+
+
+def test_clusters_keep_their_urns_in_every_state(steady):
+    urns = {r.urn for r in steady.resources if r.type in (CLUSTER, NODE_GROUP, ADDON)}
+    for state in STATE_OVERRIDES:
+        assert {r.urn for r in evaluate_state(state).resources if r.type in (CLUSTER, NODE_GROUP, ADDON)} == urns
+
+
+def test_cluster_encrypts_secrets_with_its_regions_key_behind_a_private_endpoint(state_eval):
+    cfg = state_eval.config
+    for role in ("primary", "dr"):
+        region = cfg.region_of(role)
+        (cluster,) = state_eval.of_type(CLUSTER, region)
+        inputs = cluster.inputs
+        assert inputs["name"] == cluster_name(cfg, role)
+        assert inputs["version"] == cfg.eks_version
+        assert inputs["encryptionConfig"] == {
+            "resources": ["secrets"],
+            "provider": {"keyArn": state_eval.outputs["kmsKeys"][region]},
+        }
+        assert inputs["vpcConfig"]["endpointPrivateAccess"] is True
+        assert inputs["vpcConfig"]["endpointPublicAccess"] is False
+        assert all(f"network-{role}-app-" in subnet for subnet in inputs["vpcConfig"]["subnetIds"])
+        assert inputs["enabledClusterLogTypes"] == CONTROL_PLANE_LOG_TYPES
+        assert inputs["accessConfig"]["authenticationMode"] == "API"
+        assert cluster.protect and inputs["deletionProtection"] is True
+        (logs,) = [
+            r
+            for r in state_eval.of_type("aws:cloudwatch/logGroup:LogGroup", region)
+            if r.name == f"eks-{role}-control-plane-logs"
+        ]
+        assert logs.inputs["name"] == f"/aws/eks/{cluster_name(cfg, role)}/cluster"
+
+
+def test_public_endpoint_and_admin_access_entries_come_from_config():
+    evaluation = _with_admins_and_public_endpoint()
+    for region in evaluation.regions():
+        (cluster,) = evaluation.of_type(CLUSTER, region)
+        assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is True
+        (entry,) = evaluation.of_type("aws:eks/accessEntry:AccessEntry", region)
+        assert entry.inputs["principalArn"] == ADMIN_ARN
+        (association,) = evaluation.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", region)
+        assert association.inputs["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
+        assert association.inputs["accessScope"] == {"type": "cluster"}
+
+
+def test_admin_principals_must_be_iam_arns():
+    with pytest.raises(ConfigError, match="eksAdminPrincipalArns"):
+        parse_config(prod_config(eksAdminPrincipalArns='["platform-admins"]'))
+
+
+def test_node_group_runs_with_worker_cni_and_registry_policies(steady):
+    for role in ("primary", "dr"):
+        attachments = {
+            r.inputs["policyArn"].rsplit("/", 1)[-1]
+            for r in steady.resources
+            if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" and r.name.startswith(f"eks-{role}-node-")
+        }
+        assert attachments == {
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEKS_CNI_Policy",
+            "AmazonEC2ContainerRegistryReadOnly",
+        }
+        node_role = steady.one("aws:iam/role:Role", f"eks-{role}-node-role")
+        assert json.loads(node_role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
+            "Service": "ec2.amazonaws.com"
+        }
+
+
+def test_each_cluster_has_the_addons_and_an_ebs_csi_driver_with_pod_identity(steady):
+    for role in ("primary", "dr"):
+        region = steady.config.region_of(role)
+        addons = {a.inputs["addonName"]: a for a in steady.of_type(ADDON, region)}
+        assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
+        (association,) = addons["aws-ebs-csi-driver"].inputs["podIdentityAssociations"]
+        assert association["serviceAccount"] == "ebs-csi-controller-sa"
+        csi_role = steady.one("aws:iam/role:Role", f"eks-{role}-ebs-csi-role")
+        trust = json.loads(csi_role.inputs["assumeRolePolicy"])["Statement"][0]
+        assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+        assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+        assert association["roleArn"].endswith(f"eks-{role}-ebs-csi-role")
+        kms = json.loads(steady.one("aws:iam/rolePolicy:RolePolicy", f"eks-{role}-ebs-csi-kms").inputs["policy"])
+        assert {s["Resource"] for s in kms["Statement"]} == {steady.outputs["kmsKeys"][region]}
+
+
+def test_a_kubernetes_provider_per_cluster_authenticates_with_aws_eks_get_token(steady):
+    providers = steady.of_type("pulumi:providers:kubernetes")
+    assert sorted(p.region for p in providers) == sorted(steady.regions())
+    for provider in providers:
+        role = steady.config.role_of(provider.region)
+        (cluster,) = steady.of_type(CLUSTER, provider.region)
+        kubeconfig = json.loads(provider.inputs["kubeconfig"])
+        assert kubeconfig["clusters"][0]["cluster"]["server"].endswith(f".{provider.region}.eks.amazonaws.com")
+        assert provider.parent.endswith(f"dr-platform:compute:Cluster::eks-{role}")
+        assert cluster.parent == provider.parent
+        user = kubeconfig["users"][0]["user"]
+        assert "token" not in user
+        assert user["exec"]["command"] == "aws"
+        name, region = cluster.inputs["name"], provider.region
+        assert user["exec"]["args"] == [
+            "eks",
+            "get-token",
+            "--cluster-name",
+            name,
+            "--region",
+            region,
+            "--output",
+            "json",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-east-1", "aws"), ("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")]
+)
+def test_managed_policy_arns_use_the_regions_partition(region, partition):
+    assert aws_partition(region) == partition

@@ -1,0 +1,271 @@
+"""Journal and lock stores: local directory and S3 (moto), atomic and conditional."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from automation.errors import DrctlError
+from automation.journal import (
+    CURRENT_RUN_KEY,
+    LOCK_KEY,
+    DocumentStore,
+    Journal,
+    LocalDirectoryStore,
+    RunParameters,
+    RunRecord,
+    RunStatus,
+    StackLock,
+    StepRecord,
+    StepStatus,
+    StoreConflictError,
+    iso,
+    local_store,
+    s3_store,
+)
+
+STACK = "organization/dr-platform/prod"
+BUCKET = "acme-drp-pulumi-state-usw2"
+
+
+class SteppedClock:
+    def __init__(self) -> None:
+        self.current = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[object]:
+    """One moto S3 for the module (starting moto costs about a second); tests get their own bucket."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            patch.setenv(name, "testing")
+        with mock_aws():
+            yield boto3.client("s3", region_name="us-west-2")
+
+
+@pytest.fixture
+def s3_client(moto_s3: Any) -> Iterator[Any]:
+    moto_s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    yield moto_s3
+    for version in moto_s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        moto_s3.delete_object(Bucket=BUCKET, Key=version["Key"])
+    moto_s3.delete_bucket(Bucket=BUCKET)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> DocumentStore:
+    if request.param == "local":
+        return local_store(STACK, root=tmp_path)
+    return s3_store(STACK, BUCKET, client=request.getfixturevalue("s3_client"))
+
+
+def test_create_is_exclusive(store: DocumentStore) -> None:
+    store.create("lock.json", b"first")
+    with pytest.raises(StoreConflictError):
+        store.create("lock.json", b"second")
+    assert store.read("lock.json").data == b"first"
+
+
+def test_replace_is_conditional_on_the_version_read(store: DocumentStore) -> None:
+    version = store.create("doc.json", b"one")
+    newer = store.replace("doc.json", b"two", version)
+    with pytest.raises(StoreConflictError):
+        store.replace("doc.json", b"three", version)  # stale: somebody wrote "two" since
+    assert store.read("doc.json") is not None and store.read("doc.json").data == b"two"
+    store.replace("doc.json", b"four", None)  # unconditional
+    with pytest.raises(StoreConflictError):
+        store.delete("doc.json", expected_version=newer)
+    store.delete("doc.json")
+    assert store.read("doc.json") is None
+
+
+def test_local_store_lives_under_the_stack_name_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    store = local_store(STACK, root=tmp_path)
+    version = store.create("journal/current.json", b"{}")
+    store.replace("journal/current.json", b'{"a": 1}', version)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["organization/dr-platform/prod/journal/current.json"]
+
+
+def test_s3_store_keys_sit_under_the_prefix_and_stack(s3_client: object) -> None:
+    s3_store(STACK, BUCKET, prefix="drctl", client=s3_client).create("lock.json", b"{}")
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=BUCKET)["Contents"]]  # type: ignore[attr-defined]
+    assert keys == ["drctl/organization/dr-platform/prod/lock.json"]
+
+
+def test_stack_names_that_escape_the_store_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DrctlError):
+        local_store("organization/../../etc", root=tmp_path)
+
+
+def test_an_unreachable_s3_store_is_a_clear_error(s3_client: object) -> None:
+    store = s3_store(STACK, "no-such-bucket", client=s3_client)
+    with pytest.raises(DrctlError, match="journal store s3://no-such-bucket"):
+        store.create("lock.json", b"{}")
+
+
+# --- the lock -------------------------------------------------------------------------
+
+
+def test_lock_refuses_a_second_holder_and_names_the_first(store: DocumentStore) -> None:
+    lock = StackLock(store, STACK, SteppedClock())
+    lease = lock.acquire("alice", "failover")
+    with pytest.raises(DrctlError, match=r"locked by alice on .* runbook failover") as refused:
+        lock.acquire("bob", "failback-prepare")
+    assert "wait" in (refused.value.hint or "")
+    lease.release()
+    lock.acquire("bob", "failback-prepare").release()
+    assert store.read(LOCK_KEY) is None
+
+
+def test_two_threads_racing_for_the_lock_exactly_one_wins(tmp_path: Path) -> None:
+    store = LocalDirectoryStore(tmp_path)
+    contenders = 8
+    start = threading.Barrier(contenders)
+    winners: list[str] = []
+    losers: list[str] = []
+
+    def contend(name: str) -> None:
+        lock = StackLock(store, STACK)
+        start.wait()
+        try:
+            lock.acquire(name, "failover")
+            winners.append(name)
+        except DrctlError:
+            losers.append(name)
+
+    threads = [threading.Thread(target=contend, args=(f"op{i}",)) for i in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1 and len(losers) == contenders - 1
+    assert StackLock(store, STACK).current().holder == winners[0]
+
+
+def test_a_stale_lock_is_reported_as_stale_and_can_be_broken_with_a_reason(store: DocumentStore) -> None:
+    clock = SteppedClock()
+    lock = StackLock(store, STACK, clock, stale_after_seconds=600)
+    dead = lock.acquire("alice", "failover")
+    clock.sleep(601)
+    with pytest.raises(DrctlError, match="looks stale") as refused:
+        lock.acquire("bob", "failover")
+    assert "break" in (refused.value.hint or "")
+
+    with pytest.raises(DrctlError, match="reason"):
+        lock.break_lock("  ", "bob")
+    previous = lock.break_lock("alice's laptop died with us-east-1", "bob")
+    assert previous is not None and previous.holder == "alice"
+    lease = lock.acquire("bob", "failover")
+    assert lock.current().holder == "bob"
+
+    # The dead holder cannot carry on: its heartbeat finds the lock gone.
+    with pytest.raises(DrctlError, match="lost the lock"):
+        dead.heartbeat()
+    dead.release()  # and releasing leaves bob's lock alone
+    assert lock.current().holder == "bob"
+    lease.release()
+
+
+def test_lock_breaks_are_recorded(tmp_path: Path) -> None:
+    store = LocalDirectoryStore(tmp_path)
+    lock = StackLock(store, STACK, SteppedClock())
+    lock.acquire("alice", "failover")
+    lock.break_lock("run killed by OOM", "bob")
+    (record,) = list((tmp_path / "lock-breaks").iterdir())
+    text = record.read_text()
+    assert "run killed by OOM" in text and '"broken_by": "bob"' in text and '"holder": "alice"' in text
+
+
+def test_heartbeat_keeps_a_long_run_from_looking_stale(store: DocumentStore) -> None:
+    clock = SteppedClock()
+    lock = StackLock(store, STACK, clock, stale_after_seconds=600)
+    lease = lock.acquire("alice", "failover")
+    for _ in range(3):
+        clock.sleep(500)
+        lease.heartbeat()
+    assert not lock.is_stale(lock.current())
+    with pytest.raises(DrctlError, match="another runbook is running"):
+        lock.acquire("bob", "failover")
+
+
+# --- the journal ------------------------------------------------------------------------
+
+
+def _run(run_id: str = "failover-1") -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        runbook="failover",
+        stack=STACK,
+        parameters=RunParameters(reason="us-east-1 outage", operator="alice", mode="emergency", force=True),
+        started_at=iso(SteppedClock().now()),
+        steps=[StepRecord("scale_dr_compute", group="prepare"), StepRecord("promote_dr_database")],
+    )
+
+
+def test_journal_survives_a_process_restart(
+    store: DocumentStore, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    run = _run()
+    journal = Journal(store)
+    assert journal.load() is None
+    journal.save(run)
+    run.step("scale_dr_compute").status = StepStatus.SUCCEEDED
+    run.step("scale_dr_compute").detail = {"desired": 3}
+    run.measurements["data_loss_window_seconds"] = 4.5
+    journal.save(run)
+
+    # A new process: new store and journal objects over the same place.
+    if isinstance(store, LocalDirectoryStore):
+        reopened: DocumentStore = local_store(STACK, root=tmp_path)
+    else:
+        reopened = s3_store(STACK, BUCKET, client=request.getfixturevalue("s3_client"))
+    loaded = Journal(reopened).load()
+    assert loaded == run
+    assert loaded.parameters.force is True and loaded.step("scale_dr_compute").status is StepStatus.SUCCEEDED
+
+
+def test_journal_refuses_to_overwrite_a_journal_changed_by_someone_else(store: DocumentStore) -> None:
+    mine, theirs = Journal(store), Journal(store)
+    mine.save(_run())
+    theirs.load()
+    taken_over = _run("failover-2")
+    theirs.save(taken_over)
+    with pytest.raises(DrctlError, match="changed by someone else"):
+        mine.save(_run())
+    assert Journal(store).load().run_id == "failover-2"
+
+
+def test_a_journal_from_another_schema_is_refused(store: DocumentStore) -> None:
+    store.create(CURRENT_RUN_KEY, b'{"schema": 99, "run_id": "x"}')
+    with pytest.raises(DrctlError, match="schema 99"):
+        Journal(store).load()
+
+
+def test_archived_runs_are_kept_apart_from_the_current_one(store: DocumentStore) -> None:
+    run = _run()
+    run.status = RunStatus.SUCCEEDED
+    journal = Journal(store)
+    journal.save(run)
+    journal.archive(run)
+    assert store.read("journal/runs/failover-1.json") is not None
+    assert store.read(CURRENT_RUN_KEY) is not None
+
+
+def test_parameters_differ_except_for_who_resumes() -> None:
+    first = RunParameters(reason="outage", operator="alice", mode="emergency")
+    assert RunParameters(reason="outage", operator="bob", mode="emergency").differences(first) == []
+    assert RunParameters(reason="outage", operator="alice", mode="graceful").differences(first) == ["mode"]

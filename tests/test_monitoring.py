@@ -1,0 +1,389 @@
+"""The monitoring stack: chart values, alert rules, dashboards, providers and ordering.
+
+The component is evaluated on its own under the recording mocks, with a
+Kubernetes provider per region constructed here the way a cluster component
+would (parented to a component in that region), so config can be varied cheaply.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pytest
+
+from automation.evaluate import Evaluation, evaluate_program
+from components import alert_rules
+from components.config import ROLES, ConfigError, PlatformConfig, load_config, parse_config
+from components.monitoring import CHART_REPOSITORY, CHART_VERSION, DASHBOARD_LABEL, STORAGE_CLASS, Monitoring
+from components.providers import regional_providers
+from tests.conftest import ROOT, STATE_OVERRIDES, prod_config
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+STORAGE_CLASS_TYPE = "kubernetes:storage.k8s.io/v1:StorageClass"
+
+# alert -> (what its expression must end with, `for`, severity), from the operations documents.
+DOCUMENTED_ALERTS = {
+    "ServiceDown": ("up == 0", "1m", "critical"),
+    "HighErrorRate": ("> 0.05", "5m", "critical"),
+    "HighLatency": ("> 0.5", "10m", "warning"),
+    "RedisDown": ("redis_up == 0", "1m", "critical"),
+    "HighMemoryUsage": ("> 0.90", "5m", "warning"),
+    "CertificateExpiring": ("< 30", "1h", "warning"),
+    "BruteForceAttack": ("> 100", "2m", "critical"),
+    "UnauthorizedAccess": ("> 50", "5m", "warning"),
+}
+
+
+def _program() -> None:
+    cfg = load_config()
+    aws_providers = regional_providers(cfg)
+    for role in ROLES:
+        cluster = pulumi.ComponentResource(
+            "test:eks:Cluster", f"cluster-{role}", None, pulumi.ResourceOptions(provider=aws_providers[role])
+        )
+        kubernetes = k8s.Provider(f"k8s-{role}", kubeconfig="{}", opts=pulumi.ResourceOptions(parent=cluster))
+        ebs_csi_driver = aws.eks.Addon(
+            f"ebs-csi-{role}",
+            cluster_name=f"eks-{role}",
+            addon_name="aws-ebs-csi-driver",
+            opts=pulumi.ResourceOptions(parent=cluster),
+        )
+        Monitoring(
+            f"monitoring-{role}",
+            {"config": cfg, "role": role, "ebs_kms_key_arn": _key_arn(cfg, role), "ebs_csi_driver": ebs_csi_driver},
+            pulumi.ResourceOptions(provider=kubernetes),
+        )
+
+
+def _key_arn(cfg: PlatformConfig, role: str) -> str:
+    return f"arn:aws:kms:{cfg.region_of(role)}:123456789012:key/{role}"
+
+
+@functools.cache
+def _evaluate(overrides: tuple[tuple[str, str], ...] = ()) -> Evaluation:
+    return evaluate_program(prod_config(**dict(overrides)), program=_program)
+
+
+def evaluate(**overrides: str) -> Evaluation:
+    return _evaluate(tuple(sorted(overrides.items())))
+
+
+def in_state(state: str) -> Evaluation:
+    return evaluate(**STATE_OVERRIDES[state])
+
+
+def rules_by_alert(evaluation: Evaluation, region: str) -> dict[str, dict[str, Any]]:
+    """The rules as declared in the PrometheusRule resources of one region."""
+    rules = [
+        rule
+        for resource in evaluation.of_type(PROMETHEUS_RULE, region)
+        for group in resource.inputs["spec"]["groups"]
+        for rule in group["rules"]
+    ]
+    by_alert = {rule["alert"]: rule for rule in rules}
+    assert len(by_alert) == len(rules), "an alert name is declared twice"
+    return by_alert
+
+
+def release_in(evaluation: Evaluation, region: str) -> Any:
+    (release,) = evaluation.of_type(RELEASE, region)
+    return release
+
+
+def dashboard(evaluation: Evaluation, region: str, key: str) -> dict[str, Any]:
+    (config_map,) = [c for c in evaluation.of_type(CONFIG_MAP, region) if c.name.endswith(f"-dashboard-{key}")]
+    assert config_map.inputs["metadata"]["labels"][DASHBOARD_LABEL] == "1"
+    return json.loads(config_map.inputs["data"][f"{key}.json"])
+
+
+def panel(board: dict[str, Any], title_start: str) -> dict[str, Any]:
+    (found,) = [p for p in board["panels"] if p["title"].startswith(title_start)]
+    return found
+
+
+# --- alert rules -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
+def test_documented_alerts_are_declared_with_their_thresholds(region):
+    rules = rules_by_alert(evaluate(), region)
+    for alert, (expr_end, duration, severity) in DOCUMENTED_ALERTS.items():
+        rule = rules[alert]
+        assert rule["expr"].rstrip().endswith(expr_end), (alert, rule["expr"])
+        assert rule["for"] == duration, alert
+        assert rule["labels"]["severity"] == severity, alert
+        assert rule["labels"]["category"]
+        annotations = rule["annotations"]
+        assert annotations["summary"] and annotations["description"], alert
+        assert annotations["runbook_url"] == f"docs/monitoring.md#{alert.lower()}"
+
+
+def test_error_ratio_divides_sums_per_service():
+    # Dividing the raw series would pair each 5xx series with itself: always 1.
+    expr = rules_by_alert(evaluate(), "us-east-1")["HighErrorRate"]["expr"]
+    assert expr.count("sum by (namespace, service)") == 2
+    assert 'code=~"5.."' in expr
+
+
+def test_both_cert_sources_use_the_30_day_threshold():
+    expr = rules_by_alert(evaluate(), "us-east-1")["CertificateExpiring"]["expr"]
+    assert expr.count("< 30") == 2
+    assert alert_rules.ACM_DAYS_TO_EXPIRY in expr
+
+
+def test_dr_rules_use_the_configured_objectives():
+    default = rules_by_alert(evaluate(), "us-west-2")
+    assert default["ReplicaLagApproachingRpo"]["expr"].endswith(f"({alert_rules.RDS_REPLICA_LAG}) > 120")
+    assert default["ReplicaLagAboveRpo"]["expr"].endswith(f"({alert_rules.RDS_REPLICA_LAG}) > 300")
+
+    changed = rules_by_alert(evaluate(rpoSeconds="600", replicaLagWarningSeconds="240"), "us-west-2")
+    assert changed["ReplicaLagApproachingRpo"]["expr"].endswith("> 240")
+    assert changed["ReplicaLagAboveRpo"]["expr"].endswith("> 600")
+    assert changed["CacheReplicationLagApproachingRpo"]["expr"].endswith("> 240")
+    assert changed["CacheReplicationLagAboveRpo"]["expr"].endswith("> 600")
+    assert changed["S3ReplicationLatencyAboveRpo"]["expr"].endswith("> 600")
+    assert "600s" in changed["ReplicaLagAboveRpo"]["annotations"]["description"]
+    assert changed["ReplicaLagApproachingRpo"]["labels"]["severity"] == "warning"
+    assert changed["ReplicaLagAboveRpo"]["labels"]["severity"] == "critical"
+
+
+@pytest.mark.parametrize(
+    ("alert", "series"),
+    [
+        ("ReplicaLagAboveRpo", "aws_rds_replica_lag_maximum"),
+        ("S3ReplicationFailing", "aws_s3_operations_failed_replication_sum"),
+        ("S3ReplicationLatencyAboveRpo", "aws_s3_replication_latency_maximum"),
+        ("CacheReplicationLagAboveRpo", "aws_elasticache_global_datastore_replication_lag_maximum"),
+        ("BackupJobFailed", "aws_backup_number_of_backup_jobs_failed_sum"),
+        ("BackupCopyJobFailed", "aws_backup_number_of_copy_jobs_failed_sum"),
+        ("BackupOverdue", "aws_backup_number_of_backup_jobs_completed_sum"),
+    ],
+)
+def test_dr_rules_read_the_cloudwatch_exporter_series(alert, series):
+    for region in ("us-east-1", "us-west-2"):
+        rule = rules_by_alert(evaluate(), region)[alert]
+        assert series in rule["expr"]
+        assert rule["labels"]["category"] == "disaster-recovery"
+
+
+@pytest.mark.parametrize(
+    ("state", "regions_watching"),
+    [("steady", {"us-west-2"}), ("resyncing", {"us-east-1"}), ("failed-over", set())],
+)
+def test_missing_replica_lag_alerts_only_where_the_replica_lives(state, regions_watching):
+    evaluation = in_state(state)
+    watching = {r for r in ("us-east-1", "us-west-2") if "ReplicaLagNotReported" in rules_by_alert(evaluation, r)}
+    assert watching == regions_watching
+
+
+def test_rule_expressions_are_balanced():
+    for group in alert_rules.rule_groups(parse_config(prod_config()), "primary"):
+        for rule in group.rules:
+            for opening, closing in ("()", "[]", "{}"):
+                assert rule.expr.count(opening) == rule.expr.count(closing), rule.alert
+
+
+def test_runbook_links_follow_config():
+    rules = rules_by_alert(evaluate(runbookBaseUrl="https://runbooks.example.com/dr/"), "us-east-1")
+    assert rules["RedisDown"]["annotations"]["runbook_url"] == "https://runbooks.example.com/dr#redisdown"
+
+
+@pytest.mark.parametrize("url", ["http://runbooks.example.com", "https://x.example.com/a#b", "runbooks"])
+def test_runbook_base_url_must_be_https(url):
+    with pytest.raises(ConfigError, match="runbookBaseUrl"):
+        parse_config(prod_config(runbookBaseUrl=url))
+
+
+def test_rules_are_picked_up_by_the_chart_prometheus():
+    evaluation = evaluate()
+    spec = release_in(evaluation, "us-east-1").inputs["values"]["prometheus"]["prometheusSpec"]
+    assert spec["ruleSelectorNilUsesHelmValues"] is False
+    for rule in evaluation.of_type(PROMETHEUS_RULE):
+        assert rule.inputs["apiVersion"] == "monitoring.coreos.com/v1"
+        assert rule.inputs["metadata"]["namespace"] == "monitoring"
+
+
+# --- the chart -------------------------------------------------------------------
+
+
+def test_chart_is_pinned_to_a_version_and_repository():
+    for region in ("us-east-1", "us-west-2"):
+        release = release_in(evaluate(), region)
+        assert release.inputs["chart"] == "kube-prometheus-stack"
+        assert release.inputs["version"] == CHART_VERSION
+        assert release.inputs["repositoryOpts"]["repo"] == CHART_REPOSITORY
+
+
+def test_chart_values_carry_retention_and_storage_from_config():
+    default = release_in(evaluate(), "us-east-1").inputs["values"]
+    changed = release_in(
+        evaluate(prometheusRetentionDays="30", prometheusStorageGb="200", grafanaStorageGb="20"), "us-east-1"
+    ).inputs["values"]
+    for values, days, prometheus_gb, grafana_gb in ((default, 15, 50, 10), (changed, 30, 200, 20)):
+        spec = values["prometheus"]["prometheusSpec"]
+        assert spec["retention"] == f"{days}d"
+        claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+        assert claim["resources"]["requests"]["storage"] == f"{prometheus_gb}Gi"
+        assert claim["storageClassName"] == STORAGE_CLASS
+        # Size-based retention stops Prometheus short of a full volume.
+        assert int(spec["retentionSize"].removesuffix("GB")) < prometheus_gb
+        grafana = values["grafana"]["persistence"]
+        assert grafana == {**grafana, "enabled": True, "size": f"{grafana_gb}Gi", "storageClassName": STORAGE_CLASS}
+        alertmanager = values["alertmanager"]["alertmanagerSpec"]["storage"]["volumeClaimTemplate"]["spec"]
+        assert alertmanager["storageClassName"] == STORAGE_CLASS
+
+
+@pytest.mark.parametrize(("region", "role"), [("us-east-1", "primary"), ("us-west-2", "dr")])
+def test_external_labels_name_the_region_and_its_role(region, role):
+    spec = release_in(evaluate(), region).inputs["values"]["prometheus"]["prometheusSpec"]
+    assert spec["externalLabels"] == {"cluster_region": region, "dr_role": role}
+
+
+def test_grafana_loads_dashboards_and_has_no_default_password():
+    grafana = release_in(evaluate(), "us-east-1").inputs["values"]["grafana"]
+    assert grafana["sidecar"]["dashboards"]["enabled"] is True
+    assert grafana["sidecar"]["dashboards"]["label"] == DASHBOARD_LABEL
+    # Empty makes the chart generate one; unset would keep the chart's well-known default.
+    assert grafana["adminPassword"] == ""
+
+
+def test_storage_class_is_encrypted_gp3_on_the_ebs_csi_driver():
+    evaluation = evaluate()
+    for storage_class in evaluation.of_type(STORAGE_CLASS_TYPE):
+        inputs = storage_class.inputs
+        # The region's own key, so a volume never depends on the other region.
+        assert inputs["parameters"]["kmsKeyId"] == _key_arn(
+            evaluation.config, evaluation.config.role_of(storage_class.region)
+        )
+        assert inputs["metadata"]["name"] == STORAGE_CLASS
+        assert inputs["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+        assert inputs["provisioner"] == "ebs.csi.aws.com"
+        assert inputs["parameters"]["type"] == "gp3"
+        assert inputs["parameters"]["encrypted"] == "true"
+        assert inputs["volumeBindingMode"] == "WaitForFirstConsumer"
+        assert inputs["reclaimPolicy"] == "Retain"
+
+
+def test_chart_and_rules_are_unchanged_by_a_failover():
+    # A failover must not upgrade the chart (slow, and on the RTO's critical path).
+    for region in ("us-east-1", "us-west-2"):
+        assert release_in(in_state("steady"), region).inputs == release_in(in_state("failed-over"), region).inputs
+
+
+# --- ordering and providers ------------------------------------------------------
+
+
+def test_rules_wait_for_the_chart_that_installs_their_crd():
+    evaluation = evaluate()
+    for region in ("us-east-1", "us-west-2"):
+        release = release_in(evaluation, region)
+        rules = evaluation.of_type(PROMETHEUS_RULE, region)
+        assert len(rules) == 4
+        for rule in rules:
+            assert release.urn in rule.dependencies, rule.name
+        (storage_class,) = evaluation.of_type(STORAGE_CLASS_TYPE, region)
+        assert storage_class.urn in release.dependencies
+        # Volumes are claimed once the cluster's EBS CSI driver is installed.
+        (ebs_csi_driver,) = evaluation.of_type("aws:eks/addon:Addon", region)
+        assert ebs_csi_driver.urn in release.dependencies
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_region_uses_its_own_clusters_provider(role):
+    evaluation = evaluate()
+    region = evaluation.config.region_of(role)
+    component = evaluation.one("dr-platform:monitoring:Monitoring", f"monitoring-{role}")
+    children = [r for r in evaluation.resources if r.parent == component.urn]
+    assert {r.type for r in children} == {
+        "kubernetes:core/v1:Namespace",
+        STORAGE_CLASS_TYPE,
+        RELEASE,
+        PROMETHEUS_RULE,
+        CONFIG_MAP,
+    }
+    # Regions come from the provider each resource was registered with.
+    assert {r.region for r in children} == {region}
+
+
+# --- dashboards ------------------------------------------------------------------
+
+
+def test_dr_dashboard_shows_lag_against_the_rpo():
+    board = dashboard(evaluate(rpoSeconds="600", replicaLagWarningSeconds="240"), "us-west-2", "dr-status")
+    lag = panel(board, "Database replica lag")
+    assert alert_rules.RDS_REPLICA_LAG in lag["targets"][0]["expr"]
+    steps = lag["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps] == [None, 240, 600]
+    assert lag["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "line"
+    assert alert_rules.S3_REPLICATION_LATENCY in panel(board, "S3 replication latency")["targets"][0]["expr"]
+    assert alert_rules.BACKUP_JOBS_COMPLETED in panel(board, "Last completed backup")["targets"][0]["expr"]
+
+
+@pytest.mark.parametrize(
+    ("state", "active"), [("steady", "us-east-1"), ("failed-over", "us-west-2"), ("resyncing", "us-west-2")]
+)
+def test_dr_dashboard_states_the_active_region_and_state(state, active):
+    for region in ("us-east-1", "us-west-2"):
+        text = panel(dashboard(in_state(state), region, "dr-status"), "Platform state")["options"]["content"]
+        assert f"Active region: **{active}** · DR state: **{state}**" in text
+        assert f"this cluster: {region}" in text
+
+
+def test_system_overview_has_the_documented_panels():
+    board = dashboard(evaluate(), "us-east-1", "system-overview")
+    titles = [p["title"] for p in board["panels"]]
+    for start in ("Service status", "5xx error rate", "p95 latency", "CPU usage", "Memory usage", "Redis up"):
+        assert any(t.startswith(start) for t in titles), start
+    assert alert_rules.ERROR_RATIO in panel(board, "5xx error rate")["targets"][0]["expr"]
+
+
+@pytest.mark.parametrize("key", ["system-overview", "dr-status"])
+def test_dashboard_panels_fit_the_grid_without_overlapping(key):
+    board = dashboard(evaluate(), "us-east-1", key)
+    cells: set[tuple[int, int]] = set()
+    for item in board["panels"]:
+        grid = item["gridPos"]
+        assert grid["x"] + grid["w"] <= 24
+        area = {
+            (x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not cells & area, item["title"]
+        cells |= area
+    assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
+    assert board["uid"] and len(board["uid"]) <= 40
+
+
+def test_every_alert_has_a_runbook_section_in_the_docs():
+    # runbook_url points at `docs/monitoring.md#<alert>`: the heading must exist.
+    headings = {
+        line.removeprefix("### ").strip().lower()
+        for line in (ROOT / "docs" / "monitoring.md").read_text().splitlines()
+        if line.startswith("### ")
+    }
+    alerts = {alert.lower() for region in ("us-east-1", "us-west-2") for alert in rules_by_alert(evaluate(), region)}
+    assert alerts <= headings, sorted(alerts - headings)
+
+
+# --- the program -----------------------------------------------------------------
+
+
+def test_the_program_deploys_monitoring_on_each_cluster(state_eval):
+    for role in ROLES:
+        region = state_eval.config.region_of(role)
+        component = state_eval.one("dr-platform:monitoring:Monitoring", f"monitoring-{role}")
+        children = [r for r in state_eval.resources if r.parent == component.urn]
+        # Every child went through this region's cluster provider.
+        assert {r.region for r in children} == {region}
+        (release,) = [r for r in children if r.type == RELEASE]
+        ebs_csi_driver = state_eval.one("aws:eks/addon:Addon", f"eks-{role}-aws-ebs-csi-driver")
+        assert ebs_csi_driver.urn in release.dependencies
+        (storage_class,) = [r for r in children if r.type == STORAGE_CLASS_TYPE]
+        assert storage_class.inputs["parameters"]["kmsKeyId"].startswith(f"arn:aws:kms:{region}:")
+        assert len([r for r in children if r.type == PROMETHEUS_RULE]) == 4

@@ -1,0 +1,201 @@
+"""`drctl plan`: the transition config, the RTO/RPO budget, and the plan the CLI prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from automation import plan as plan_module
+from automation.cli import main
+from automation.errors import DrctlError
+from automation.plan import (
+    FAILOVER_STEPS,
+    BudgetStep,
+    build_plan,
+    rpo_exposure,
+    rto_budget,
+    schedule,
+)
+from automation.timings import Op, latency
+from automation.transitions import Transition, TransitionError, transition_config
+from components.config import DrState, parse_config
+from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
+
+STATE_AFTER = {"failed-over": "failed-over", "resyncing": "resyncing", "steady": "steady-after-failback"}
+
+
+# --- transition_config ------------------------------------------------------------------
+
+
+def test_failover_flips_the_active_region_and_nothing_about_the_databases():
+    before = prod_config()
+    after = transition_config(before, "failed-over")
+    assert after["dr-platform:activeRegion"] == "us-west-2"
+    assert after["dr-platform:drState"] == "failed-over"
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {"dr-platform:activeRegion", "dr-platform:drState"}
+
+
+@pytest.mark.parametrize(("start", "target"), [("steady", "failed-over"), ("failed-over", "resyncing")])
+def test_each_transition_writes_the_config_the_state_fixtures_describe(start, target):
+    written = transition_config(prod_config(**STATE_OVERRIDES[start]), target)
+    assert parse_config(written) == parse_config(prod_config(**STATE_OVERRIDES[STATE_AFTER[target]]))
+
+
+def test_a_full_cycle_raises_both_generations_and_retains_the_old_writers():
+    config = prod_config()
+    for target in ("failed-over", "resyncing", "steady"):
+        config = transition_config(config, target)
+    cfg = parse_config(config)
+    assert cfg.dr_state is DrState.STEADY and cfg.active_region == cfg.primary_region
+    assert {r: (s.db_generation, s.db_retained_generations) for r, s in cfg.regions.items()} == {
+        "primary": (2, (1,)),
+        "dr": (2, (1,)),
+    }
+    assert parse_config(config) == parse_config(prod_config(**STATE_OVERRIDES["steady-after-failback"]))
+
+
+def test_unprefixed_keys_are_accepted_and_the_result_is_prefixed():
+    bare = {k.removeprefix("dr-platform:"): v for k, v in prod_config().items()}
+    assert transition_config(bare, DrState.FAILED_OVER)["dr-platform:drState"] == "failed-over"
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [("steady", "resyncing"), ("steady", "steady"), ("failed-over", "steady"), ("resyncing", "failed-over")],
+)
+def test_transitions_the_state_machine_does_not_have_are_refused(start, target):
+    with pytest.raises(TransitionError, match=f"no transition from {start} to {target}") as raised:
+        transition_config(prod_config(**STATE_OVERRIDES[start]), target)
+    assert "the only next state is" in raised.value.hint
+
+
+def test_an_unknown_state_is_refused_with_the_allowed_ones():
+    with pytest.raises(TransitionError, match="unknown DR state 'failover'; one of steady, failed-over, resyncing"):
+        transition_config(prod_config(), "failover")
+
+
+def test_the_input_config_is_not_modified():
+    config = prod_config()
+    snapshot = dict(config)
+    transition_config(config, "failed-over")
+    assert config == snapshot
+
+
+# --- RTO budget and RPO exposure ---------------------------------------------------------
+
+
+def test_parallel_steps_cost_only_the_longest_branch():
+    cfg = evaluate_state("steady").config
+    budget = rto_budget(Transition.FAILOVER, cfg)
+    critical_path = (
+        Op.HEALTH_CHECK_DETECTION,
+        Op.READINESS_CHECKS,
+        Op.STACK_UPDATE_OVERHEAD,
+        Op.RDS_PROMOTE_REPLICA,
+        Op.VERIFY_SERVICES,
+    )
+    assert budget.typical_seconds == sum(latency(op, cfg) for op in critical_path)
+    assert budget.worst_seconds == sum(latency(op, cfg, worst=True) for op in critical_path)
+    assert budget.typical_seconds < sum(latency(s.operation, cfg) for s in FAILOVER_STEPS)
+
+
+def test_detection_follows_the_health_check_config():
+    cfg = parse_config(prod_config(healthCheckIntervalSeconds="30", healthCheckFailureThreshold="5"))
+    assert latency(Op.HEALTH_CHECK_DETECTION, cfg) == 150
+    assert latency(Op.DNS_CACHE_EXPIRY, cfg, worst=True) == cfg.dns_ttl_seconds
+
+
+def test_a_step_that_waits_for_an_undeclared_step_is_a_programming_error():
+    cfg = evaluate_state("steady").config
+    with pytest.raises(ValueError, match="waits for"):
+        schedule([BudgetStep("verify", Op.VERIFY_SERVICES, ("promote",))], cfg, worst=False)
+
+
+def test_rebuilding_replication_is_not_downtime():
+    budget = rto_budget(Transition.FAILBACK_PREPARE, evaluate_state("failed-over").config)
+    assert not budget.interrupts_service
+    assert budget.worst_seconds > budget.target_seconds
+
+
+def test_rpo_exposure_is_honest_about_s3_rtc_and_bounds_the_replica_by_the_rpo():
+    steady = evaluate_state("steady")
+    exposures = {e.lag.mechanism: e for e in rpo_exposure(steady)}
+    s3 = next(e for name, e in exposures.items() if name.startswith("S3"))
+    assert s3.lag.bound_seconds == 15 * 60 and s3.within_target is False
+    replica = next(e for name, e in exposures.items() if name.startswith("RDS cross-region"))
+    assert replica.lag.bound_seconds == steady.config.rpo_seconds and replica.within_target is True
+    cache = next(e for name, e in exposures.items() if name.startswith("ElastiCache"))
+    assert cache.within_target is None
+
+
+# --- the plan -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cached_evaluations(monkeypatch):
+    """Serve the suite's cached evaluations for configs equal to a known state's (else evaluate)."""
+    known = {name: parse_config(prod_config(**overrides)) for name, overrides in STATE_OVERRIDES.items()}
+    real = plan_module.evaluate_program
+
+    def evaluate(raw_config, stack="prod"):
+        cfg = parse_config(raw_config)
+        name = next((name for name, known_cfg in known.items() if known_cfg == cfg), None)
+        return evaluate_state(name) if name else real(raw_config, stack=stack)
+
+    monkeypatch.setattr(plan_module, "evaluate_program", evaluate)
+
+
+def test_failover_plan_targets_the_dr_region_and_leaves_the_primary_alone(cached_evaluations):
+    plan = build_plan(prod_config())
+    assert plan.transition is Transition.FAILOVER
+    assert plan.failed_region == "us-east-1"
+    steady = evaluate_state("steady")
+    in_primary = {r.urn for r in steady.resources if r.custom and r.region == "us-east-1"}
+    assert in_primary and not in_primary & set(plan.targets)
+    assert set(plan.untouched()) <= in_primary | {r.urn for r in evaluate_state("failed-over").resources}
+    assert all(c.urn not in plan.targets for c in plan.outside_targets())
+    assert plan.changes.at_risk() == []
+
+
+def test_cli_plan_json_has_the_change_set_scope_policies_and_budgets(cached_evaluations, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["drctl", "plan", "--to", "failed-over", "--json"])
+    main()
+    report = json.loads(capsys.readouterr().out)
+    assert (report["transition"], report["from"], report["to"]) == ("failover", "steady", "failed-over")
+    promoted = [
+        c
+        for c in report["changes"]["resources"]
+        if c["type"] == "aws:rds/instance:Instance" and c["region"] == "us-west-2"
+    ]
+    assert promoted and promoted[0]["operation"] == "update" and "replicateSourceDb" in promoted[0]["changed"]
+    assert report["atRisk"] == []
+    assert report["update"]["targeted"] and report["update"]["failedRegion"] == "us-east-1"
+    assert report["policies"]["violations"] == []
+    rto = report["rto"]
+    assert rto["targetSeconds"] == 900 and rto["withinTarget"]["typical"] is True
+    assert rto["steps"][0]["name"] == "detect-outage"
+    assert any("RPO target" in w and "S3" in w for w in report["warnings"])
+
+
+def test_plan_without_to_goes_to_the_next_state(cached_evaluations):
+    plan = build_plan(prod_config(**STATE_OVERRIDES["failed-over"]))
+    assert plan.transition is Transition.FAILBACK_PREPARE and plan.targets is None
+    assert plan.untouched() == []
+
+
+def test_cli_plan_refuses_an_illegal_transition_and_a_missing_stack(monkeypatch, capsys):
+    for args in (["plan", "--to", "resyncing"], ["plan", "--stack", "staging"]):
+        monkeypatch.setattr(sys, "argv", ["drctl", *args])
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "no transition from steady to resyncing" in err
+    assert "no Pulumi.staging.yaml" in err
+
+
+def test_drctl_errors_from_transitions_are_drctl_errors():
+    assert issubclass(TransitionError, DrctlError)
