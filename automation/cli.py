@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from automation import plan_commands
+from automation import backup_verify, plan_commands
 from automation.errors import DrctlError
 
 app = typer.Typer(
@@ -64,6 +64,7 @@ def inventory(
 
 app.command("plan")(plan_commands.plan)
 app.command("guard")(plan_commands.guard)
+app.command("backup-verify")(backup_verify.command)
 
 
 def main() -> None:

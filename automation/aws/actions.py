@@ -269,24 +269,23 @@ def wait_until_caught_up(
 ) -> LagSample:
     """Wait until a ReplicaLag datapoint taken after `since` (when writes stopped) is at most `max_lag_seconds`."""
 
-    def probe() -> Observation[LagSample | None]:
+    def probe() -> Observation[list[LagSample]]:
         with _acting("read replica lag of", replica_identifier, region):
             samples = replica_lag_samples(clients, region, replica_identifier, since=since, until=clock.now())
-        latest = samples[-1] if samples else None
-        if latest is None:
-            return Observation(False, None, f"no ReplicaLag datapoint since {since.isoformat()}")
+        if not samples:
+            return Observation(False, samples, f"no ReplicaLag datapoint since {since.isoformat()}")
+        latest = samples[-1]
         done = 0 <= latest.seconds <= max_lag_seconds
-        return Observation(done, latest, f"ReplicaLag {latest.seconds:g}s at {latest.at.isoformat()}")
+        return Observation(done, samples, f"ReplicaLag {latest.seconds:g}s at {latest.at.isoformat()}")
 
-    sample = wait_for(
+    samples = wait_for(
         f"replica {replica_identifier} in {region} to catch up (lag <= {max_lag_seconds:g}s)",
         probe,
         timeout_seconds=timeout_seconds,
         interval_seconds=interval_seconds,
         clock=clock,
     )
-    assert sample is not None  # done implies a sample
-    return sample
+    return samples[-1]
 
 
 # --- promotion ---------------------------------------------------------------------

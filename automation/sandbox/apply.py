@@ -20,6 +20,7 @@ from typing import Any
 from automation.aws.clients import AwsClients, reaching
 from automation.evaluate import GLOBAL, DeclaredResource, mock_identity
 from automation.sandbox.simulated import SimulatedAws
+from components.config import PlatformConfig
 
 SANDBOX_DB_PASSWORD = "sandbox-only-password"  # moto needs one; manageMasterUserPassword is not modelled
 ROUTE53_API_REGION = "us-east-1"
@@ -42,14 +43,18 @@ class AppliedChange:
 class IdMap:
     """Mock ids/ARNs (what the offline evaluation invents) -> what moto assigned; real ids by URN."""
 
+    provider_regions: tuple[str, ...]
+    """Regions whose provider may declare a global resource (its mock ARN carries that region)."""
     substitutions: dict[str, str] = field(default_factory=dict)
     real_ids: dict[str, str] = field(default_factory=dict)
 
     def register(self, resource: DeclaredResource, real_id: str, real_arn: str | None = None) -> None:
-        mock_id, mock_arn = mock_identity(resource.type, resource.name, resource.inputs, resource.region)
-        self.substitutions[mock_id] = real_id
-        if real_arn:
-            self.substitutions[mock_arn] = real_arn
+        regions = self.provider_regions if resource.region == GLOBAL else (resource.region,)
+        for region in regions:
+            mock_id, mock_arn = mock_identity(resource.type, resource.name, resource.inputs, region)
+            self.substitutions[mock_id] = real_id
+            if real_arn:
+                self.substitutions[mock_arn] = real_arn
         self.real_ids[resource.urn] = real_id
 
     def translate(self, value: Any) -> Any:
@@ -81,15 +86,13 @@ def _handles(type_token: str) -> Callable[[Handler], Handler]:
     return register
 
 
-APPLIED_TYPES = frozenset(_HANDLERS)  # filled below, after the handlers are defined
-
 
 class MotoApplier:
-    def __init__(self, clients: AwsClients, simulated: SimulatedAws, cache_node_type: str) -> None:
+    def __init__(self, clients: AwsClients, simulated: SimulatedAws, cfg: PlatformConfig) -> None:
         self.clients = clients
         self.simulated = simulated
-        self.ids = IdMap()
-        self.cache_node_type = cache_node_type
+        self.ids = IdMap(provider_regions=(cfg.primary_region, cfg.dr_region, ROUTE53_API_REGION))
+        self.cache_node_type = cfg.cache_node_type
 
     def apply(self, op: str, old: DeclaredResource | None, new: DeclaredResource | None) -> AppliedChange:
         resource = new or old
@@ -115,6 +118,20 @@ class MotoApplier:
 
 def _not_applied(op: str) -> str:
     return f"{op}: recorded, not applied (the sandbox models creation and DR-relevant changes only)"
+
+
+# --- IAM, KMS, RDS ----------------------------------------------------------------------
+
+
+@_handles("aws:iam/role:Role")
+def _role(applier: MotoApplier, op: str, old: DeclaredResource | None, new: DeclaredResource | None) -> str:
+    """Roles are created (policies are not modelled) so the ARNs other resources pass are well formed."""
+    if op != "create" or new is None:
+        return _not_applied(op)
+    name = new.inputs.get("name") or new.name
+    role = applier.client("iam", new).create_role(RoleName=name, AssumeRolePolicyDocument=new.inputs["assumeRolePolicy"])
+    applier.ids.register(new, name, role["Role"]["Arn"])
+    return f"created role {name}"
 
 
 # --- KMS, RDS ----------------------------------------------------------------------

@@ -86,7 +86,7 @@ class Sandbox:
         self.clients = AwsClients(server.endpoint_url, session=session, timeouts=Timeouts(max_attempts=1))
         # The sandbox's own calls (publishing metrics, copying objects) are AWS's work: no hooks, no charges.
         self._internal = AwsClients(server.endpoint_url, session=boto3.session.Session(**_session_credentials()))
-        self.applier = MotoApplier(self.clients, self.simulated, self.cfg.cache_node_type)
+        self.applier = MotoApplier(self.clients, self.simulated, self.cfg)
         self.stack = SandboxStack(
             StandInStack(self.raw_config, name=SANDBOX_STACK, deployed=False), self.applier, self.clock, self._rewrite
         )

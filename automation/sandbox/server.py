@@ -9,6 +9,7 @@ guard that keeps a drill honest even for code that builds its own boto3 clients.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import socket
@@ -132,6 +133,7 @@ class MotoSandboxServer:
         self.endpoint_url = ""
 
     def start(self) -> str:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per API call otherwise
         self._server = _GuardedMotoServer(_free_loopback_port(), self.outages)
         self._server.start()
         host, port = self._server.get_host_and_port()
