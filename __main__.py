@@ -260,6 +260,7 @@ pulumi.export(
             "hostname": entry_points[role].hostname,
             "targetGroupArn": entry_points[role].target_group_arn,
             "loadBalancerSecurityGroupId": entry_points[role].security_group_id,
+            "loadBalancer": entry_points[role].load_balancer_arn_suffix,
         }
         for role in ROLES
     },

@@ -38,6 +38,7 @@ PURPOSE_TAG = {"Key": "dr-platform:purpose", "Value": "backup-verify"}
 SCHEDULE_GRACE = timedelta(hours=3)
 """A daily backup may start and finish within the plan's windows: allowed on top of one day."""
 DAILY = timedelta(days=1)
+DEFAULT_REPORT_DIR = "reports"
 CHECKS = ("status", "encryption", "age", "cross-region-copy", "restore", "cleanup")
 
 
@@ -192,7 +193,11 @@ class BackupVerification:
         lines += [f"- started: {self.started_at.isoformat()}", f"- backups: {self.catalogue}", ""]
         for region in self.regions:
             lines += [f"## {region.region}: {'passed' if region.passed else 'FAILED'}", ""]
-            lines += [f"- backup: `{region.backup or '-'}`", f"- scratch instance: `{region.scratch_instance or '-'}`", ""]
+            lines += [
+                f"- backup: `{region.backup or '-'}`",
+                f"- scratch instance: `{region.scratch_instance or '-'}`",
+                "",
+            ]
             lines += ["| check | result | detail |", "|---|---|---|"]
             lines += [f"| {c.name} | {'ok' if c.passed else 'FAILED'} | {c.detail} |" for c in region.checks]
             lines.append("")
@@ -363,14 +368,18 @@ def _hours(delta: timedelta) -> str:
 # --- the sandbox's backup plan -----------------------------------------------------------
 
 
-def take_sandbox_backups(clients: AwsClients, outputs: Mapping[str, Any], cfg: PlatformConfig, at: datetime) -> list[str]:
+def take_sandbox_backups(
+    clients: AwsClients, outputs: Mapping[str, Any], cfg: PlatformConfig, at: datetime
+) -> list[str]:
     """What the daily backup plan leaves behind, as RDS snapshots: the writer's, and its copy in the other region."""
     writer_region = next(region for region, entry in outputs["database"].items() if entry["role"] == "writer")
     other = cfg.dr_region if writer_region == cfg.primary_region else cfg.primary_region
     writer = outputs["database"][writer_region]["identifier"]
     snapshot_id = f"{writer}-daily-{at.strftime('%Y%m%d%H%M%S')}"
     snapshot = clients.client("rds", writer_region).create_db_snapshot(
-        DBInstanceIdentifier=writer, DBSnapshotIdentifier=snapshot_id, Tags=[{"Key": "dr-platform:purpose", "Value": "daily"}]
+        DBInstanceIdentifier=writer,
+        DBSnapshotIdentifier=snapshot_id,
+        Tags=[{"Key": "dr-platform:purpose", "Value": "daily"}],
     )["DBSnapshot"]
     clients.client("rds", other).copy_db_snapshot(
         SourceDBSnapshotIdentifier=snapshot["DBSnapshotArn"],
@@ -441,7 +450,7 @@ def command(
     pick_random: bool = typer.Option(False, "--random", help="Verify a random backup per region, not the newest."),
     seed: int | None = typer.Option(None, help="Seed for --random, to repeat a pick."),
     stack: str = typer.Option("organization/dr-platform/prod", help="Fully qualified stack (ignored with --sandbox)."),
-    report_dir: Path = typer.Option(Path("reports"), help="Where the JSON and Markdown reports are written."),
+    report_dir: str = typer.Option(DEFAULT_REPORT_DIR, help="Where the JSON and Markdown reports are written."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of a summary."),
 ) -> None:
     """Restore each region's newest (or a random) database backup to a scratch instance, check it, delete it."""
@@ -449,7 +458,7 @@ def command(
         verification = run_in_sandbox(pick_random=pick_random, seed=seed)
     else:
         verification = run_against_stack(stack, pick_random=pick_random, seed=seed)
-    paths = write_reports(verification, report_dir)
+    paths = write_reports(verification, Path(report_dir))
     if as_json:
         typer.echo(json.dumps(verification.to_dict(), indent=2))
     else:

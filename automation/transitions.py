@@ -90,11 +90,48 @@ def transition_config(raw_config: Mapping[str, str], to_state: DrState | str) ->
     return config
 
 
+def rollback_config(raw_config: Mapping[str, str]) -> dict[str, str]:
+    """The config that undoes a failback switch whose verification failed: back to `failed-over`.
+
+    The DR writer (the generation the switch retained last) was only made
+    read-only, so it becomes the current DR generation again; the primary's
+    generation, promoted by the switch, stays current and standalone, which is
+    how `failed-over` declares the primary. The switch's first update left the
+    new DR replica out, so nothing of it exists to delete.
+    """
+    current = parse_config(raw_config)
+    retained_dr = current.regions["dr"].db_retained_generations
+    if current.dr_state is not DrState.STEADY or not retained_dr:
+        raise TransitionError(
+            f"only a failback switch can be rolled back: that needs drState steady with the former DR writer in "
+            f"dbRetainedGenerations.dr, got drState {current.dr_state.value} and {list(retained_dr)}",
+            hint="drctl failback rollback restores writes and the cache without a config change when the switch "
+            "never wrote its config",
+        )
+    writer = max(retained_dr)
+    generations = {r: current.regions[r].db_generation for r in current.regions}
+    retained = {r: list(current.regions[r].db_retained_generations) for r in current.regions}
+    generations["dr"] = writer
+    retained["dr"].remove(writer)
+    config = {_qualified(k): v for k, v in raw_config.items()}
+    config[_qualified("drState")] = DrState.FAILED_OVER.value
+    config[_qualified("activeRegion")] = current.dr_region
+    config[_qualified("dbGeneration")] = json.dumps(generations)
+    config[_qualified("dbRetainedGenerations")] = json.dumps(retained)
+    parse_config(config)
+    return config
+
+
 def _next_generation(cfg: PlatformConfig, role: str) -> dict[str, str]:
     generations = {r: cfg.regions[r].db_generation for r in cfg.regions}
     retained = {r: list(cfg.regions[r].db_retained_generations) for r in cfg.regions}
     retained[role] = sorted({*retained[role], generations[role]})
     generations[role] += 1
+    if role == "dr":
+        # After a rolled-back switch the DR writer's generation can be behind the
+        # primary's; a new DR replica must not look like a promoted one
+        # (components.database._check_can_replicate).
+        generations["dr"] = max(generations["dr"], generations["primary"])
     return {
         _qualified("dbGeneration"): json.dumps(generations),
         _qualified("dbRetainedGenerations"): json.dumps(retained),

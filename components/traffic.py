@@ -51,6 +51,8 @@ class EntryPoint(pulumi.ComponentResource):
     hostname: pulumi.Output[str]
     target_group_arn: pulumi.Output[str] | None
     security_group_id: pulumi.Output[str] | None
+    load_balancer_arn_suffix: pulumi.Output[str] | None
+    """`app/<name>/<id>`: the LoadBalancer dimension of the ALB's CloudWatch metrics (failback's error rate)."""
 
     def __init__(self, name: str, args: EntryPointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dr-platform:traffic:EntryPoint", name, None, opts)
@@ -58,6 +60,7 @@ class EntryPoint(pulumi.ComponentResource):
             self.hostname = pulumi.Output.from_input(args["ingress_hostname"])
             self.target_group_arn = None
             self.security_group_id = None
+            self.load_balancer_arn_suffix = None
         else:
             self._declare_load_balancer(name, args)
         self.register_outputs(
@@ -159,6 +162,7 @@ class EntryPoint(pulumi.ComponentResource):
         self.hostname = balancer.dns_name
         self.target_group_arn = target_group.arn
         self.security_group_id = group.id
+        self.load_balancer_arn_suffix = balancer.arn_suffix
 
     def _validated_certificate(self, name: str, args: EntryPointArgs) -> pulumi.Output[str]:
         """An ACM certificate for the application name, in this region, validated through the zone."""

@@ -74,7 +74,6 @@ def test_real_sleep_is_the_modelled_time_scaled_down() -> None:
     clock.charge(Op.RDS_PROMOTE_REPLICA)
     clock.sleep(30)
     assert slept == [pytest.approx(latency(Op.RDS_PROMOTE_REPLICA) * 0.001), pytest.approx(0.03)]
-    assert clock.now() == START.replace() + (clock.now() - START)
     assert (clock.now() - START).total_seconds() == latency(Op.RDS_PROMOTE_REPLICA) + 30
     summary = clock.summary()
     assert summary["rto_target_seconds"] == CFG.rto_seconds
@@ -87,3 +86,14 @@ def test_negative_scale_or_sleep_is_refused() -> None:
         LatencyClock(CFG, scale=-1)
     with pytest.raises(ValueError, match="cannot sleep"):
         LatencyClock(CFG, scale=0).sleep(-1)
+
+
+def test_a_summary_since_a_mark_covers_only_what_came_after() -> None:
+    clock = LatencyClock(CFG, start=START, scale=0)
+    clock.charge(Op.RDS_CREATE_CROSS_REGION_REPLICA)  # provisioning
+    mark = clock.mark()
+    clock.charge(Op.RDS_PROMOTE_REPLICA)
+    summary = clock.summary(since=mark)
+    assert summary["modelled_seconds"] == summary["sequential_seconds"] == latency(Op.RDS_PROMOTE_REPLICA)
+    assert summary["within_target"] is (latency(Op.RDS_PROMOTE_REPLICA) <= CFG.rto_seconds)
+    assert [charge["what"] for charge in summary["charges"]] == [Op.RDS_PROMOTE_REPLICA.value]

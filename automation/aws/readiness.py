@@ -139,6 +139,8 @@ class DatabaseInstance:
     """Parameter group name -> ParameterApplyStatus (in-sync, applying, pending-reboot)."""
     backup_retention_days: int
     latest_restorable_time: datetime | None
+    master_user_secret_arn: str | None = None
+    """The RDS-managed master secret (`manage_master_user_password`); a promoted replica gets its own."""
 
     @property
     def role(self) -> str:
@@ -175,6 +177,7 @@ def describe_database(clients: AwsClients, region: str, identifier: str) -> Data
         },
         backup_retention_days=instance.get("BackupRetentionPeriod", 0),
         latest_restorable_time=instance.get("LatestRestorableTime"),
+        master_user_secret_arn=(instance.get("MasterUserSecret") or {}).get("SecretArn"),
     )
 
 

@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from automation.aws.clients import AwsClients, reaching
+from botocore.exceptions import EndpointConnectionError
+
+from automation.aws.clients import AwsClients, RegionUnreachableError, reaching
 from automation.evaluate import GLOBAL, DeclaredResource, mock_identity
 from automation.sandbox.simulated import SimulatedAws
 from components.config import PlatformConfig
@@ -86,7 +88,6 @@ def _handles(type_token: str) -> Callable[[Handler], Handler]:
     return register
 
 
-
 class MotoApplier:
     def __init__(self, clients: AwsClients, simulated: SimulatedAws, cfg: PlatformConfig) -> None:
         self.clients = clients
@@ -97,12 +98,17 @@ class MotoApplier:
     def apply(self, op: str, old: DeclaredResource | None, new: DeclaredResource | None) -> AppliedChange:
         resource = new or old
         assert resource is not None
-        handler = _HANDLERS.get(resource.type)
-        if handler is None:
-            return AppliedChange(resource.urn, resource.type, op, resource.region, False, "recorded, not applied")
         if op == "delete" and resource.retain_on_delete:
             detail = "retained: removed from the stack, left in the cloud (retain_on_delete)"
             return AppliedChange(resource.urn, resource.type, op, resource.region, False, detail)
+        if resource.region in self.simulated.outages.down:
+            # Whatever the type (a Kubernetes object too), its API lives in the region that is down.
+            raise RegionUnreachableError(
+                resource.region, EndpointConnectionError(endpoint_url=f"{resource.type} in {resource.region}")
+            )
+        handler = _HANDLERS.get(resource.type)
+        if handler is None:
+            return AppliedChange(resource.urn, resource.type, op, resource.region, False, "recorded, not applied")
         region = ROUTE53_API_REGION if resource.region == GLOBAL else (resource.region or "")
         with reaching(region):
             detail = handler(self, op, old, new)
@@ -129,7 +135,9 @@ def _role(applier: MotoApplier, op: str, old: DeclaredResource | None, new: Decl
     if op != "create" or new is None:
         return _not_applied(op)
     name = new.inputs.get("name") or new.name
-    role = applier.client("iam", new).create_role(RoleName=name, AssumeRolePolicyDocument=new.inputs["assumeRolePolicy"])
+    role = applier.client("iam", new).create_role(
+        RoleName=name, AssumeRolePolicyDocument=new.inputs["assumeRolePolicy"]
+    )
     applier.ids.register(new, name, role["Role"]["Arn"])
     return f"created role {name}"
 
@@ -229,7 +237,9 @@ def _versioning(applier: MotoApplier, op: str, old: DeclaredResource | None, new
     if new is None:
         return _not_applied(op)
     status = new.inputs["versioningConfiguration"]["status"]
-    applier.client("s3", new).put_bucket_versioning(Bucket=new.inputs["bucket"], VersioningConfiguration={"Status": status})
+    applier.client("s3", new).put_bucket_versioning(
+        Bucket=new.inputs["bucket"], VersioningConfiguration={"Status": status}
+    )
     return f"versioning {status} on {new.inputs['bucket']}"
 
 
@@ -342,7 +352,11 @@ def _record(applier: MotoApplier, op: str, old: DeclaredResource | None, new: De
 
 def _scaling(inputs: Mapping[str, Any]) -> dict[str, int]:
     scaling = inputs["scalingConfig"]
-    return {"minSize": int(scaling["minSize"]), "desiredSize": int(scaling["desiredSize"]), "maxSize": int(scaling["maxSize"])}
+    return {
+        "minSize": int(scaling["minSize"]),
+        "desiredSize": int(scaling["desiredSize"]),
+        "maxSize": int(scaling["maxSize"]),
+    }
 
 
 @_handles("aws:eks/cluster:Cluster")
@@ -388,7 +402,9 @@ def _node_group(applier: MotoApplier, op: str, old: DeclaredResource | None, new
 
 
 @_handles("aws:elasticache/replicationGroup:ReplicationGroup")
-def _replication_group(applier: MotoApplier, op: str, old: DeclaredResource | None, new: DeclaredResource | None) -> str:
+def _replication_group(
+    applier: MotoApplier, op: str, old: DeclaredResource | None, new: DeclaredResource | None
+) -> str:
     if op != "create" or new is None:
         return _not_applied(op)
     inputs = applier.inputs(new)

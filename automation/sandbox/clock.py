@@ -73,6 +73,13 @@ class Charge:
         }
 
 
+@dataclass(frozen=True)
+class Mark:
+    modelled_seconds: float
+    sequential_seconds: float
+    charges: int
+
+
 class LatencyClock:
     """`now()`/`sleep()` for the runbook engine and boto3 waiters, on modelled time."""
 
@@ -165,15 +172,23 @@ class LatencyClock:
         with self._lock:
             return sum(charge.seconds for charge in self.charges)
 
-    def summary(self, rto_target_seconds: float | None = None) -> dict[str, Any]:
+    def mark(self) -> Mark:
+        """Where the clock stands, so a summary can cover one run (a failover) and not the provisioning."""
+        with self._lock:
+            return Mark(self._lanes[self._owner].horizon(), sum(c.seconds for c in self.charges), len(self.charges))
+
+    def summary(self, since: Mark | None = None, rto_target_seconds: float | None = None) -> dict[str, Any]:
         """The figures a report states: modelled wall time vs the target vs the sequential sum."""
+        start = since or Mark(0.0, 0.0, 0)
         target = self.cfg.rto_seconds if rto_target_seconds is None else rto_target_seconds
-        modelled = self.modelled_seconds
+        modelled = self.modelled_seconds - start.modelled_seconds
+        with self._lock:
+            charges = self.charges[start.charges :]
         return {
             "modelled_seconds": modelled,
-            "sequential_seconds": self.sequential_seconds,
+            "sequential_seconds": self.sequential_seconds - start.sequential_seconds,
             "rto_target_seconds": target,
             "within_target": modelled <= target,
             "scale": self.scale,
-            "charges": [charge.to_dict() for charge in self.charges if charge.what != "sleep"],
+            "charges": [charge.to_dict() for charge in charges if charge.what != "sleep"],
         }

@@ -43,12 +43,15 @@ class Detachment:
     node: str
     source: str
     promoted_at: datetime
+    stopped_at: datetime
+    """When replication stopped: the promotion, or earlier if the source's region went down first."""
     lag_seconds: float
     replicated_through: datetime
 
     @property
     def loss_window_seconds(self) -> float:
-        return (self.promoted_at - self.replicated_through).total_seconds()
+        """Writes acknowledged by the source in this span before replication stopped exist only there."""
+        return (self.stopped_at - self.replicated_through).total_seconds()
 
 
 class Lineage:
@@ -59,6 +62,7 @@ class Lineage:
         self._own: dict[str, list[Write]] = {}
         self._source: dict[str, str] = {}
         self._inherited: dict[str, list[Write]] = {}
+        self._down_since: dict[str, datetime] = {}
         self.detachments: list[Detachment] = []
         self._lock = threading.RLock()
 
@@ -77,16 +81,29 @@ class Lineage:
         with self._lock:
             self._source[node] = source
 
+    def source_down(self, node: str, at: datetime | None) -> None:
+        """`node`'s region is down from `at` (None: back up): its replicas stop receiving from then on."""
+        with self._lock:
+            if at is None:
+                self._down_since.pop(node, None)
+            else:
+                self._down_since.setdefault(node, at)
+
+    def _stopped(self, source: str, at: datetime) -> datetime:
+        down = self._down_since.get(source)
+        return min(at, down) if down is not None else at
+
     def detach(self, node: str, at: datetime) -> Detachment | None:
-        """Stop replicating into `node` (promotion): it keeps what it had replicated by `at`."""
+        """Stop replicating into `node` (promotion): it keeps what it had replicated when replication stopped."""
         with self._lock:
             source = self._source.get(node)
             if source is None:
                 return None
-            through = at - timedelta(seconds=self.lag_seconds)
+            stopped = self._stopped(source, at)
+            through = stopped - timedelta(seconds=self.lag_seconds)
             self._inherited[node] = self.visible(source, through)
             del self._source[node]
-            detachment = Detachment(node, source, at, self.lag_seconds, through)
+            detachment = Detachment(node, source, at, stopped, self.lag_seconds, through)
             self.detachments.append(detachment)
             return detachment
 
@@ -95,7 +112,7 @@ class Lineage:
         with self._lock:
             source = self._source.get(node)
             if source is not None:
-                return self.visible(source, at - timedelta(seconds=self.lag_seconds))
+                return self.visible(source, self._stopped(source, at) - timedelta(seconds=self.lag_seconds))
             own = [w for w in self._own.get(node, []) if w.written_at <= at]
             return [*self._inherited.get(node, []), *own]
 
@@ -206,6 +223,12 @@ class DataPlane:
             self.cache.write(primary[1], writes)
         return keys
 
+    def region_down(self, region: str, at: datetime | None) -> None:
+        """The region's database and cache stop (or, with None, resume) feeding their replicas."""
+        outputs = self._outputs()
+        self.database.source_down(outputs["database"][region]["identifier"], at)
+        self.cache.source_down(outputs["cache"]["groups"][region], at)
+
     # --- replication the sandbox performs -----------------------------------------------
 
     def replicate_objects(self, until: datetime | None = None) -> int:
@@ -263,9 +286,12 @@ class DataPlane:
     def survivors(self, region: str) -> list[Survival]:
         """What the region's current writer, bucket and cache hold of everything ever written."""
         now = self._now()
+        self.replicate_objects(now)
         outputs = self._outputs()
         writer = outputs["database"][region]["identifier"]
-        results = [_survival("database-rows", region, writer, self.database.all_writes(), self.database.visible(writer, now))]
+        results = [
+            _survival("database-rows", region, writer, self.database.all_writes(), self.database.visible(writer, now))
+        ]
         bucket = outputs["buckets"][region]["name"]
         with self._lock:
             written_objects = [w for writes in self._objects.originals.values() for w in writes]
@@ -277,7 +303,11 @@ class DataPlane:
 
     def _listed(self, region: str, bucket: str) -> list[Write]:
         pages = self._s3(region).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="uploads/")
-        return [Write(item["Key"].removeprefix("uploads/"), item["LastModified"]) for page in pages for item in page.get("Contents", [])]
+        return [
+            Write(item["Key"].removeprefix("uploads/"), item["LastModified"])
+            for page in pages
+            for item in page.get("Contents", [])
+        ]
 
     def data_loss_window(self) -> Detachment | None:
         """The latest database promotion: its window is promotion time minus how far the replica had got."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -63,7 +63,9 @@ def load_balancer_dimension(cfg: Any, region: str) -> str:
 
 
 class Sandbox:
-    def __init__(self, server: MotoSandboxServer, config: Mapping[str, str], *, scale: float, start: datetime | None) -> None:
+    def __init__(
+        self, server: MotoSandboxServer, config: Mapping[str, str], *, scale: float, start: datetime | None
+    ) -> None:
         self.server = server
         self.raw_config = namespaced(config)
         self.cfg = parse_config(self.raw_config)
@@ -178,12 +180,14 @@ class Sandbox:
     def fail_region(self, region: str, *, global_control_planes: bool = False) -> str:
         """Every API of `region` stops answering; what S3 replicated until now stays replicated."""
         self.data.replicate_objects()
+        self.data.region_down(region, self.clock.now())
         self.server.outages.fail(region, global_control_planes=global_control_planes)
         scope = " (Route53 and IAM control planes too)" if global_control_planes else ""
         return self._fault(f"region {region} unreachable from {self.clock.now().isoformat()}{scope}")
 
     def restore_region(self, region: str) -> str:
         self.server.outages.restore(region)
+        self.data.region_down(region, None)
         return self._fault(f"region {region} reachable again from {self.clock.now().isoformat()}")
 
     def set_replica_lag(self, seconds: float) -> str:
@@ -221,7 +225,8 @@ class Sandbox:
     def publish_metrics(self) -> None:
         """ReplicaLag of each database replica and the ALB request/5xx counts, stamped with the modelled now."""
         outputs = self.stack.outputs()
-        now = self.clock.now()
+        # Stamped just before now: CloudWatch reads exclude a datapoint at their end time.
+        now = self.clock.now() - timedelta(seconds=1)
         down = self.server.outages.down
         for region, entry in (outputs.get("database") or {}).items():
             if region in down or not self.data.database.is_replica(entry["identifier"]):

@@ -89,7 +89,9 @@ class _OutageGuard:
         scope = signed_scope(environ.get("HTTP_AUTHORIZATION", ""))
         if scope and self._outages.refuses(*scope):
             body = b"<Error><Code>ServiceUnavailable</Code><Message>sandbox: region is unreachable</Message></Error>"
-            start_response("503 Service Unavailable", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            start_response(
+                "503 Service Unavailable", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         return self._app(environ, start_response)
 
@@ -149,7 +151,7 @@ class MotoSandboxServer:
         """Forget every resource in every region (moto's reset API) and end all outages."""
         self.outages.restore()
         request = Request(f"{require_loopback(self.endpoint_url)}/moto-api/reset", method="POST")
-        with urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only, checked above
+        with urlopen(request, timeout=10) as response:
             response.read()
 
     @contextmanager

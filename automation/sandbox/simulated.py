@@ -56,7 +56,9 @@ CHARGED_CALLS: Mapping[tuple[str, str], Op] = {
 
 
 def client_error(operation: str, code: str, message: str, status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
 
 
 # --- ElastiCache Global Datastore ------------------------------------------------
@@ -266,7 +268,11 @@ class SimulatedAws:
         checkers = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1", "ap-northeast-1", "sa-east-1")
         return {
             "HealthCheckObservations": [
-                {"Region": checker, "IPAddress": "127.0.0.1", "StatusReport": {"Status": status, "CheckedTime": self.clock.now()}}
+                {
+                    "Region": checker,
+                    "IPAddress": "127.0.0.1",
+                    "StatusReport": {"Status": status, "CheckedTime": self.clock.now()},
+                }
                 for checker in checkers
             ]
         }

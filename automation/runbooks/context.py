@@ -1,0 +1,369 @@
+"""What the DR runbooks share: the stack, the AWS side, the clock, settings, and the update helpers.
+
+Runbooks reach AWS only through `DrAws`, a thin binding of the
+`automation.aws` functions to one set of clients and the run's clock, and the
+stack only through the `StackAdapter`. Tests replace `DrAws` with a fake at
+that boundary; the offline sandbox passes its own clients, clock and stack.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from automation.aws import actions, readiness
+from automation.aws.clients import AwsClients, reaching
+from automation.aws.readiness import DatabaseInstance, GlobalDatastore, LagSample, MetricRef, Reading
+from automation.aws.waiting import Clock, Observation, wait_for
+from automation.changes import diff
+from automation.errors import DrctlError
+from automation.evaluate import Evaluation
+from automation.runbook import TARGETS, RunContext, Step
+from automation.stack import StackAdapter, UpdateResult, namespaced, short_stack_name
+from automation.stack_standin import cached_evaluation
+from components.config import NodeGroupSize, PlatformConfig, parse_config
+
+WARNINGS = "warnings"
+FOLLOW_UPS = "follow_ups"
+RESULT = "result"
+ROUTE53_TYPE_PREFIX = "aws:route53/"
+
+_NOTES_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RunbookSettings:
+    """Waits and bounds of the DR runbooks; defaults fit production, tests and the sandbox shorten them."""
+
+    poll_seconds: float = 15
+    catch_up_timeout_seconds: float = 900
+    """Graceful failover and failback switch: how long to wait for the replica to reach lag 0."""
+    promotion_timeout_seconds: float = 1800
+    convergence_updates: int = 3
+    """#4419: targeted updates after the first one before giving up on a promoted instance's settings."""
+    replica_build_timeout_seconds: float = 4 * 3600
+    """Failback prepare: a cross-region replica of a large database takes hours to build."""
+    switch_lag_threshold_seconds: float = 5
+    """Failback switch opens the read-only window only once the replica lags at most this much."""
+    error_rate_threshold: float = 0.05
+    error_rate_window_seconds: float = 300
+    cache_timeout_seconds: float = 900
+    compute_timeout_seconds: float = 900
+
+
+class DrAws:
+    """The `automation.aws` readings and actions bound to one set of clients and the run's clock."""
+
+    def __init__(self, clients: AwsClients, clock: Clock, settings: RunbookSettings | None = None) -> None:
+        self.clients = clients
+        self.clock = clock
+        self.settings = settings or RunbookSettings()
+
+    # --- readings (never raise for an unreachable region) ---------------------------------
+
+    def replica_lag(self, region: str, identifier: str, cfg: PlatformConfig) -> Reading:
+        return readiness.replica_lag(
+            self.clients,
+            region,
+            identifier,
+            rpo_seconds=cfg.rpo_seconds,
+            warning_seconds=cfg.replica_lag_warning_seconds,
+            clock=self.clock,
+        )
+
+    def database_role(
+        self, region: str, identifier: str, expected_role: str, expected_source: str | None = None
+    ) -> Reading:
+        return readiness.database_role(
+            self.clients, region, identifier, expected_role=expected_role, expected_source=expected_source
+        )
+
+    def health_check(self, region: str, health_check_id: str) -> Reading:
+        return readiness.health_check(self.clients, region, health_check_id)
+
+    def point_in_time_recovery(self, region: str, identifier: str, cfg: PlatformConfig) -> Reading:
+        return readiness.point_in_time_recovery(
+            self.clients, region, identifier, rpo_seconds=cfg.rpo_seconds, clock=self.clock
+        )
+
+    def recovery_point_age(self, region: str, vault_name: str) -> Reading:
+        return readiness.recovery_point_age(self.clients, region, vault_name, clock=self.clock)
+
+    def s3_replication(self, region: str, source_bucket: str, destination_arn: str, cfg: PlatformConfig) -> Reading:
+        return readiness.s3_replication(
+            self.clients, region, source_bucket, destination_arn, rpo_seconds=cfg.rpo_seconds, clock=self.clock
+        )
+
+    def global_datastore(self, region: str, global_id: str, expected_primary_region: str) -> Reading:
+        return readiness.global_datastore(
+            self.clients, region, global_id, expected_primary_region=expected_primary_region
+        )
+
+    def node_group(self, region: str, cluster: str, node_group: str, expected_desired: int | None) -> Reading:
+        return readiness.node_group(self.clients, region, cluster, node_group, expected_desired=expected_desired)
+
+    def error_rate(self, region: str, metrics: tuple[MetricRef, MetricRef]) -> Reading:
+        return readiness.error_rate(
+            self.clients,
+            region,
+            errors=metrics[0],
+            requests=metrics[1],
+            threshold=self.settings.error_rate_threshold,
+            window=timedelta(seconds=self.settings.error_rate_window_seconds),
+            clock=self.clock,
+        )
+
+    # --- descriptions (raise) -------------------------------------------------------------
+
+    def describe_database(self, region: str, identifier: str) -> DatabaseInstance:
+        with reaching(region):
+            return readiness.describe_database(self.clients, region, identifier)
+
+    def describe_global_datastore(self, region: str, global_id: str) -> GlobalDatastore:
+        with reaching(region):
+            return readiness.describe_global_datastore(self.clients, region, global_id)
+
+    # --- actions (idempotent, bounded) --------------------------------------------------------
+
+    def scale_node_group(self, region: str, cluster: str, node_group: str, size: NodeGroupSize) -> actions.Outcome:
+        return actions.scale_node_group(
+            self.clients,
+            region,
+            cluster,
+            node_group,
+            size,
+            timeout_seconds=self.settings.compute_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def stop_writes(self, region: str, parameter_group: str, writer: str) -> actions.Outcome:
+        return actions.stop_writes(
+            self.clients, region, parameter_group, writer, interval_seconds=self.settings.poll_seconds, clock=self.clock
+        )
+
+    def allow_writes(self, region: str, parameter_group: str, writer: str) -> actions.Outcome:
+        return actions.allow_writes(
+            self.clients, region, parameter_group, writer, interval_seconds=self.settings.poll_seconds, clock=self.clock
+        )
+
+    def wait_until_caught_up(self, region: str, replica: str, since: datetime, max_lag_seconds: float) -> LagSample:
+        return actions.wait_until_caught_up(
+            self.clients,
+            region,
+            replica,
+            since=since,
+            max_lag_seconds=max_lag_seconds,
+            timeout_seconds=self.settings.catch_up_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def lag_at_promotion(self, region: str, replica: str) -> LagSample | None:
+        return actions.lag_at_promotion(self.clients, region, replica, clock=self.clock)
+
+    def wait_until_writer(self, region: str, identifier: str) -> DatabaseInstance:
+        return actions.wait_until_writer(
+            self.clients,
+            region,
+            identifier,
+            timeout_seconds=self.settings.promotion_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def wait_until_replica_available(self, region: str, identifier: str, source_arn: str) -> DatabaseInstance:
+        """A newly created cross-region replica: available and replicating from `source_arn`."""
+
+        def probe() -> Observation[DatabaseInstance]:
+            instance = self.describe_database(region, identifier)
+            done = instance.role == readiness.REPLICA and instance.source == source_arn and instance.serving
+            seen = f"{instance.role} in status {instance.status}" + (f" of {instance.source}" if instance.source else "")
+            return Observation(done, instance, seen)
+
+        return wait_for(
+            f"{identifier} in {region} to be an available replica of {source_arn}",
+            probe,
+            timeout_seconds=self.settings.replica_build_timeout_seconds,
+            interval_seconds=max(self.settings.poll_seconds, 60),
+            clock=self.clock,
+        )
+
+    def fail_over_global_datastore(self, global_id: str, region: str, group_id: str) -> actions.Outcome:
+        return actions.fail_over_global_datastore(
+            self.clients,
+            global_id,
+            region,
+            group_id,
+            timeout_seconds=self.settings.cache_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def wait_until_member_associated(self, region: str, global_id: str, group_id: str) -> GlobalDatastore:
+        """The group is a member of the datastore and associated (it syncs from the primary)."""
+
+        def probe() -> Observation[GlobalDatastore]:
+            datastore = self.describe_global_datastore(region, global_id)
+            member = next((m for m in datastore.members if m.replication_group_id == group_id), None)
+            if member is None:
+                raise DrctlError(
+                    f"cache group {group_id} is not a member of global datastore {global_id}",
+                    hint=f"the failback switch needs it as a secondary: delete the stale group {group_id} (take a "
+                    f"snapshot first if you want its keys) and create it again as a member with `aws elasticache "
+                    f"create-replication-group --replication-group-id {group_id} --global-replication-group-id "
+                    f"{global_id} ...`, then `pulumi import` it and rerun",
+                )
+            return Observation(member.status == "associated", datastore, f"member {group_id} is {member.status}")
+
+        return wait_for(
+            f"cache group {group_id} to be associated with {global_id}",
+            probe,
+            timeout_seconds=self.settings.cache_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def snapshot_before_replacement(self, region: str, identifier: str) -> actions.Outcome:
+        return actions.snapshot_before_replacement(
+            self.clients, region, identifier, interval_seconds=max(self.settings.poll_seconds, 30), clock=self.clock
+        )
+
+    def notify(self, region: str, topic_arn: str, subject: str, message: Mapping[str, Any]) -> str:
+        return actions.notify(self.clients, region, topic_arn, subject, message)
+
+
+@dataclass
+class DrContext:
+    """Everything a DR runbook is built from."""
+
+    stack: StackAdapter
+    aws: DrAws
+    clock: Clock
+    settings: RunbookSettings = field(default_factory=RunbookSettings)
+    evaluate: Callable[[Mapping[str, str], str], Evaluation] = cached_evaluation
+    step_hook: Callable[[str], None] | None = None
+    """Called with the step's name before each action (the sandbox's crash points)."""
+    error_metrics: Callable[[str], tuple[MetricRef, MetricRef] | None] | None = None
+    """The (errors, requests) metrics of a region; default: its ALB from the stack outputs."""
+
+    def config(self) -> PlatformConfig:
+        return parse_config(self.stack.get_config())
+
+    def evaluation(self, raw_config: Mapping[str, str] | None = None) -> Evaluation:
+        config = self.stack.get_config() if raw_config is None else raw_config
+        return self.evaluate(namespaced(config), short_stack_name(self.stack.fully_qualified_name))
+
+    def step(self, name: str, action: Callable[[RunContext], Mapping[str, Any] | None], **options: Any) -> Step:
+        """A runbook step whose action first passes the step hook."""
+
+        def hooked(run: RunContext) -> Mapping[str, Any] | None:
+            if self.step_hook is not None:
+                self.step_hook(name)
+            return action(run)
+
+        return Step(name, hooked, **options)
+
+    def write_config(self, run: RunContext, target: Mapping[str, str]) -> dict[str, str]:
+        """Write only the keys that change; returns them."""
+        current = self.stack.get_config()
+        changed = {key: value for key, value in namespaced(target).items() if current.get(key) != value}
+        if changed:
+            self.stack.set_config(changed)
+            run.log("config: " + ", ".join(f"{key.split(':', 1)[1]}={value}" for key, value in changed.items()))
+        return changed
+
+    def update(
+        self,
+        run: RunContext,
+        targets: Sequence[str] | None,
+        *,
+        exclude: Sequence[str] | None = None,
+        message: str,
+    ) -> UpdateResult:
+        """A stack update after clearing what an interrupted one left behind (pulumi #5377)."""
+        if self.stack.pending_operations():
+            run.log(self.stack.clear_pending_operations().describe())
+        if targets is not None:
+            run.record(TARGETS, list(targets))
+        result = self.stack.up(targets, exclude=exclude, on_output=run.log, message=message)
+        run.log(f"update: {result.summary.describe()}")
+        return result
+
+    def offline_preview(self, target: Mapping[str, str], targets: Sequence[str] | None = None) -> str:
+        """What an update to `target` would change, predicted offline (dry-run: nothing is called)."""
+        changes = diff(self.evaluation(), self.evaluation(target)).effective()
+        if targets is not None:
+            allowed = set(targets)
+            changes = [change for change in changes if change.urn in allowed]
+        if not changes:
+            return "no changes"
+        counts: dict[str, int] = {}
+        for change in changes:
+            counts[change.operation.value] = counts.get(change.operation.value, 0) + 1
+        regions = sorted({change.region for change in changes})
+        return ", ".join(f"{n} to {op}" for op, n in sorted(counts.items())) + f" (in {', '.join(regions)})"
+
+    def load_balancer_metrics(self, region: str) -> tuple[MetricRef, MetricRef] | None:
+        if self.error_metrics is not None:
+            return self.error_metrics(region)
+        entry = (self.stack.outputs().get("entryPoints") or {}).get(region) or {}
+        suffix = entry.get("loadBalancer")
+        return readiness.load_balancer_metrics(suffix) if suffix else None
+
+
+# --- stack outputs ---------------------------------------------------------------------------
+
+
+def output(outputs: Mapping[str, Any], *path: str) -> Any:
+    """A value of the stack outputs contract, or a DrctlError naming what is missing."""
+    value: Any = outputs
+    for key in path:
+        if not isinstance(value, Mapping) or value.get(key) is None:
+            raise DrctlError(
+                f"the stack outputs have no {'.'.join(path)}",
+                hint="the stack has not been deployed with this program version; run a full `pulumi up` first",
+            )
+        value = value[key]
+    return value
+
+
+def route53_urns(evaluation: Evaluation, urns: Sequence[str]) -> list[str]:
+    declared = evaluation.by_urn()
+    return [urn for urn in urns if urn in declared and declared[urn].type.startswith(ROUTE53_TYPE_PREFIX)]
+
+
+def dependents(evaluation: Evaluation, urns: Sequence[str]) -> list[str]:
+    """`urns` and every resource that waits on them, directly or not, in declaration order."""
+    found = set(urns)
+    changed = True
+    while changed:
+        changed = False
+        for resource in evaluation.resources:
+            if resource.urn not in found and (found & set(resource.dependencies) or resource.parent in found):
+                found.add(resource.urn)
+                changed = True
+    return [resource.urn for resource in evaluation.resources if resource.urn in found]
+
+
+# --- warnings and follow-ups kept with the run ---------------------------------------------------
+
+
+def warn(run: RunContext, text: str) -> None:
+    _append(run, WARNINGS, text)
+    run.log(f"WARNING: {text}")
+
+
+def follow_up(run: RunContext, text: str) -> None:
+    _append(run, FOLLOW_UPS, text)
+    run.log(f"follow-up: {text}")
+
+
+def _append(run: RunContext, key: str, text: str) -> None:
+    with _NOTES_LOCK:
+        notes = list(run.measurement(key) or [])
+        if text not in notes:
+            run.record(key, [*notes, text])

@@ -1,0 +1,128 @@
+"""Checks and step bodies that more than one DR runbook uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from automation.aws.clients import AwsClients
+from automation.aws.readiness import DatabaseInstance, Reading, Status
+from automation.errors import DrctlError
+from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, RunContext
+from automation.runbooks.context import FOLLOW_UPS, WARNINGS, DrContext, output
+from components.config import DrState, PlatformConfig
+
+PASSING = (Status.OK, Status.WARNING)
+
+
+def state_is(ctx: DrContext, *expected: DrState) -> Check:
+    """The stack config is in one of `expected` (read live: the config is what the runbook moves)."""
+    names = " or ".join(state.value for state in expected)
+
+    def verify(run: RunContext) -> str:
+        state = ctx.config().dr_state
+        if state not in expected:
+            raise CheckFailedError(f"the stack is {state.value}; this runbook starts from {names}")
+        return f"drState {state.value}"
+
+    return Check(f"stack_is_{'_or_'.join(s.value.replace('-', '_') for s in expected)}", verify)
+
+
+def reading_check(name: str, read: Callable[[RunContext], Reading], passing: Iterable[Status] = PASSING) -> Check:
+    """A check that passes when the reading's status is one of `passing`; the reading's detail is the record."""
+    allowed = tuple(passing)
+
+    def verify(run: RunContext) -> str:
+        reading = read(run)
+        text = f"{reading.subject} in {reading.region}: {reading.status.value}, {reading.detail}"
+        if reading.status not in allowed:
+            raise CheckFailedError(text)
+        return text
+
+    return Check(name, verify)
+
+
+def route53_readable(failed_region: str | None) -> bool:
+    """Route53's API is served from one region; while that region is the failed one it must not be called."""
+    return failed_region is None or AwsClients.api_region("route53", failed_region) != failed_region
+
+
+def health_check_green(ctx: DrContext, name: str, region: str, *, failed_region: str | None) -> Check:
+    """The region's Route53 health check, unless reading it would call the failed region."""
+
+    def verify(run: RunContext) -> str:
+        if not route53_readable(failed_region):
+            return (
+                f"not read: Route53's control plane is in the failed region {failed_region}; health-check "
+                "failover itself runs in Route53's data plane"
+            )
+        check_id = output(ctx.stack.outputs(), "dns", "healthChecks", region)
+        reading = ctx.aws.health_check(region, check_id)
+        text = f"health check {check_id} of {region}: {reading.status.value}, {reading.detail}"
+        if reading.status is not Status.OK:
+            raise CheckFailedError(text)
+        return text
+
+    return Check(name, verify)
+
+
+def unconverged(instance: DatabaseInstance, cfg: PlatformConfig) -> list[str]:
+    """What a promoted instance still lacks of its standalone declaration (terraform-provider-aws #4419)."""
+    missing = []
+    if instance.backup_retention_days < cfg.db_backup_retention_days:
+        missing.append(f"backup retention {instance.backup_retention_days} < {cfg.db_backup_retention_days} days")
+    secret = instance.master_user_secret_arn
+    if not secret:
+        missing.append("no RDS-managed master user secret")
+    elif secret.split(":")[3:4] != [instance.region]:
+        missing.append(f"master user secret {secret} is not in {instance.region}")
+    return missing
+
+
+def converge_writer(
+    ctx: DrContext, run: RunContext, region: str, identifier: str, update: Callable[[], Any]
+) -> dict[str, Any]:
+    """Wait until the promoted instance is a standalone writer, then re-run the update until it converged."""
+    cfg = ctx.config()
+    extra_updates = 0
+    while True:
+        instance = ctx.aws.wait_until_writer(region, identifier)
+        missing = unconverged(instance, cfg)
+        if not missing:
+            return {
+                "writer": identifier,
+                "backupRetentionDays": instance.backup_retention_days,
+                "extraUpdates": extra_updates,
+            }
+        if extra_updates >= ctx.settings.convergence_updates:
+            raise DrctlError(
+                f"{identifier} in {region} is a writer but did not converge after {extra_updates} more update(s): "
+                + "; ".join(missing),
+                hint="read the update output in the journal and fix the cause (RDS still busy? permissions?), "
+                "then rerun the same command: the run resumes at this step",
+            )
+        extra_updates += 1
+        run.log(f"{identifier} not converged yet ({'; '.join(missing)}): update {extra_updates} of at most "
+                f"{ctx.settings.convergence_updates}")
+        update()
+
+
+def notify(ctx: DrContext, run: RunContext, region: str, subject: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Publish the run's outcome to the region's alert topic."""
+    topic = output(ctx.stack.outputs(), "alertTopics", region)
+    message = {
+        "stack": ctx.stack.fully_qualified_name,
+        "run": run.run_id,
+        "operator": run.parameters.operator,
+        "reason": run.parameters.reason,
+        "mode": run.parameters.mode,
+        "forced": run.parameters.force,
+        "simulation": run.simulation,
+        "dataLossWindowSeconds": run.measurement(DATA_LOSS_WINDOW),
+        "warnings": run.measurement(WARNINGS) or [],
+        "followUps": run.measurement(FOLLOW_UPS) or [],
+        **extra,
+    }
+    prefix = "[SIMULATION] " if run.simulation else ""
+    message_id = ctx.aws.notify(region, topic, prefix + subject, message)
+    return {"topic": topic, "messageId": message_id}
