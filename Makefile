@@ -15,9 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-## demo: the main job, offline (no AWS account, no Pulumi CLI)
+## demo: the main job, offline (no AWS account, no Pulumi CLI): a sandbox region-failure drill and its report
 demo: $(STAMP)
-	$(BIN)/drctl plan --to failed-over
+	$(BIN)/drctl drill --sandbox
+
+## bench: time each sandbox drill scenario and the offline plan (by hand; not part of the tests)
+bench: $(STAMP)
+	$(BIN)/python bench/bench_drill.py --all
 
 ## test: the whole suite
 test: $(STAMP)

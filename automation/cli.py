@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from automation import backup_verify, plan_commands
+from automation.drill import command as drill_command
 from automation.errors import DrctlError
+from automation.runbooks import commands as dr_commands
 
 app = typer.Typer(
     name="drctl",
@@ -65,6 +67,12 @@ def inventory(
 app.command("plan")(plan_commands.plan)
 app.command("guard")(plan_commands.guard)
 app.command("backup-verify")(backup_verify.command)
+app.command("drill")(drill_command.drill)
+app.command("status")(dr_commands.status)
+app.command("failover")(dr_commands.failover)
+app.add_typer(dr_commands.failback_app, name="failback")
+app.command("reconcile-dns")(dr_commands.reconcile_dns)
+app.command("break-lock")(dr_commands.break_lock)
 
 
 def main() -> None:
@@ -72,7 +80,7 @@ def main() -> None:
     from components.config import ConfigError
 
     try:
-        app(standalone_mode=False)
+        exit_code = app(standalone_mode=False)
     except (DrctlError, ConfigError) as error:
         if _state["debug"]:
             raise
@@ -91,6 +99,9 @@ def main() -> None:
             f"[bold red]error:[/bold red] {type(error).__name__}: {error} (run with --debug for the traceback)"
         )
         sys.exit(1)
+    # Outside standalone mode click returns typer.Exit's code (status: 2 = not ready, 3 = rolled back).
+    if isinstance(exit_code, int) and exit_code:
+        sys.exit(exit_code)
 
 
 if __name__ == "__main__":

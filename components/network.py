@@ -71,7 +71,9 @@ class Network(pulumi.ComponentResource):
                 availability_zone=zone,
                 map_public_ip_on_launch=False,
                 tags={"Name": f"{prefix}-public-{zone}", "kubernetes.io/role/elb": "1"},
-                opts=child,
+                # A NAT gateway or internet-facing load balancer placed here before the
+                # gateway is attached fails (Gateway.NotAttached / "VPC has no internet gateway").
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
             )
             aws.ec2.RouteTableAssociation(
                 f"{name}-public-{index}-rta", subnet_id=public.id, route_table_id=public_routes.id, opts=child

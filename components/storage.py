@@ -273,19 +273,22 @@ def lifecycle_rules(cfg: PlatformConfig) -> list[aws.s3.BucketLifecycleConfigura
     noncurrent_grace = aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
         noncurrent_days=NONCURRENT_GRACE_DAYS
     )
+    # S3 refuses a rule whose expiration is not later than its transitions; an
+    # upload that expires first never needs the transition anyway.
+    upload_transitions = [
+        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=days, storage_class=storage_class)
+        for days, storage_class in (
+            (cfg.storage_ia_after_days, "STANDARD_IA"),
+            (cfg.storage_glacier_after_days, UPLOADS_ARCHIVE_CLASS),
+        )
+        if days < cfg.uploads_retention_days
+    ]
     return [
         aws.s3.BucketLifecycleConfigurationRuleArgs(
             id="uploads",
             status="Enabled",
             filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="uploads/"),
-            transitions=[
-                aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                    days=cfg.storage_ia_after_days, storage_class="STANDARD_IA"
-                ),
-                aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                    days=cfg.storage_glacier_after_days, storage_class=UPLOADS_ARCHIVE_CLASS
-                ),
-            ],
+            transitions=upload_transitions,
             expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=cfg.uploads_retention_days),
             noncurrent_version_expiration=noncurrent_grace,
         ),

@@ -38,3 +38,16 @@ def test_kms_keys_rotate_and_are_protected(steady):
     for key in keys:
         assert key.inputs["enableKeyRotation"] is True
         assert key.protect and key.retain_on_delete
+
+
+def test_public_subnets_wait_for_the_internet_gateway(steady):
+    """NAT gateways and the internet-facing ALB live in them; AWS refuses both before the gateway is attached."""
+    for region in steady.regions():
+        (gateway,) = steady.of_type("aws:ec2/internetGateway:InternetGateway", region)
+        public = [s for s in steady.of_type("aws:ec2/subnet:Subnet", region) if "-public-" in s.name]
+        assert len(public) == 3
+        for subnet in public:
+            assert gateway.urn in subnet.dependencies
+        public_urns = {s.urn for s in public}
+        for nat in steady.of_type("aws:ec2/natGateway:NatGateway", region):
+            assert public_urns & set(nat.dependencies)

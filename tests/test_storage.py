@@ -3,7 +3,9 @@ import json
 
 import pytest
 
-from tests.conftest import evaluate_state
+from components.config import parse_config
+from components.storage import lifecycle_rules
+from tests.conftest import evaluate_state, prod_config
 
 BUCKET = "aws:s3/bucket:Bucket"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
@@ -78,6 +80,18 @@ def test_lifecycle_follows_the_retention_config(steady):
         assert "expiration" not in history and "noncurrentVersionExpiration" not in history
         assert history["noncurrentVersionTransitions"][0]["storageClass"] == "GLACIER"
         assert rules["abort-incomplete-uploads"]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] > 0
+
+
+@pytest.mark.parametrize(
+    ("retention", "expected"),
+    [("90", ["STANDARD_IA", "GLACIER_IR"]), ("60", ["STANDARD_IA"]), ("45", ["STANDARD_IA"]), ("30", [])],
+)
+def test_uploads_never_transition_on_or_after_they_expire(retention, expected):
+    """S3 refuses a lifecycle rule whose expiration is not later than its transitions."""
+    cfg = parse_config(prod_config(uploadsRetentionDays=retention))
+    (uploads,) = [rule for rule in lifecycle_rules(cfg) if rule.id == "uploads"]
+    assert [t.storage_class for t in uploads.transitions] == expected
+    assert all(t.days < uploads.expiration.days == int(retention) for t in uploads.transitions)
 
 
 @pytest.mark.parametrize(

@@ -270,8 +270,11 @@ def wait_until_caught_up(
     """Wait until a ReplicaLag datapoint taken after `since` (when writes stopped) is at most `max_lag_seconds`."""
 
     def probe() -> Observation[list[LagSample]]:
+        now = clock.now()
+        if now <= since:  # CloudWatch refuses an empty range (StartTime must be less than EndTime)
+            return Observation(False, [], f"no ReplicaLag datapoint since {since.isoformat()} yet")
         with _acting("read replica lag of", replica_identifier, region):
-            samples = replica_lag_samples(clients, region, replica_identifier, since=since, until=clock.now())
+            samples = replica_lag_samples(clients, region, replica_identifier, since=since, until=now)
         if not samples:
             return Observation(False, samples, f"no ReplicaLag datapoint since {since.isoformat()}")
         latest = samples[-1]

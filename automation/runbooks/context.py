@@ -181,7 +181,9 @@ class DrAws:
         def probe() -> Observation[DatabaseInstance]:
             instance = self.describe_database(region, identifier)
             done = instance.role == readiness.REPLICA and instance.source == source_arn and instance.serving
-            seen = f"{instance.role} in status {instance.status}" + (f" of {instance.source}" if instance.source else "")
+            seen = f"{instance.role} in status {instance.status}" + (
+                f" of {instance.source}" if instance.source else ""
+            )
             return Observation(done, instance, seen)
 
         return wait_for(

@@ -102,8 +102,10 @@ def converge_writer(
                 "then rerun the same command: the run resumes at this step",
             )
         extra_updates += 1
-        run.log(f"{identifier} not converged yet ({'; '.join(missing)}): update {extra_updates} of at most "
-                f"{ctx.settings.convergence_updates}")
+        run.log(
+            f"{identifier} not converged yet ({'; '.join(missing)}): update {extra_updates} of at most "
+            f"{ctx.settings.convergence_updates}"
+        )
         update()
 
 

@@ -24,7 +24,7 @@ from automation.evaluate import GLOBAL, DeclaredResource, mock_identity
 from automation.sandbox.simulated import SimulatedAws
 from components.config import PlatformConfig
 
-SANDBOX_DB_PASSWORD = "sandbox-only-password"  # moto needs one; manageMasterUserPassword is not modelled
+SANDBOX_DB_PASSWORD = "sandbox-only-password"  # moto needs one; a managed secret is modelled on promotion only
 ROUTE53_API_REGION = "us-east-1"
 
 
@@ -182,8 +182,20 @@ def _db_instance(applier: MotoApplier, op: str, old: DeclaredResource | None, ne
     if op == "update":
         was_replica = old is not None and old.inputs.get("replicateSourceDb")
         if was_replica and not inputs.get("replicateSourceDb"):
-            # Dropping replicate_source_db promotes the replica in place: the provider calls PromoteReadReplica.
-            rds.promote_read_replica(DBInstanceIdentifier=identifier)
+            # Dropping replicate_source_db promotes the replica in place: the provider calls PromoteReadReplica
+            # with the backup retention, then modifies what only a standalone writer has (its managed secret).
+            retention = inputs.get("backupRetentionPeriod")
+            rds.promote_read_replica(
+                DBInstanceIdentifier=identifier, **({"BackupRetentionPeriod": int(retention)} if retention else {})
+            )
+            if inputs.get("manageMasterUserPassword"):
+                secret_key = inputs.get("masterUserSecretKmsKeyId")
+                rds.modify_db_instance(
+                    DBInstanceIdentifier=identifier,
+                    ManageMasterUserPassword=True,
+                    ApplyImmediately=True,
+                    **({"MasterUserSecretKmsKeyId": secret_key} if secret_key else {}),
+                )
             return f"promoted {identifier} to a standalone writer"
         return _not_applied(op)
     common: dict[str, Any] = {

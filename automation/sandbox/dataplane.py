@@ -55,7 +55,11 @@ class Detachment:
 
 
 class Lineage:
-    """Nodes that take writes, or replicate from a source `lag_seconds` behind it."""
+    """Nodes that take writes, or replicate from a source `lag_seconds` behind it.
+
+    A writer made read-only (a switchover's read-only window) takes no more
+    writes, so its replicas drain: their lag falls to 0 over `lag_seconds`.
+    """
 
     def __init__(self, lag_seconds: float) -> None:
         self.lag_seconds = lag_seconds
@@ -63,6 +67,7 @@ class Lineage:
         self._source: dict[str, str] = {}
         self._inherited: dict[str, list[Write]] = {}
         self._down_since: dict[str, datetime] = {}
+        self._read_only_since: dict[str, datetime] = {}
         self.detachments: list[Detachment] = []
         self._lock = threading.RLock()
 
@@ -74,7 +79,25 @@ class Lineage:
         with self._lock:
             if node in self._source:
                 raise DrctlError(f"{node} is a read replica of {self._source[node]}: it does not accept writes")
+            if node in self._read_only_since:
+                raise DrctlError(f"{node} is read-only (writes stopped): it does not accept writes")
             self._own.setdefault(node, []).extend(writes)
+
+    def read_only(self, node: str, at: datetime | None) -> None:
+        """`node` stops taking writes from `at` (None: takes writes again)."""
+        with self._lock:
+            if at is None:
+                self._read_only_since.pop(node, None)
+            else:
+                self._read_only_since.setdefault(node, at)
+
+    def lag(self, node: str, at: datetime) -> float:
+        """How far the replica `node` trails its source at `at`: it catches up once the source stops writing."""
+        with self._lock:
+            since = self._read_only_since.get(self._source.get(node, ""))
+            if since is None:
+                return self.lag_seconds
+            return max(0.0, self.lag_seconds - (at - since).total_seconds())
 
     def attach(self, node: str, source: str) -> None:
         """A new replica: seeded from its source's snapshot, then replicating (what `visible` computes)."""
@@ -100,10 +123,11 @@ class Lineage:
             if source is None:
                 return None
             stopped = self._stopped(source, at)
-            through = stopped - timedelta(seconds=self.lag_seconds)
+            lag = self.lag(node, stopped)
+            through = stopped - timedelta(seconds=lag)
             self._inherited[node] = self.visible(source, through)
             del self._source[node]
-            detachment = Detachment(node, source, at, stopped, self.lag_seconds, through)
+            detachment = Detachment(node, source, at, stopped, lag, through)
             self.detachments.append(detachment)
             return detachment
 
@@ -112,7 +136,8 @@ class Lineage:
         with self._lock:
             source = self._source.get(node)
             if source is not None:
-                return self.visible(source, self._stopped(source, at) - timedelta(seconds=self.lag_seconds))
+                stopped = self._stopped(source, at)
+                return self.visible(source, stopped - timedelta(seconds=self.lag(node, stopped)))
             own = [w for w in self._own.get(node, []) if w.written_at <= at]
             return [*self._inherited.get(node, []), *own]
 

@@ -81,6 +81,7 @@ class Sandbox:
             on_cache_primary_changed=self._cache_primary_changed,
             on_cache_member_joined=lambda group, primary: self.data.cache.attach(group, primary),
             publish_metrics=self.publish_metrics,
+            on_read_only=self._read_only_changed,
         )
         session = boto3.session.Session(**_session_credentials())
         self.simulated.register(session)
@@ -238,7 +239,7 @@ class Sandbox:
                         "MetricName": "ReplicaLag",
                         "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": entry["identifier"]}],
                         "Timestamp": now,
-                        "Value": self.data.database.lag_seconds,
+                        "Value": self.data.database.lag(entry["identifier"], self.clock.now()),
                         "Unit": "Seconds",
                     }
                 ],
@@ -259,6 +260,13 @@ class Sandbox:
                     )
                 ],
             )
+
+    def _read_only_changed(self, region: str, parameter_group: str, read_only: bool, at: datetime) -> None:
+        """`default_transaction_read_only` changed: the instances of the region that use the group follow."""
+        found = self._internal.client("rds", region).describe_db_instances()["DBInstances"]
+        for instance in found:
+            if any(group["DBParameterGroupName"] == parameter_group for group in instance.get("DBParameterGroups", [])):
+                self.data.database.read_only(instance["DBInstanceIdentifier"], at if read_only else None)
 
     def _cache_primary_changed(self, old_group: str, new_group: str, at: datetime) -> None:
         self.data.cache.detach(new_group, at)

@@ -43,6 +43,7 @@ SIMULATED = (
     "Route53 health-check status: derived from region outages and injected faults (moto always reports healthy)",
     "CloudWatch ReplicaLag and ALB metrics: published by the sandbox's model",
     "database rows and Redis keys: an in-process data plane with modelled replication lag",
+    "default_transaction_read_only: the data plane stops writes to the writer and its replicas' lag drains to 0",
 )
 
 # Calls that cost modelled time when they succeed, with the operation they wait for.
@@ -52,7 +53,21 @@ CHARGED_CALLS: Mapping[tuple[str, str], Op] = {
     ("eks", "UpdateNodegroupConfig"): Op.NODE_GROUP_SCALE_UP,
     ("elasticache", "FailoverGlobalReplicationGroup"): Op.GLOBAL_DATASTORE_FAILOVER,
     ("route53", "ChangeResourceRecordSets"): Op.RECORD_PROPAGATION,
+    ("rds", "ModifyDBParameterGroup"): Op.RDS_READ_ONLY_SWITCH,
 }
+READ_ONLY_PARAMETER = "default_transaction_read_only"
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One call made through the sandbox's clients, refused or not: who was asked what, and when."""
+
+    service: str
+    operation: str
+    region: str
+    """The region the call was signed for (us-east-1 for Route53 and IAM, whatever the resource's region)."""
+    at: datetime
+    refused: bool
 
 
 def client_error(operation: str, code: str, message: str, status: int = 400) -> ClientError:
@@ -138,6 +153,7 @@ class SimulatedAws:
         on_cache_primary_changed: Callable[[str, str, datetime], None],
         on_cache_member_joined: Callable[[str, str], None],
         publish_metrics: Callable[[], None],
+        on_read_only: Callable[[str, str, bool, datetime], None] | None = None,
     ) -> None:
         self.outages = outages
         self.clock = clock
@@ -150,6 +166,8 @@ class SimulatedAws:
         self._on_cache_primary_changed = on_cache_primary_changed
         self._on_cache_member_joined = on_cache_member_joined
         self._publish_metrics = publish_metrics
+        self._on_read_only = on_read_only
+        self.calls: list[ApiCall] = []
         self._lock = threading.RLock()
 
     def register(self, session: Any) -> None:
@@ -167,7 +185,10 @@ class SimulatedAws:
     def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
         service, operation = model.service_model.service_name, model.name
         region = context.get("client_region") or ""
-        if self.outages.refuses(region, service):
+        refused = self.outages.refuses(region, service)
+        with self._lock:
+            self.calls.append(ApiCall(service, operation, region, self.clock.now(), refused))
+        if refused:
             raise EndpointConnectionError(endpoint_url=f"https://{service}.{region}.amazonaws.com (sandbox outage)")
         params = context.get("sandbox_api_params", {})
         if service == "cloudwatch" and operation in ("GetMetricStatistics", "GetMetricData"):
@@ -198,6 +219,11 @@ class SimulatedAws:
             if correct_promotion(region, identifier) is None:
                 return  # it was no replica: moto changed nothing and neither would AWS
             self._on_promoted(region, identifier, self.clock.now())
+        if (service, operation) == ("rds", "ModifyDBParameterGroup") and self._on_read_only is not None:
+            for parameter in params.get("Parameters", []):
+                if parameter.get("ParameterName") == READ_ONLY_PARAMETER:
+                    read_only = str(parameter.get("ParameterValue", "0")).lower() in ("1", "on", "true")
+                    self._on_read_only(region, params["DBParameterGroupName"], read_only, self.clock.now())
         if (service, operation) == ("rds", "CreateDBInstanceReadReplica"):
             self._on_replica_created(
                 region, params["DBInstanceIdentifier"], params["SourceDBInstanceIdentifier"], self.clock.now()

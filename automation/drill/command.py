@@ -1,0 +1,107 @@
+"""`drctl drill --sandbox`: rehearse failover and failback offline with the production runbooks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from automation.drill.scenarios import ALL, DEFAULT_CRASH_STEP, DEFAULT_SCENARIO, SCENARIOS, scenario_named
+from automation.errors import DrctlError
+
+DEFAULT_REPORT_DIR = Path("out/drills")
+UNEXPECTED_EXIT = 1
+
+
+def drill(
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Run in the offline sandbox (moto, modelled time). Required.")
+    ] = False,
+    scenario: Annotated[
+        str,
+        typer.Option("--scenario", help=f"One of: {', '.join(SCENARIOS)}; or {ALL} for every one and a summary."),
+    ] = DEFAULT_SCENARIO,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Pass --force to the failover (overrides the RPO check only; needs --reason): replica-lag then "
+            "succeeds and shows the RPO missed.",
+        ),
+    ] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Recorded in the runs' journal and report.")] = None,
+    crash_at: Annotated[
+        str, typer.Option("--crash-at", help="crash-resume: the failover step at whose start the runner dies.")
+    ] = DEFAULT_CRASH_STEP,
+    report_dir: Annotated[
+        Path, typer.Option("--report-dir", help="Where drill-<scenario>.json/.md and the run journal are written.")
+    ] = DEFAULT_REPORT_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report instead of Markdown.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Print each drill event to stderr as it happens.")] = False,
+) -> None:
+    """Rehearse failover and failback end to end in the offline sandbox and report RTO, RPO and a timeline.
+
+    Provisions steady state from Pulumi.prod.yaml in moto, writes data at a modelled rate, injects the
+    scenario's fault, runs the production failover runbook, counts what survived, repairs, runs failback
+    prepare and switch, counts again. Every report is labelled a simulation.
+
+    Exit code: 0 when the scenario ends with its expected result (a refusal IS the expected result of
+    replica-lag and dr-unhealthy, a rollback that of failback-rollback), 1 otherwise.
+    """
+    from automation.drill.report import render_markdown, render_summary, write_report
+    from automation.drill.run import run_drill
+    from automation.sandbox import MotoSandboxServer
+
+    if not sandbox:
+        raise DrctlError(
+            "drctl drill only runs in the offline sandbox: pass --sandbox",
+            hint="a drill against AWS is a real failover: run `drctl failover --mode graceful` and "
+            "`drctl failback prepare|switch` in a planned window (docs/operations.md, docs/drills.md)",
+        )
+    if force and not (reason or "").strip():
+        raise DrctlError("--force needs --reason", hint="the reason is recorded with the forced run")
+    chosen = list(SCENARIOS.values()) if scenario == ALL else [scenario_named(scenario)]
+
+    def progress(line: str) -> None:
+        if verbose:
+            print(line, file=sys.stderr)
+
+    reports: list[dict[str, Any]] = []
+    server = MotoSandboxServer()
+    server.start()
+    try:
+        for each in chosen:
+            print(f"drill {each.name}: running in the sandbox...", file=sys.stderr)
+            report = run_drill(
+                each,
+                server=server,
+                force=force,
+                reason=reason,
+                crash_step=crash_at,
+                report_dir=report_dir,
+                output=progress,
+            )
+            paths = write_report(report, report_dir)
+            print(f"drill {each.name}: {report['result']} -> {', '.join(map(str, paths))}", file=sys.stderr)
+            reports.append(report)
+    finally:
+        server.stop()
+    if scenario == ALL:
+        summary = render_summary(reports)
+        (report_dir / "drill-summary.md").write_text(summary)
+        (report_dir / "drill-summary.json").write_text(json.dumps(reports, indent=2) + "\n")
+        typer.echo(json.dumps({"scenarios": reports}, indent=2) if as_json else summary)
+    else:
+        typer.echo(json.dumps(reports[0], indent=2) if as_json else render_markdown(reports[0]))
+    if not all(report["as_expected"] for report in reports):
+        unexpected = [
+            f"{r['scenario']} ended {r['result']}, expected {r['expected_result']}"
+            for r in reports
+            if not r["as_expected"]
+        ]
+        raise DrctlError(
+            "drill: " + "; ".join(unexpected), exit_code=UNEXPECTED_EXIT, hint=f"read the reports in {report_dir}"
+        )

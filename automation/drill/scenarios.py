@@ -1,0 +1,109 @@
+"""The drill scenarios: what fails, when, which failover mode answers it, and the result a sound platform gives.
+
+Each scenario injects the sandbox's faults (the values of
+`automation.sandbox.Scenario`, named here as strings so that `drctl --help`
+does not load moto) at one of two moments, before the failover or before the
+failback switch, and names the result that shows the runbooks behaving: a
+refusal is the right outcome when the DR side is not fit to take over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from automation.errors import DrctlError
+from automation.runbooks.failover import FailoverMode
+
+# The sandbox's faults (automation.sandbox.Scenario), which are also the scenarios' names.
+REGION_FAILURE = "region-failure"
+REPLICA_LAG = "replica-lag"
+DR_UNHEALTHY = "dr-unhealthy"
+CRASH_RESUME = "crash-resume"
+FAILBACK_ROLLBACK = "failback-rollback"
+
+
+class DrillResult(StrEnum):
+    SUCCEEDED = "succeeded"
+    REFUSED = "refused"
+    ROLLED_BACK = "rolled-back"
+    FAILED = "failed"
+
+
+DEFAULT_CRASH_STEP = "update_stack_in_dr_region"
+"""After the DR region is scaled, the cache failed over and the config written: the most to lose on a restart."""
+
+
+@dataclass(frozen=True)
+class DrillScenario:
+    name: str
+    summary: str
+    mode: FailoverMode
+    expected: DrillResult
+    before_failover: tuple[str, ...] = ()
+    before_switch: tuple[str, ...] = ()
+    expected_when_forced: DrillResult | None = None
+    """The result with --force --reason, where forcing changes it (only the RPO check can be overridden)."""
+
+    @property
+    def primary_region_fails(self) -> bool:
+        return REGION_FAILURE in self.before_failover
+
+    def expected_result(self, forced: bool) -> DrillResult:
+        return self.expected_when_forced if forced and self.expected_when_forced else self.expected
+
+
+SCENARIOS: dict[str, DrillScenario] = {
+    scenario.name: scenario
+    for scenario in (
+        DrillScenario(
+            REGION_FAILURE,
+            "the primary region stops answering; emergency failover from the DR region alone, then failback once "
+            "it is repaired",
+            FailoverMode.EMERGENCY,
+            DrillResult.SUCCEEDED,
+            before_failover=(REGION_FAILURE,),
+        ),
+        DrillScenario(
+            REPLICA_LAG,
+            "the DR replica lags more than the RPO: the failover preflight refuses (with --force --reason it "
+            "proceeds and the report shows the RPO missed)",
+            FailoverMode.EMERGENCY,
+            DrillResult.REFUSED,
+            before_failover=(REPLICA_LAG,),
+            expected_when_forced=DrillResult.SUCCEEDED,
+        ),
+        DrillScenario(
+            DR_UNHEALTHY,
+            "the DR region's health check fails before a planned (graceful) failover: the preflight refuses",
+            FailoverMode.GRACEFUL,
+            DrillResult.REFUSED,
+            before_failover=(DR_UNHEALTHY,),
+        ),
+        DrillScenario(
+            CRASH_RESUME,
+            "the primary region fails and the runner dies mid-failover; a second run resumes from the journal",
+            FailoverMode.EMERGENCY,
+            DrillResult.SUCCEEDED,
+            before_failover=(REGION_FAILURE, CRASH_RESUME),
+        ),
+        DrillScenario(
+            FAILBACK_ROLLBACK,
+            "after a region failure and repair, the primary answers 20% of requests with 5xx once the failback "
+            "switch moved traffic: the switch rolls back to the DR region",
+            FailoverMode.EMERGENCY,
+            DrillResult.ROLLED_BACK,
+            before_failover=(REGION_FAILURE,),
+            before_switch=(FAILBACK_ROLLBACK,),
+        ),
+    )
+}
+DEFAULT_SCENARIO = REGION_FAILURE
+ALL = "all"
+
+
+def scenario_named(name: str) -> DrillScenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise DrctlError(f"unknown drill scenario {name!r}", hint=f"one of: {', '.join(SCENARIOS)}, or {ALL}") from None

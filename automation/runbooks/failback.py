@@ -1,0 +1,684 @@
+"""`drctl failback prepare`, `drctl failback switch` and the switch's automatic rollback.
+
+prepare (failed-over -> resyncing): snapshot the old primary, write the
+resyncing config, run a full update (the primary region answers again; never
+refresh) that builds a new primary-region replica of the DR writer and
+reverses S3 replication, wait until it is in sync, re-seed the cache, verify.
+
+switch (resyncing -> steady): scale primary compute and let the replica
+catch up, open the read-only window on the DR writer, final sync (lag 0), move
+the cache writer back, write the steady config, update the stack while
+leaving the new DR replica (and the DR node group's scale-down) out, verify
+and watch the error rate. Only then rebuild the DR replica with a second,
+full update (ARC's "post-recovery action that re-creates replication").
+
+If anything fails once the read-only window is open, `run_failback_switch`
+rolls back at once (writes are down until it does): the `failback-rollback`
+runbook fences the promoted primary, moves the cache and the writes back to the
+DR writer, writes `rollback_config` (failed-over, DR generation restored) and
+updates the DR region and global resources. Its result is "rolled-back".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from automation.aws.clients import RegionUnreachableError
+from automation.aws.readiness import Status
+from automation.errors import DrctlError
+from automation.evaluate import Evaluation
+from automation.journal import RunParameters, RunRecord, StepStatus, iso, parse_iso
+from automation.runbook import (
+    DATA_LOSS_WINDOW,
+    Check,
+    CheckFailedError,
+    Parallel,
+    Runbook,
+    RunbookEngine,
+    RunContext,
+    RunFailedError,
+    RunOutcome,
+)
+from automation.runbooks.context import RESULT, DrContext, dependents, follow_up, output, warn
+from automation.runbooks.failover import WRITES_STOPPED_AT, dns_targets, failover_targets
+from automation.runbooks.steps import converge_writer, health_check_green, notify, reading_check, state_is
+from automation.transitions import rollback_config, transition_config
+from components.config import DrState, PlatformConfig, parse_config
+from components.naming import (
+    cache_group_id,
+    cluster_name,
+    db_identifier,
+    db_parameter_group_name,
+    node_group_name,
+)
+
+PREPARE = "failback-prepare"
+SWITCH = "failback-switch"
+ROLLBACK = "failback-rollback"
+READ_ONLY_STEP = "stop_writes_on_dr_writer"
+EXCLUDED = "excluded_from_first_update"
+ROLLBACK_CAUSE = "rollback_cause"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+# --- which generations a failback deals with ------------------------------------------------
+
+
+def resync_generations(cfg: PlatformConfig, raw_config: dict[str, str]) -> tuple[int, int]:
+    """(former primary writer, new primary replica), before or after prepare wrote its config."""
+    if cfg.dr_state is DrState.FAILED_OVER:
+        new = parse_config(transition_config(raw_config, DrState.RESYNCING)).regions["primary"].db_generation
+    elif cfg.dr_state is DrState.RESYNCING:
+        new = cfg.regions["primary"].db_generation
+    else:  # the preflight refuses this state; the names only have to exist
+        new = cfg.regions["primary"].db_generation + 1
+    return new - 1, new
+
+
+def switch_generations(cfg: PlatformConfig, raw_config: dict[str, str]) -> tuple[int, int]:
+    """(DR writer being failed back from, new DR replica), before or after the switch wrote its config."""
+    dr = cfg.regions["dr"]
+    if cfg.dr_state is DrState.RESYNCING:
+        return dr.db_generation, parse_config(transition_config(raw_config, DrState.STEADY)).regions["dr"].db_generation
+    if cfg.dr_state is DrState.STEADY and dr.db_retained_generations:
+        return max(dr.db_retained_generations), dr.db_generation
+    return dr.db_generation, dr.db_generation + 1
+
+
+def instance_urn(evaluation: Evaluation, identifier: str) -> str:
+    return next(r.urn for r in evaluation.of_type(RDS_INSTANCE) if r.inputs.get("identifier") == identifier)
+
+
+def dr_rebuild_urns(ctx: DrContext, raw_config: dict[str, str], new_dr_db: str) -> list[str]:
+    """What the switch's first update leaves out: the new DR replica and the DR node group's scale-down."""
+    evaluation = ctx.evaluation(raw_config)
+    node_groups = [r.urn for r in evaluation.of_type(NODE_GROUP, region=evaluation.config.dr_region)]
+    return dependents(evaluation, [instance_urn(evaluation, new_dr_db), *node_groups])
+
+
+def batch_replication_command(ctx: DrContext, cfg: PlatformConfig) -> str:
+    """S3 Batch Replication of what the DR bucket holds that never replicated (written while failed over)."""
+    outputs = ctx.stack.outputs()
+    account = output(outputs, "alertTopics", cfg.dr_region).split(":")[4]
+    bucket_arn = output(outputs, "buckets", cfg.dr_region, "arn")
+    generator = json.dumps(
+        {
+            "S3JobManifestGenerator": {
+                "ExpectedBucketOwner": account,
+                "SourceBucket": bucket_arn,
+                "EnableManifestOutput": False,
+                "Filter": {"EligibleForReplication": True, "ObjectReplicationStatuses": ["NONE", "FAILED"]},
+            }
+        },
+        separators=(",", ":"),
+    )
+    return (
+        f"aws s3control create-job --region {cfg.dr_region} --account-id {account} "
+        "--operation '{\"S3ReplicateObject\":{}}' --report '{\"Enabled\":false}' --priority 10 "
+        f"--role-arn <BATCH_REPLICATION_ROLE_ARN> --manifest-generator '{generator}' --no-confirmation-required"
+    )
+
+
+# --- prepare -------------------------------------------------------------------------------------
+
+
+def prepare_runbook(ctx: DrContext) -> Runbook:
+    cfg = ctx.config()
+    primary, dr = cfg.primary_region, cfg.dr_region
+    old_gen, new_gen = resync_generations(cfg, ctx.stack.get_config())
+    old_db, new_db = db_identifier(cfg, "primary", old_gen), db_identifier(cfg, "primary", new_gen)
+    dr_db = db_identifier(cfg, "dr", cfg.regions["dr"].db_generation)
+
+    def target_config() -> dict[str, str]:
+        config = ctx.stack.get_config()
+        return config if ctx.config().dr_state is DrState.RESYNCING else transition_config(config, "resyncing")
+
+    def snapshot(run: RunContext) -> dict[str, Any]:
+        outcome = ctx.aws.snapshot_before_replacement(primary, old_db)
+        return {"snapshot": outcome.state, "created": outcome.changed}
+
+    def write_config(run: RunContext) -> dict[str, Any]:
+        return {"changed": ctx.write_config(run, transition_config(ctx.stack.get_config(), "resyncing"))}
+
+    def update_stack(run: RunContext) -> dict[str, Any]:
+        result = ctx.update(run, None, message=f"drctl failback prepare: rebuild {new_db} as a replica of {dr_db}")
+        return {"changes": result.summary.describe()}
+
+    def wait_in_sync(run: RunContext) -> dict[str, Any]:
+        started = ctx.clock.now()
+        source = output(ctx.stack.outputs(), "database", dr, "arn")
+        ctx.aws.wait_until_replica_available(primary, new_db, source)
+        sample = ctx.aws.wait_until_caught_up(primary, new_db, started, cfg.replica_lag_warning_seconds)
+        return {"replica": new_db, "lagSeconds": sample.seconds}
+
+    def reseed_cache(run: RunContext) -> dict[str, Any]:
+        global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
+        datastore = ctx.aws.describe_global_datastore(dr, global_id)
+        moved = None
+        if datastore.primary is None or datastore.primary.region != dr:
+            # An emergency failover could not move the writer while the primary region was down: do it now.
+            moved = ctx.aws.fail_over_global_datastore(global_id, dr, cache_group_id(cfg, "dr")).detail
+        ctx.aws.wait_until_member_associated(dr, global_id, cache_group_id(cfg, "primary"))
+        return {"globalDatastore": global_id, "rejoined": cache_group_id(cfg, "primary"), "writerMoved": moved}
+
+    def reverse_s3_replication(run: RunContext) -> dict[str, Any]:
+        outputs = ctx.stack.outputs()
+        if output(outputs, "replication", "source") != dr:
+            raise CheckFailedError(f"the stack outputs still replicate from {outputs['replication']['source']}")
+        bucket = output(outputs, "buckets", dr, "name")
+        reading = ctx.aws.s3_replication(dr, bucket, output(outputs, "buckets", primary, "arn"), cfg)
+        if reading.status is Status.FAILING or reading.status is Status.UNREACHABLE:
+            raise CheckFailedError(f"replication from {bucket}: {reading.detail}")
+        follow_up(
+            run,
+            "objects written to the DR bucket while failed over are not replicated by the new rule; copy them "
+            f"before the failback switch with S3 Batch Replication: {batch_replication_command(ctx, cfg)}",
+        )
+        return {"source": bucket, "status": reading.status.value, "detail": reading.detail}
+
+    def outputs_show_resyncing(run: RunContext) -> str:
+        outputs = ctx.stack.outputs()
+        seen = (outputs.get("drState"), output(outputs, "database", primary, "identifier"))
+        if seen != ("resyncing", new_db):
+            raise CheckFailedError(f"stack outputs say drState/primary database {seen}")
+        return f"resyncing; {new_db} declared as the primary-region replica; {old_db} retained"
+
+    def notify_dr(run: RunContext) -> dict[str, Any]:
+        subject = f"dr-platform {ctx.stack.fully_qualified_name}: failback prepared, {new_db} replicates from {dr}"
+        return notify(ctx, run, dr, subject, {"event": "resyncing", "activeRegion": dr, "newReplica": new_db})
+
+    items = (
+        ctx.step(
+            "snapshot_old_primary",
+            snapshot,
+            description=f"manual snapshot of the former writer {old_db} before a new generation replaces it",
+            timeout_seconds=3700,
+        ),
+        ctx.step(
+            "write_resyncing_config",
+            write_config,
+            description=f"drState=resyncing, dbGeneration.primary={new_gen}, {old_gen} retained (transition_config)",
+            already_done=lambda run: ctx.config().dr_state is DrState.RESYNCING,
+        ),
+        ctx.step(
+            "update_whole_stack",
+            update_stack,
+            description=f"full update, no refresh: create {new_db} as a replica of {dr_db}, reverse S3 replication",
+            pre_checks=(state_is(ctx, DrState.RESYNCING),),
+            preview=lambda run: ctx.offline_preview(target_config()),
+            timeout_seconds=ctx.settings.replica_build_timeout_seconds + 600,
+        ),
+        ctx.step(
+            "wait_until_primary_replica_in_sync",
+            wait_in_sync,
+            description=f"{new_db} available and lagging at most {cfg.replica_lag_warning_seconds} s",
+            timeout_seconds=ctx.settings.replica_build_timeout_seconds + ctx.settings.catch_up_timeout_seconds + 120,
+        ),
+        ctx.step(
+            "reseed_cache_in_primary_region",
+            reseed_cache,
+            description=f"{cache_group_id(cfg, 'primary')} associated with the global datastore as a secondary",
+            timeout_seconds=2 * ctx.settings.cache_timeout_seconds + 60,
+        ),
+        ctx.step(
+            "check_reversed_s3_replication",
+            reverse_s3_replication,
+            description=f"replication now runs {dr} -> {primary}; S3 Batch Replication follow-up for older objects",
+        ),
+        ctx.step(
+            "verify_resync",
+            lambda run: None,
+            description="primary-region replica of the DR writer, lag, cache membership, stack outputs",
+            verifies_recovery=True,
+            post_checks=(
+                reading_check(
+                    "primary_database_replicates_from_dr",
+                    lambda run: ctx.aws.database_role(
+                        primary, new_db, "replica", output(ctx.stack.outputs(), "database", dr, "arn")
+                    ),
+                ),
+                reading_check("primary_replica_lag", lambda run: ctx.aws.replica_lag(primary, new_db, cfg)),
+                Check("stack_outputs_show_resyncing", outputs_show_resyncing),
+            ),
+        ),
+        ctx.step("notify_dr_alert_topic", notify_dr, description=f"publish the outcome to {dr}'s alert topic"),
+    )
+    return Runbook(
+        name=PREPARE,
+        description=f"failback prepare of {ctx.stack.fully_qualified_name}: rebuild {primary} from {dr}",
+        items=items,
+        preflight=(
+            state_is(ctx, DrState.FAILED_OVER),
+            reading_check("primary_region_reachable", lambda run: ctx.aws.database_role(primary, old_db, "writer")),
+            reading_check("dr_writer_serving", lambda run: ctx.aws.database_role(dr, dr_db, "writer")),
+        ),
+        rto_target_seconds=None,
+        rpo_target_seconds=cfg.rpo_seconds,
+    )
+
+
+# --- switch --------------------------------------------------------------------------------------
+
+
+def switch_runbook(ctx: DrContext) -> Runbook:
+    cfg = ctx.config()
+    primary, dr = cfg.primary_region, cfg.dr_region
+    writer_gen, new_dr_gen = switch_generations(cfg, ctx.stack.get_config())
+    dr_writer = db_identifier(cfg, "dr", writer_gen)
+    new_dr_db = db_identifier(cfg, "dr", new_dr_gen)
+    primary_db = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
+
+    def target_config() -> dict[str, str]:
+        config = ctx.stack.get_config()
+        return config if ctx.config().dr_state is DrState.STEADY else transition_config(config, "steady")
+
+    def scale_primary_compute(run: RunContext) -> dict[str, Any]:
+        size = cfg.node_group_full
+        outcome = ctx.aws.scale_node_group(primary, cluster_name(cfg, "primary"), node_group_name(cfg, "primary"), size)
+        return {"nodeGroup": outcome.subject, "desired": size.desired, "changed": outcome.changed}
+
+    def allow_writes_on_primary_parameters(run: RunContext) -> dict[str, Any]:
+        # A graceful failover left read-only set here; the replica ignores it, the promoted writer would not.
+        outcome = ctx.aws.allow_writes(primary, db_parameter_group_name(cfg, "primary"), primary_db)
+        return {"changed": outcome.changed, "detail": outcome.detail}
+
+    def wait_until_close(run: RunContext) -> dict[str, Any]:
+        threshold = ctx.settings.switch_lag_threshold_seconds
+        sample = ctx.aws.wait_until_caught_up(primary, primary_db, ctx.clock.now(), threshold)
+        return {"lagSeconds": sample.seconds, "threshold": threshold}
+
+    def stop_writes_on_dr(run: RunContext) -> dict[str, Any]:
+        outcome = ctx.aws.stop_writes(dr, db_parameter_group_name(cfg, "dr"), dr_writer)
+        run.record(WRITES_STOPPED_AT, iso(ctx.clock.now()))
+        return {"writer": dr_writer, "changed": outcome.changed}
+
+    def final_sync(run: RunContext) -> dict[str, Any]:
+        sample = ctx.aws.wait_until_caught_up(primary, primary_db, parse_iso(run.measurement(WRITES_STOPPED_AT)), 0)
+        run.record(DATA_LOSS_WINDOW, sample.seconds)
+        return {"lagSeconds": sample.seconds, "at": iso(sample.at)}
+
+    def fail_back_cache(run: RunContext) -> dict[str, Any]:
+        global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
+        outcome = ctx.aws.fail_over_global_datastore(global_id, primary, cache_group_id(cfg, "primary"))
+        return {"globalDatastore": global_id, "changed": outcome.changed, "detail": outcome.detail}
+
+    def write_config(run: RunContext) -> dict[str, Any]:
+        return {"changed": ctx.write_config(run, transition_config(ctx.stack.get_config(), "steady"))}
+
+    def excluded(run: RunContext) -> list[str]:
+        urns = run.measurement(EXCLUDED) or dr_rebuild_urns(ctx, ctx.stack.get_config(), new_dr_db)
+        run.record(EXCLUDED, urns)
+        return urns
+
+    def update_without_dr_rebuild(run: RunContext) -> dict[str, Any]:
+        left_out = excluded(run)
+        result = ctx.update(
+            run, None, exclude=left_out, message=f"drctl failback switch to {primary} (DR rebuild later)"
+        )
+        return {"changes": result.summary.describe(), "excluded": len(left_out)}
+
+    def converge(run: RunContext) -> dict[str, Any]:
+        def again() -> None:
+            ctx.update(run, None, exclude=excluded(run), message="drctl: converge #4419")
+
+        return converge_writer(ctx, run, primary, primary_db, again)
+
+    def watch_error_rate(run: RunContext) -> dict[str, Any]:
+        run.sleep(ctx.settings.error_rate_window_seconds)
+        return {"watchedSeconds": ctx.settings.error_rate_window_seconds}
+
+    def error_rate_under_limit(run: RunContext) -> str:
+        metrics = ctx.load_balancer_metrics(primary)
+        if metrics is None:
+            warn(run, f"{primary} has no load balancer in the stack outputs: the error rate was not measured")
+            return "not measured (no load balancer metrics)"
+        reading = ctx.aws.error_rate(primary, metrics)
+        if reading.status in (Status.FAILING, Status.UNREACHABLE):
+            raise CheckFailedError(f"error rate in {primary}: {reading.detail}")
+        if reading.status is Status.UNKNOWN:
+            warn(run, f"error rate in {primary} unknown: {reading.detail}")
+        return reading.detail
+
+    def outputs_show_primary_active(run: RunContext) -> str:
+        outputs = ctx.stack.outputs()
+        seen = (outputs.get("activeRegion"), outputs.get("drState"), output(outputs, "database", primary, "role"))
+        if seen != (primary, "steady", "writer"):
+            raise CheckFailedError(f"stack outputs say activeRegion/drState/primary database role {seen}")
+        return f"activeRegion {primary}, steady, PRIMARY record at {output(outputs, 'dns', 'endpoints', primary)}"
+
+    def cache_primary_in_primary(run: RunContext) -> Any:
+        return ctx.aws.global_datastore(primary, output(ctx.stack.outputs(), "cache", "globalDatastoreId"), primary)
+
+    def rebuild_dr_replica(run: RunContext) -> dict[str, Any]:
+        result = ctx.update(
+            run, None, message=f"drctl failback switch: rebuild {new_dr_db} as a replica of {primary_db}"
+        )
+        return {"changes": result.summary.describe()}
+
+    def allow_writes_on_dr_parameters(run: RunContext) -> dict[str, Any]:
+        # The read-only window set it on the DR parameter group, which the new replica uses: the next
+        # failover would promote a writer that refuses writes.
+        outcome = ctx.aws.allow_writes(dr, db_parameter_group_name(cfg, "dr"), new_dr_db)
+        return {"changed": outcome.changed}
+
+    def notify_primary(run: RunContext) -> dict[str, Any]:
+        subject = f"dr-platform {ctx.stack.fully_qualified_name}: failed back to {primary}"
+        return notify(
+            ctx, run, primary, subject, {"event": "steady", "activeRegion": primary, "newDrReplica": new_dr_db}
+        )
+
+    items = (
+        Parallel(
+            "prepare_primary_region",
+            (
+                ctx.step(
+                    "scale_primary_compute_to_full",
+                    scale_primary_compute,
+                    description=f"scale {node_group_name(cfg, 'primary')} to {cfg.node_group_full.desired} nodes",
+                    timeout_seconds=ctx.settings.compute_timeout_seconds + 60,
+                ),
+                ctx.step(
+                    "allow_writes_on_primary_parameter_group",
+                    allow_writes_on_primary_parameters,
+                    description="reset default_transaction_read_only in the primary region before its promotion",
+                ),
+                ctx.step(
+                    "wait_until_primary_replica_close",
+                    wait_until_close,
+                    description=f"{primary_db} lags at most {ctx.settings.switch_lag_threshold_seconds:g} s",
+                    timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
+                ),
+            ),
+        ),
+        ctx.step(
+            READ_ONLY_STEP,
+            stop_writes_on_dr,
+            description=f"read-only window: default_transaction_read_only on {dr_writer} ({dr})",
+        ),
+        ctx.step(
+            "wait_for_final_sync",
+            final_sync,
+            description=f"{primary_db} reports lag 0 after writes stopped",
+            timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
+        ),
+        ctx.step(
+            "fail_over_global_datastore_to_primary",
+            fail_back_cache,
+            description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'primary')} in {primary}",
+            timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
+        ),
+        ctx.step(
+            "write_steady_config",
+            write_config,
+            description=f"activeRegion={primary}, drState=steady, dbGeneration.dr={new_dr_gen} (transition_config)",
+            already_done=lambda run: ctx.config().dr_state is DrState.STEADY,
+        ),
+        ctx.step(
+            "update_stack_without_dr_rebuild",
+            update_without_dr_rebuild,
+            description=f"promote {primary_db}, DNS and replication back to {primary}; {new_dr_db} left out",
+            pre_checks=(state_is(ctx, DrState.STEADY),),
+            preview=lambda run: ctx.offline_preview(target_config()),
+            timeout_seconds=ctx.settings.promotion_timeout_seconds + 600,
+        ),
+        ctx.step(
+            "converge_promoted_primary_database",
+            converge,
+            description=f"wait until {primary_db} is a standalone writer with backups and its secret",
+            timeout_seconds=(ctx.settings.convergence_updates + 1) * (ctx.settings.promotion_timeout_seconds + 600),
+        ),
+        ctx.step(
+            "verify_primary_serving",
+            watch_error_rate,
+            description=f"watch {primary} for {ctx.settings.error_rate_window_seconds:g} s; any failure rolls back",
+            verifies_recovery=True,
+            timeout_seconds=ctx.settings.error_rate_window_seconds + 300,
+            post_checks=(
+                reading_check(
+                    "primary_database_is_standalone_writer",
+                    lambda run: ctx.aws.database_role(primary, primary_db, "writer"),
+                ),
+                Check("stack_outputs_show_primary_active", outputs_show_primary_active),
+                health_check_green(ctx, "primary_health_check_green", primary, failed_region=None),
+                reading_check("global_datastore_primary_in_primary", cache_primary_in_primary),
+                Check("error_rate_under_limit", error_rate_under_limit),
+            ),
+        ),
+        ctx.step(
+            "rebuild_dr_replica",
+            rebuild_dr_replica,
+            description=f"full update: create {new_dr_db} as a replica of {primary_db}, DR compute to standby",
+            timeout_seconds=ctx.settings.replica_build_timeout_seconds + 600,
+            post_checks=(
+                reading_check(
+                    "dr_database_replicates_from_primary",
+                    lambda run: ctx.aws.database_role(
+                        dr, new_dr_db, "replica", output(ctx.stack.outputs(), "database", primary, "arn")
+                    ),
+                ),
+            ),
+        ),
+        ctx.step(
+            "allow_writes_on_dr_parameter_group",
+            allow_writes_on_dr_parameters,
+            description="reset default_transaction_read_only in the DR region, ready for the next failover",
+        ),
+        ctx.step("notify_primary_alert_topic", notify_primary, description=f"publish the outcome to {primary}'s topic"),
+    )
+    return Runbook(
+        name=SWITCH,
+        description=f"failback switch of {ctx.stack.fully_qualified_name} from {dr} to {primary}",
+        items=items,
+        preflight=(
+            state_is(ctx, DrState.RESYNCING),
+            reading_check(
+                "primary_database_replicates_from_dr",
+                lambda run: ctx.aws.database_role(
+                    primary, primary_db, "replica", output(ctx.stack.outputs(), "database", dr, "arn")
+                ),
+            ),
+            reading_check("dr_writer_serving", lambda run: ctx.aws.database_role(dr, dr_writer, "writer")),
+            health_check_green(ctx, "primary_health_check_green", primary, failed_region=None),
+        ),
+        rto_target_seconds=cfg.rto_seconds,
+        rpo_target_seconds=cfg.rpo_seconds,
+    )
+
+
+# --- rollback ------------------------------------------------------------------------------------
+
+
+def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
+    cfg = ctx.config()
+    primary, dr = cfg.primary_region, cfg.dr_region
+    writer_gen, new_dr_gen = switch_generations(cfg, ctx.stack.get_config())
+    if cfg.dr_state is DrState.FAILED_OVER:  # resumed after the rollback config was written
+        writer_gen, new_dr_gen = cfg.regions["dr"].db_generation, None
+    dr_writer = db_identifier(cfg, "dr", writer_gen)
+    primary_db = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
+
+    def switch_not_completed(run: RunContext) -> str:
+        if new_dr_gen is None:
+            return "rollback config already written"
+        new_dr_db = db_identifier(cfg, "dr", new_dr_gen)
+        reading = ctx.aws.database_role(dr, new_dr_db, "replica")
+        if reading.status is Status.FAILING and "NotFound" in reading.detail:
+            return f"{new_dr_db} was never built: the switch did not complete"
+        raise CheckFailedError(
+            f"{new_dr_db} in {dr}: {reading.status.value}, {reading.detail}: the switch completed (or {dr} does not "
+            "answer); to leave the primary region now, fail over instead (drctl failover)"
+        )
+
+    def record_cause(run: RunContext) -> dict[str, Any]:
+        if cause and not run.measurement(ROLLBACK_CAUSE):
+            run.record(ROLLBACK_CAUSE, cause)
+        return {"cause": run.measurement(ROLLBACK_CAUSE) or "operator request"}
+
+    def fence_primary(run: RunContext) -> dict[str, Any]:
+        try:
+            outcome = ctx.aws.stop_writes(primary, db_parameter_group_name(cfg, "primary"), primary_db)
+        except RegionUnreachableError as error:
+            warn(run, f"could not fence {primary_db}: {error}; make sure nothing writes to it")
+            return {"fenced": False}
+        return {"fenced": True, "changed": outcome.changed}
+
+    def cache_back_to_dr(run: RunContext) -> dict[str, Any]:
+        global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
+        outcome = ctx.aws.fail_over_global_datastore(global_id, dr, cache_group_id(cfg, "dr"))
+        return {"globalDatastore": global_id, "changed": outcome.changed}
+
+    def writes_back_on_dr(run: RunContext) -> dict[str, Any]:
+        outcome = ctx.aws.allow_writes(dr, db_parameter_group_name(cfg, "dr"), dr_writer)
+        return {"writer": dr_writer, "changed": outcome.changed}
+
+    def write_config(run: RunContext) -> dict[str, Any]:
+        return {"changed": ctx.write_config(run, rollback_config(ctx.stack.get_config()))}
+
+    def update_back(run: RunContext) -> dict[str, Any]:
+        config = ctx.stack.get_config()
+        if ctx.config().dr_state is DrState.RESYNCING:
+            return {"changes": "none: the switch never wrote its config"}
+        targets = failover_targets(ctx, config, primary)
+        targets += [urn for urn in dns_targets(ctx, config, primary) if urn not in targets]
+        result = ctx.update(run, targets, message=f"drctl failback rollback: {dr} serves again")
+        return {"changes": result.summary.describe(), "targets": len(targets)}
+
+    def dr_active_again(run: RunContext) -> str:
+        outputs = ctx.stack.outputs()
+        seen = (outputs.get("activeRegion"), output(outputs, "database", dr, "identifier"))
+        if seen != (dr, dr_writer):
+            raise CheckFailedError(f"stack outputs say activeRegion/DR database {seen}")
+        run.record(RESULT, "rolled-back")
+        return f"activeRegion {dr}, {dr_writer} is the declared writer, drState {outputs.get('drState')}"
+
+    def notify_rollback(run: RunContext) -> dict[str, Any]:
+        subject = f"ROLLED BACK: dr-platform {ctx.stack.fully_qualified_name} failback; {dr} serves again"
+        extra = {"event": "rolled-back", "activeRegion": dr, "cause": run.measurement(ROLLBACK_CAUSE)}
+        return notify(ctx, run, dr, subject, extra)
+
+    items = (
+        ctx.step("record_rollback_cause", record_cause, description="keep why the failback is being rolled back"),
+        ctx.step(
+            "fence_promoted_primary",
+            fence_primary,
+            description=f"default_transaction_read_only on {primary_db} so nothing keeps writing there",
+        ),
+        ctx.step(
+            "fail_over_global_datastore_to_dr",
+            cache_back_to_dr,
+            description=f"FailoverGlobalReplicationGroup back to {cache_group_id(cfg, 'dr')} in {dr}",
+            timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
+        ),
+        ctx.step(
+            "allow_writes_on_dr_writer", writes_back_on_dr, description=f"close the read-only window on {dr_writer}"
+        ),
+        ctx.step(
+            "write_rollback_config",
+            write_config,
+            description=f"drState=failed-over, activeRegion={dr}, dbGeneration.dr={writer_gen} (rollback_config)",
+            already_done=lambda run: ctx.config().dr_state is not DrState.STEADY,
+        ),
+        ctx.step(
+            "update_stack_back_to_dr",
+            update_back,
+            description=f"update targeted to {dr} and global resources: DNS, replication, backups back to {dr}",
+            timeout_seconds=ctx.settings.promotion_timeout_seconds + 600,
+        ),
+        ctx.step(
+            "verify_dr_serving_again",
+            lambda run: None,
+            description=f"{dr_writer} is a writable writer, outputs and cache at {dr}",
+            verifies_recovery=True,
+            post_checks=(
+                reading_check(
+                    "dr_database_is_standalone_writer", lambda run: ctx.aws.database_role(dr, dr_writer, "writer")
+                ),
+                reading_check(
+                    "global_datastore_primary_in_dr",
+                    lambda run: ctx.aws.global_datastore(
+                        dr, output(ctx.stack.outputs(), "cache", "globalDatastoreId"), dr
+                    ),
+                ),
+                health_check_green(ctx, "dr_health_check_green", dr, failed_region=None),
+                Check("stack_outputs_show_dr_active", dr_active_again),
+            ),
+        ),
+        ctx.step("notify_rollback", notify_rollback, description=f"publish the rollback to {dr}'s alert topic"),
+    )
+    return Runbook(
+        name=ROLLBACK,
+        description=f"roll the failback of {ctx.stack.fully_qualified_name} back: {dr} serves again",
+        items=items,
+        preflight=(
+            state_is(ctx, DrState.STEADY, DrState.RESYNCING),
+            Check("switch_not_completed", switch_not_completed),
+        ),
+        rto_target_seconds=cfg.rto_seconds,
+        rpo_target_seconds=None,
+    )
+
+
+# --- the switch with its automatic rollback --------------------------------------------------------
+
+
+@dataclass
+class SwitchOutcome:
+    result: str  # succeeded | already-completed | planned | rolled-back
+    outcome: RunOutcome
+    cause: str | None = None
+    switch_run: RunRecord | None = None
+
+
+def rollback_parameters(switch: RunParameters) -> RunParameters:
+    """Derived from the switch's, so that rerunning the switch command resumes an interrupted rollback."""
+    return RunParameters(
+        reason=f"automatic rollback of the failback switch ({switch.reason})",
+        operator=switch.operator,
+        mode="automatic",
+    )
+
+
+def read_only_window_opened(run: RunRecord) -> bool:
+    return run.step(READ_ONLY_STEP).status is not StepStatus.PENDING
+
+
+def run_failback_switch(
+    engine: RunbookEngine,
+    ctx: DrContext,
+    parameters: RunParameters,
+    *,
+    dry_run: bool = False,
+    abandon_unfinished: bool = False,
+) -> SwitchOutcome:
+    """Run the switch; if it fails once writes are stopped on the DR writer, roll back at once and say so."""
+    rollback_params = rollback_parameters(parameters)
+    current = engine.journal.load()
+    if not dry_run and current and current.runbook == ROLLBACK and not current.finished and current.any_step_started:
+        engine.output(f"resuming the interrupted automatic rollback {current.run_id}")
+        outcome = _rollback(engine, ctx, rollback_params, None)
+        return SwitchOutcome("rolled-back", outcome, cause=outcome.run.measurements.get(ROLLBACK_CAUSE))
+    try:
+        outcome = engine.run(switch_runbook(ctx), parameters, dry_run=dry_run, abandon_unfinished=abandon_unfinished)
+    except RunFailedError as failure:
+        if not read_only_window_opened(failure.run):
+            raise
+        cause = failure.run.error or "the switch failed"
+        engine.output(f"FAILBACK SWITCH FAILED with writes stopped on the DR writer: {cause}")
+        engine.output("ROLLING BACK to the DR region now")
+        outcome = _rollback(engine, ctx, rollback_params, cause)
+        return SwitchOutcome("rolled-back", outcome, cause=cause, switch_run=failure.run)
+    return SwitchOutcome(outcome.status, outcome)
+
+
+def _rollback(engine: RunbookEngine, ctx: DrContext, parameters: RunParameters, cause: str | None) -> RunOutcome:
+    try:
+        return engine.run(rollback_runbook(ctx, cause), parameters, abandon_unfinished=True)
+    except RunFailedError as failure:
+        raise DrctlError(
+            f"the failback switch failed and its automatic rollback stopped too: {failure}",
+            hint="writes may still be stopped on the DR writer; fix the cause and rerun the same "
+            "`drctl failback switch` command: it resumes the rollback",
+        ) from failure

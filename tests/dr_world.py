@@ -1,0 +1,355 @@
+"""A small model of both regions for the DR runbook tests, at the `DrAws` boundary.
+
+`World` holds what AWS would say (replica lag, health, the cache's primary,
+node group sizes, read-only flags); `FakeAws` answers the runbooks' readings
+and actions from it and records every call with the region it would reach
+(Route53 calls are recorded at us-east-1, where its control plane is).
+Databases are read from the stand-in stack's state: an instance declared
+without `replicateSourceDb` has been promoted. `WorldStack` is a `StandInStack`
+whose updates can fail the way an impaired Route53 control plane makes them fail.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from automation.aws.actions import AwsActionError, Outcome
+from automation.aws.clients import AwsClients, RegionUnreachableError
+from automation.aws.readiness import (
+    DatabaseInstance,
+    GlobalDatastore,
+    GlobalDatastoreMember,
+    LagSample,
+    MetricRef,
+    Reading,
+    Status,
+)
+from automation.aws.waiting import WaitTimeoutError
+from automation.errors import DrctlError
+from automation.journal import LocalDirectoryStore, local_store
+from automation.runbook import RunbookEngine
+from automation.runbooks.context import DrContext, RunbookSettings
+from automation.stack import OutputCallback, UpdateResult
+from automation.stack_standin import StandInStack
+from components import naming
+from components.config import PlatformConfig, parse_config
+from tests.conftest import prod_config
+
+STACK = "organization/dr-platform/prod"
+PRIMARY, DR = "us-east-1", "us-west-2"
+ACCOUNT = "123456789012"
+SETTINGS = RunbookSettings(poll_seconds=1, error_rate_window_seconds=60, convergence_updates=2)
+
+
+class FakeClock:
+    """Moves only when slept; thread-safe for parallel steps."""
+
+    def __init__(self) -> None:
+        self.current = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+        self._mutex = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._mutex:
+            return self.current
+
+    def sleep(self, seconds: float) -> None:
+        with self._mutex:
+            self.current += timedelta(seconds=seconds)
+
+
+@dataclass
+class World:
+    lag_seconds: float = 3.0
+    down: set[str] = field(default_factory=set)
+    unhealthy: set[str] = field(default_factory=set)
+    error_rate: dict[str, float] = field(default_factory=dict)
+    cache_primary: str = PRIMARY
+    cache_failover_fails: bool = False
+    settings_lag: int = 0
+    """Updates after the promoting one before a promoted instance shows its backups and secret (#4419)."""
+    node_desired: dict[str, int] = field(default_factory=lambda: {PRIMARY: 3, DR: 1})
+    read_only: dict[str, bool] = field(default_factory=lambda: {PRIMARY: False, DR: False})
+    route53_down: bool = False
+    snapshots: list[str] = field(default_factory=list)
+    notifications: list[tuple[str, str]] = field(default_factory=list)
+    promoted_updates: dict[str, int] = field(default_factory=dict)
+
+    def after_update(self, stack: StandInStack) -> None:
+        for resource in stack.state.values():
+            if resource.type == "aws:rds/instance:Instance" and "replicateSourceDb" not in resource.inputs:
+                identifier = resource.inputs["identifier"]
+                self.promoted_updates[identifier] = self.promoted_updates.get(identifier, -1) + 1
+
+
+class WorldStack(StandInStack):
+    def __init__(self, config: Mapping[str, str], world: World) -> None:
+        super().__init__(config, name=STACK)
+        self.world = world
+        world.after_update(self)
+        world.promoted_updates = dict.fromkeys(world.promoted_updates, 99)  # deployed long ago: converged
+
+    def up(
+        self,
+        targets: Sequence[str] | None,
+        *,
+        exclude: Sequence[str] | None = None,
+        on_output: OutputCallback | None = None,
+        message: str | None = None,
+    ) -> UpdateResult:
+        if self.world.route53_down and (targets is None or any("aws:route53/" in urn for urn in targets)):
+            raise DrctlError(f"cannot update for {STACK}: route53.amazonaws.com: connection timed out")
+        result = super().up(targets, exclude=exclude, on_output=on_output, message=message)
+        self.world.after_update(self)
+        return result
+
+
+class FakeAws:
+    """Answers `DrAws`'s methods from the world and the stack state; records (method, region) of each call."""
+
+    def __init__(self, world: World, stack: WorldStack, clock: FakeClock) -> None:
+        self.world, self.stack, self.clock = world, stack, clock
+        self.calls: list[tuple[str, str]] = []
+        self._mutex = threading.Lock()
+
+    def _call(self, method: str, region: str) -> None:
+        with self._mutex:
+            self.calls.append((method, region))
+        if region in self.world.down:
+            raise RegionUnreachableError(region, OSError("connect timeout"))
+
+    def _reading(self, method: str, region: str, check: str, subject: str, measure: Any) -> Reading:
+        try:
+            self._call(method, region)
+        except RegionUnreachableError as error:
+            return Reading(check, region, subject, Status.UNREACHABLE, None, "", str(error))
+        return measure()
+
+    # --- databases ------------------------------------------------------------------
+
+    def _instance(self, region: str, identifier: str) -> DatabaseInstance:
+        declared = [r for r in self.stack.state.values() if r.inputs.get("identifier") == identifier]
+        if not declared or declared[0].region != region:
+            raise AwsActionError("describe", identifier, region, "DBInstanceNotFound: not found")
+        inputs = declared[0].inputs
+        source = inputs.get("replicateSourceDb")
+        converged = self.world.promoted_updates.get(identifier, -1) >= self.world.settings_lag
+        return DatabaseInstance(
+            identifier=identifier,
+            region=region,
+            arn=f"arn:aws:rds:{region}:{ACCOUNT}:db:{identifier}",
+            status="available",
+            source=source,
+            replicas=(),
+            replication_status="replicating" if source else None,
+            replication_normal=True,
+            replication_message=None,
+            parameter_groups={inputs.get("parameterGroupName", ""): "in-sync"},
+            backup_retention_days=inputs.get("backupRetentionPeriod", 0) if not source and converged else 0,
+            latest_restorable_time=self.clock.now(),
+            master_user_secret_arn=(
+                f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:rds!{identifier}"
+                if not source and converged
+                else None
+            ),
+        )
+
+    def describe_database(self, region: str, identifier: str) -> DatabaseInstance:
+        self._call("describe_database", region)
+        return self._instance(region, identifier)
+
+    def database_role(
+        self, region: str, identifier: str, expected_role: str, expected_source: str | None = None
+    ) -> Reading:
+        def measure() -> Reading:
+            try:
+                instance = self._instance(region, identifier)
+            except AwsActionError as error:
+                return Reading("database-role", region, identifier, Status.FAILING, None, "", str(error))
+            ok = instance.role == expected_role and (not expected_source or instance.source == expected_source)
+            status = Status.OK if ok else Status.FAILING
+            return Reading("database-role", region, identifier, status, instance.role, "", f"is a {instance.role}")
+
+        return self._reading("database_role", region, "database-role", identifier, measure)
+
+    def replica_lag(self, region: str, identifier: str, cfg: PlatformConfig) -> Reading:
+        def measure() -> Reading:
+            lag = self.world.lag_seconds
+            status = Status.FAILING if lag > cfg.rpo_seconds else Status.OK
+            return Reading("replica-lag", region, identifier, status, lag, "s", f"lag up to {lag:g}s")
+
+        return self._reading("replica_lag", region, "replica-lag", identifier, measure)
+
+    def point_in_time_recovery(self, region: str, identifier: str, cfg: PlatformConfig) -> Reading:
+        return self._reading(
+            "pitr", region, "pitr", identifier, lambda: Reading("pitr", region, identifier, Status.OK, 30, "s", "30s")
+        )
+
+    def wait_until_caught_up(self, region: str, replica: str, since: datetime, max_lag_seconds: float) -> LagSample:
+        self._call("wait_until_caught_up", region)
+        if self.world.lag_seconds > max_lag_seconds:
+            raise WaitTimeoutError(f"replica {replica} to catch up", 900, f"ReplicaLag {self.world.lag_seconds:g}s")
+        return LagSample(self.world.lag_seconds, self.clock.now())
+
+    def lag_at_promotion(self, region: str, replica: str) -> LagSample | None:
+        self._call("lag_at_promotion", region)
+        return LagSample(self.world.lag_seconds, self.clock.now())
+
+    def wait_until_writer(self, region: str, identifier: str) -> DatabaseInstance:
+        instance = self.describe_database(region, identifier)
+        if instance.role != "writer":
+            raise WaitTimeoutError(f"{identifier} to be a writer", 1800, f"replica of {instance.source}")
+        return instance
+
+    def wait_until_replica_available(self, region: str, identifier: str, source_arn: str) -> DatabaseInstance:
+        instance = self.describe_database(region, identifier)
+        if instance.role != "replica":
+            raise WaitTimeoutError(f"{identifier} to be a replica", 3600, instance.role)
+        return instance
+
+    def stop_writes(self, region: str, parameter_group: str, writer: str) -> Outcome:
+        return self._set_read_only("stop_writes", region, writer, True)
+
+    def allow_writes(self, region: str, parameter_group: str, writer: str) -> Outcome:
+        return self._set_read_only("allow_writes", region, writer, False)
+
+    def _set_read_only(self, method: str, region: str, writer: str, value: bool) -> Outcome:
+        self._call(method, region)
+        changed = self.world.read_only[region] != value
+        self.world.read_only[region] = value
+        return Outcome(method, writer, region, changed, f"read-only={value}", None)
+
+    def snapshot_before_replacement(self, region: str, identifier: str) -> Outcome:
+        self._call("snapshot_before_replacement", region)
+        snapshot = naming.pre_replacement_snapshot_identifier(identifier)
+        changed = snapshot not in self.world.snapshots
+        if changed:
+            self.world.snapshots.append(snapshot)
+        return Outcome("snapshot", identifier, region, changed, "available", snapshot)
+
+    # --- traffic, cache, compute, storage, backups ---------------------------------------
+
+    def health_check(self, region: str, health_check_id: str) -> Reading:
+        def measure() -> Reading:
+            status = Status.FAILING if region in self.world.unhealthy else Status.OK
+            return Reading("health-check", region, health_check_id, status, 1.0, "ratio", f"{status.value} checkers")
+
+        return self._reading(
+            "health_check", AwsClients.api_region("route53", region), "health-check", health_check_id, measure
+        )
+
+    def error_rate(self, region: str, metrics: tuple[MetricRef, MetricRef]) -> Reading:
+        def measure() -> Reading:
+            rate = self.world.error_rate.get(region, 0.001)
+            status = Status.FAILING if rate > 0.05 else Status.OK
+            return Reading("error-rate", region, "alb", status, rate, "ratio", f"{rate:.2%} of requests failed")
+
+        return self._reading("error_rate", region, "error-rate", "alb", measure)
+
+    def _datastore(self, global_id: str) -> GlobalDatastore:
+        members = tuple(
+            GlobalDatastoreMember(
+                group, region, "PRIMARY" if region == self.world.cache_primary else "SECONDARY", "associated"
+            )
+            for region, group in ((PRIMARY, "acme-drp-use1-redis"), (DR, "acme-drp-usw2-redis"))
+        )
+        return GlobalDatastore(global_id, "available", members)
+
+    def describe_global_datastore(self, region: str, global_id: str) -> GlobalDatastore:
+        self._call("describe_global_datastore", region)
+        return self._datastore(global_id)
+
+    def global_datastore(self, region: str, global_id: str, expected_primary_region: str) -> Reading:
+        def measure() -> Reading:
+            where = self.world.cache_primary
+            status = Status.OK if where == expected_primary_region else Status.FAILING
+            return Reading("global-datastore", region, global_id, status, where, "", f"primary in {where}")
+
+        return self._reading("global_datastore", region, "global-datastore", global_id, measure)
+
+    def fail_over_global_datastore(self, global_id: str, region: str, group_id: str) -> Outcome:
+        self._call("fail_over_global_datastore", region)
+        if self.world.cache_failover_fails:
+            raise AwsActionError("fail over global datastore", global_id, region, "InvalidGlobalReplicationGroupState")
+        changed = self.world.cache_primary != region
+        self.world.cache_primary = region
+        return Outcome("fail over", global_id, region, changed, f"primary in {region}", self._datastore(global_id))
+
+    def wait_until_member_associated(self, region: str, global_id: str, group_id: str) -> GlobalDatastore:
+        self._call("wait_until_member_associated", region)
+        return self._datastore(global_id)
+
+    def scale_node_group(self, region: str, cluster: str, node_group: str, size: Any) -> Outcome:
+        self._call("scale_node_group", region)
+        changed = self.world.node_desired[region] != size.desired
+        self.world.node_desired[region] = size.desired
+        return Outcome("scale", f"{cluster}/{node_group}", region, changed, "ACTIVE", None)
+
+    def node_group(self, region: str, cluster: str, node_group: str, expected_desired: int | None) -> Reading:
+        def measure() -> Reading:
+            desired = self.world.node_desired[region]
+            status = Status.WARNING if expected_desired and desired < expected_desired else Status.OK
+            return Reading("node-group", region, f"{cluster}/{node_group}", status, desired, "nodes", f"{desired}")
+
+        return self._reading("node_group", region, "node-group", node_group, measure)
+
+    def s3_replication(self, region: str, source_bucket: str, destination_arn: str, cfg: PlatformConfig) -> Reading:
+        return self._reading(
+            "s3_replication",
+            region,
+            "s3-replication",
+            source_bucket,
+            lambda: Reading("s3-replication", region, source_bucket, Status.OK, 2, "s", "latency up to 2s"),
+        )
+
+    def recovery_point_age(self, region: str, vault_name: str) -> Reading:
+        return self._reading(
+            "recovery_point_age",
+            region,
+            "backup",
+            vault_name,
+            lambda: Reading("backup", region, vault_name, Status.OK, 3600, "s", "1:00:00 old"),
+        )
+
+    def notify(self, region: str, topic_arn: str, subject: str, message: Mapping[str, Any]) -> str:
+        self._call("notify", region)
+        self.world.notifications.append((region, subject))
+        return f"message-{len(self.world.notifications)}"
+
+
+@dataclass
+class Dr:
+    """One test's platform: stack, world, fake AWS, clock, journal, and engines over them."""
+
+    root: Path
+    world: World = field(default_factory=World)
+    config: dict[str, str] = field(default_factory=prod_config)
+    clock: FakeClock = field(default_factory=FakeClock)
+    lines: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.stack = WorldStack(self.config, self.world)
+        self.aws = FakeAws(self.world, self.stack, self.clock)
+        self.ctx = DrContext(self.stack, self.aws, self.clock, settings=SETTINGS)  # type: ignore[arg-type]
+
+    @property
+    def cfg(self) -> PlatformConfig:
+        return parse_config(self.stack.get_config())
+
+    def store(self) -> LocalDirectoryStore:
+        return local_store(STACK, root=self.root)
+
+    def engine(self) -> RunbookEngine:
+        """A fresh engine on the same journal: what a new drctl process builds."""
+        return RunbookEngine(STACK, self.store(), clock=self.clock, output=self.lines.append)
+
+    def regions_called(self) -> set[str]:
+        return {region for _, region in self.aws.calls}
+
+
+def identifier(cfg: PlatformConfig, role: str, generation: int) -> str:
+    return naming.db_identifier(cfg, role, generation)

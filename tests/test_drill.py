@@ -1,0 +1,321 @@
+"""`drctl drill --sandbox`: every scenario through the production runbooks, the report, determinism, isolation.
+
+One moto server serves the module; each drill resets it. A drill takes a few
+seconds (provisioning dominates), so each scenario runs once and its report
+is shared by the tests that read it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from typer.testing import CliRunner
+
+from automation.cli import app
+from automation.drill import command
+from automation.drill.report import render_markdown, render_summary, write_report
+from automation.drill.run import DRILL_EPOCH, Traffic, run_drill
+from automation.drill.scenarios import DEFAULT_CRASH_STEP, SCENARIOS, DrillResult, scenario_named
+from automation.errors import DrctlError
+from automation.sandbox import MotoSandboxServer, Sandbox, Scenario
+from automation.sandbox.dataplane import Lineage, Write
+from tests.conftest import prod_config
+
+PRIMARY, DR = "us-east-1", "us-west-2"
+SHORT = Traffic(steady_seconds=60, failed_over_seconds=30, after_failback_seconds=20)
+REQUIRED = {
+    "mode": str,
+    "simulation": bool,
+    "scenario": str,
+    "result": str,
+    "rto_seconds": (float, type(None)),
+    "rpo_seconds": (float, type(None)),
+    "steps": list,
+    "targets": dict,
+    "latency": dict,
+    "data": dict,
+    "simulated": list,
+    "journal": dict,
+    "timeline": list,
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MotoSandboxServer]:
+    moto = MotoSandboxServer()
+    moto.start()
+    yield moto
+    moto.stop()
+
+
+@pytest.fixture(scope="module")
+def drill(server: MotoSandboxServer) -> Callable[..., dict[str, Any]]:
+    """The report of a scenario, run once per module, with no real sleeping (scale 0).
+
+    region-failure keeps the CLI's default traffic, so that its report can be compared with the CLI's.
+    """
+    done: dict[tuple[str, bool], dict[str, Any]] = {}
+
+    def run(name: str, force: bool = False) -> dict[str, Any]:
+        key = (name, force)
+        if key not in done:
+            done[key] = run_drill(
+                scenario_named(name),
+                server=server,
+                scale=0,
+                traffic=Traffic() if name == "region-failure" else SHORT,
+                force=force,
+                reason="drill: prove --force" if force else None,
+            )
+        return done[key]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], Path]:
+    """`drctl drill --sandbox --json` as a user runs it: its own moto server, the default scale and traffic."""
+    directory = tmp_path_factory.mktemp("drills")
+    result = CliRunner().invoke(app, ["drill", "--sandbox", "--json", "--report-dir", str(directory)])
+    assert result.exception is None, result.exception
+    return result.exit_code, json.loads(result.stdout), directory
+
+
+# --- the scenarios, with their expected results --------------------------------------------------------
+
+
+def test_region_failure_through_the_cli_succeeds_and_writes_a_complete_report(
+    cli_run: tuple[int, dict[str, Any], Path],
+) -> None:
+    exit_code, report, directory = cli_run
+
+    assert exit_code == 0
+    assert (report["mode"], report["simulation"], report["scenario"], report["result"]) == (
+        "sandbox",
+        True,
+        "region-failure",
+        "succeeded",
+    )
+    for key, kind in REQUIRED.items():
+        assert isinstance(report[key], kind), key
+    assert report["targets"] == {"rto_seconds": 900, "rpo_seconds": 300}
+    assert report["steps"] and all(
+        isinstance(step["name"], str)
+        and step["status"] in ("succeeded", "already-done")
+        and datetime.fromisoformat(step["started_at"].replace("Z", "+00:00")) >= DRILL_EPOCH
+        and step["finished_at"] >= step["started_at"]
+        for step in report["steps"]
+    )
+    assert {run["runbook"] for run in report["runs"]} == {"failover", "failback-prepare", "failback-switch"}
+    assert report["journal"]["run_ids"] == [run["run_id"] for run in report["runs"]]
+    # Modelled, not measured: the RTO is the failover run from start to verification, within the target.
+    assert 0 < report["rto_seconds"] <= 900
+    assert report["latency"]["rto_if_sequential_seconds"] > report["rto_seconds"]  # the parallel group paid off
+    # The writes of the last replica-lag seconds before the failure are gone, and only those.
+    assert report["rpo_seconds"] == 5
+    rows = next(k for k in report["data"]["after-failover"]["kinds"] if k["kind"] == "database-rows")
+    assert rows["lost"] > 0 and rows["survived"] == rows["written"] - rows["lost"]
+    assert report["final_state"] == {"activeRegion": PRIMARY, "drState": "steady"}
+    written = {path.name for path in directory.iterdir()}
+    assert {"drill-region-failure.json", "drill-region-failure.md", "drill-region-failure-journal"} <= written
+    assert json.loads((directory / "drill-region-failure.json").read_text()) == report
+    archived = list((directory / "drill-region-failure-journal").rglob("journal/runs/*.json"))
+    assert sorted(path.stem for path in archived) == sorted(report["journal"]["run_ids"])
+
+
+def test_the_same_scenario_gives_the_same_numbers_whatever_the_real_speed(
+    cli_run: tuple[int, dict[str, Any], Path], drill: Callable[..., dict[str, Any]]
+) -> None:
+    first = cli_run[1]  # slept 0.0001 s per modelled second, on its own moto server
+    second = drill("region-failure")  # did not sleep, on the module's server
+
+    assert (second["rto_seconds"], second["rpo_seconds"]) == (first["rto_seconds"], first["rpo_seconds"])
+    assert [_timed(step) for step in second["steps"]] == [_timed(step) for step in first["steps"]]
+    assert second["timeline"] == first["timeline"]
+    assert second["data"] == first["data"]
+
+
+def _timed(step: dict[str, Any]) -> tuple[Any, ...]:
+    return (step["runbook"], step["name"], step["status"], step["started_at"], step["finished_at"], step["attempts"])
+
+
+def test_region_failure_needs_no_call_to_the_failed_region(drill: Callable[..., dict[str, Any]]) -> None:
+    isolation = drill("region-failure")["isolation"]
+
+    assert isolation["failed_region"] == PRIMARY
+    assert isolation["calls"] > 0  # the recorder saw the failover's calls...
+    assert isolation["calls_to_failed_region"] == 0  # ...and none of them went to us-east-1 (Route53 included)
+    assert isolation["calls_by_operation"]["rds:PromoteReadReplica"] == 1
+
+
+def test_the_call_recorder_sees_calls_to_a_region_that_is_down(server: MotoSandboxServer) -> None:
+    with Sandbox.open(prod_config(), server=server, scale=0) as sandbox:
+        sandbox.server.outages.fail(PRIMARY)
+        with pytest.raises(EndpointConnectionError):
+            sandbox.clients.client("rds", PRIMARY).describe_db_instances()
+        call = sandbox.simulated.calls[-1]
+    assert (call.service, call.operation, call.region, call.refused) == ("rds", "DescribeDBInstances", PRIMARY, True)
+
+
+def test_replica_lag_is_refused_by_the_preflight_before_anything_changes(drill: Callable[..., dict[str, Any]]) -> None:
+    report = drill("replica-lag")
+
+    assert (report["result"], report["as_expected"]) == ("refused", True)
+    refusals = [check for check in report["preflight"] if not check["passed"]]
+    assert [check["name"] for check in refusals] == ["dr_replica_lag_under_rpo"]
+    assert "420s" in refusals[0]["detail"]
+    assert all(step["status"] == "pending" for step in report["steps"])
+    assert report["rto_seconds"] is None and report["rpo_seconds"] is None
+    assert report["final_state"] == {"activeRegion": PRIMARY, "drState": "steady"}
+    assert all(kind["lost"] == 0 for kind in report["data"]["final"]["kinds"])
+
+
+def test_replica_lag_with_force_proceeds_and_shows_the_rpo_missed(drill: Callable[..., dict[str, Any]]) -> None:
+    report = drill("replica-lag", force=True)
+
+    assert (report["result"], report["expected_result"], report["as_expected"]) == ("succeeded", "succeeded", True)
+    assert report["rpo_seconds"] == 420 and report["objectives"]["rpo"]["met"] is False
+    assert "RPO missed: 420 s against 300 s" in report["findings"]
+    lag_check = next(check for check in report["preflight"] if check["name"] == "dr_replica_lag_under_rpo")
+    assert lag_check["passed"] and lag_check["detail"].startswith("OVERRIDDEN by --force")
+
+
+def test_dr_unhealthy_is_refused(drill: Callable[..., dict[str, Any]]) -> None:
+    report = drill("dr-unhealthy")
+
+    assert (report["result"], report["as_expected"]) == ("refused", True)
+    refused = {check["name"] for check in report["preflight"] if not check["passed"]}
+    assert refused == {"dr_health_check_green"}
+
+
+def test_crash_resume_resumes_the_journaled_run_instead_of_restarting(drill: Callable[..., dict[str, Any]]) -> None:
+    report = drill("crash-resume")
+
+    assert (report["result"], report["as_expected"]) == ("succeeded", True)
+    failover = next(run for run in report["runs"] if run["runbook"] == "failover")
+    assert failover["resumed"] and len(failover["attempts"]) == 2
+    steps = [step for step in report["steps"] if step["runbook"] == "failover"]
+    names = [step["name"] for step in steps]
+    crashed = names.index(DEFAULT_CRASH_STEP)
+    assert all(step["attempts"] == 1 for step in steps[:crashed])  # done before the crash: not re-run
+    assert steps[crashed]["attempts"] == 2
+    # The cache failover, done before the crash, happened once and not once per attempt.
+    calls = report["isolation"]["calls_by_operation"]
+    assert calls["elasticache:FailoverGlobalReplicationGroup"] == 1
+    assert report["isolation"]["calls_to_failed_region"] == 0
+    phases = [entry["phase"] for entry in report["timeline"]]
+    assert phases.count("crash") == 2
+    # The restart is part of the RTO: the same failover without the crash is faster by it.
+    assert report["rto_seconds"] > drill("region-failure")["rto_seconds"]
+
+
+def test_failback_rollback_ends_back_on_the_dr_region(drill: Callable[..., dict[str, Any]]) -> None:
+    report = drill("failback-rollback")
+
+    assert (report["result"], report["as_expected"]) == ("rolled-back", True)
+    assert report["final_state"] == {"activeRegion": DR, "drState": "failed-over"}
+    runbooks = [run["runbook"] for run in report["runs"]]
+    assert runbooks == ["failover", "failback-prepare", "failback-switch", "failback-rollback"]
+    switch = next(run for run in report["runs"] if run["runbook"] == "failback-switch")
+    assert switch["status"] == "failed" and "error_rate" in switch["error"]
+    assert report["data"]["final"]["region"] == DR
+
+
+# --- the command's boundaries ---------------------------------------------------------------------------
+
+
+def test_without_sandbox_the_drill_refuses_and_points_to_the_real_failover() -> None:
+    result = CliRunner().invoke(app, ["drill"])
+
+    assert isinstance(result.exception, DrctlError)
+    assert "--sandbox" in str(result.exception) and "drctl failover" in (result.exception.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--scenario", "meteor"], "unknown drill scenario"), (["--force"], "--force needs --reason")],
+)
+def test_bad_arguments_are_refused_before_any_sandbox_starts(arguments: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["drill", "--sandbox", *arguments])
+
+    assert isinstance(result.exception, DrctlError) and message in str(result.exception)
+
+
+def test_an_unexpected_result_exits_non_zero(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, drill: Callable[..., dict[str, Any]]
+) -> None:
+    unexpected = {**drill("dr-unhealthy"), "result": "succeeded", "as_expected": False}
+    monkeypatch.setattr("automation.drill.run.run_drill", lambda *args, **kwargs: unexpected)
+
+    result = CliRunner().invoke(
+        app, ["drill", "--sandbox", "--scenario", "dr-unhealthy", "--report-dir", str(tmp_path)]
+    )
+
+    assert isinstance(result.exception, DrctlError) and result.exception.exit_code == command.UNEXPECTED_EXIT
+    assert "dr-unhealthy ended succeeded, expected refused" in str(result.exception)
+
+
+def test_every_scenario_fault_is_one_the_sandbox_can_inject() -> None:
+    faults = {fault for s in SCENARIOS.values() for fault in (*s.before_failover, *s.before_switch)}
+
+    assert set(SCENARIOS) == {scenario.value for scenario in Scenario}
+    assert faults <= {scenario.value for scenario in Scenario}
+    assert scenario_named("replica-lag").expected_result(forced=True) is DrillResult.SUCCEEDED
+    assert scenario_named("dr-unhealthy").expected_result(forced=True) is DrillResult.REFUSED
+
+
+# --- the report ---------------------------------------------------------------------------------------------
+
+
+def test_the_markdown_is_labelled_a_simulation_and_shows_the_resume_on_its_timeline(
+    drill: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    report = drill("crash-resume")
+    markdown = render_markdown(report)
+
+    assert markdown.startswith("# DR drill (SIMULATION): crash-resume: succeeded (as expected)")
+    assert "## failover: succeeded (resumed)" in markdown
+    assert f"simulated crash of the runner at step {DEFAULT_CRASH_STEP}" in markdown
+    assert "resumes from the journal" in markdown
+    assert f"{DEFAULT_CRASH_STEP} " in markdown and "2 attempts" in markdown
+    offsets = [entry["offset_seconds"] for entry in report["timeline"]]
+    assert offsets == sorted(offsets)
+    paths = write_report(report, tmp_path)
+    assert [path.name for path in paths] == ["drill-crash-resume.json", "drill-crash-resume.md"]
+
+
+def test_the_summary_table_has_one_line_per_scenario(drill: Callable[..., dict[str, Any]]) -> None:
+    reports = [drill("region-failure"), drill("dr-unhealthy"), {**drill("replica-lag"), "as_expected": False}]
+
+    lines = render_summary(reports).splitlines()
+
+    assert "| region-failure | succeeded | succeeded | 720 | 5 |" in lines[4]
+    assert "| dr-unhealthy | refused | refused | - | - |" in lines[5]
+    assert lines[6].endswith("| UNEXPECTED |")
+
+
+# --- the sandbox behaviour the graceful paths rely on -------------------------------------------------------
+
+
+def test_a_read_only_writer_refuses_writes_and_its_replica_drains() -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    lineage = Lineage(lag_seconds=5)
+    lineage.write("writer", [Write("a", start)])
+    lineage.attach("replica", "writer")
+    lineage.read_only("writer", start + timedelta(seconds=1))
+
+    with pytest.raises(DrctlError, match="read-only"):
+        lineage.write("writer", [Write("b", start + timedelta(seconds=2))])
+    assert lineage.lag("replica", start + timedelta(seconds=3)) == 3
+    assert lineage.lag("replica", start + timedelta(seconds=6)) == 0
+    assert [w.key for w in lineage.visible("replica", start + timedelta(seconds=6))] == ["a"]
+    detachment = lineage.detach("replica", start + timedelta(seconds=6))
+    assert detachment is not None and detachment.loss_window_seconds == 0  # a graceful switch loses nothing
+    lineage.read_only("writer", None)
+    lineage.write("writer", [Write("c", start + timedelta(seconds=7))])

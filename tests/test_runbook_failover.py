@@ -1,0 +1,274 @@
+"""`drctl failover` as a runbook: stand-in stack, fake AWS at the `automation.aws` boundary, fake clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from automation.errors import DrctlError
+from automation.evaluate import GLOBAL
+from automation.journal import Journal, RunParameters, RunStatus, StackLock, StepStatus
+from automation.runbook import RunFailedError
+from automation.runbooks.context import FOLLOW_UPS, WARNINGS
+from automation.runbooks.failover import failover_runbook, reconcile_dns_runbook
+from automation.stack_standin import cached_evaluation
+from tests.dr_world import DR, PRIMARY, STACK, Dr
+
+EMERGENCY = RunParameters(reason="us-east-1 outage", operator="alice", mode="emergency")
+GRACEFUL = RunParameters(reason="quarterly drill", operator="alice", mode="graceful")
+EMERGENCY_STEPS = [
+    "scale_dr_compute_to_full",
+    "allow_writes_on_dr_parameter_group",
+    "fail_over_global_datastore_to_dr",
+    "record_replica_lag_at_promotion",
+    "write_failed_over_config",
+    "update_stack_in_dr_region",
+    "converge_promoted_dr_database",
+    "reconcile_dns_records",
+    "verify_dr_serving",
+    "notify_dr_alert_topic",
+]
+
+
+class RunnerCrashed(BaseException):
+    """The drctl process dies (a BaseException, as a kill would not return through `except Exception`)."""
+
+
+@pytest.fixture
+def dr(tmp_path: Path) -> Dr:
+    return Dr(tmp_path)
+
+
+def run(dr: Dr, parameters: RunParameters = EMERGENCY):
+    return dr.engine().run(failover_runbook(dr.ctx, parameters.mode), parameters)
+
+
+def report(dr: Dr, run_id: str) -> dict:
+    return json.loads((dr.store().root / f"reports/{run_id}.json").read_text())
+
+
+def assert_updates_stay_out_of(dr: Dr, failed_region: str) -> None:
+    declared = cached_evaluation(dr.stack.get_config()).by_urn()
+    for update in dr.stack.updates:
+        assert update.targets, "a failover update must always be targeted"
+        assert update.targets[0] == dr.stack.root_urn
+        assert all(declared[urn].region in (DR, GLOBAL, None) for urn in update.targets[1:])
+        assert all(declared[urn].region != failed_region for urn in update.targets[1:])
+
+
+# --- the emergency path ------------------------------------------------------------------------
+
+
+def test_emergency_failover_promotes_dr_without_any_call_to_the_primary_region(dr: Dr) -> None:
+    dr.world.down.add(PRIMARY)
+    outcome = run(dr)
+
+    assert outcome.status == "succeeded"
+    assert PRIMARY not in dr.regions_called()  # Route53 is served from us-east-1: not read either
+    assert_updates_stay_out_of(dr, PRIMARY)
+    assert not any("aws:route53/" in urn for update in dr.stack.updates for urn in update.targets)
+    journal = Journal(dr.store()).load()
+    assert [step.name for step in journal.steps] == EMERGENCY_STEPS
+    assert all(step.status is StepStatus.SUCCEEDED for step in journal.steps)
+    assert dr.stack.config_changes == [{"dr-platform:activeRegion": DR, "dr-platform:drState": "failed-over"}]
+    outputs = dr.stack.outputs()
+    assert outputs["activeRegion"] == DR and outputs["database"][DR]["role"] == "writer"
+    assert dr.world.node_desired[DR] == 3 and dr.world.cache_primary == DR
+    assert dr.world.notifications == [(DR, f"dr-platform {STACK}: failed over to {DR} (emergency)")]
+
+    measured = report(dr, outcome.run.run_id)
+    assert measured["data_loss_window"] == {"measured_seconds": 3.0, "target_seconds": 300, "met": True}
+    assert measured["rto"]["target_seconds"] == 900 and measured["rto"]["met"] is True
+    assert any("Route53" in warning for warning in measured["measurements"][WARNINGS])
+    assert any("drctl reconcile-dns" in item for item in measured["measurements"][FOLLOW_UPS])
+
+
+def test_the_steps_run_in_order_with_compute_and_cache_in_parallel(dr: Dr) -> None:
+    outcome = run(dr)
+    steps = {step.name: step for step in outcome.run.steps}
+    assert steps["scale_dr_compute_to_full"].group == steps["fail_over_global_datastore_to_dr"].group
+    started = [steps[name].started_at for name in EMERGENCY_STEPS[1:]]
+    assert started == sorted(started)
+    actions = [method for method, _ in dr.aws.calls if method in ("lag_at_promotion", "notify", "scale_node_group")]
+    assert actions.index("scale_node_group") < actions.index("lag_at_promotion") < actions.index("notify")
+
+
+def test_a_repeated_failover_is_a_no_op(dr: Dr) -> None:
+    run(dr)
+    updates, calls = len(dr.stack.updates), len(dr.aws.calls)
+    again = run(dr)
+    assert again.status == "already-completed" and "nothing to do" in again.message
+    assert len(dr.stack.updates) == updates and len(dr.aws.calls) == calls
+
+
+@pytest.mark.parametrize("crash_at", EMERGENCY_STEPS)
+def test_a_run_that_crashed_at_any_step_resumes_there(dr: Dr, crash_at: str) -> None:
+    dr.world.down.add(PRIMARY)
+    crashes = [crash_at]
+
+    def crash_once(step: str) -> None:
+        if step in crashes:
+            crashes.remove(step)
+            raise RunnerCrashed(step)
+
+    dr.ctx.step_hook = crash_once
+    with pytest.raises(RunnerCrashed):
+        run(dr)
+    crashed = Journal(dr.store()).load()
+    assert crashed.status is RunStatus.FAILED and crashed.step(crash_at).status is StepStatus.FAILED
+
+    outcome = run(dr)  # a new drctl process, same command
+    assert outcome.status == "succeeded"
+    assert outcome.run.step(crash_at).attempts == 2
+    assert all(outcome.run.step(name).attempts == 1 for name in EMERGENCY_STEPS[: EMERGENCY_STEPS.index(crash_at)])
+    assert PRIMARY not in dr.regions_called()
+    assert len(dr.world.notifications) == 1 and dr.stack.outputs()["activeRegion"] == DR
+
+
+def test_an_interrupted_stack_update_is_cleared_and_resumed(dr: Dr) -> None:
+    dr.stack.fail_up(1, "interrupt")
+    with pytest.raises(RunFailedError, match="update_stack_in_dr_region"):
+        run(dr)
+    assert dr.stack.pending
+    outcome = run(dr)
+    assert outcome.status == "succeeded" and not dr.stack.pending
+    assert any("removed 1 pending operation" in line for line in dr.lines)
+
+
+# --- preflight --------------------------------------------------------------------------------
+
+
+def test_preflight_refuses_lag_above_the_rpo_and_changes_nothing(dr: Dr) -> None:
+    dr.world.lag_seconds = 420
+    with pytest.raises(RunFailedError, match=r"refused by its preflight.*lag up to 420s"):
+        run(dr)
+    assert Journal(dr.store()).load().status is RunStatus.REFUSED
+    assert dr.stack.updates == [] and dr.stack.config_changes == [] and dr.world.notifications == []
+    assert dr.world.node_desired[DR] == 1
+
+
+def test_force_needs_a_reason_and_is_recorded(dr: Dr) -> None:
+    dr.world.lag_seconds = 420
+    forced_silently = RunParameters(reason=" ", operator="alice", mode="emergency", force=True)
+    with pytest.raises(RunFailedError, match="must be recorded with a --reason"):
+        run(dr, forced_silently)
+    forced = RunParameters(
+        reason="primary gone, losing 7 minutes accepted", operator="alice", mode="emergency", force=True
+    )
+    outcome = run(dr, forced)
+    assert outcome.status == "succeeded"
+    measured = report(dr, outcome.run.run_id)
+    lag_check = next(check for check in measured["preflight"] if check["name"] == "dr_replica_lag_under_rpo")
+    assert lag_check["passed"] and "OVERRIDDEN by --force (primary gone" in lag_check["detail"]
+    assert measured["data_loss_window"] == {"measured_seconds": 420, "target_seconds": 300, "met": False}
+
+
+def test_preflight_refuses_an_unhealthy_dr_region(dr: Dr) -> None:
+    dr.world.unhealthy.add(DR)
+    with pytest.raises(RunFailedError, match="dr_health_check_green"):
+        run(dr, GRACEFUL)
+    assert dr.stack.updates == []
+
+
+def test_preflight_refuses_a_stack_that_is_not_steady(dr: Dr) -> None:
+    run(dr)
+    other = RunParameters(reason="again", operator="bob", mode="emergency")
+    with pytest.raises(RunFailedError, match="the stack is failed-over; this runbook starts from steady"):
+        run(dr, other)
+
+
+def test_the_lock_refuses_a_second_run(dr: Dr) -> None:
+    lease = StackLock(dr.store(), STACK, dr.clock).acquire("carol", "failback-switch")
+    with pytest.raises(DrctlError, match="locked by carol"):
+        run(dr)
+    assert dr.stack.updates == [] and dr.aws.calls == []
+    lease.release()
+
+
+# --- graceful path, convergence, DNS, cache ---------------------------------------------------------
+
+
+def test_graceful_failover_stops_writes_waits_for_lag_zero_and_reconciles_dns(dr: Dr) -> None:
+    dr.world.lag_seconds = 0
+    outcome = run(dr, GRACEFUL)
+    names = [step.name for step in outcome.run.steps]
+    assert names[:2] == ["stop_writes_on_primary", "wait_until_dr_replica_caught_up"]
+    assert dr.world.read_only[PRIMARY] is True
+    assert report(dr, outcome.run.run_id)["data_loss_window"]["measured_seconds"] == 0
+    dns_update = dr.stack.updates[-1]
+    assert dns_update.targets[0] == dr.stack.root_urn
+    assert all("aws:route53/" in urn for urn in dns_update.targets[1:]) and len(dns_update.targets) > 1
+    assert outcome.run.measurements["dns_reconciled"] is True
+
+
+def test_graceful_failover_that_cannot_reach_lag_zero_stops_journaled_and_resumes(dr: Dr) -> None:
+    with pytest.raises(RunFailedError, match="wait_until_dr_replica_caught_up"):
+        run(dr, GRACEFUL)
+    assert dr.stack.config_changes == [] and dr.world.read_only[PRIMARY] is True
+    dr.world.lag_seconds = 0
+    outcome = run(dr, GRACEFUL)
+    assert outcome.status == "succeeded" and outcome.run.step("stop_writes_on_primary").attempts == 1
+
+
+def test_convergence_repeats_the_targeted_update_until_the_promoted_instance_is_complete(dr: Dr) -> None:
+    dr.world.settings_lag = 1
+    outcome = run(dr)
+    assert outcome.run.step("converge_promoted_dr_database").detail["extraUpdates"] == 1
+    assert len(dr.stack.updates) == 2
+    assert_updates_stay_out_of(dr, PRIMARY)
+
+
+def test_convergence_gives_up_after_its_bound_with_a_clear_error(dr: Dr) -> None:
+    dr.world.settings_lag = 99
+    with pytest.raises(RunFailedError, match="did not converge after 2 more update"):
+        run(dr)
+    journal = Journal(dr.store()).load()
+    step = journal.step("converge_promoted_dr_database")
+    assert step.status is StepStatus.FAILED and "no RDS-managed master user secret" in step.error
+    assert journal.status is RunStatus.FAILED and len(dr.stack.updates) == 3
+    assert report(dr, journal.run_id)["status"] == "failed"
+
+
+def test_a_route53_control_plane_outage_is_a_warning_and_reconcile_dns_fixes_it_later(dr: Dr) -> None:
+    dr.world.lag_seconds = 0
+    dr.world.route53_down = True
+    outcome = run(dr, GRACEFUL)
+    assert outcome.status == "succeeded"
+    assert outcome.run.measurements["dns_reconciled"] is False
+    assert any("drctl reconcile-dns" in item for item in outcome.run.measurements[FOLLOW_UPS])
+    verify = outcome.run.step("verify_dr_serving")
+    assert any("not reconciled yet" in check.detail for check in verify.checks)
+
+    dr.world.route53_down = False
+    params = RunParameters(reason="Route53 is back", operator="alice", options={"drState": "failed-over"})
+    reconciled = dr.engine().run(reconcile_dns_runbook(dr.ctx), params)
+    assert reconciled.status == "succeeded"
+    assert all("aws:route53/" in urn for urn in dr.stack.updates[-1].targets[1:])
+
+
+def test_emergency_failover_carries_on_when_the_cache_cannot_fail_over(dr: Dr) -> None:
+    dr.world.cache_failover_fails = True
+    outcome = run(dr)
+    assert outcome.status == "succeeded"
+    assert any("disassociate-global-replication-group" in item for item in outcome.run.measurements[FOLLOW_UPS])
+
+
+def test_graceful_failover_stops_when_the_cache_cannot_fail_over(dr: Dr) -> None:
+    dr.world.lag_seconds, dr.world.cache_failover_fails = 0, True
+    with pytest.raises(RunFailedError, match="fail_over_global_datastore_to_dr"):
+        run(dr, GRACEFUL)
+    assert dr.stack.config_changes == []
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(dr: Dr) -> None:
+    outcome = dr.engine().run(failover_runbook(dr.ctx, "emergency"), EMERGENCY, dry_run=True)
+    text = "\n".join(outcome.plan)
+    assert outcome.status == "planned"
+    assert "[ok] dr_replica_lag_under_rpo" in text and "in parallel (prepare_dr_region)" in text
+    assert "would change: set dr-platform:activeRegion=us-west-2" in text
+    assert "update_stack_in_dr_region" in text and f"(in {DR}" in text
+    assert dr.stack.config_changes == [] and dr.stack.updates == []
+    assert {method for method, _ in dr.aws.calls} <= {"database_role", "replica_lag", "health_check"}
+    assert not dr.store().root.exists()
