@@ -65,6 +65,10 @@ def measure(name: str, arguments: list[str], repeat: int) -> dict[str, Any]:
     }
 
 
+def _figure(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:g}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
@@ -81,7 +85,8 @@ def main() -> None:
         ]
         results = [measure(name, arguments, options.repeat) for name, arguments in cases]
         if options.all:
-            results.append(measure("drill all", ["drill", "--sandbox", "--scenario", "all", "--report-dir", reports], 1))
+            every = ["drill", "--sandbox", "--scenario", "all", "--report-dir", reports]
+            results.append(measure("drill all", every, 1))
 
     machine = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
     options.out.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +95,7 @@ def main() -> None:
     print(f"\n{'command':<28} {'min s':>7} {'median s':>9} {'max s':>7}  modelled RTO/RPO (s)   deterministic")
     for result in results:
         figures = {(m["rto_seconds"], m["rpo_seconds"]) for m in result["modelled"]}
-        modelled = ", ".join(f"{rto}/{rpo}" for rto, rpo in sorted(figures, key=str)) or "-"
+        modelled = ", ".join(f"{_figure(rto)}/{_figure(rpo)}" for rto, rpo in sorted(figures, key=str)) or "-"
         print(
             f"{result['name']:<28} {result['min']:>7.1f} {result['median']:>9.1f} {result['max']:>7.1f}  "
             f"{modelled:<22} {'yes' if result['deterministic'] else 'NO'}"

@@ -8,6 +8,7 @@ is shared by the tests that read it.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,10 @@ from automation.drill.run import DRILL_EPOCH, Traffic, run_drill
 from automation.drill.scenarios import DEFAULT_CRASH_STEP, SCENARIOS, DrillResult, scenario_named
 from automation.errors import DrctlError
 from automation.sandbox import MotoSandboxServer, Sandbox, Scenario
+from automation.sandbox.clock import LatencyClock
 from automation.sandbox.dataplane import Lineage, Write
+from automation.timings import Op, latency
+from tests.aws_support import CFG
 from tests.conftest import prod_config
 
 PRIMARY, DR = "us-east-1", "us-west-2"
@@ -138,6 +142,7 @@ def test_the_same_scenario_gives_the_same_numbers_whatever_the_real_speed(
     assert (second["rto_seconds"], second["rpo_seconds"]) == (first["rto_seconds"], first["rpo_seconds"])
     assert [_timed(step) for step in second["steps"]] == [_timed(step) for step in first["steps"]]
     assert second["timeline"] == first["timeline"]
+    assert second["latency"] == first["latency"]
     assert second["data"] == first["data"]
 
 
@@ -247,6 +252,13 @@ def test_bad_arguments_are_refused_before_any_sandbox_starts(arguments: list[str
     assert isinstance(result.exception, DrctlError) and message in str(result.exception)
 
 
+def test_a_crash_step_the_failover_does_not_have_is_refused(server: MotoSandboxServer) -> None:
+    with pytest.raises(DrctlError, match="--crash-at promote_everything") as refused:
+        run_drill(scenario_named("crash-resume"), server=server, scale=0, crash_step="promote_everything")
+
+    assert DEFAULT_CRASH_STEP in (refused.value.hint or "")
+
+
 def test_an_unexpected_result_exits_non_zero(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, drill: Callable[..., dict[str, Any]]
 ) -> None:
@@ -319,3 +331,22 @@ def test_a_read_only_writer_refuses_writes_and_its_replica_drains() -> None:
     assert detachment is not None and detachment.loss_window_seconds == 0  # a graceful switch loses nothing
     lineage.read_only("writer", None)
     lineage.write("writer", [Write("c", start + timedelta(seconds=7))])
+
+
+def test_a_thread_starts_where_its_starter_stands_even_when_a_sibling_ran_ahead() -> None:
+    """The parallel group's figures must not depend on which thread the OS schedules first."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    clock = LatencyClock(CFG, start=start, scale=0)
+    seen: dict[str, datetime] = {}
+    with clock:
+        clock.now()
+        ahead = threading.Thread(target=lambda: clock.charge(Op.NODE_GROUP_SCALE_UP))
+        ahead.start()
+        ahead.join()  # the sibling finished before the next thread even started
+        late = threading.Thread(target=lambda: seen.update(started=clock.now()))
+        late.start()
+        late.join()
+        joined = clock.now()
+
+    assert seen["started"] == start
+    assert joined == start + timedelta(seconds=latency(Op.NODE_GROUP_SCALE_UP, CFG))

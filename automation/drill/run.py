@@ -26,6 +26,7 @@ from typing import Any
 from automation.aws import readiness
 from automation.drill.report import build_report
 from automation.drill.scenarios import CRASH_RESUME, DEFAULT_CRASH_STEP, REPLICA_LAG, DrillResult, DrillScenario
+from automation.errors import DrctlError
 from automation.journal import RunParameters, RunRecord, RunStatus, iso, local_store
 from automation.runbook import RunbookEngine, RunFailedError
 from automation.runbooks.context import DrAws, DrContext, RunbookSettings
@@ -78,7 +79,6 @@ class Drill:
     run_anchors: dict[str, int] = field(default_factory=dict)
     """Run id -> the event that started it, so the timeline lists a run's steps after it at equal times."""
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
-    log: list[str] = field(default_factory=list)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ class Drill:
             stack,
             local_store(stack, root=self.journal_root),
             clock=self.sandbox.clock,
-            output=self.log.append,
+            output=lambda line: self.output(f"    {line}"),
             simulation=True,
         )
 
@@ -137,16 +137,28 @@ class Drill:
 
     # --- phases -------------------------------------------------------------------------
 
+    def check_crash_step(self) -> None:
+        """A crash step the failover does not have would never crash: refuse it before provisioning."""
+        if CRASH_RESUME not in self.scenario.before_failover:
+            return
+        mode = self.scenario.mode
+        steps = [step.name for step, _ in failover_runbook(self.context(), mode).steps()]
+        if self.crash_step not in steps:
+            raise DrctlError(
+                f"--crash-at {self.crash_step}: the {mode.value} failover has no such step",
+                hint="one of: " + ", ".join(steps),
+            )
+
     def fail_over(self) -> tuple[DrillResult | None, dict[str, Any]]:
         """Faults, then the failover runbook (resumed once if the runner crashes); None when it succeeded."""
         sandbox, cfg = self.sandbox, self.sandbox.cfg
+        mode = self.scenario.mode
         for fault in self.scenario.before_failover:
             step = self.crash_step if fault == CRASH_RESUME else None
             self.event("fault", sandbox.inject(fault, step=step))
         if self.scenario.primary_region_fails:
             sandbox.clock.charge(Op.HEALTH_CHECK_DETECTION)
             self.event("detect", f"Route53 health checks see {cfg.primary_region} failing; on-call starts drctl")
-        mode = self.scenario.mode
         mark, first_call = sandbox.clock.mark(), len(sandbox.simulated.calls)
         anchor = self.event("failover", f"drctl failover --mode {mode.value}" + (" --force" if self.forced else ""))
         result: DrillResult | None = None
@@ -248,6 +260,7 @@ def run_drill(
             output=output,
         )
         cfg = sandbox.cfg
+        drill.check_crash_step()
         sandbox.provision()
         drill.event("provision", f"steady state applied to moto ({cfg.primary_region} active, {cfg.dr_region} standby)")
         drill.write_for(cfg.primary_region, drill.traffic.steady_seconds, "steady")

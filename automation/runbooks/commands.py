@@ -147,8 +147,10 @@ def status(
     endpoint_url: EndpointOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the DR state (config and outputs) and live readiness: replica lag vs RPO, health checks,
-    recovery points, S3 replication, the global datastore's actual primary, DR compute.
+    """Show the DR state and live readiness of both regions.
+
+    Reads the stack config and outputs, then replica lag vs RPO, health checks, recovery points,
+    S3 replication, the global datastore's actual primary and DR compute.
 
     Exit code 0 when ready, 2 when a reading is failing or its region unreachable.
     """
@@ -378,9 +380,11 @@ def failback_prepare(
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
-    """failed-over -> resyncing: snapshot the old primary, rebuild the primary-region database as a replica
-    of the DR writer (full update, no refresh), wait until in sync, re-seed the cache, reverse S3
-    replication (with a Batch Replication follow-up), verify, notify. Needs the primary region back.
+    """failed-over -> resyncing: rebuild the primary region from DR (needs the primary region back).
+
+    Snapshot the old primary, rebuild the primary-region database as a replica of the DR writer
+    (full update, no refresh), wait until in sync, re-seed the cache, reverse S3 replication (with
+    a Batch Replication follow-up), verify, notify.
     """
     from automation.runbooks.failback import prepare_runbook
 
@@ -409,9 +413,11 @@ def failback_switch(
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
-    """resyncing -> steady: read-only window on the DR writer, final sync, cache and config back to the
-    primary, update (the DR rebuild left for last), verify and watch the error rate; then rebuild the DR
-    replica. If anything fails once writes are stopped (error rate above 5%, failed verification), it
+    """resyncing -> steady: move the writer back to the primary; roll back to DR if it goes wrong.
+
+    Read-only window on the DR writer, final sync, cache and config back to the primary, update
+    (the DR rebuild left for last), verify and watch the error rate; then rebuild the DR replica.
+    If anything fails once writes are stopped (error rate above 5%, failed verification), it
     ROLLS BACK to the DR region at once and exits with code 3.
     """
     from automation.runbooks.failback import run_failback_switch
@@ -447,9 +453,11 @@ def failback_rollback(
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
-    """Undo a failback switch by hand (the switch does it by itself when its checks fail): fence the
-    primary, cache and writes back to the DR writer, config back to failed-over. Refused once the
-    switch has rebuilt the DR replica. Pass --abandon-unfinished to give up an interrupted switch.
+    """Undo a failback switch by hand (the switch rolls back by itself when its checks fail).
+
+    Fence the primary, move cache and writes back to the DR writer, config back to failed-over.
+    Refused once the switch has rebuilt the DR replica. Pass --abandon-unfinished to give up an
+    interrupted switch.
     """
     from automation.runbooks.failback import rollback_runbook
 
@@ -479,8 +487,9 @@ def reconcile_dns(
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
-    """Update only the Route53 records and health checks to the current state (the follow-up of a
-    failover during a Route53 control-plane outage). Touches nothing regional.
+    """Bring Route53 records and health checks up to the current state; touches nothing regional.
+
+    The follow-up of a failover during a Route53 control-plane outage.
     """
     from automation.runbooks.failover import reconcile_dns_runbook
 

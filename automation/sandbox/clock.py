@@ -123,7 +123,9 @@ class LatencyClock:
         if lane is None:
             # Threads started outside `with clock:` have no recorded parent: they branch from the owner.
             parent = self._lane(getattr(thread, _PARENT_ATTRIBUTE, self._owner))
-            lane = _Lane(parent.horizon())
+            # Where the starter stands, not where its other threads got to: a sibling that ran ahead before this
+            # thread first read the clock (a loaded machine, no real sleep) must not push it back in line.
+            lane = _Lane(parent.cursor)
             parent.children.append(lane)
             self._lanes[thread] = lane
         return lane
@@ -190,5 +192,10 @@ class LatencyClock:
             "rto_target_seconds": target,
             "within_target": modelled <= target,
             "scale": self.scale,
-            "charges": [charge.to_dict() for charge in charges if charge.what != "sleep"],
+            # Threads of a parallel group record in whatever order they run: sorted, the list repeats.
+            "charges": [
+                charge.to_dict()
+                for charge in sorted(charges, key=lambda c: (c.started_at_seconds, c.thread, c.what))
+                if charge.what != "sleep"
+            ],
         }
