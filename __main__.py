@@ -8,7 +8,7 @@ from the validated config inside the components.
 
 import pulumi
 
-from components.alarms import ROUTE53_METRICS_REGION, Alarms, AlertTopic, health_check_alarms, regional_alarms
+from components.alerting import declare_alerting
 from components.backup import Backup
 from components.cache import Cache, CacheRegionArgs
 from components.cluster import Cluster, node_group_size
@@ -17,7 +17,6 @@ from components.database import Database
 from components.encryption import RegionalKey
 from components.monitoring import Monitoring
 from components.naming import (
-    alert_topic_name,
     cache_auth_secret_name,
     cache_group_id,
     cache_subnet_group_name,
@@ -29,7 +28,7 @@ from components.naming import (
     target_group_name,
 )
 from components.network import Network
-from components.providers import regional_providers, us_east_1_provider
+from components.providers import regional_providers
 from components.storage import Storage
 from components.traffic import DnsFailover, EntryPoint, HostedZone
 
@@ -165,50 +164,7 @@ dns = DnsFailover(
     pulumi.ResourceOptions(provider=providers["dr"]),
 )
 
-
-def alert_topic(name: str, topic_name: str, key: RegionalKey, opts: pulumi.ResourceOptions) -> AlertTopic:
-    emails, endpoints = cfg.notification_emails, cfg.notification_https_endpoints
-    args = {"topic_name": topic_name, "kms_key_arn": key.arn, "emails": emails, "https_endpoints": endpoints}
-    return AlertTopic(name, args, opts)
-
-
-alert_topics = {
-    cfg.region_of(role): alert_topic(
-        f"alerts-{role}", alert_topic_name(cfg, role), keys[role], pulumi.ResourceOptions(provider=providers[role])
-    )
-    for role in ROLES
-}
-for role in ROLES:
-    Alarms(
-        f"alarms-{role}",
-        {"topic_arn": alert_topics[cfg.region_of(role)].arn, "alarms": regional_alarms(cfg, role)},
-        pulumi.ResourceOptions(provider=providers[role]),
-    )
-# Route53 publishes health-check metrics in us-east-1 only: the alarms on them
-# live there, with that region's topic, or with their own key and topic.
-if ROUTE53_METRICS_REGION in alert_topics:
-    health_alarm_opts = pulumi.ResourceOptions(provider=providers[cfg.role_of(ROUTE53_METRICS_REGION)])
-else:
-    health_alarm_opts = pulumi.ResourceOptions(provider=us_east_1_provider(cfg))
-    key = RegionalKey(
-        "kms-us-east-1",
-        {
-            "alias": physical_name(cfg, ROUTE53_METRICS_REGION, "alerts"),
-            "description": "dr-platform alerts in us-east-1",
-            "account_id": networks["primary"].vpc.owner_id,
-        },
-        health_alarm_opts,
-    )
-    topic_name = physical_name(cfg, ROUTE53_METRICS_REGION, "alerts")
-    alert_topics[ROUTE53_METRICS_REGION] = alert_topic("alerts-us-east-1", topic_name, key, health_alarm_opts)
-Alarms(
-    "alarms-health-checks",
-    {
-        "topic_arn": alert_topics[ROUTE53_METRICS_REGION].arn,
-        "alarms": health_check_alarms(cfg, dns.health_check_ids),
-    },
-    health_alarm_opts,
-)
+alert_topics = declare_alerting(cfg, providers, keys, networks["primary"].vpc.owner_id, dns.health_check_ids)
 
 pulumi.export("primaryRegion", cfg.primary_region)
 pulumi.export("drRegion", cfg.dr_region)

@@ -6,10 +6,10 @@ import json
 import sys
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from automation import backup_verify, plan_commands
+from automation.console import console, err_console
 from automation.drill import command as drill_command
 from automation.errors import DrctlError
 from automation.runbooks import commands as dr_commands
@@ -21,8 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 _state = {"debug": False}
 

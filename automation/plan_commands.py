@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from automation.console import console
 from automation.errors import DrctlError
 
 if TYPE_CHECKING:
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 # Heavy modules (the program evaluator, pulumi) are imported inside the
 # commands so that `drctl --help` stays fast.
-console = Console()
 
 
 def plan(

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
 from automation.aws.readiness import Status
+from automation.console import console, err_console
 from automation.errors import DrctlError
 from automation.journal import (
     DocumentStore,
@@ -33,9 +33,6 @@ from automation.journal import (
 )
 from automation.runbook import RunbookEngine, RunFailedError, RunOutcome, default_operator
 from automation.runbooks.context import FOLLOW_UPS, RESULT, WARNINGS, DrAws, DrContext
-
-console = Console()
-err_console = Console(stderr=True)
 
 ROLLED_BACK_EXIT = 3
 NOT_READY_EXIT = 2
