@@ -23,12 +23,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_drill.py --all
 
-## test: the whole suite
-test: $(STAMP)
+## test: lint, then the whole suite
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) out .drctl
