@@ -78,16 +78,6 @@ for role in ROLES:
         },
         in_region,
     )
-    Monitoring(
-        f"monitoring-{role}",
-        {
-            "config": cfg,
-            "role": role,
-            "ebs_kms_key_arn": clusters[role].ebs_kms_key_arn,
-            "ebs_csi_driver": clusters[role].ebs_csi_driver,
-        },
-        pulumi.ResourceOptions(provider=clusters[role].kubernetes_provider),
-    )
 
 cache = Cache(
     "redis",
@@ -165,6 +155,23 @@ dns = DnsFailover(
 )
 
 alert_topics = declare_alerting(cfg, providers, keys, networks["primary"].vpc.owner_id, dns.health_check_ids)
+
+# After the alert topics: each cluster's Alertmanager publishes to its region's topic.
+for role in ROLES:
+    Monitoring(
+        f"monitoring-{role}",
+        {
+            "config": cfg,
+            "role": role,
+            "ebs_kms_key_arn": clusters[role].ebs_kms_key_arn,
+            "ebs_csi_driver": clusters[role].ebs_csi_driver,
+            "cluster_name": clusters[role].name,
+            "alert_topic_arn": alert_topics[cfg.region_of(role)].arn,
+            "alert_topic_kms_key_arn": keys[role].arn,
+        },
+        # Kubernetes resources go to the cluster, the roles and Pod Identity associations to its region.
+        pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
+    )
 
 pulumi.export("primaryRegion", cfg.primary_region)
 pulumi.export("drRegion", cfg.dr_region)

@@ -24,7 +24,6 @@ import getpass
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -413,10 +412,27 @@ class RunbookEngine:
         return RunFailedError(run, message, hint)
 
     def _run_group(self, group: Parallel, run: RunRecord) -> None:
-        with ThreadPoolExecutor(max_workers=len(group.steps), thread_name_prefix=group.name) as pool:
-            futures = [pool.submit(self._run_step, step, group.name, run) for step in group.steps]
-        for future in futures:
-            future.result()  # re-raise engine errors (journal write failures), not step failures
+        # One thread per step, never a pool: a pool may run a second step on the
+        # thread that just finished the first, which a latency clock (sandbox)
+        # would rightly count as sequential.
+        errors: dict[int, BaseException] = {}
+
+        def run_step(index: int, step: Step) -> None:
+            try:
+                self._run_step(step, group.name, run)
+            except BaseException as error:
+                errors[index] = error
+
+        threads = [
+            threading.Thread(target=run_step, args=(index, step), name=f"{group.name}-{step.name}")
+            for index, step in enumerate(group.steps)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[min(errors)]  # engine errors (journal write failures), not step failures
 
     def _run_step(self, step: Step, group: str | None, run: RunRecord) -> None:
         record = run.step(step.name)

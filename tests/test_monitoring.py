@@ -9,17 +9,30 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
+import yaml
 
 from automation.evaluate import Evaluation, evaluate_program
 from components import alert_rules
 from components.config import ROLES, ConfigError, PlatformConfig, load_config, parse_config
-from components.monitoring import CHART_REPOSITORY, CHART_VERSION, DASHBOARD_LABEL, STORAGE_CLASS, Monitoring
+from components.monitoring import (
+    ALERTMANAGER_SERVICE_ACCOUNT,
+    CHART_REPOSITORY,
+    CHART_VERSION,
+    DASHBOARD_LABEL,
+    EXPORTER_CHART,
+    EXPORTER_CHART_VERSION,
+    EXPORTER_SERVICE_ACCOUNT,
+    STORAGE_CLASS,
+    Monitoring,
+    series_name,
+)
 from components.providers import regional_providers
 from tests.conftest import ROOT, STATE_OVERRIDES, prod_config
 
@@ -27,6 +40,9 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 STORAGE_CLASS_TYPE = "kubernetes:storage.k8s.io/v1:StorageClass"
+IAM_ROLE = "aws:iam/role:Role"
+IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 
 # alert -> (what its expression must end with, `for`, severity), from the operations documents.
 DOCUMENTED_ALERTS = {
@@ -57,13 +73,25 @@ def _program() -> None:
         )
         Monitoring(
             f"monitoring-{role}",
-            {"config": cfg, "role": role, "ebs_kms_key_arn": _key_arn(cfg, role), "ebs_csi_driver": ebs_csi_driver},
-            pulumi.ResourceOptions(provider=kubernetes),
+            {
+                "config": cfg,
+                "role": role,
+                "ebs_kms_key_arn": _key_arn(cfg, role),
+                "ebs_csi_driver": ebs_csi_driver,
+                "cluster_name": f"eks-{role}",
+                "alert_topic_arn": _topic_arn(cfg, role),
+                "alert_topic_kms_key_arn": _key_arn(cfg, role),
+            },
+            pulumi.ResourceOptions(providers=[kubernetes, aws_providers[role]]),
         )
 
 
 def _key_arn(cfg: PlatformConfig, role: str) -> str:
     return f"arn:aws:kms:{cfg.region_of(role)}:123456789012:key/{role}"
+
+
+def _topic_arn(cfg: PlatformConfig, role: str) -> str:
+    return f"arn:aws:sns:{cfg.region_of(role)}:123456789012:alerts-{role}"
 
 
 @functools.cache
@@ -92,8 +120,8 @@ def rules_by_alert(evaluation: Evaluation, region: str) -> dict[str, dict[str, A
     return by_alert
 
 
-def release_in(evaluation: Evaluation, region: str) -> Any:
-    (release,) = evaluation.of_type(RELEASE, region)
+def release_in(evaluation: Evaluation, region: str, chart: str = "kube-prometheus-stack") -> Any:
+    (release,) = [r for r in evaluation.of_type(RELEASE, region) if r.inputs["chart"] == chart]
     return release
 
 
@@ -307,9 +335,12 @@ def test_each_region_uses_its_own_clusters_provider(role):
         RELEASE,
         PROMETHEUS_RULE,
         CONFIG_MAP,
+        IAM_ROLE,
+        IAM_ROLE_POLICY,
+        POD_IDENTITY,
     }
-    # Regions come from the provider each resource was registered with.
-    assert {r.region for r in children} == {region}
+    # Regions come from the provider each resource was registered with; IAM is global.
+    assert {r.region for r in children if not r.type.startswith("aws:iam/")} == {region}
 
 
 # --- dashboards ------------------------------------------------------------------
@@ -379,11 +410,164 @@ def test_the_program_deploys_monitoring_on_each_cluster(state_eval):
         region = state_eval.config.region_of(role)
         component = state_eval.one("dr-platform:monitoring:Monitoring", f"monitoring-{role}")
         children = [r for r in state_eval.resources if r.parent == component.urn]
-        # Every child went through this region's cluster provider.
-        assert {r.region for r in children} == {region}
-        (release,) = [r for r in children if r.type == RELEASE]
+        # Every child went through this region's cluster provider (or AWS provider; IAM is global).
+        assert {r.region for r in children if not r.type.startswith("aws:iam/")} == {region}
+        (release,) = [r for r in children if r.type == RELEASE and r.inputs["chart"] == "kube-prometheus-stack"]
         ebs_csi_driver = state_eval.one("aws:eks/addon:Addon", f"eks-{role}-aws-ebs-csi-driver")
         assert ebs_csi_driver.urn in release.dependencies
         (storage_class,) = [r for r in children if r.type == STORAGE_CLASS_TYPE]
         assert storage_class.inputs["parameters"]["kmsKeyId"].startswith(f"arn:aws:kms:{region}:")
         assert len([r for r in children if r.type == PROMETHEUS_RULE]) == 4
+
+
+# --- CloudWatch exporter (YACE) ---------------------------------------------------
+
+
+def _rule_series() -> set[str]:
+    """Every `aws_*` series named in alert_rules.py, constants and literals alike."""
+    source = (ROOT / "components" / "alert_rules.py").read_text()
+    return set(re.findall(r"\baws_[a-z0-9_]+", source))
+
+
+def _produced_series(config: dict[str, Any]) -> set[str]:
+    """The series YACE names for what its config asks, by YACE's naming rule."""
+    return {
+        series_name(job["namespace"], metric["name"], statistic)
+        for job in config["customNamespace"]
+        for metric in job["metrics"]
+        for statistic in metric["statistics"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("namespace", "metric", "statistic", "series"),
+    [
+        # Series from YACE's README; the Glue one exercises its dropping of a repeated namespace prefix.
+        ("AWS/EC2", "CPUUtilization", "Maximum", "aws_ec2_cpuutilization_maximum"),
+        ("AWS/ES", "FreeStorageSpace", "Sum", "aws_es_free_storage_space_sum"),
+        ("AWS/ELB", "RequestCount", "Sum", "aws_elb_request_count_sum"),
+        ("AWS/ELB", "HTTPCode_Backend_4XX", "Sum", "aws_elb_httpcode_backend_4_xx_sum"),
+        ("Glue", "glue.driver.aggregate.bytesRead", "Sum", "aws_glue_driver_aggregate_bytes_read_sum"),
+    ],
+)
+def test_series_names_follow_yace(namespace, metric, statistic, series):
+    assert series_name(namespace, metric, statistic) == series
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
+def test_exporter_is_deployed_per_region_reading_only_that_region(region):
+    exporter = release_in(evaluate(), region, EXPORTER_CHART)
+    inputs = exporter.inputs
+    assert inputs["version"] == EXPORTER_CHART_VERSION
+    assert inputs["repositoryOpts"]["repo"] == CHART_REPOSITORY
+    assert inputs["namespace"] == "monitoring"
+    values = inputs["values"]
+    assert values["serviceAccount"] == {"create": True, "name": EXPORTER_SERVICE_ACCOUNT}
+    assert values["serviceMonitor"]["enabled"] is True
+    config = yaml.safe_load(values["config"])
+    assert config["sts-region"] == region
+    assert {r for job in config["customNamespace"] for r in job["regions"]} == {region}
+    # Its ServiceMonitor needs the CRD from the stack's chart.
+    assert release_in(evaluate(), region).urn in exporter.dependencies
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
+def test_exporter_produces_every_aws_series_the_rules_use(region):
+    used = _rule_series()
+    assert {alert_rules.RDS_REPLICA_LAG, alert_rules.ACM_DAYS_TO_EXPIRY, alert_rules.COPY_JOBS_FAILED} <= used
+    config = yaml.safe_load(release_in(evaluate(), region, EXPORTER_CHART).inputs["values"]["config"])
+    produced = _produced_series(config)
+    assert used <= produced, sorted(used - produced)
+    assert {"aws_rds_cpuutilization_average", "aws_rds_free_storage_space_minimum"} <= produced
+
+
+def _pod_identity(evaluation: Evaluation, region: str, service_account: str) -> tuple[Any, dict[str, Any]]:
+    """The association for a service account and the policy of the role it binds."""
+    (association,) = [
+        a for a in evaluation.of_type(POD_IDENTITY, region) if a.inputs["serviceAccount"] == service_account
+    ]
+    assert association.inputs["namespace"] == "monitoring"
+    by_urn = evaluation.by_urn()
+    (role,) = [by_urn[urn] for urn in association.dependencies if by_urn[urn].type == IAM_ROLE]
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+    (policy,) = [p for p in evaluation.of_type(IAM_ROLE_POLICY) if role.urn in p.dependencies]
+    return association, json.loads(policy.inputs["policy"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_exporter_role_reads_cloudwatch_of_its_region_only(role):
+    evaluation = evaluate()
+    region = evaluation.config.region_of(role)
+    association, policy = _pod_identity(evaluation, region, EXPORTER_SERVICE_ACCOUNT)
+    assert association.inputs["clusterName"] == f"eks-{role}"
+    (statement,) = policy["Statement"]
+    assert set(statement["Action"]) == {
+        "cloudwatch:GetMetricData",
+        "cloudwatch:GetMetricStatistics",
+        "cloudwatch:ListMetrics",
+        "tag:GetResources",
+    }
+    assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": region}}
+    assert association.urn in release_in(evaluation, region, EXPORTER_CHART).dependencies
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_alertmanager_role_publishes_to_its_regions_topic_only(role):
+    evaluation = evaluate()
+    cfg = evaluation.config
+    region = cfg.region_of(role)
+    association, policy = _pod_identity(evaluation, region, ALERTMANAGER_SERVICE_ACCOUNT)
+    assert association.inputs["clusterName"] == f"eks-{role}"
+    actions = {action: statement["Resource"] for statement in policy["Statement"] for action in statement["Action"]}
+    assert actions == {
+        "sns:Publish": _topic_arn(cfg, role),
+        "kms:GenerateDataKey*": _key_arn(cfg, role),
+        "kms:Decrypt": _key_arn(cfg, role),
+    }
+    # Alertmanager's pod is created by the chart: its credentials must exist by then.
+    assert association.urn in release_in(evaluation, region).dependencies
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_alertmanager_routes_alerts_to_the_sns_topic_with_sigv4(role):
+    cfg = evaluate().config
+    region = cfg.region_of(role)
+    alertmanager = release_in(evaluate(), region).inputs["values"]["alertmanager"]
+    assert alertmanager["serviceAccount"]["name"] == ALERTMANAGER_SERVICE_ACCOUNT
+    config = alertmanager["config"]
+    receivers = {r["name"]: r for r in config["receivers"]}
+    route = config["route"]
+    assert set(route["group_by"]) == {"alertname", "severity"}
+    routes = {tuple(r["matchers"]): r["receiver"] for r in route["routes"]}
+    assert receivers[routes[('alertname = "Watchdog"',)]] == {"name": "null"}
+    sns_receiver = receivers[routes[('severity =~ "critical|warning"',)]]
+    (sns,) = sns_receiver["sns_configs"]
+    assert sns["topic_arn"] == _topic_arn(cfg, role)
+    # Signed with the pod's credentials: a region, and no static keys.
+    assert sns["sigv4"] == {"region": region}
+    # Watchdog's route comes before the catch-all for severities.
+    assert route["routes"][0]["receiver"] == "null"
+
+
+def test_the_program_wires_each_regions_topic_and_cluster(state_eval):
+    topics = {t.region: t for t in state_eval.of_type("aws:sns/topic:Topic")}
+    for role in ROLES:
+        region = state_eval.config.region_of(role)
+        component = state_eval.one("dr-platform:monitoring:Monitoring", f"monitoring-{role}")
+        children = [r for r in state_eval.resources if r.parent == component.urn]
+        (release,) = [r for r in children if r.type == RELEASE and r.inputs["chart"] == "kube-prometheus-stack"]
+        (sns,) = release.inputs["values"]["alertmanager"]["config"]["receivers"][1]["sns_configs"]
+        assert sns["topic_arn"].startswith(f"arn:aws:sns:{region}:")
+        assert sns["topic_arn"].endswith(":" + topics[region].inputs["name"])
+        assert sns["sigv4"] == {"region": region}
+        associations = [r for r in children if r.type == POD_IDENTITY]
+        assert {a.inputs["serviceAccount"] for a in associations} == {
+            ALERTMANAGER_SERVICE_ACCOUNT,
+            EXPORTER_SERVICE_ACCOUNT,
+        }
+        cluster = state_eval.one("aws:eks/cluster:Cluster", f"eks-{role}-cluster")
+        assert {a.inputs["clusterName"] for a in associations} == {cluster.inputs["name"]}
+        exporter = next(r for r in children if r.type == RELEASE and r.inputs["chart"] == EXPORTER_CHART)
+        assert yaml.safe_load(exporter.inputs["values"]["config"])["sts-region"] == region

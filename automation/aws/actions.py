@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from botocore.exceptions import ClientError
 
@@ -155,6 +155,14 @@ def _read_only_value(clients: AwsClients, region: str, parameter_group: str) -> 
     return None
 
 
+class _ParameterWait(TypedDict, total=False):
+    """How long a read-only change may take to apply, and how it is polled."""
+
+    timeout_seconds: float
+    interval_seconds: float
+    clock: Clock
+
+
 def _set_read_only(
     clients: AwsClients,
     region: str,
@@ -162,9 +170,9 @@ def _set_read_only(
     writer_identifier: str,
     *,
     read_only: bool,
-    timeout_seconds: float,
-    interval_seconds: float,
-    clock: Clock,
+    timeout_seconds: float = 300,
+    interval_seconds: float = 10,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Outcome[DatabaseInstance]:
     action = "stop writes on" if read_only else "allow writes on"
     subject = f"{writer_identifier} (parameter group {parameter_group})"
@@ -211,49 +219,17 @@ def _set_read_only(
 
 
 def stop_writes(
-    clients: AwsClients,
-    region: str,
-    parameter_group: str,
-    writer_identifier: str,
-    *,
-    timeout_seconds: float = 300,
-    interval_seconds: float = 10,
-    clock: Clock = SYSTEM_CLOCK,
+    clients: AwsClients, region: str, parameter_group: str, writer_identifier: str, **wait: Unpack[_ParameterWait]
 ) -> Outcome[DatabaseInstance]:
     """Graceful switchover: new transactions on the writer default to read-only (applied immediately)."""
-    return _set_read_only(
-        clients,
-        region,
-        parameter_group,
-        writer_identifier,
-        read_only=True,
-        timeout_seconds=timeout_seconds,
-        interval_seconds=interval_seconds,
-        clock=clock,
-    )
+    return _set_read_only(clients, region, parameter_group, writer_identifier, read_only=True, **wait)
 
 
 def allow_writes(
-    clients: AwsClients,
-    region: str,
-    parameter_group: str,
-    writer_identifier: str,
-    *,
-    timeout_seconds: float = 300,
-    interval_seconds: float = 10,
-    clock: Clock = SYSTEM_CLOCK,
+    clients: AwsClients, region: str, parameter_group: str, writer_identifier: str, **wait: Unpack[_ParameterWait]
 ) -> Outcome[DatabaseInstance]:
     """The reverse of `stop_writes` (a switchover that rolls back, or a region's writer coming back)."""
-    return _set_read_only(
-        clients,
-        region,
-        parameter_group,
-        writer_identifier,
-        read_only=False,
-        timeout_seconds=timeout_seconds,
-        interval_seconds=interval_seconds,
-        clock=clock,
-    )
+    return _set_read_only(clients, region, parameter_group, writer_identifier, read_only=False, **wait)
 
 
 def wait_until_caught_up(

@@ -31,7 +31,7 @@ from automation.journal import (
     local_store,
     s3_store,
 )
-from automation.runbook import RunbookEngine, RunFailedError, RunOutcome, default_operator
+from automation.runbook import Runbook, RunbookEngine, RunFailedError, RunOutcome, default_operator
 from automation.runbooks.context import FOLLOW_UPS, RESULT, WARNINGS, DrAws, DrContext
 
 ROLLED_BACK_EXIT = 3
@@ -262,6 +262,25 @@ def _run(
         raise typer.Exit(ROLLED_BACK_EXIT)
 
 
+def _run_runbook(
+    env: Environment,
+    runbook: Runbook,
+    parameters: RunParameters,
+    *,
+    dry_run: bool,
+    abandon_unfinished: bool = False,
+    report_dir: Path,
+    as_json: bool,
+) -> None:
+    """`_run` for a runbook whose result is the status of its run (everything but a failback switch or rollback)."""
+
+    def execute(engine: RunbookEngine) -> tuple[str, RunOutcome]:
+        outcome = engine.run(runbook, parameters, dry_run=dry_run, abandon_unfinished=abandon_unfinished)
+        return outcome.status, outcome
+
+    _run(env, report_dir, as_json, execute)
+
+
 def _print_outcome(result: str, outcome: RunOutcome, report: dict[str, Any] | None, paths: list[str]) -> None:
     if result == "rolled-back":
         cause = (report or {}).get("measurements", {}).get("rollback_cause") or "see the report"
@@ -343,18 +362,16 @@ def failover(
         dry_run,
         as_json,
     )
-    runbook = failover_runbook(env.ctx, mode)
     parameters = _parameters(reason, mode=mode, force=force)
-    _run(
+    _run_runbook(
         env,
-        report_dir,
-        as_json,
-        lambda engine: _plain(engine.run(runbook, parameters, dry_run=dry_run, abandon_unfinished=abandon_unfinished)),
+        failover_runbook(env.ctx, mode),
+        parameters,
+        dry_run=dry_run,
+        abandon_unfinished=abandon_unfinished,
+        report_dir=report_dir,
+        as_json=as_json,
     )
-
-
-def _plain(outcome: RunOutcome) -> tuple[str, RunOutcome]:
-    return outcome.status, outcome
 
 
 # --- failback -------------------------------------------------------------------------------------------
@@ -388,13 +405,14 @@ def failback_prepare(
     env = open_environment(stack, journal, endpoint_url)
     cfg = env.ctx.config()
     _confirm(f"Rebuild {cfg.primary_region} from {cfg.dr_region} (failback prepare)?", yes, dry_run, as_json)
-    runbook = prepare_runbook(env.ctx)
-    parameters = _parameters(reason)
-    _run(
+    _run_runbook(
         env,
-        report_dir,
-        as_json,
-        lambda engine: _plain(engine.run(runbook, parameters, dry_run=dry_run, abandon_unfinished=abandon_unfinished)),
+        prepare_runbook(env.ctx),
+        _parameters(reason),
+        dry_run=dry_run,
+        abandon_unfinished=abandon_unfinished,
+        report_dir=report_dir,
+        as_json=as_json,
     )
 
 
@@ -497,8 +515,9 @@ def reconcile_dns(
         operator=default_operator(),
         options={"drState": cfg.dr_state.value, "activeRegion": cfg.active_region},
     )
-    runbook = reconcile_dns_runbook(env.ctx)
-    _run(env, report_dir, as_json, lambda engine: _plain(engine.run(runbook, parameters, dry_run=dry_run)))
+    _run_runbook(
+        env, reconcile_dns_runbook(env.ctx), parameters, dry_run=dry_run, report_dir=report_dir, as_json=as_json
+    )
 
 
 def break_lock(

@@ -34,7 +34,6 @@ from automation.runbook import (
     DATA_LOSS_WINDOW,
     Check,
     CheckFailedError,
-    Parallel,
     Runbook,
     RunbookEngine,
     RunContext,
@@ -43,15 +42,24 @@ from automation.runbook import (
 )
 from automation.runbooks.context import RESULT, DrContext, dependents, follow_up, output, warn
 from automation.runbooks.failover import WRITES_STOPPED_AT, dns_targets, failover_targets
-from automation.runbooks.steps import converge_writer, health_check_green, notify, reading_check, state_is
+from automation.runbooks.steps import (
+    allow_writes_step,
+    converge_step,
+    health_check_green,
+    notify,
+    prepare_region_for_traffic,
+    reading_check,
+    standalone_writer_check,
+    state_is,
+    target_config,
+    write_config_step,
+)
 from automation.transitions import rollback_config, transition_config
 from components.config import DrState, PlatformConfig, parse_config
 from components.naming import (
     cache_group_id,
-    cluster_name,
     db_identifier,
     db_parameter_group_name,
-    node_group_name,
 )
 
 PREPARE = "failback-prepare"
@@ -132,16 +140,9 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
     old_db, new_db = db_identifier(cfg, "primary", old_gen), db_identifier(cfg, "primary", new_gen)
     dr_db = db_identifier(cfg, "dr", cfg.regions["dr"].db_generation)
 
-    def target_config() -> dict[str, str]:
-        config = ctx.stack.get_config()
-        return config if ctx.config().dr_state is DrState.RESYNCING else transition_config(config, "resyncing")
-
     def snapshot(run: RunContext) -> dict[str, Any]:
         outcome = ctx.aws.snapshot_before_replacement(primary, old_db)
         return {"snapshot": outcome.state, "created": outcome.changed}
-
-    def write_config(run: RunContext) -> dict[str, Any]:
-        return {"changed": ctx.write_config(run, transition_config(ctx.stack.get_config(), "resyncing"))}
 
     def update_stack(run: RunContext) -> dict[str, Any]:
         result = ctx.update(run, None, message=f"drctl failback prepare: rebuild {new_db} as a replica of {dr_db}")
@@ -197,18 +198,17 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
             description=f"manual snapshot of the former writer {old_db} before a new generation replaces it",
             timeout_seconds=3700,
         ),
-        ctx.step(
-            "write_resyncing_config",
-            write_config,
+        write_config_step(
+            ctx,
+            DrState.RESYNCING,
             description=f"drState=resyncing, dbGeneration.primary={new_gen}, {old_gen} retained (transition_config)",
-            already_done=lambda run: ctx.config().dr_state is DrState.RESYNCING,
         ),
         ctx.step(
             "update_whole_stack",
             update_stack,
             description=f"full update, no refresh: create {new_db} as a replica of {dr_db}, reverse S3 replication",
             pre_checks=(state_is(ctx, DrState.RESYNCING),),
-            preview=lambda run: ctx.offline_preview(target_config()),
+            preview=lambda run: ctx.offline_preview(target_config(ctx, DrState.RESYNCING)),
             timeout_seconds=ctx.settings.replica_build_timeout_seconds + 600,
         ),
         ctx.step(
@@ -271,15 +271,6 @@ def switch_runbook(ctx: DrContext) -> Runbook:
     new_dr_db = db_identifier(cfg, "dr", new_dr_gen)
     primary_db = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
 
-    def target_config() -> dict[str, str]:
-        config = ctx.stack.get_config()
-        return config if ctx.config().dr_state is DrState.STEADY else transition_config(config, "steady")
-
-    def scale_primary_compute(run: RunContext) -> dict[str, Any]:
-        size = cfg.node_group_full
-        outcome = ctx.aws.scale_node_group(primary, cluster_name(cfg, "primary"), node_group_name(cfg, "primary"), size)
-        return {"nodeGroup": outcome.subject, "desired": size.desired, "changed": outcome.changed}
-
     def allow_writes_on_primary_parameters(run: RunContext) -> dict[str, Any]:
         # A graceful failover left read-only set here; the replica ignores it, the promoted writer would not.
         outcome = ctx.aws.allow_writes(primary, db_parameter_group_name(cfg, "primary"), primary_db)
@@ -305,9 +296,6 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         outcome = ctx.aws.fail_over_global_datastore(global_id, primary, cache_group_id(cfg, "primary"))
         return {"globalDatastore": global_id, "changed": outcome.changed, "detail": outcome.detail}
 
-    def write_config(run: RunContext) -> dict[str, Any]:
-        return {"changed": ctx.write_config(run, transition_config(ctx.stack.get_config(), "steady"))}
-
     def excluded(run: RunContext) -> list[str]:
         urns = run.measurement(EXCLUDED) or dr_rebuild_urns(ctx, ctx.stack.get_config(), new_dr_db)
         run.record(EXCLUDED, urns)
@@ -320,11 +308,8 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         )
         return {"changes": result.summary.describe(), "excluded": len(left_out)}
 
-    def converge(run: RunContext) -> dict[str, Any]:
-        def again() -> None:
-            ctx.update(run, None, exclude=excluded(run), message="drctl: converge #4419")
-
-        return converge_writer(ctx, run, primary, primary_db, again)
+    def update_again(run: RunContext) -> None:
+        ctx.update(run, None, exclude=excluded(run), message="drctl: converge #4419")
 
     def watch_error_rate(run: RunContext) -> dict[str, Any]:
         run.sleep(ctx.settings.error_rate_window_seconds)
@@ -358,12 +343,6 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         )
         return {"changes": result.summary.describe()}
 
-    def allow_writes_on_dr_parameters(run: RunContext) -> dict[str, Any]:
-        # The read-only window set it on the DR parameter group, which the new replica uses: the next
-        # failover would promote a writer that refuses writes.
-        outcome = ctx.aws.allow_writes(dr, db_parameter_group_name(cfg, "dr"), new_dr_db)
-        return {"changed": outcome.changed}
-
     def notify_primary(run: RunContext) -> dict[str, Any]:
         subject = f"dr-platform {ctx.stack.fully_qualified_name}: failed back to {primary}"
         return notify(
@@ -371,26 +350,20 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         )
 
     items = (
-        Parallel(
-            "prepare_primary_region",
-            (
-                ctx.step(
-                    "scale_primary_compute_to_full",
-                    scale_primary_compute,
-                    description=f"scale {node_group_name(cfg, 'primary')} to {cfg.node_group_full.desired} nodes",
-                    timeout_seconds=ctx.settings.compute_timeout_seconds + 60,
-                ),
-                ctx.step(
-                    "allow_writes_on_primary_parameter_group",
-                    allow_writes_on_primary_parameters,
-                    description="reset default_transaction_read_only in the primary region before its promotion",
-                ),
-                ctx.step(
-                    "wait_until_primary_replica_close",
-                    wait_until_close,
-                    description=f"{primary_db} lags at most {ctx.settings.switch_lag_threshold_seconds:g} s",
-                    timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
-                ),
+        prepare_region_for_traffic(
+            ctx,
+            cfg,
+            "primary",
+            ctx.step(
+                "allow_writes_on_primary_parameter_group",
+                allow_writes_on_primary_parameters,
+                description="reset default_transaction_read_only in the primary region before its promotion",
+            ),
+            ctx.step(
+                "wait_until_primary_replica_close",
+                wait_until_close,
+                description=f"{primary_db} lags at most {ctx.settings.switch_lag_threshold_seconds:g} s",
+                timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
             ),
         ),
         ctx.step(
@@ -410,25 +383,26 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'primary')} in {primary}",
             timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
         ),
-        ctx.step(
-            "write_steady_config",
-            write_config,
+        write_config_step(
+            ctx,
+            DrState.STEADY,
             description=f"activeRegion={primary}, drState=steady, dbGeneration.dr={new_dr_gen} (transition_config)",
-            already_done=lambda run: ctx.config().dr_state is DrState.STEADY,
         ),
         ctx.step(
             "update_stack_without_dr_rebuild",
             update_without_dr_rebuild,
             description=f"promote {primary_db}, DNS and replication back to {primary}; {new_dr_db} left out",
             pre_checks=(state_is(ctx, DrState.STEADY),),
-            preview=lambda run: ctx.offline_preview(target_config()),
+            preview=lambda run: ctx.offline_preview(target_config(ctx, DrState.STEADY)),
             timeout_seconds=ctx.settings.promotion_timeout_seconds + 600,
         ),
-        ctx.step(
-            "converge_promoted_primary_database",
-            converge,
+        converge_step(
+            ctx,
+            cfg,
+            "primary",
+            primary_db,
+            update_again,
             description=f"wait until {primary_db} is a standalone writer with backups and its secret",
-            timeout_seconds=(ctx.settings.convergence_updates + 1) * (ctx.settings.promotion_timeout_seconds + 600),
         ),
         ctx.step(
             "verify_primary_serving",
@@ -437,10 +411,7 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             verifies_recovery=True,
             timeout_seconds=ctx.settings.error_rate_window_seconds + 300,
             post_checks=(
-                reading_check(
-                    "primary_database_is_standalone_writer",
-                    lambda run: ctx.aws.database_role(primary, primary_db, "writer"),
-                ),
+                standalone_writer_check(ctx, cfg, "primary", primary_db),
                 Check("stack_outputs_show_primary_active", outputs_show_primary_active),
                 health_check_green(ctx, "primary_health_check_green", primary, failed_region=None),
                 reading_check("global_datastore_primary_in_primary", cache_primary_in_primary),
@@ -461,9 +432,12 @@ def switch_runbook(ctx: DrContext) -> Runbook:
                 ),
             ),
         ),
-        ctx.step(
-            "allow_writes_on_dr_parameter_group",
-            allow_writes_on_dr_parameters,
+        # The read-only window set it on the DR parameter group, which the new replica uses.
+        allow_writes_step(
+            ctx,
+            cfg,
+            "dr",
+            new_dr_db,
             description="reset default_transaction_read_only in the DR region, ready for the next failover",
         ),
         ctx.step("notify_primary_alert_topic", notify_primary, description=f"publish the outcome to {primary}'s topic"),
@@ -593,9 +567,7 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
             description=f"{dr_writer} is a writable writer, outputs and cache at {dr}",
             verifies_recovery=True,
             post_checks=(
-                reading_check(
-                    "dr_database_is_standalone_writer", lambda run: ctx.aws.database_role(dr, dr_writer, "writer")
-                ),
+                standalone_writer_check(ctx, cfg, "dr", dr_writer),
                 reading_check(
                     "global_datastore_primary_in_dr",
                     lambda run: ctx.aws.global_datastore(

@@ -24,19 +24,23 @@ from typing import Any
 from automation.aws.readiness import Status
 from automation.errors import DrctlError
 from automation.journal import iso, parse_iso
-from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Parallel, Runbook, RunContext
+from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Runbook, RunContext
 from automation.runbooks.context import DrContext, follow_up, output, route53_urns, warn
 from automation.runbooks.steps import (
-    converge_writer,
+    allow_writes_step,
+    converge_step,
     health_check_green,
     notify,
+    prepare_region_for_traffic,
     reading_check,
     route53_readable,
+    standalone_writer_check,
     state_is,
+    target_config,
+    write_config_step,
 )
 from automation.stack import root_stack_urn, short_stack_name
 from automation.targets import refuse_failed_region_targets, surviving_region_targets
-from automation.transitions import transition_config
 from components.config import DrState
 from components.naming import (
     cache_group_id,
@@ -113,10 +117,6 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
     primary_db = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
     primary_params = db_parameter_group_name(cfg, "primary")
 
-    def target_config() -> dict[str, str]:
-        config = ctx.stack.get_config()
-        return config if ctx.config().dr_state is DrState.FAILED_OVER else transition_config(config, "failed-over")
-
     # --- preflight -----------------------------------------------------------------------
 
     def forced_with_a_reason(run: RunContext) -> str:
@@ -167,16 +167,6 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         run.record(DATA_LOSS_WINDOW, sample.seconds)
         return {"replica": dr_db, "lagSeconds": sample.seconds, "at": iso(sample.at)}
 
-    def scale_dr_compute(run: RunContext) -> dict[str, Any]:
-        size = cfg.node_group_full
-        outcome = ctx.aws.scale_node_group(dr, cluster_name(cfg, "dr"), node_group_name(cfg, "dr"), size)
-        return {"nodeGroup": outcome.subject, "desired": size.desired, "changed": outcome.changed}
-
-    def allow_writes_on_dr_parameters(run: RunContext) -> dict[str, Any]:
-        # A read-only window left over from a failback would make the promoted writer refuse writes.
-        outcome = ctx.aws.allow_writes(dr, db_parameter_group_name(cfg, "dr"), dr_db)
-        return {"changed": outcome.changed}
-
     def fail_over_cache(run: RunContext) -> dict[str, Any]:
         global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
         group = cache_group_id(cfg, "dr")
@@ -208,19 +198,13 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         run.record(DATA_LOSS_WINDOW, sample.seconds)
         return {"lagSeconds": sample.seconds, "at": iso(sample.at)}
 
-    def write_config(run: RunContext) -> dict[str, Any]:
-        return {"changed": ctx.write_config(run, transition_config(ctx.stack.get_config(), "failed-over"))}
-
     def update_dr_region(run: RunContext) -> dict[str, Any]:
         targets = failover_targets(ctx, ctx.stack.get_config(), primary)
         result = ctx.update(run, targets, message=f"drctl failover to {dr}: DR region and global resources only")
         return {"targets": len(targets), "changes": result.summary.describe()}
 
-    def converge(run: RunContext) -> dict[str, Any]:
-        def again() -> None:
-            ctx.update(run, failover_targets(ctx, ctx.stack.get_config(), primary), message="drctl: converge #4419")
-
-        return converge_writer(ctx, run, dr, dr_db, again)
+    def update_again(run: RunContext) -> None:
+        ctx.update(run, failover_targets(ctx, ctx.stack.get_config(), primary), message="drctl: converge #4419")
 
     def outputs_show_dr_active(run: RunContext) -> str:
         outputs = ctx.stack.outputs()
@@ -263,26 +247,22 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
     )
     items = (
         *(graceful_steps if mode is FailoverMode.GRACEFUL else ()),
-        Parallel(
-            "prepare_dr_region",
-            (
-                ctx.step(
-                    "scale_dr_compute_to_full",
-                    scale_dr_compute,
-                    description=f"scale {node_group_name(cfg, 'dr')} to {cfg.node_group_full.desired} nodes",
-                    timeout_seconds=ctx.settings.compute_timeout_seconds + 60,
-                ),
-                ctx.step(
-                    "allow_writes_on_dr_parameter_group",
-                    allow_writes_on_dr_parameters,
-                    description="make sure default_transaction_read_only is off where the DR writer will run",
-                ),
-                ctx.step(
-                    "fail_over_global_datastore_to_dr",
-                    fail_over_cache,
-                    description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'dr')} through {dr}",
-                    timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
-                ),
+        prepare_region_for_traffic(
+            ctx,
+            cfg,
+            "dr",
+            allow_writes_step(
+                ctx,
+                cfg,
+                "dr",
+                dr_db,
+                description="make sure default_transaction_read_only is off where the DR writer will run",
+            ),
+            ctx.step(
+                "fail_over_global_datastore_to_dr",
+                fail_over_cache,
+                description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'dr')} through {dr}",
+                timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
             ),
         ),
         ctx.step(
@@ -290,16 +270,15 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             record_lag_at_promotion,
             description=f"the newest ReplicaLag of {dr_db}: the data-loss window",
         ),
-        ctx.step(
-            "write_failed_over_config",
-            write_config,
+        write_config_step(
+            ctx,
+            DrState.FAILED_OVER,
             description=f"activeRegion={dr}, drState=failed-over (transition_config)",
-            already_done=lambda run: ctx.config().dr_state is DrState.FAILED_OVER,
             preview=lambda run: (
                 "set "
                 + ", ".join(
                     f"{key}={value}"
-                    for key, value in target_config().items()
+                    for key, value in target_config(ctx, DrState.FAILED_OVER).items()
                     if ctx.stack.get_config().get(key) != value
                 )
             ),
@@ -309,14 +288,19 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             update_dr_region,
             description=f"stack update targeted to {dr} and global resources (promotes {dr_db}); {primary} untouched",
             pre_checks=(state_is(ctx, DrState.FAILED_OVER),),
-            preview=lambda run: ctx.offline_preview(target_config(), failover_targets(ctx, target_config(), primary)),
+            preview=lambda run: ctx.offline_preview(
+                target_config(ctx, DrState.FAILED_OVER),
+                failover_targets(ctx, target_config(ctx, DrState.FAILED_OVER), primary),
+            ),
             timeout_seconds=ctx.settings.promotion_timeout_seconds + 600,
         ),
-        ctx.step(
-            "converge_promoted_dr_database",
-            converge,
+        converge_step(
+            ctx,
+            cfg,
+            "dr",
+            dr_db,
+            update_again,
             description=f"wait until {dr_db} is a standalone writer with backups and its secret; re-update if not",
-            timeout_seconds=(ctx.settings.convergence_updates + 1) * (ctx.settings.promotion_timeout_seconds + 600),
         ),
         ctx.step(
             "reconcile_dns_records",
@@ -329,9 +313,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             description="DR database writable, outputs and DNS at DR, DR health check green, cache and compute",
             verifies_recovery=True,
             post_checks=(
-                reading_check(
-                    "dr_database_is_standalone_writer", lambda run: ctx.aws.database_role(dr, dr_db, "writer")
-                ),
+                standalone_writer_check(ctx, cfg, "dr", dr_db),
                 Check("stack_outputs_show_dr_active", outputs_show_dr_active),
                 Check("dns_primary_record_at_dr", dns_primary_at_dr),
                 health_check_green(ctx, "dr_health_check_green", dr, failed_region=failed),

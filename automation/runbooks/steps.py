@@ -8,9 +8,11 @@ from typing import Any
 from automation.aws.clients import AwsClients
 from automation.aws.readiness import DatabaseInstance, Reading, Status
 from automation.errors import DrctlError
-from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, RunContext
+from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Parallel, RunContext, Step
 from automation.runbooks.context import FOLLOW_UPS, WARNINGS, DrContext, output
+from automation.transitions import transition_config
 from components.config import DrState, PlatformConfig
+from components.naming import cluster_name, db_parameter_group_name, node_group_name
 
 PASSING = (Status.OK, Status.WARNING)
 
@@ -128,3 +130,94 @@ def notify(ctx: DrContext, run: RunContext, region: str, subject: str, extra: Ma
     prefix = "[SIMULATION] " if run.simulation else ""
     message_id = ctx.aws.notify(region, topic, prefix + subject, message)
     return {"topic": topic, "messageId": message_id}
+
+
+# --- steps a failover and a failback switch take alike, for the region that takes the writes over ---------
+
+
+def target_config(ctx: DrContext, state: DrState) -> dict[str, str]:
+    """The stack config in `state`: as it is once written, else what `transition_config` would write."""
+    config = ctx.stack.get_config()
+    return config if ctx.config().dr_state is state else transition_config(config, state)
+
+
+def write_config_step(ctx: DrContext, state: DrState, *, description: str, **options: Any) -> Step:
+    """`write_<state>_config`: the `transition_config` to `state`, done once the stack config is in `state`."""
+
+    def write(run: RunContext) -> dict[str, Any]:
+        return {"changed": ctx.write_config(run, transition_config(ctx.stack.get_config(), state))}
+
+    return ctx.step(
+        f"write_{state.value.replace('-', '_')}_config",
+        write,
+        description=description,
+        already_done=lambda run: ctx.config().dr_state is state,
+        **options,
+    )
+
+
+def converge_step(
+    ctx: DrContext,
+    cfg: PlatformConfig,
+    role: str,
+    writer: str,
+    update_again: Callable[[RunContext], Any],
+    *,
+    description: str,
+) -> Step:
+    """`converge_promoted_<role>_database`: wait for the promoted writer, re-running `update_again` (#4419)."""
+    region = cfg.region_of(role)
+
+    def converge(run: RunContext) -> dict[str, Any]:
+        return converge_writer(ctx, run, region, writer, lambda: update_again(run))
+
+    return ctx.step(
+        f"converge_promoted_{role}_database",
+        converge,
+        description=description,
+        timeout_seconds=(ctx.settings.convergence_updates + 1) * (ctx.settings.promotion_timeout_seconds + 600),
+    )
+
+
+def scale_compute_step(ctx: DrContext, cfg: PlatformConfig, role: str) -> Step:
+    """`scale_<role>_compute_to_full`: the region's node group at full size before it takes the traffic."""
+    region, node_group = cfg.region_of(role), node_group_name(cfg, role)
+
+    def scale(run: RunContext) -> dict[str, Any]:
+        size = cfg.node_group_full
+        outcome = ctx.aws.scale_node_group(region, cluster_name(cfg, role), node_group, size)
+        return {"nodeGroup": outcome.subject, "desired": size.desired, "changed": outcome.changed}
+
+    return ctx.step(
+        f"scale_{role}_compute_to_full",
+        scale,
+        description=f"scale {node_group} to {cfg.node_group_full.desired} nodes",
+        timeout_seconds=ctx.settings.compute_timeout_seconds + 60,
+    )
+
+
+def allow_writes_step(ctx: DrContext, cfg: PlatformConfig, role: str, writer: str, *, description: str) -> Step:
+    """`allow_writes_on_<role>_parameter_group`: default_transaction_read_only off on the region's parameter group.
+
+    A read-only window left there (by a graceful failover or a failback switch) would make the next writer
+    promoted in that region refuse writes.
+    """
+
+    def allow(run: RunContext) -> dict[str, Any]:
+        outcome = ctx.aws.allow_writes(cfg.region_of(role), db_parameter_group_name(cfg, role), writer)
+        return {"changed": outcome.changed}
+
+    return ctx.step(f"allow_writes_on_{role}_parameter_group", allow, description=description)
+
+
+def prepare_region_for_traffic(ctx: DrContext, cfg: PlatformConfig, role: str, *alongside: Step) -> Parallel:
+    """`prepare_<role>_region`: the region's compute scaled to full size while the `alongside` steps run."""
+    return Parallel(f"prepare_{role}_region", (scale_compute_step(ctx, cfg, role), *alongside))
+
+
+def standalone_writer_check(ctx: DrContext, cfg: PlatformConfig, role: str, writer: str) -> Check:
+    """`<role>_database_is_standalone_writer`: the promoted instance answers as a writer."""
+    region = cfg.region_of(role)
+    return reading_check(
+        f"{role}_database_is_standalone_writer", lambda run: ctx.aws.database_role(region, writer, "writer")
+    )
