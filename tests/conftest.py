@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +15,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from automation.evaluate import Evaluation, evaluate_program, stack_file_config  # noqa: E402
+
+if TYPE_CHECKING:
+    from automation.sandbox import MotoSandboxServer
 
 # Each state as drctl leaves it: failover flips activeRegion and drState;
 # failback prepare raises the primary database generation, keeping the old one.
@@ -45,6 +50,17 @@ def prod_config(**overrides: str) -> dict[str, str]:
 def evaluate_state(state: str) -> Evaluation:
     """Evaluating the program takes about a second; each state is evaluated once."""
     return evaluate_program(prod_config(**STATE_OVERRIDES[state]))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MotoSandboxServer]:
+    """One moto server per test module; each sandbox resets it."""
+    from automation.sandbox import MotoSandboxServer
+
+    moto = MotoSandboxServer()
+    moto.start()
+    yield moto
+    moto.stop()
 
 
 @pytest.fixture(params=STATES)

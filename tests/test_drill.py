@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,14 +48,6 @@ REQUIRED = {
     "journal": dict,
     "timeline": list,
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MotoSandboxServer]:
-    moto = MotoSandboxServer()
-    moto.start()
-    yield moto
-    moto.stop()
 
 
 @pytest.fixture(scope="module")

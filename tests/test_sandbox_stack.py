@@ -22,14 +22,6 @@ from tests.conftest import prod_config
 PRIMARY, DR = "us-east-1", "us-west-2"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MotoSandboxServer]:
-    moto = MotoSandboxServer()
-    moto.start()
-    yield moto
-    moto.stop()
-
-
 @pytest.fixture
 def sandbox(server: MotoSandboxServer) -> Iterator[Sandbox]:
     with Sandbox.open(prod_config(), server=server, scale=0) as opened:
