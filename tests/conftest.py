@@ -17,7 +17,9 @@ if str(ROOT) not in sys.path:
 from automation.evaluate import Evaluation, evaluate_program, stack_file_config  # noqa: E402
 
 if TYPE_CHECKING:
+    from automation.aws.clients import AwsClients
     from automation.sandbox import MotoSandboxServer
+    from tests.aws_support import FakeClock
 
 # Each state as drctl leaves it: failover flips activeRegion and drState;
 # failback prepare raises the primary database generation, keeping the old one.
@@ -61,6 +63,36 @@ def server() -> Iterator[MotoSandboxServer]:
     moto.start()
     yield moto
     moto.stop()
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy AWS credentials, and no endpoint override, for tests under moto's mock_aws."""
+    from automation.aws.clients import ENDPOINT_ENV
+    from tests.aws_support import CREDENTIALS
+
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv(ENDPOINT_ENV, raising=False)
+
+
+@pytest.fixture
+def aws(credentials: None) -> Iterator[AwsClients]:
+    """drctl's AWS clients inside moto's in-process mock."""
+    from moto import mock_aws
+
+    from tests.aws_support import shared_clients
+
+    with mock_aws():
+        yield shared_clients()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that advances only when slept on: no real waits in tests."""
+    from tests.aws_support import FakeClock
+
+    return FakeClock()
 
 
 @pytest.fixture(params=STATES)

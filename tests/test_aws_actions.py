@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +10,6 @@ import pytest
 from aws_support import (
     CFG,
     CLUSTER,
-    CREDENTIALS,
     DR,
     GLOBAL_ID,
     NODES,
@@ -29,34 +27,15 @@ from aws_support import (
     unreachable_clients,
 )
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from automation.aws import actions
 from automation.aws.actions import AwsActionError
-from automation.aws.clients import ENDPOINT_ENV, AwsClients, RegionUnreachableError
+from automation.aws.clients import AwsClients, RegionUnreachableError
 from automation.aws.waiting import Observation, WaitTimeoutError, wait_for
 from components import naming
 from components.config import NodeGroupSize
 
 DR_CACHE, PRIMARY_CACHE = naming.cache_group_id(CFG, "dr"), naming.cache_group_id(CFG, "primary")
-
-
-@pytest.fixture
-def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in CREDENTIALS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv(ENDPOINT_ENV, raising=False)
-
-
-@pytest.fixture
-def aws(credentials: None) -> Iterator[AwsClients]:
-    with mock_aws():
-        yield shared_clients()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 # --- the polling loop -------------------------------------------------------------------

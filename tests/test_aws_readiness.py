@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +10,6 @@ import pytest
 from aws_support import (
     CFG,
     CLUSTER,
-    CREDENTIALS,
     DR,
     GLOBAL_ID,
     NODES,
@@ -29,7 +27,6 @@ from aws_support import (
 )
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from automation.aws import readiness
 from automation.aws.clients import ENDPOINT_ENV, AwsClients, RegionUnreachableError, reaching
@@ -37,24 +34,6 @@ from automation.aws.readiness import Status
 from components import naming
 
 RPO, WARN = CFG.rpo_seconds, CFG.replica_lag_warning_seconds
-
-
-@pytest.fixture
-def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in CREDENTIALS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv(ENDPOINT_ENV, raising=False)
-
-
-@pytest.fixture
-def aws(credentials: None) -> Iterator[AwsClients]:
-    with mock_aws():
-        yield shared_clients()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 # --- clients -------------------------------------------------------------------------
