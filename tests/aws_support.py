@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -29,24 +29,6 @@ CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": PRIMARY,
 }
-
-
-class FakeClock:
-    """Starts at the real time (moto stamps its own records with it) and advances only when slept."""
-
-    def __init__(self) -> None:
-        self.current = datetime.now(UTC).replace(microsecond=0)
-        self.sleeps: list[float] = []
-        self.on_sleep: Callable[[FakeClock], None] | None = None
-
-    def now(self) -> datetime:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.current += timedelta(seconds=seconds)
-        if self.on_sleep:
-            self.on_sleep(self)
 
 
 # One session for all tests keeps the loaded service models: a fresh one per test reloads them.

@@ -19,7 +19,7 @@ from automation.evaluate import Evaluation, evaluate_program, stack_file_config 
 if TYPE_CHECKING:
     from automation.aws.clients import AwsClients
     from automation.sandbox import MotoSandboxServer
-    from tests.aws_support import FakeClock
+    from tests.fake_clock import FakeClock
 
 # Each state as drctl leaves it: failover flips activeRegion and drState;
 # failback prepare raises the primary database generation, keeping the old one.
@@ -90,7 +90,7 @@ def aws(credentials: None) -> Iterator[AwsClients]:
 @pytest.fixture
 def clock() -> FakeClock:
     """A clock that advances only when slept on: no real waits in tests."""
-    from tests.aws_support import FakeClock
+    from tests.fake_clock import FakeClock
 
     return FakeClock()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,27 +39,12 @@ from automation.stack_standin import StandInStack
 from components import naming
 from components.config import PlatformConfig, parse_config
 from tests.conftest import prod_config
+from tests.fake_clock import FakeClock, fixed_clock
 
 STACK = "organization/dr-platform/prod"
 PRIMARY, DR = "us-east-1", "us-west-2"
 ACCOUNT = "123456789012"
 SETTINGS = RunbookSettings(poll_seconds=1, error_rate_window_seconds=60, convergence_updates=2)
-
-
-class FakeClock:
-    """Moves only when slept; thread-safe for parallel steps."""
-
-    def __init__(self) -> None:
-        self.current = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-        self._mutex = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._mutex:
-            return self.current
-
-    def sleep(self, seconds: float) -> None:
-        with self._mutex:
-            self.current += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -328,7 +313,7 @@ class Dr:
     root: Path
     world: World = field(default_factory=World)
     config: dict[str, str] = field(default_factory=prod_config)
-    clock: FakeClock = field(default_factory=FakeClock)
+    clock: FakeClock = field(default_factory=fixed_clock)
     lines: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -7,7 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aws_support import (
+from botocore.stub import Stubber
+
+from automation.aws import actions
+from automation.aws.actions import AwsActionError
+from automation.aws.clients import AwsClients, RegionUnreachableError
+from automation.aws.waiting import Observation, WaitTimeoutError, wait_for
+from components import naming
+from components.config import NodeGroupSize
+from tests.aws_support import (
     CFG,
     CLUSTER,
     DR,
@@ -18,7 +26,6 @@ from aws_support import (
     REPLICA_PARAMS,
     WRITER_ID,
     WRITER_PARAMS,
-    FakeClock,
     create_node_group,
     create_writer_and_replica,
     global_groups,
@@ -26,14 +33,7 @@ from aws_support import (
     shared_clients,
     unreachable_clients,
 )
-from botocore.stub import Stubber
-
-from automation.aws import actions
-from automation.aws.actions import AwsActionError
-from automation.aws.clients import AwsClients, RegionUnreachableError
-from automation.aws.waiting import Observation, WaitTimeoutError, wait_for
-from components import naming
-from components.config import NodeGroupSize
+from tests.fake_clock import FakeClock
 
 DR_CACHE, PRIMARY_CACHE = naming.cache_group_id(CFG, "dr"), naming.cache_group_id(CFG, "primary")
 

@@ -7,7 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aws_support import (
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from automation.aws import readiness
+from automation.aws.clients import ENDPOINT_ENV, AwsClients, RegionUnreachableError, reaching
+from automation.aws.readiness import Status
+from components import naming
+from tests.aws_support import (
     CFG,
     CLUSTER,
     DR,
@@ -16,7 +23,6 @@ from aws_support import (
     PRIMARY,
     REPLICA_ID,
     WRITER_ID,
-    FakeClock,
     create_node_group,
     create_writer_and_replica,
     global_groups,
@@ -25,13 +31,7 @@ from aws_support import (
     shared_clients,
     unreachable_clients,
 )
-from botocore.exceptions import ClientError
-from botocore.stub import Stubber
-
-from automation.aws import readiness
-from automation.aws.clients import ENDPOINT_ENV, AwsClients, RegionUnreachableError, reaching
-from automation.aws.readiness import Status
-from components import naming
+from tests.fake_clock import FakeClock
 
 RPO, WARN = CFG.rpo_seconds, CFG.replica_lag_warning_seconds
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +29,10 @@ from automation.journal import (
     local_store,
     s3_store,
 )
+from tests.fake_clock import fixed_clock
 
 STACK = "organization/dr-platform/prod"
 BUCKET = "acme-drp-pulumi-state-usw2"
-
-
-class SteppedClock:
-    def __init__(self) -> None:
-        self.current = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +110,7 @@ def test_an_unreachable_s3_store_is_a_clear_error(s3_client: object) -> None:
 
 
 def test_lock_refuses_a_second_holder_and_names_the_first(store: DocumentStore) -> None:
-    lock = StackLock(store, STACK, SteppedClock())
+    lock = StackLock(store, STACK, fixed_clock())
     lease = lock.acquire("alice", "failover")
     with pytest.raises(DrctlError, match=r"locked by alice on .* runbook failover") as refused:
         lock.acquire("bob", "failback-prepare")
@@ -157,7 +146,7 @@ def test_two_threads_racing_for_the_lock_exactly_one_wins(tmp_path: Path) -> Non
 
 
 def test_a_stale_lock_is_reported_as_stale_and_can_be_broken_with_a_reason(store: DocumentStore) -> None:
-    clock = SteppedClock()
+    clock = fixed_clock()
     lock = StackLock(store, STACK, clock, stale_after_seconds=600)
     dead = lock.acquire("alice", "failover")
     clock.sleep(601)
@@ -182,7 +171,7 @@ def test_a_stale_lock_is_reported_as_stale_and_can_be_broken_with_a_reason(store
 
 def test_lock_breaks_are_recorded(tmp_path: Path) -> None:
     store = LocalDirectoryStore(tmp_path)
-    lock = StackLock(store, STACK, SteppedClock())
+    lock = StackLock(store, STACK, fixed_clock())
     lock.acquire("alice", "failover")
     lock.break_lock("run killed by OOM", "bob")
     (record,) = list((tmp_path / "lock-breaks").iterdir())
@@ -191,7 +180,7 @@ def test_lock_breaks_are_recorded(tmp_path: Path) -> None:
 
 
 def test_heartbeat_keeps_a_long_run_from_looking_stale(store: DocumentStore) -> None:
-    clock = SteppedClock()
+    clock = fixed_clock()
     lock = StackLock(store, STACK, clock, stale_after_seconds=600)
     lease = lock.acquire("alice", "failover")
     for _ in range(3):
@@ -211,7 +200,7 @@ def _run(run_id: str = "failover-1") -> RunRecord:
         runbook="failover",
         stack=STACK,
         parameters=RunParameters(reason="us-east-1 outage", operator="alice", mode="emergency", force=True),
-        started_at=iso(SteppedClock().now()),
+        started_at=iso(fixed_clock().now()),
         steps=[StepRecord("scale_dr_compute", group="prepare"), StepRecord("promote_dr_database")],
     )
 

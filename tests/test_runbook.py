@@ -11,7 +11,6 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +48,16 @@ from automation.targets import refuse_failed_region_targets, surviving_region_ta
 from automation.transitions import transition_config
 from components.config import DrState, parse_config
 from tests.conftest import prod_config
+from tests.fake_clock import FakeClock, fixed_clock
 
 STACK = "organization/dr-platform/prod"
 PARAMS = RunParameters(reason="quarterly drill", operator="alice", mode="emergency")
 
 
-class FakeClock:
-    """Moves only when slept; thread-safe, because parallel steps share it."""
-
-    def __init__(self) -> None:
-        self.current = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-        self._mutex = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._mutex:
-            return self.current
-
-    def sleep(self, seconds: float) -> None:
-        with self._mutex:
-            self.current += timedelta(seconds=seconds)
-
-
 @dataclass
 class Harness:
     root: Path
-    clock: FakeClock = field(default_factory=FakeClock)
+    clock: FakeClock = field(default_factory=fixed_clock)
     lines: list[str] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aws_support import CREDENTIALS, unreachable_clients
 
 from automation.aws.readiness import Status, load_balancer_metrics
 from automation.errors import DrctlError
@@ -13,6 +12,7 @@ from automation.journal import RunParameters
 from automation.runbooks.context import DrAws, RunbookSettings
 from automation.runbooks.failover import failover_runbook
 from automation.runbooks.status import read_status
+from tests.aws_support import CREDENTIALS, unreachable_clients
 from tests.dr_world import DR, PRIMARY, Dr
 
 
