@@ -10,6 +10,7 @@ this record, `drctl plan` diffs two of them, and the sandbox applies one to moto
 from __future__ import annotations
 
 import hashlib
+import json
 import runpy
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -180,8 +181,6 @@ class _Default(dict):
 
 def _json_or_text(value: str) -> Any:
     if value[:1] in "[{":
-        import json
-
         return json.loads(value)
     return value
 
@@ -253,8 +252,6 @@ def stack_file_config(stack: str = "prod", project_dir: Path = PROJECT_DIR) -> d
 
 
 def _config_text(value: Any) -> str:
-    import json
-
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
