@@ -231,7 +231,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=tuple(request.ignoreChanges),
             replace_on_changes=tuple(request.replaceOnChanges),
             delete_before_replace=bool(request.deleteBeforeReplace),
-            dependencies=tuple(real_urn(urn) for urn in request.dependencies),
+            # The SDK gathers dependencies in a set: sorted, two evaluations compare equal.
+            dependencies=tuple(sorted(real_urn(urn) for urn in request.dependencies)),
         )
         with self._lock:
             self._regions_by_urn[response.urn] = region
