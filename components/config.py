@@ -380,7 +380,7 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     logs_days = r.integer("logsRetentionDays", 30, 1, 3650)
     ia_after = r.integer("storageIaAfterDays", 30, 30, 3650)
     glacier_after = r.integer("storageGlacierAfterDays", 60, 1, 3650)
-    # S3 lifecycle refuses a transition out of Standard-IA less than 30 days after the one into it.
+    # catalogue: s3.lifecycle-ia-minimum-30-days
     if glacier_after < ia_after + 30:
         raise ConfigError(
             "storageGlacierAfterDays",

@@ -226,7 +226,7 @@ def _instance_args(
         "max_allocated_storage": cfg.db_max_allocated_storage_gb,
         "storage_type": "gp3",
         "storage_encrypted": True,
-        # A cross-region replica must name a key of its own region, or creation fails.
+        # catalogue: rds.replica-kms-key-in-own-region
         "kms_key_id": key.arn,
         "multi_az": True,
         "db_subnet_group_name": subnet_group.name,

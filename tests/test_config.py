@@ -55,6 +55,7 @@ def test_every_state_the_runbooks_write_is_valid(state):
         ({"nodeGroupFull": '{"min": -1}'}, "nodeGroupFull.min", ">= 0"),
         ({"nodeGroupStandby": '{"min": 1, "desired": 5, "max": 9}'}, "nodeGroupStandby", "must not exceed"),
         ({"storageIaAfterDays": "10"}, "storageIaAfterDays", "from 30"),
+        # catalogue: s3.lifecycle-ia-minimum-30-days
         ({"storageGlacierAfterDays": "30"}, "storageGlacierAfterDays", "later than storageIaAfterDays"),
         ({"backupDailyRetentionDays": "2"}, "backupDailyRetentionDays", "from 7"),
         ({"backupWeeklyRetentionDays": "28"}, "backupWeeklyRetentionDays", "+ 90"),

@@ -133,6 +133,7 @@ def test_standalone_instances_use_a_managed_secret_and_backups(state_eval):
 
 
 def test_every_instance_is_encrypted_hardened_and_protected(state_eval):
+    """catalogue: rds.replica-kms-key-in-own-region"""
     cfg = state_eval.config
     for instance in state_eval.of_type(INSTANCE):
         key = _key_arn(state_eval, instance.region)
