@@ -32,7 +32,7 @@ from components.config import PlatformConfig
 from components.dashboards import dr_status, system_overview
 
 CHART = "kube-prometheus-stack"
-CHART_VERSION = "89.1.0"
+CHART_VERSION = "88.5.3"
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 RELEASE_NAME = "kube-prometheus-stack"
 NAMESPACE = "monitoring"
@@ -47,7 +47,7 @@ ALERTMANAGER_NULL_RECEIVER = "null"
 ALERTMANAGER_SNS_RECEIVER = "sns-alert-topic"
 
 EXPORTER_CHART = "prometheus-yet-another-cloudwatch-exporter"
-EXPORTER_CHART_VERSION = "0.50.0"
+EXPORTER_CHART_VERSION = "0.47.0"
 EXPORTER_RELEASE_NAME = "yet-another-cloudwatch-exporter"
 EXPORTER_SERVICE_ACCOUNT = "yet-another-cloudwatch-exporter"
 EXPORTER_ACTIONS = [
@@ -173,8 +173,6 @@ def exporter_values(region: str) -> dict[str, Any]:
         # The chart's default full name would be "<release>-<chart>", cut at 63 characters.
         "fullnameOverride": EXPORTER_RELEASE_NAME,
         "serviceAccount": {"create": True, "name": EXPORTER_SERVICE_ACCOUNT},
-        # Older chart versions always render the Service; newer ones need it enabled for the ServiceMonitor.
-        "service": {"enabled": True},
         # Prometheus selects every ServiceMonitor (serviceMonitorSelectorNilUsesHelmValues: false).
         "serviceMonitor": {"enabled": True, "interval": "60s", "labels": {"release": RELEASE_NAME}},
         "config": yaml.safe_dump(exporter_config(region), sort_keys=False),
@@ -243,9 +241,6 @@ def chart_values(cfg: PlatformConfig, role: str, alert_topic_arn: pulumi.Input[s
             "alertmanagerSpec": {"storage": {"volumeClaimTemplate": _volume_claim(ALERTMANAGER_STORAGE_GB)}},
         },
         "grafana": {
-            # Empty: the chart generates a random password into GRAFANA_ADMIN_SECRET
-            # (instead of its well-known default) and reuses it on upgrades.
-            "adminPassword": "",
             "persistence": {
                 "enabled": True,
                 "storageClassName": STORAGE_CLASS,
