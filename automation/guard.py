@@ -66,6 +66,7 @@ OP_EFFECT: Mapping[str, str | None] = {
     "import-replacement": "replace",
 }
 # Ops after which the resource is in the stack: it must stay protected.
+# catalogue: pulumi-cli.protect-refuses-delete-and-replace
 _KEEPS_RESOURCE = frozenset({"same", "create", "update", "import"})
 _SEVERITY_ORDER = ("unknown-op", "replace", "delete", "drop", "unprotect")
 
@@ -275,6 +276,7 @@ def _refuse_errors(path: Path, diagnostics: Iterable[Any]) -> None:
 
 
 def _digest_steps(path: Path, document: Mapping[str, Any]) -> list[PreviewStep]:
+    # catalogue: pulumi-cli.preview-json-digest
     _refuse_errors(path, document.get("diagnostics") or ())
     if document.get("maybeCorrupt"):
         raise DrctlError(f"{path}: the engine marked this preview as possibly corrupt")

@@ -159,6 +159,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 
 
 def test_an_error_diagnostic_fails_even_when_only_the_stack_step_is_there(tmp_path):
+    """catalogue: pulumi-cli.preview-json-digest"""
     path = digest(
         tmp_path,
         diagnostics=[{"urn": STACK_URN, "message": "error: program failed: KeyError 'x'\n", "severity": "error"}],
@@ -213,6 +214,7 @@ def test_an_unknown_operation_blocks_on_any_type_and_cannot_be_allowed(tmp_path,
 
 
 def test_every_operation_pulumi_publishes_is_known():
+    """catalogue: pulumi-cli.step-ops"""
     from pulumi.automation import OpType
 
     from automation.guard import OP_EFFECT
@@ -244,6 +246,7 @@ def test_discarding_a_read_resource_passes(tmp_path):
     ],
 )
 def test_a_stateful_resource_left_unprotected_blocks(tmp_path, op, old, new):
+    """catalogue: pulumi-cli.protect-refuses-delete-and-replace (the guard keeps the engine's refusal in force)"""
     (finding,) = check(load_preview(digest(tmp_path, bucket_step(op, old, new)))).blocked
     assert finding.effect == "unprotect"
 

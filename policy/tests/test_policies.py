@@ -392,6 +392,7 @@ EKS = "aws:eks/cluster:Cluster"
     ],
 )
 def test_a_public_eks_endpoint_needs_an_allow_list(vpc_config, passes):
+    """catalogue: eks.public-endpoint-default-open"""
     assert (violations("eks-endpoint-not-open", EKS, {"vpcConfig": vpc_config}) == []) is passes
 
 
@@ -458,6 +459,7 @@ LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
     ],
 )
 def test_backup_vaults_need_a_compliance_mode_lock(lock_props, expected):
+    """catalogue: backup.vault-lock-compliance-mode"""
     found = [resource(VAULT, "vault", {"name": "v"})]
     if lock_props is not None:
         found.append(resource(LOCK, "lock", lock_props))
