@@ -200,12 +200,7 @@ def _effects(step: StepLike, type_token: str) -> set[str]:
 
 def read_allow_file(path: Path) -> list[str]:
     """Allow entries from a reviewed file: one URN or name a line, `#` comments, any line ending."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise DrctlError(f"cannot read allow file {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise DrctlError(f"cannot read allow file {path}: not UTF-8 text") from None
+    text = _read_text(path, "allow file")
     entries = []
     for line in text.splitlines():
         entry = line.strip()
@@ -216,12 +211,7 @@ def read_allow_file(path: Path) -> list[str]:
 
 def load_preview(path: Path) -> list[PreviewStep]:
     """Steps from a complete, error-free preview (digest or engine events); a clear error otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DrctlError(f"cannot read preview file {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise DrctlError(f"cannot read preview file {path}: not UTF-8 text") from None
+    text = _read_text(path, "preview file")
     try:
         document: Any = json.loads(text)
     except json.JSONDecodeError:
@@ -246,6 +236,16 @@ def load_preview(path: Path) -> list[PreviewStep]:
     if not any((step.type or urn_type(step.urn)) == STACK_TYPE for step in steps):
         raise DrctlError(f"{path} has no step for the stack itself; the preview did not complete")
     return steps
+
+
+def _read_text(path: Path, what: str) -> str:
+    # utf-8-sig: a file saved by an editor that writes a BOM reads the same.
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise DrctlError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise DrctlError(f"cannot read {what} {path}: not UTF-8 text") from None
 
 
 def _is_event(document: Mapping[str, Any]) -> bool:
