@@ -46,12 +46,19 @@ def guard(
         list[str] | None,
         typer.Option("--allow", help="URN or logical name of a stateful resource allowed to go (repeat for several)."),
     ] = None,
+    allow_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--allow-file",
+            help="File of allow entries, one URN or name a line, # comments (CI: .github/guard-allow.txt).",
+        ),
+    ] = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Fail when a preview deletes or replaces a stateful resource (database, bucket, vault, cache, key, zone...)."""
-    from automation.guard import check, load_preview
+    """Fail on a preview that deletes, replaces or unprotects a stateful resource, failed, or is not understood."""
+    from automation.guard import check, load_preview, read_allow_file
 
-    allow = allow or []
+    allow = [*(allow or []), *(read_allow_file(allow_file) if allow_file else [])]
     result = check(load_preview(preview), allow)
     matched = {f.urn for f in result.findings} | {f.name for f in result.findings}
     unused = [entry for entry in allow if entry not in matched]
@@ -61,15 +68,24 @@ def guard(
         _render_guard(result, unused)
     if not result.passed:
         raise DrctlError(
-            f"the preview would delete, replace or drop {len(result.blocked)} stateful resource(s)",
-            hint="if that is intended, name each one with --allow <URN or name> in a reviewed change",
+            f"the preview would delete, replace, drop or unprotect {len(result.blocked)} stateful resource(s),"
+            " or holds an operation the guard does not know",
+            hint="if that is intended, name each resource with --allow <URN or name> in a reviewed change"
+            " (.github/guard-allow.txt in CI); unknown operations cannot be allowed",
         )
+
+
+_GUARD_VERBS = {
+    "replace": "would lose",
+    "delete": "would lose",
+    "drop": "retained in AWS but leaves the stack, unmanaged",
+    "unprotect": "left without protect, so the engine would no longer refuse to delete",
+    "unknown-op": "cannot judge",
+}
 
 
 def _render_guard(result: GuardResult, unused: list[str]) -> None:
     """One block per finding: readable in a narrow CI log as well as a terminal."""
-    from automation.changes import STATEFUL_TYPES
-
     for finding in result.findings:
         mark = "[green]allowed[/green]" if finding.allowed else "[bold red]BLOCKED[/bold red]"
         console.print(f"{mark} {finding.effect} [bold]{finding.name}[/bold] ({finding.type})")
@@ -77,9 +93,7 @@ def _render_guard(result: GuardResult, unused: list[str]) -> None:
         if finding.reasons:
             console.print(f"    forced by: {', '.join(finding.reasons)}")
         console.print(f"    steps: {', '.join(finding.ops)}")
-        # A discard keeps the cloud resource but drops it from the stack.
-        verb = "leaves unmanaged" if finding.effect == "discard" else "would lose"
-        console.print(f"    {verb}: {STATEFUL_TYPES[finding.type]}")
+        console.print(f"    {_GUARD_VERBS[finding.effect]}: {finding.risk}")
     for entry in unused:
         console.print(f"[yellow]note:[/yellow] --allow {entry} matched nothing in this preview")
     if result.passed:

@@ -30,16 +30,38 @@ from pulumi_policy import (
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
-BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+RDS_GLOBAL_CLUSTER = "aws:rds/globalCluster:GlobalCluster"
+# Kinds, not just what the program declares today: every type that stores a database.
+RDS_DATABASES = (RDS_INSTANCE, RDS_CLUSTER, RDS_GLOBAL_CLUSTER)
+DIRECTORY_BUCKET = "aws:s3/directoryBucket:DirectoryBucket"
+# General purpose buckets: the ones a public access block applies to.
+GENERAL_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+BUCKETS = (*GENERAL_BUCKETS, DIRECTORY_BUCKET)
 BUCKET_ENCRYPTION = (
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
 )
 BUCKET_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+ACCOUNT_PUBLIC_ACCESS_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
 BUCKET_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 CACHE_REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+CACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
+CACHE_SERVERLESS = "aws:elasticache/serverlessCache:ServerlessCache"
+CACHE_GLOBAL_GROUP = "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 BACKUP_PLAN = "aws:backup/plan:Plan"
+BACKUP_VAULT = "aws:backup/vault:Vault"
+BACKUP_VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SECURITY_GROUP_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+
+WORLD_CIDRS = ("0.0.0.0/0", "::/0")
+# The only ports open to the world: the load balancers' HTTP and HTTPS listeners.
+WEB_PORTS = (80, 443)
 
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
@@ -88,7 +110,7 @@ def _config_int(args: ResourceValidationArgs | StackValidationArgs, key: str) ->
 
 
 def rds_encrypted_at_rest(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type not in (RDS_INSTANCE, RDS_CLUSTER):
+    if args.resource_type not in RDS_DATABASES:
         return
     props = args.props
     if _is_true(props.get("storageEncrypted")):
@@ -96,11 +118,15 @@ def rds_encrypted_at_rest(args: ResourceValidationArgs, report_violation: Report
     # A cross-region replica ignores storageEncrypted: its own region's KMS key encrypts it.
     if args.resource_type == RDS_INSTANCE and props.get("replicateSourceDb") and props.get("kmsKeyId"):
         return
+    # A global cluster built from an existing cluster takes that cluster's encryption
+    # (storageEncrypted cannot be given with it); the cluster itself is checked.
+    if args.resource_type == RDS_GLOBAL_CLUSTER and props.get("sourceDbClusterIdentifier"):
+        return
     report_violation("storage must be encrypted at rest (storageEncrypted, or kmsKeyId on a cross-region replica)")
 
 
 def rds_deletion_protection(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type in (RDS_INSTANCE, RDS_CLUSTER) and not _is_true(args.props.get("deletionProtection")):
+    if args.resource_type in RDS_DATABASES and not _is_true(args.props.get("deletionProtection")):
         report_violation("deletionProtection must be true")
 
 
@@ -109,7 +135,7 @@ def rds_backup_retention(args: ResourceValidationArgs, report_violation: ReportV
         return
     # A replica's backup settings only apply once it is promoted (and then it
     # is a writer and declared as one); its source keeps the backups.
-    if args.props.get("replicateSourceDb"):
+    if args.props.get("replicateSourceDb") or args.props.get("replicationSourceIdentifier"):
         return
     minimum = _config_int(args, "minimumDays")
     days = args.props.get("backupRetentionPeriod")
@@ -118,7 +144,8 @@ def rds_backup_retention(args: ResourceValidationArgs, report_violation: ReportV
 
 
 def rds_not_publicly_accessible(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type == RDS_INSTANCE and _is_true(args.props.get("publiclyAccessible")):
+    # Aurora's reachability is a property of each cluster instance, not of the cluster.
+    if args.resource_type in (RDS_INSTANCE, RDS_CLUSTER_INSTANCE) and _is_true(args.props.get("publiclyAccessible")):
         report_violation("publiclyAccessible must not be true: databases are reached from inside the VPC only")
 
 
@@ -131,15 +158,22 @@ def s3_encrypted_with_kms(args: ResourceValidationArgs, report_violation: Report
     rules = _items(args.props.get("rules"))
     if not rules:
         report_violation("declares no encryption rule")
+    for message in _sse_problems(rules):
+        report_violation(message)
+
+
+def _sse_problems(rules: Iterable[Mapping[str, Any]]) -> list[str]:
+    problems = []
     for rule in rules:
         default = rule.get("applyServerSideEncryptionByDefault") or {}
         algorithm = default.get("sseAlgorithm") if isinstance(default, Mapping) else None
         if algorithm not in KMS_ALGORITHMS:
-            report_violation(f"sseAlgorithm must be one of {', '.join(KMS_ALGORITHMS)} (SSE-KMS), got {algorithm!r}")
+            problems.append(f"sseAlgorithm must be one of {', '.join(KMS_ALGORITHMS)} (SSE-KMS), got {algorithm!r}")
+    return problems
 
 
 def s3_public_access_blocked(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type != BUCKET_PUBLIC_ACCESS_BLOCK:
+    if args.resource_type not in (BUCKET_PUBLIC_ACCESS_BLOCK, ACCOUNT_PUBLIC_ACCESS_BLOCK):
         return
     off = [flag for flag in PUBLIC_ACCESS_FLAGS if not _is_true(args.props.get(flag))]
     if off:
@@ -147,37 +181,59 @@ def s3_public_access_blocked(args: ResourceValidationArgs, report_violation: Rep
 
 
 def s3_buckets_protected(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    """Every bucket is SSE-KMS encrypted and public-access blocked; data buckets replicate."""
-    buckets = {
-        name: resource
-        for resource in args.resources
-        if resource.resource_type in BUCKETS and (name := _bucket_name(resource.props.get("bucket")))
-    }
-    encrypted = _buckets_referenced(args.resources, BUCKET_ENCRYPTION)
-    blocked = _buckets_referenced(args.resources, (BUCKET_PUBLIC_ACCESS_BLOCK,))
-    replicated = _replicated_buckets(args.resources)
+    """Every bucket, however named, is SSE-KMS encrypted and public-access blocked; data buckets replicate.
+
+    A bucket named by `bucketPrefix` (or not at all) has no name until it is
+    created, so configurations are matched to buckets by the engine's property
+    dependencies as well as by name; a bucket that matches nothing fails.
+    """
+    resources = list(args.resources)
+    encrypted = _referencing(resources, BUCKET_ENCRYPTION, "bucket")
+    blocked = _referencing(resources, (BUCKET_PUBLIC_ACCESS_BLOCK,), "bucket")
+    replicated = _replicated_buckets(resources)
     data_bucket = re.compile(args.get_config()["dataBucketPattern"])
-    for name, bucket in sorted(buckets.items()):
-        if name not in encrypted:
-            report_violation(f"bucket {name} has no SSE-KMS encryption configuration", bucket.urn)
-        if name not in blocked:
-            report_violation(f"bucket {name} has no public access block", bucket.urn)
-        if data_bucket.search(name) and name not in replicated:
+    for bucket in sorted((r for r in resources if r.resource_type in BUCKETS), key=lambda r: r.urn):
+        keys = _bucket_keys(bucket)
+        label = _bucket_name(bucket.props.get("bucket")) or bucket.props.get("bucketPrefix") or bucket.name
+        inline_sse = _items((bucket.props.get("serverSideEncryptionConfiguration") or {}).get("rule"))
+        if not (keys & encrypted) and not (inline_sse and not _sse_problems(inline_sse)):
+            report_violation(f"bucket {label} has no SSE-KMS encryption configuration", bucket.urn)
+        # Directory buckets always block public access; AWS offers no setting to change it.
+        if bucket.resource_type in GENERAL_BUCKETS and not (keys & blocked):
+            report_violation(f"bucket {label} has no public access block", bucket.urn)
+        if data_bucket.search(str(label)) and not (keys & replicated):
             report_violation(
-                f"data bucket {name} is neither the source nor the destination of an enabled replication rule",
+                f"data bucket {label} is neither the source nor the destination of an enabled replication rule",
                 bucket.urn,
             )
 
 
-def _buckets_referenced(resources: Iterable[PolicyResource], types: tuple[str, ...]) -> set[str]:
-    return {name for r in resources if r.resource_type in types and (name := _bucket_name(r.props.get("bucket")))}
+def _bucket_keys(bucket: PolicyResource) -> set[str]:
+    """What a configuration may use to name this bucket: its URN (dependencies) and its name."""
+    name = _bucket_name(bucket.props.get("bucket"))
+    return {bucket.urn, *([name] if name else [])}
+
+
+def _referencing(resources: Iterable[PolicyResource], types: tuple[str, ...], prop: str) -> set[str]:
+    """Names and URNs of the resources that resources of `types` point at through `prop`."""
+    found: set[str] = set()
+    for r in resources:
+        if r.resource_type not in types:
+            continue
+        if name := _bucket_name(r.props.get(prop)):
+            found.add(name)
+        found.update(d.urn for d in (r.property_dependencies or {}).get(prop, ()))
+    return found
 
 
 def _replicated_buckets(resources: Iterable[PolicyResource]) -> set[str]:
-    """Buckets at either end of an enabled replication rule."""
+    """Buckets (names and URNs) at either end of an enabled replication rule."""
     ends: set[str] = set()
     for config in (r for r in resources if r.resource_type == BUCKET_REPLICATION):
         enabled = [rule for rule in _items(config.props.get("rules")) if rule.get("status") == "Enabled"]
+        if not enabled:
+            continue
+        ends.update(d.urn for deps in (config.property_dependencies or {}).values() for d in deps)
         source = _bucket_name(config.props.get("bucket"))
         for rule in enabled:
             destination = rule.get("destination") or {}
@@ -186,17 +242,92 @@ def _replicated_buckets(resources: Iterable[PolicyResource]) -> set[str]:
     return ends
 
 
-# --- cache and cluster -------------------------------------------------------------
+# --- cache ---------------------------------------------------------------------------
 
 
 def elasticache_encrypted_at_rest(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == CACHE_SERVERLESS:
+        # Always encrypted by AWS; the key must be ours, as everywhere else.
+        if not args.props.get("kmsKeyId"):
+            report_violation("a serverless cache must name a customer-managed KMS key (kmsKeyId)")
+        return
     if args.resource_type != CACHE_REPLICATION_GROUP:
         return
-    # A Global Datastore secondary inherits encryption from the global group.
+    # A Global Datastore member inherits encryption from the datastore, whose
+    # primary group is checked here and by `elasticache-global-datastore-encrypted`;
+    # it may not turn it off.
     if args.props.get("globalReplicationGroupId"):
+        if args.props.get("atRestEncryptionEnabled") is False:
+            report_violation("atRestEncryptionEnabled must not be false")
         return
     if not _is_true(args.props.get("atRestEncryptionEnabled")):
         report_violation("atRestEncryptionEnabled must be true")
+
+
+def elasticache_in_transit_and_auth(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Redis/Valkey groups take TLS only, and clients must authenticate (AUTH token or RBAC user group)."""
+    if args.resource_type != CACHE_REPLICATION_GROUP:
+        return
+    props = args.props
+    member = bool(props.get("globalReplicationGroupId"))
+    if member:
+        if props.get("transitEncryptionEnabled") is False:
+            report_violation("transitEncryptionEnabled must not be false")
+    elif not _is_true(props.get("transitEncryptionEnabled")):
+        report_violation("transitEncryptionEnabled must be true")
+    # `preferred` accepts plaintext connections next to TLS ones.
+    if props.get("transitEncryptionMode") == "preferred":
+        report_violation("transitEncryptionMode must be required, not preferred (which accepts plaintext)")
+    if not props.get("authToken") and not props.get("userGroupIds"):
+        report_violation("clients must authenticate: set authToken or userGroupIds")
+
+
+def elasticache_no_standalone_cluster(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """A cache cluster outside a replication group has no replica, no failover, no encryption at rest."""
+    if args.resource_type == CACHE_CLUSTER and not args.props.get("replicationGroupId"):
+        report_violation(
+            "a standalone cache cluster has no replica, no automatic failover and no encryption at rest;"
+            " declare a replication group instead"
+        )
+
+
+def elasticache_global_datastore_encrypted(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """A Global Datastore takes its encryption from its primary group: that group must be in the stack, and pass."""
+    resources = list(args.resources)
+    groups = [r for r in resources if r.resource_type == CACHE_REPLICATION_GROUP]
+    datastores = [r for r in resources if r.resource_type == CACHE_GLOBAL_GROUP]
+    for datastore in datastores:
+        primary_id = datastore.props.get("primaryReplicationGroupId")
+        depends = {d.urn for d in (datastore.property_dependencies or {}).get("primaryReplicationGroupId", ())}
+        primary = next(
+            (g for g in groups if g.urn in depends or (primary_id and g.props.get("replicationGroupId") == primary_id)),
+            None,
+        )
+        if primary is None:
+            report_violation(
+                f"global datastore {datastore.name}: its primary group {primary_id!r} is not declared in this stack,"
+                " so its encryption cannot be checked",
+                datastore.urn,
+            )
+        elif not (
+            _is_true(primary.props.get("atRestEncryptionEnabled"))
+            and _is_true(primary.props.get("transitEncryptionEnabled"))
+        ):
+            report_violation(
+                f"global datastore {datastore.name}: primary group {primary.name} must be encrypted at rest and in"
+                " transit (every member inherits it)",
+                datastore.urn,
+            )
+    if not datastores:
+        for member in (g for g in groups if g.props.get("globalReplicationGroupId")):
+            report_violation(
+                f"replication group {member.name} joins a global datastore this stack does not declare;"
+                " its encryption cannot be checked",
+                member.urn,
+            )
+
+
+# --- cluster -------------------------------------------------------------------------
 
 
 def eks_secrets_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -208,6 +339,101 @@ def eks_secrets_encrypted(args: ResourceValidationArgs, report_violation: Report
         if "secrets" in resources and isinstance(provider, Mapping) and provider.get("keyArn"):
             return
     report_violation("Kubernetes secrets must be envelope-encrypted with a KMS key (encryptionConfig)")
+
+
+def eks_endpoint_not_open(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """A public API endpoint only with a CIDR allow-list; AWS's default is public and open to 0.0.0.0/0."""
+    if args.resource_type != EKS_CLUSTER:
+        return
+    vpc_config = (_items(args.props.get("vpcConfig")) or [{}])[0]
+    public = vpc_config.get("endpointPublicAccess")
+    # catalogue: eks.public-endpoint-default-open
+    if public is False or (isinstance(public, str) and public.lower() == "false"):
+        return
+    cidrs = [c for c in vpc_config.get("publicAccessCidrs") or () if isinstance(c, str)]
+    if not cidrs or any(c in WORLD_CIDRS for c in cidrs):
+        report_violation(
+            "the public API endpoint (endpointPublicAccess, true unless set false) needs publicAccessCidrs,"
+            f" an allow-list without {' or '.join(WORLD_CIDRS)}"
+        )
+
+
+# --- network -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ingress:
+    protocol: str
+    from_port: Any
+    to_port: Any
+    cidrs: tuple[str, ...]
+
+    @property
+    def world_open(self) -> bool:
+        return any(c in WORLD_CIDRS for c in self.cidrs)
+
+    @property
+    def web_only(self) -> bool:
+        """TCP on exactly one of the web ports."""
+        return self.protocol in ("tcp", "6") and self.from_port == self.to_port and self.from_port in WEB_PORTS
+
+
+def _ingress_of(resource_type: str, props: Mapping[str, Any]) -> list[_Ingress]:
+    """Every ingress permission a security group, or one of its rule resources, declares."""
+    if resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
+        return [
+            _Ingress(
+                str(rule.get("protocol", "")).lower(),
+                rule.get("fromPort"),
+                rule.get("toPort"),
+                (*(rule.get("cidrBlocks") or ()), *(rule.get("ipv6CidrBlocks") or ())),
+            )
+            for rule in _items(props.get("ingress"))
+        ]
+    if resource_type == SECURITY_GROUP_RULE and props.get("type") == "ingress":
+        cidrs = (*(props.get("cidrBlocks") or ()), *(props.get("ipv6CidrBlocks") or ()))
+        return [_Ingress(str(props.get("protocol", "")).lower(), props.get("fromPort"), props.get("toPort"), cidrs)]
+    if resource_type == SECURITY_GROUP_INGRESS_RULE:
+        cidrs = tuple(c for c in (props.get("cidrIpv4"), props.get("cidrIpv6")) if c)
+        return [_Ingress(str(props.get("ipProtocol", "")).lower(), props.get("fromPort"), props.get("toPort"), cidrs)]
+    return []
+
+
+def security_group_no_world_ingress(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Nothing is open to 0.0.0.0/0 or ::/0 except TCP 80/443 (checked against the load balancers per stack)."""
+    for ingress in _ingress_of(args.resource_type, args.props):
+        if ingress.world_open and not ingress.web_only:
+            report_violation(
+                f"ingress {ingress.protocol} {ingress.from_port}-{ingress.to_port} from"
+                f" {', '.join(c for c in ingress.cidrs if c in WORLD_CIDRS)}: only a load balancer's TCP 80/443"
+                " may be open to the internet"
+            )
+
+
+def security_group_world_web_only_on_load_balancers(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> None:
+    """World-open TCP 80/443 is allowed only on a security group that a load balancer uses."""
+    resources = list(args.resources)
+    balancer_groups: set[str] = set()
+    for balancer in (r for r in resources if r.resource_type in LOAD_BALANCERS):
+        balancer_groups.update(g for g in balancer.props.get("securityGroups") or () if isinstance(g, str))
+        balancer_groups.update(d.urn for d in (balancer.property_dependencies or {}).get("securityGroups", ()))
+    for resource in resources:
+        if not any(i.world_open and i.web_only for i in _ingress_of(resource.resource_type, resource.props)):
+            continue
+        if resource.resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
+            group_keys = {resource.urn}
+        else:
+            group_keys = {
+                resource.props.get("securityGroupId"),
+                *(d.urn for d in (resource.property_dependencies or {}).get("securityGroupId", ())),
+            }
+        if not (group_keys & balancer_groups):
+            report_violation(
+                f"{resource.name} opens TCP 80/443 to the internet on a security group no load balancer uses",
+                resource.urn,
+            )
 
 
 # --- backups -----------------------------------------------------------------------
@@ -260,7 +486,7 @@ def backup_plan_retention(args: ResourceValidationArgs, report_violation: Report
 
 def backups_cover_databases(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """A stack with databases declares daily, weekly and continuous backup rules."""
-    if not any(r.resource_type in (RDS_INSTANCE, RDS_CLUSTER) for r in args.resources):
+    if not any(r.resource_type in RDS_DATABASES for r in args.resources):
         return
     kinds = {
         backup_rule_kind(rule)
@@ -271,6 +497,34 @@ def backups_cover_databases(args: StackValidationArgs, report_violation: ReportV
     missing = [kind for kind in ("daily", "weekly", "continuous") if kind not in kinds]
     if missing:
         report_violation(f"the stack declares databases but no {', '.join(missing)} backup rule")
+
+
+def backup_vaults_locked(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Every backup vault carries a compliance-mode Vault Lock, so no admin or stolen role can erase it."""
+    resources = list(args.resources)
+    locks = [r for r in resources if r.resource_type == BACKUP_VAULT_LOCK]
+    for vault in (r for r in resources if r.resource_type == BACKUP_VAULT):
+        name = vault.props.get("name")
+        lock = next(
+            (
+                lock
+                for lock in locks
+                if (name and lock.props.get("backupVaultName") == name)
+                or vault.urn in {d.urn for d in (lock.property_dependencies or {}).get("backupVaultName", ())}
+            ),
+            None,
+        )
+        # catalogue: backup.vault-lock-compliance-mode
+        if lock is None:
+            report_violation(f"backup vault {name or vault.name} has no Vault Lock", vault.urn)
+        elif lock.props.get("changeableForDays") is None:
+            report_violation(
+                f"backup vault {name or vault.name}: the lock is in governance mode (no changeableForDays),"
+                " which a privileged user can remove; use compliance mode",
+                vault.urn,
+            )
+        elif lock.props.get("minRetentionDays") is None:
+            report_violation(f"backup vault {name or vault.name}: the lock sets no minRetentionDays", vault.urn)
 
 
 # --- the rule set ------------------------------------------------------------------
@@ -285,13 +539,13 @@ MANDATORY = EnforcementLevel.MANDATORY
 RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
     ResourceValidationPolicy(
         name="rds-encrypted-at-rest",
-        description="RDS instances and clusters are encrypted at rest with KMS.",
+        description="RDS instances, clusters and global clusters are encrypted at rest with KMS.",
         validate=rds_encrypted_at_rest,
         enforcement_level=MANDATORY,
     ),
     ResourceValidationPolicy(
         name="rds-deletion-protection",
-        description="RDS instances and clusters have deletion protection on.",
+        description="RDS instances, clusters and global clusters have deletion protection on.",
         validate=rds_deletion_protection,
         enforcement_level=MANDATORY,
     ),
@@ -304,7 +558,7 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
     ),
     ResourceValidationPolicy(
         name="rds-not-publicly-accessible",
-        description="No RDS instance is publicly accessible.",
+        description="No RDS instance or Aurora cluster instance is publicly accessible.",
         validate=rds_not_publicly_accessible,
         enforcement_level=MANDATORY,
     ),
@@ -316,20 +570,45 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
     ),
     ResourceValidationPolicy(
         name="s3-public-access-blocked",
-        description="S3 public access blocks set all four flags.",
+        description="S3 public access blocks (bucket and account) set all four flags.",
         validate=s3_public_access_blocked,
         enforcement_level=MANDATORY,
     ),
     ResourceValidationPolicy(
         name="elasticache-encrypted-at-rest",
-        description="ElastiCache replication groups are encrypted at rest.",
+        description="ElastiCache replication groups are encrypted at rest (members of a Global Datastore inherit it);"
+        " serverless caches use a customer-managed key.",
         validate=elasticache_encrypted_at_rest,
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="elasticache-in-transit-and-auth",
+        description="ElastiCache replication groups require TLS and authenticated clients.",
+        validate=elasticache_in_transit_and_auth,
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="elasticache-no-standalone-cluster",
+        description="No cache cluster outside a replication group (single node, no failover, not encrypted at rest).",
+        validate=elasticache_no_standalone_cluster,
         enforcement_level=MANDATORY,
     ),
     ResourceValidationPolicy(
         name="eks-secrets-encrypted",
         description="EKS clusters envelope-encrypt Kubernetes secrets with KMS.",
         validate=eks_secrets_encrypted,
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="eks-endpoint-not-open",
+        description="An EKS public API endpoint only with a CIDR allow-list that excludes the whole internet.",
+        validate=eks_endpoint_not_open,
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="security-group-no-world-ingress",
+        description="No ingress from 0.0.0.0/0 or ::/0 other than TCP 80/443.",
+        validate=security_group_no_world_ingress,
         enforcement_level=MANDATORY,
     ),
     ResourceValidationPolicy(
@@ -347,10 +626,29 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
 STACK_POLICIES: list[StackValidationPolicy] = [
     StackValidationPolicy(
         name="s3-buckets-protected",
-        description="Every bucket has SSE-KMS and a public access block; data buckets are replicated.",
+        description="Every bucket (any type, however named) has SSE-KMS and a public access block;"
+        " data buckets are replicated.",
         validate=s3_buckets_protected,
         enforcement_level=MANDATORY,
         config_schema=PolicyConfigSchema({"dataBucketPattern": {"type": "string", "default": "-data$"}}),
+    ),
+    StackValidationPolicy(
+        name="elasticache-global-datastore-encrypted",
+        description="A Global Datastore's primary group is declared in the stack and encrypted at rest and in transit.",
+        validate=elasticache_global_datastore_encrypted,
+        enforcement_level=MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="security-group-world-web-only-on-load-balancers",
+        description="TCP 80/443 open to the internet only on security groups that load balancers use.",
+        validate=security_group_world_web_only_on_load_balancers,
+        enforcement_level=MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="backup-vaults-locked",
+        description="Every backup vault has a compliance-mode Vault Lock with a minimum retention.",
+        validate=backup_vaults_locked,
+        enforcement_level=MANDATORY,
     ),
     StackValidationPolicy(
         name="backups-cover-databases",

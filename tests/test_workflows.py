@@ -1,0 +1,239 @@
+"""The CI workflows' security properties, read from the YAML (and actionlint, where installed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+GITHUB = ROOT / ".github"
+WORKFLOWS = {path.stem: path for path in sorted((GITHUB / "workflows").glob("*.yml"))}
+ACTION_FILES = [*WORKFLOWS.values(), *sorted((GITHUB / "actions").glob("*/action.yml"))]
+# Where a job runs code from a pull request: everything in preview.yml.
+PR_WORKFLOWS = ("preview",)
+# The only artifacts CI uploads: plans, the guard's verdict, drill reports. Never a preview or state.
+ARTIFACT_PATHS = {"out/plan/", "out/guard.json", "out/drill/"}
+
+
+def load(name: str) -> dict[str, Any]:
+    return yaml.safe_load(WORKFLOWS[name].read_text())
+
+
+def jobs(name: str) -> dict[str, dict[str, Any]]:
+    return load(name)["jobs"]
+
+
+def steps(name: str, job: str) -> list[dict[str, Any]]:
+    return jobs(name)[job]["steps"]
+
+
+def all_steps() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(w, j, s) for w in WORKFLOWS for j, job in jobs(w).items() for s in job.get("steps", [])]
+
+
+def test_the_expected_workflows_exist():
+    assert set(WORKFLOWS) == {"preview", "plan-comment", "deploy", "drill"}
+
+
+@pytest.mark.parametrize("path", ACTION_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_action_is_pinned_to_a_commit_with_its_tag_in_a_comment(path):
+    uses = [line.strip() for line in path.read_text().splitlines() if re.match(r"\s*(- )?uses:", line)]
+    assert uses
+    for line in uses:
+        reference = line.split("uses:", 1)[1].strip()
+        if reference.startswith("./"):
+            continue  # this repository's own composite action, reviewed with the change
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*", reference), line
+
+
+def test_every_workflow_defaults_to_a_read_only_token():
+    for name in WORKFLOWS:
+        assert load(name)["permissions"] == {"contents": "read"}, name
+
+
+def test_id_tokens_only_where_a_role_is_assumed():
+    holders = {
+        (w, j)
+        for w in WORKFLOWS
+        for j, job in jobs(w).items()
+        if (job.get("permissions") or {}).get("id-token") == "write"
+    }
+    assert holders == {("preview", "gated-plan"), ("deploy", "deploy")}
+    assumed = {(w, j) for w, j, s in all_steps() if "configure-aws-credentials" in s.get("uses", "")}
+    assert assumed == holders
+
+
+def test_no_secret_reaches_a_job_that_runs_pull_request_code():
+    for name in PR_WORKFLOWS:
+        assert "secrets." not in WORKFLOWS[name].read_text(), name
+    # No workflow needs a repository secret at all: roles come from OIDC, the secrets key from KMS.
+    assert not [w for w in WORKFLOWS if "secrets." in WORKFLOWS[w].read_text()]
+
+
+def test_pull_requests_get_the_preview_role_only_and_never_run_pulumi():
+    """catalogue: pulumi-cli.kms-secrets-manager-decrypts-eagerly"""
+    text = WORKFLOWS["preview"].read_text()
+    assert "AWS_PREVIEW_ROLE_ARN" in text
+    assert "AWS_DEPLOY_ROLE_ARN" not in text
+    runs = " ".join(s.get("run", "") for j in jobs("preview") for s in steps("preview", j))
+    assert not re.search(r"(^|[\s;&|])pulumi\s", runs)
+    assert not [s for j in jobs("preview") for s in steps("preview", j) if "pulumi/actions" in s.get("uses", "")]
+
+
+def test_the_pr_plan_with_the_preview_role_runs_under_the_read_only_deploy_gate():
+    (gated,) = [s for s in steps("preview", "gated-plan") if "deploy-gate" in s.get("run", "")]
+    assert re.search(r"drctl deploy-gate --stack \"\$STACK\" --read-only -- ", gated["run"])
+    assert jobs("preview")["gated-plan"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert jobs("preview")["offline-plan"]["if"] == "github.event.pull_request.head.repo.full_name != github.repository"
+
+
+def test_checkouts_never_leave_the_token_in_the_workspace():
+    checkouts = [s for _, _, s in all_steps() if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkouts and all(s["with"]["persist-credentials"] is False for s in checkouts)
+
+
+def test_deploy_runs_from_main_only_and_checks_it_in_the_job():
+    deploy = jobs("deploy")["deploy"]
+    assert deploy["if"] == "github.ref == 'refs/heads/main'"
+    assert deploy["environment"] == "prod"
+    first = deploy["steps"][0]
+    assert '"$GITHUB_REF" != "refs/heads/main"' in first["run"] and "exit 1" in first["run"]
+    assert load("deploy")["concurrency"] == {"group": "deploy-prod", "cancel-in-progress": False}
+
+
+def test_deploy_runs_preview_guard_and_up_inside_the_deploy_gate():
+    (gate,) = [s for s in steps("deploy", "deploy") if "deploy-gate" in s.get("run", "")]
+    assert gate["run"] == '.venv/bin/drctl deploy-gate --stack "$STACK" -- .github/scripts/guarded-deploy.sh'
+    script = (GITHUB / "scripts" / "guarded-deploy.sh").read_text()
+    commands = [line.split()[0:2] for line in script.splitlines() if re.match(r"(pulumi|\.venv/bin/drctl) ", line)]
+    assert commands == [["pulumi", "preview"], [".venv/bin/drctl", "guard"], ["pulumi", "up"]]
+    assert "--allow-file .github/guard-allow.txt" in script
+    for line in script.splitlines():
+        if line.startswith("pulumi "):
+            assert "--refresh=false" in line and "--policy-pack policy" in line, line
+    assert script.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in script
+    assert os.access(GITHUB / "scripts" / "guarded-deploy.sh", os.X_OK)
+    assert (GITHUB / "guard-allow.txt").is_file()  # the guard fails closed without it
+
+
+def test_deploy_needs_a_way_to_reach_the_clusters():
+    deploy = jobs("deploy")["deploy"]
+    assert deploy["runs-on"] == "${{ vars.DEPLOY_RUNNER_LABEL || 'ubuntu-24.04' }}"
+    (check,) = [s for s in deploy["steps"] if "EKS_PUBLIC_ACCESS_CIDRS" in s.get("run", "")]
+    assert '[ -z "$DEPLOY_RUNNER_LABEL" ] && [ -z "$EKS_PUBLIC_ACCESS_CIDRS" ]' in check["run"]
+
+
+def test_the_pulumi_cli_is_pinned_once_to_the_readmes_minimum():
+    version = (GITHUB / "pulumi-version").read_text().strip()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    minimum = re.search(r"the Pulumi CLI \((\d+\.\d+) or newer\)", (ROOT / "README.md").read_text())
+    assert minimum and version == f"{minimum.group(1)}.0"
+    assert f"pulumi>={minimum.group(1)}" in (ROOT / "requirements.txt").read_text()
+    installs = [(w, s) for w, _, s in all_steps() if s.get("uses", "").startswith("pulumi/actions@")]
+    assert installs and all(s["with"]["pulumi-version"] == "${{ steps.cli.outputs.version }}" for _, s in installs)
+    assert version not in "".join(p.read_text() for p in WORKFLOWS.values())  # one definition
+
+
+def test_artifacts_never_include_a_preview_state_or_config():
+    uploads = [s for _, _, s in all_steps() if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert uploads and {s["with"]["path"] for s in uploads} <= ARTIFACT_PATHS
+
+
+def test_plan_comment_finds_the_pr_by_head_sha_and_skips_cancelled_or_superseded_runs():
+    workflow = load("plan-comment")
+    comment = workflow["jobs"]["comment"]
+    assert "conclusion != 'cancelled'" in comment["if"]
+    text = WORKFLOWS["plan-comment"].read_text()
+    assert "pr.head.sha === run.head_sha" in text
+    assert "pr-number" not in text  # nothing the PR's run wrote decides where to comment
+    assert not [s for s in comment["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert not [s for s in comment["steps"] if "run" in s]  # runs no shell, so no artifact text is executed
+    # Downloading and posting only happen when the head commit is still some open PR's head.
+    later = comment["steps"][1:]
+    assert later and all(s["if"] == "steps.pr.outputs.numbers != '[]'" for s in later)
+
+
+def run_drill_step(tmp_path: Path, scope: str, scenario: str) -> str:
+    """Run the drill step's shell with drctl replaced by a recorder; the scenario it asked for."""
+    (step,) = [s for s in steps("drill", "drill") if s.get("name") == "Drill"]
+    script = step["run"].replace(".venv/bin/drctl", "echo drctl")
+    env = {"PATH": os.environ["PATH"], "SCOPE": scope, "SCENARIO_INPUT": scenario, "GITHUB_EVENT_NAME": "schedule"}
+    env["GITHUB_STEP_SUMMARY"] = str(tmp_path / "summary")
+    subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, check=True, capture_output=True)
+    return (tmp_path / "out/drill/summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("scope", "scenario", "expected"),
+    [
+        ("partial", "by-scope", "--scenario region-failure"),
+        ("full", "by-scope", "--scenario all"),
+        ("full", "replica-lag", "--scenario replica-lag"),
+    ],
+)
+def test_the_drill_scope_decides_what_runs(tmp_path, scope, scenario, expected):
+    assert expected in run_drill_step(tmp_path, scope, scenario)
+
+
+def test_the_drill_schedules_map_to_partial_and_full():
+    workflow = load("drill")
+    crons = [entry["cron"] for entry in workflow[True]["schedule"]]  # YAML 1.1 reads `on` as true
+    scope = workflow["jobs"]["drill"]["env"]["SCOPE"]
+    assert f"github.event.schedule == '{crons[1]}' && 'full'" in scope and scope.endswith("|| 'partial' }}")
+
+
+def test_codeowners_cover_what_guards_the_platform():
+    owners = (GITHUB / "CODEOWNERS").read_text()
+    for path in ("/.github/", "/policy/", "/bootstrap/", "/automation/"):
+        assert re.search(rf"^{re.escape(path)}\s+@\S+", owners, re.M), path
+
+
+@pytest.mark.parametrize(
+    ("lock", "inputs"),
+    [
+        ("requirements.lock", ("requirements.txt", "requirements-dev.txt")),
+        ("policy/requirements.lock", ("policy/requirements.txt",)),
+    ],
+)
+def test_ci_installs_from_lock_files_with_hashes(lock, inputs):
+    text = (ROOT / lock).read_text()
+    pinned = re.findall(r"^([A-Za-z0-9._-]+)==\S+ \\$", text, re.M)
+    assert pinned and text.count("--hash=sha256:") >= len(pinned)
+    wanted = {
+        re.split(r"[<>=\[ ]", line)[0].lower().replace("_", "-")
+        for name in inputs
+        for line in (ROOT / name).read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert wanted <= {p.lower().replace("_", "-") for p in pinned}
+
+
+def test_the_setup_action_installs_only_hashed_requirements():
+    action = (GITHUB / "actions" / "setup" / "action.yml").read_text()
+    assert "--require-hashes --no-deps -r requirements.lock" in action
+    assert "--require-hashes --no-deps -r policy/requirements.lock" in action
+    assert "pip install --quiet -r requirements.txt" not in action
+
+
+def actionlint() -> str | None:
+    return shutil.which("actionlint") or next(
+        (str(p) for p in (Path.home() / "go" / "bin" / "actionlint",) if p.is_file()), None
+    )
+
+
+@pytest.mark.skipif(
+    actionlint() is None,
+    reason="actionlint not installed (go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12)",
+)
+def test_actionlint_finds_nothing():
+    result = subprocess.run(
+        [actionlint(), *map(str, WORKFLOWS.values())], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
