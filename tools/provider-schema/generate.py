@@ -286,8 +286,11 @@ def main() -> None:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    print(f"{len(resources)} AWS and {len(document['kubernetes']['resources'])} Kubernetes types "
-          f"written to {args.output} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    print(
+        f"{len(resources)} AWS and {len(document['kubernetes']['resources'])} Kubernetes types "
+        f"written to {args.output} in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":
