@@ -332,6 +332,34 @@ func (x *extractor) sdkSchema(r *Resource, p *pkg, e ast.Expr, prefix []string, 
 		r.Unresolved = append(r.Unresolved, fmt.Sprintf("schema of %s: %s", pathText(prefix), x.text(e)))
 		return
 	}
+	x.eachAttribute(r, p, lit, prefix, func(path []string, f map[string]ast.Expr, ap *pkg) {
+		r.inputs[strings.Join(path, ".")] = isTrue(f["Optional"]) || isTrue(f["Required"])
+		if isTrue(f["ForceNew"]) {
+			when := "changed"
+			if isTrue(f["Computed"]) && isTrue(f["Optional"]) {
+				when = "changedWhileSet"
+			}
+			r.Rules = append(r.Rules, Rule{Path: path, When: when, Input: isTrue(f["Optional"]) || isTrue(f["Required"])})
+		}
+		if elem, ok := f["Elem"]; ok {
+			elemExpr, ep := x.resolve(ap, elem)
+			if elemLit, ok := elemExpr.(*ast.CompositeLit); ok && identName(elemLit.Type) == "schema.Resource" {
+				nested := keyed(elemLit)
+				schemaExpr := nested["Schema"]
+				if schemaExpr == nil {
+					schemaExpr = nested["SchemaFunc"]
+				}
+				x.sdkSchema(r, ep, schemaExpr, path, depth+1)
+			}
+		}
+	})
+}
+
+// eachAttribute calls visit with each entry of a schema map literal, its value resolved to
+// the fields of a composite literal; what it cannot resolve goes to r.Unresolved.
+func (x *extractor) eachAttribute(
+	r *Resource, p *pkg, lit *ast.CompositeLit, prefix []string, visit func([]string, map[string]ast.Expr, *pkg),
+) {
 	for _, elt := range lit.Elts {
 		kv, ok := elt.(*ast.KeyValueExpr)
 		if !ok {
@@ -343,32 +371,13 @@ func (x *extractor) sdkSchema(r *Resource, p *pkg, e ast.Expr, prefix []string, 
 			continue
 		}
 		path := append(append([]string{}, prefix...), name)
-		attr, ap := x.resolve(p, kv.Value)
-		attrLit, ok := attr.(*ast.CompositeLit)
+		value, vp := x.resolve(p, kv.Value)
+		valueLit, ok := value.(*ast.CompositeLit)
 		if !ok {
 			r.Unresolved = append(r.Unresolved, fmt.Sprintf("attribute %s: %s", pathText(path), x.text(kv.Value)))
 			continue
 		}
-		f := keyed(attrLit)
-		r.inputs[strings.Join(path, ".")] = isTrue(f["Optional"]) || isTrue(f["Required"])
-		if isTrue(f["ForceNew"]) {
-			when := "changed"
-			if isTrue(f["Computed"]) && isTrue(f["Optional"]) {
-				when = "changedWhileSet"
-			}
-			r.Rules = append(r.Rules, Rule{Path: path, When: when, Input: isTrue(f["Optional"]) || isTrue(f["Required"])})
-		}
-		if elem, ok := f["Elem"]; ok {
-			elemExpr, ep := x.resolve(ap, elem)
-			if elemLit, ok := elemExpr.(*ast.CompositeLit); ok && typeName(elemLit.Type) == "schema.Resource" {
-				nested := keyed(elemLit)
-				schemaExpr := nested["Schema"]
-				if schemaExpr == nil {
-					schemaExpr = nested["SchemaFunc"]
-				}
-				x.sdkSchema(r, ep, schemaExpr, path, depth+1)
-			}
-		}
+		visit(path, keyed(valueLit), vp)
 	}
 }
 
@@ -530,41 +539,21 @@ func (x *extractor) frameworkObject(r *Resource, p *pkg, fields map[string]ast.E
 			}
 			continue
 		}
-		for _, elt := range lit.Elts {
-			kv, ok := elt.(*ast.KeyValueExpr)
-			if !ok {
-				continue
-			}
-			name := x.attributeName(ep, kv.Key)
-			if name == "" {
-				r.Unresolved = append(r.Unresolved, fmt.Sprintf("key of %s: %s", pathText(prefix), x.text(kv.Key)))
-				continue
-			}
-			path := append(append([]string{}, prefix...), name)
-			value, vp := x.resolve(ep, kv.Value)
-			valueLit, ok := value.(*ast.CompositeLit)
-			if !ok {
-				r.Unresolved = append(r.Unresolved, fmt.Sprintf("attribute %s: %s", pathText(path), x.text(kv.Value)))
-				continue
-			}
-			attr := keyed(valueLit)
+		x.eachAttribute(r, ep, lit, prefix, func(path []string, attr map[string]ast.Expr, vp *pkg) {
 			if when, condition := x.requiresReplace(vp, attr["PlanModifiers"]); when != "" {
 				// A block is configured by the program; an attribute when Optional or Required.
 				input := isTrue(attr["Optional"]) || isTrue(attr["Required"]) || key == "Blocks"
 				r.Rules = append(r.Rules, Rule{Path: path, When: when, Condition: condition, Input: input})
 			}
-			nested := attr
 			if obj, ok := attr["NestedObject"]; ok {
 				objExpr, op := x.resolve(vp, obj)
 				if objLit, ok := objExpr.(*ast.CompositeLit); ok {
 					x.frameworkObject(r, op, keyed(objLit), path, depth+1)
 				}
-				continue
+			} else if _, ok := attr["Attributes"]; ok {
+				x.frameworkObject(r, vp, attr, path, depth+1)
 			}
-			if _, ok := nested["Attributes"]; ok {
-				x.frameworkObject(r, vp, nested, path, depth+1)
-			}
-		}
+		})
 	}
 }
 
@@ -643,21 +632,26 @@ func (x *extractor) resolve(p *pkg, e ast.Expr) (ast.Expr, *pkg) {
 	return e, p
 }
 
-// packageValue finds a package-level variable named by `v` or `pkg.v` (module packages only).
-func (x *extractor) packageValue(p *pkg, e ast.Expr) (ast.Expr, *pkg) {
+// declaringPackage resolves `name` or `pkg.name` to the module package that declares it.
+func (x *extractor) declaringPackage(p *pkg, e ast.Expr) (string, *pkg) {
 	switch v := e.(type) {
 	case *ast.Ident:
-		if value, ok := p.values[v.Name]; ok {
-			return value, p
-		}
+		return v.Name, p
 	case *ast.SelectorExpr:
 		if pkgIdent, ok := v.X.(*ast.Ident); ok {
 			if dir, ok := p.imports[pkgIdent.Name]; ok && !strings.HasPrefix(dir, "external:") {
-				other := x.load(dir)
-				if value, ok := other.values[v.Sel.Name]; ok {
-					return value, other
-				}
+				return v.Sel.Name, x.load(dir)
 			}
+		}
+	}
+	return "", nil
+}
+
+// packageValue finds a package-level variable named by `v` or `pkg.v` (module packages only).
+func (x *extractor) packageValue(p *pkg, e ast.Expr) (ast.Expr, *pkg) {
+	if name, owner := x.declaringPackage(p, e); owner != nil {
+		if value, ok := owner.values[name]; ok {
+			return value, owner
 		}
 	}
 	return nil, nil
@@ -665,22 +659,13 @@ func (x *extractor) packageValue(p *pkg, e ast.Expr) (ast.Expr, *pkg) {
 
 // funcDecl finds a package-level function named by `f` or `pkg.f` (module packages only).
 func (x *extractor) funcDecl(p *pkg, fun ast.Expr) (*ast.FuncDecl, *pkg) {
-	switch f := fun.(type) {
-	case *ast.Ident:
-		if decl, ok := p.funcs[f.Name]; ok {
-			return decl, p
-		}
-	case *ast.SelectorExpr:
-		if pkgIdent, ok := f.X.(*ast.Ident); ok {
-			if dir, ok := p.imports[pkgIdent.Name]; ok && !strings.HasPrefix(dir, "external:") {
-				other := x.load(dir)
-				if decl, ok := other.funcs[f.Sel.Name]; ok {
-					return decl, other
-				}
-			}
-		}
-	case *ast.IndexExpr: // generic instantiation
+	if f, ok := fun.(*ast.IndexExpr); ok { // generic instantiation
 		return x.funcDecl(p, f.X)
+	}
+	if name, owner := x.declaringPackage(p, fun); owner != nil {
+		if decl, ok := owner.funcs[name]; ok {
+			return decl, owner
+		}
 	}
 	return nil, nil
 }
@@ -718,7 +703,7 @@ func returned(body *ast.BlockStmt) ast.Expr {
 func findComposite(body *ast.BlockStmt, want string) *ast.CompositeLit {
 	var found *ast.CompositeLit
 	ast.Inspect(body, func(n ast.Node) bool {
-		if lit, ok := n.(*ast.CompositeLit); ok && found == nil && typeName(lit.Type) == want {
+		if lit, ok := n.(*ast.CompositeLit); ok && found == nil && identName(lit.Type) == want {
 			found = lit
 		}
 		return found == nil
@@ -747,12 +732,8 @@ func (x *extractor) attributeName(p *pkg, e ast.Expr) string {
 		if pkgIdent, ok := v.X.(*ast.Ident); ok && pkgIdent.Name == "names" && strings.HasPrefix(v.Sel.Name, "Attr") {
 			return attrConstant(v.Sel.Name)
 		}
-		if pkgIdent, ok := v.X.(*ast.Ident); ok {
-			if dir, ok := p.imports[pkgIdent.Name]; ok && !strings.HasPrefix(dir, "external:") {
-				if value, ok := x.load(dir).values[v.Sel.Name]; ok {
-					return stringLit(value)
-				}
-			}
+		if value, _ := x.packageValue(p, v); value != nil {
+			return stringLit(value)
 		}
 	case *ast.Ident:
 		if value, ok := p.values[v.Name]; ok {
@@ -796,16 +777,6 @@ func identName(e ast.Expr) string {
 	return ""
 }
 
-func typeName(e ast.Expr) string {
-	switch v := e.(type) {
-	case *ast.SelectorExpr:
-		return identName(v)
-	case *ast.Ident:
-		return v.Name
-	}
-	return ""
-}
-
 func isTrue(e ast.Expr) bool {
 	id, ok := e.(*ast.Ident)
 	return ok && id.Name == "true"
@@ -818,15 +789,11 @@ func pathText(path []string) string {
 	return strings.Join(path, ".")
 }
 
+// text renders an expression compactly, for callee matching and messages.
 func (x *extractor) text(e ast.Expr) string {
 	if e == nil {
 		return ""
 	}
-	start, end := x.fset.Position(e.Pos()), x.fset.Position(e.End())
-	if start.Filename == "" || start.Filename != end.Filename {
-		return fmt.Sprintf("%T", e)
-	}
-	// Re-render compactly from the AST instead of re-reading the file.
 	return renderExpr(e)
 }
 
