@@ -3,11 +3,13 @@
 `diff` compares two offline evaluations of the program (before and after a
 config change, e.g. a DR transition) resource by resource and predicts the
 engine's operation for each: create, update, replace, delete or same. Whether
-an update becomes a replacement is decided here from `FORCE_NEW`, a per-type
-table of the properties the AWS provider cannot change in place. It is an
-approximation of the provider's own diff, kept to the types that matter for
-this platform; the real `pulumi preview` (and `drctl guard` on it) is the
-authority in CI.
+an update becomes a replacement is decided from automation/data/replace_rules.json,
+generated from the providers' source (terraform-provider-aws's ForceNew and
+RequiresReplace markers, resources without an Update, CustomizeDiff conditions;
+pulumi-kubernetes' replace table and its ConfigMap/Secret immutability) for
+every type the program declares. It compares declared inputs, not the
+provider's state, and knows nothing of diff suppression; the real `pulumi
+preview` (and `drctl guard` on it) is the authority in CI.
 
 `STATEFUL_TYPES` is the one definition of "a resource that holds data" used by
 the change set, the preview guard, `drctl plan` and the policy pack's docs.
@@ -15,11 +17,14 @@ the change set, the preview guard, `drctl plan` and the policy pack's docs.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from automation.evaluate import GLOBAL, DeclaredResource, Evaluation
@@ -54,93 +59,36 @@ def is_stateful(type_token: str) -> bool:
 
 # Every pulumi-aws v7 resource takes `region`; a resource cannot move regions
 # in place, so a changed region is a new resource whatever its type.
+# catalogue: pulumi-aws.region-change-replaces
 REGION_PROPERTY = "region"
 
-# Properties the AWS provider marks ForceNew (terraform-provider-aws schemas,
-# from which pulumi-aws is generated), as camelCase wire names. Limited to the
-# stateful types and to the records/configs the platform declares. Checked
-# against internal/service/<service>/<resource>.go; notable non-entries:
-#   rds Instance `dbSubnetGroupName`, `replicateSourceDb`, `engineVersion`,
-#     `instanceClass`: updated in place (dropping replicateSourceDb promotes);
-#   route53 Record `type`, `setIdentifier`: the provider rewrites the record
-#     set in one change batch instead of replacing the resource;
-#   elasticache ReplicationGroup `transitEncryptionEnabled`: updatable.
-FORCE_NEW: Mapping[str, frozenset[str]] = {
-    "aws:rds/instance:Instance": frozenset(
-        {
-            "identifier",
-            "identifierPrefix",
-            "engine",
-            "kmsKeyId",
-            "storageEncrypted",
-            "availabilityZone",
-            "username",
-            "dbName",
-            "characterSetName",
-            "ncharCharacterSetName",
-            "timezone",
-            "snapshotIdentifier",
-            "restoreToPointInTime",
-            "s3Import",
-            "customIamInstanceProfile",
-        }
-    ),
-    "aws:rds/cluster:Cluster": frozenset(
-        {
-            "clusterIdentifier",
-            "engine",
-            "kmsKeyId",
-            "storageEncrypted",
-            "masterUsername",
-            "databaseName",
-            "availabilityZones",
-            "snapshotIdentifier",
-            "restoreToPointInTime",
-        }
-    ),
-    "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix", "objectLockEnabled"}),
-    "aws:s3/bucketV2:BucketV2": frozenset({"bucket", "bucketPrefix", "objectLockEnabled"}),
-    "aws:backup/vault:Vault": frozenset({"name", "kmsKeyArn"}),
-    "aws:elasticache/replicationGroup:ReplicationGroup": frozenset(
-        {
-            "replicationGroupId",
-            "atRestEncryptionEnabled",
-            "kmsKeyId",
-            "globalReplicationGroupId",
-            "subnetGroupName",
-            "port",
-            "networkType",
-            "dataTieringEnabled",
-            "snapshotArns",
-            "snapshotName",
-            "securityGroupNames",
-        }
-    ),
-    # Changing the primary through the resource replaces the global datastore
-    # (terraform-provider-aws #46121): failover goes through the API instead.
-    "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": frozenset(
-        {"globalReplicationGroupIdSuffix", "primaryReplicationGroupId"}
-    ),
-    "aws:kms/key:Key": frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"}),
-    "aws:route53/zone:Zone": frozenset({"name", "delegationSetId"}),
-    "aws:route53/record:Record": frozenset({"name", "zoneId"}),
-    "aws:route53/healthCheck:HealthCheck": frozenset({"requestInterval", "measureLatency", "referenceName"}),
-    "aws:eks/cluster:Cluster": frozenset({"name", "roleArn", "bootstrapSelfManagedAddons", "outpostConfig"}),
-    "aws:eks/nodeGroup:NodeGroup": frozenset(
-        {
-            "clusterName",
-            "nodeGroupName",
-            "nodeGroupNamePrefix",
-            "nodeRoleArn",
-            "subnetIds",
-            "instanceTypes",
-            "capacityType",
-            "diskSize",
-            "amiType",
-            "remoteAccess",
-        }
-    ),
-}
+# Which input changes make each provider replace a resource: generated from the
+# providers' source by tools/provider-schema/generate.py (see its docstring),
+# for every type the program declares, the policy pack names and STATEFUL_TYPES
+# lists. Never edit it by hand: regenerate it.
+# catalogue: pulumi-aws.force-new-from-provider-schema
+# catalogue: pulumi-kubernetes.replace-table
+REPLACE_RULES_FILE = Path(__file__).resolve().parent / "data" / "replace_rules.json"
+
+
+@functools.cache
+def replace_rules() -> Mapping[str, Any]:
+    """The generated table: {"aws": {...,"resources": {type: entry}}, "kubernetes": {...}}."""
+    return json.loads(REPLACE_RULES_FILE.read_text())
+
+
+def rules_for(type_token: str) -> Mapping[str, Any] | None:
+    """The table's entry for a type, or None when no provider table covers it."""
+    tables = replace_rules()
+    return tables["aws"]["resources"].get(type_token) or tables["kubernetes"]["resources"].get(type_token)
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What the providers a resource is managed by are configured to do (for replace decisions)."""
+
+    config_map_mutable: bool = False
+    secret_mutable: bool = False
 
 
 class Operation(StrEnum):
@@ -231,7 +179,8 @@ def diff(before: Evaluation, after: Evaluation) -> ChangeSet:
     """Predict the engine's operation on every cloud resource (components are left out)."""
     old = {r.urn: r for r in before.resources if r.custom}
     new = {r.urn: r for r in after.resources if r.custom}
-    changes = [_compare(old.get(urn), new[urn]) for urn in new]
+    settings = provider_settings(after)
+    changes = [_compare(old.get(urn), new[urn], settings.get(region_label(new[urn]))) for urn in new]
     changes += [_deleted(old[urn]) for urn in old if urn not in new]
     return ChangeSet(tuple(sorted(changes, key=lambda c: (c.region, c.type, c.name))))
 
@@ -248,7 +197,35 @@ def _deleted(resource: DeclaredResource) -> Change:
     )
 
 
-def _compare(old: DeclaredResource | None, new: DeclaredResource) -> Change:
+KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
+
+
+def provider_settings(evaluation: Evaluation) -> dict[str, ProviderSettings]:
+    """Per region, how the Kubernetes providers there treat ConfigMaps and Secrets.
+
+    The evaluation records no provider reference per resource, only its region (a Kubernetes
+    provider takes its cluster's), so a region's objects count as mutable only when every
+    Kubernetes provider in that region says so: the program has one per cluster.
+    """
+    by_region: dict[str, list[DeclaredResource]] = {}
+    for resource in evaluation.resources:
+        if resource.type == KUBERNETES_PROVIDER:
+            by_region.setdefault(region_label(resource), []).append(resource)
+    return {
+        region: ProviderSettings(
+            config_map_mutable=all(_flag(p.inputs.get("enableConfigMapMutable")) for p in providers),
+            secret_mutable=all(_flag(p.inputs.get("enableSecretMutable")) for p in providers),
+        )
+        for region, providers in by_region.items()
+    }
+
+
+def _flag(value: Any) -> bool:
+    """Provider config arrives as JSON text: `"true"`, or a bool when set in-process."""
+    return value is True or value == "true"
+
+
+def _compare(old: DeclaredResource | None, new: DeclaredResource, provider: ProviderSettings | None = None) -> Change:
     common = {
         "urn": new.urn,
         "type": new.type,
@@ -260,7 +237,9 @@ def _compare(old: DeclaredResource | None, new: DeclaredResource) -> Change:
     if old is None:
         return Change(operation=Operation.CREATE, **common)
     changed = changed_properties(old.inputs, new.inputs, new.ignore_changes)
-    reasons = replace_reasons(new.type, changed, new.replace_on_changes)
+    reasons = replace_reasons(
+        new.type, changed, new.replace_on_changes, old=old.inputs, new=new.inputs, provider=provider
+    )
     if reasons:
         operation = Operation.REPLACE
     elif changed:
@@ -285,11 +264,128 @@ def changed_properties(
     return tuple(changed)
 
 
-def replace_reasons(type_token: str, changed: Iterable[str], replace_on_changes: Iterable[str] = ()) -> tuple[str, ...]:
-    """The changed properties that force a new resource (provider table or `replace_on_changes`)."""
-    forced = FORCE_NEW.get(type_token, frozenset()) | {REGION_PROPERTY}
+def replace_reasons(
+    type_token: str,
+    changed: Iterable[str],
+    replace_on_changes: Iterable[str] = (),
+    *,
+    old: Mapping[str, Any] | None = None,
+    new: Mapping[str, Any] | None = None,
+    provider: ProviderSettings | None = None,
+) -> tuple[str, ...]:
+    """The changes that force a new resource: the provider's rules, `region`, or `replace_on_changes`.
+
+    With the old and new inputs, nested rules (`launchTemplate.id`) and conditions (an engine
+    version downgrade) are decided on the values; with only the changed top-level names, a rule
+    counts when its top-level property changed (conservative for conditions).
+    """
+    changed = tuple(changed)
     requested = {_parse_path(p)[0] for p in replace_on_changes if p}
-    return tuple(p for p in changed if p in forced or p in requested or "*" in requested)
+    reasons = [p for p in changed if p in requested or "*" in requested]
+    entry = rules_for(type_token)
+    if REGION_PROPERTY in changed and (entry is None or entry.get("regionReplaces", True)):
+        reasons.append(REGION_PROPERTY)
+    if entry is not None:
+        if entry.get("updatable") is False:
+            # catalogue: pulumi-aws.no-update-replaces
+            reasons += [f"{p} (no in-place update)" for p in changed]
+        else:
+            reasons += _rule_reasons(entry, changed, old, new, provider or ProviderSettings())
+    return tuple(dict.fromkeys(reasons))
+
+
+def _rule_reasons(
+    entry: Mapping[str, Any],
+    changed: tuple[str, ...],
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    provider: ProviderSettings,
+) -> list[str]:
+    rules = [dict(rule) for rule in entry.get("rules", ())]
+    rules += [{"path": path, "when": "changed"} for path in entry.get("replaceOn", ())]
+    unless_mutable = entry.get("replaceOnUnlessMutable")
+    if unless_mutable:
+        # catalogue: pulumi-kubernetes.configmap-data-replaces-unless-mutable
+        mutable = {
+            "enableConfigMapMutable": provider.config_map_mutable,
+            "enableSecretMutable": provider.secret_mutable,
+        }[unless_mutable["providerFlag"]]
+        if not mutable or (new or {}).get("immutable") is True:
+            rules += [{"path": path, "when": "changed"} for path in unless_mutable["paths"]]
+    reasons = []
+    for rule in rules:
+        path = rule["path"].split(".")
+        if path[0] not in changed:
+            continue
+        if old is None or new is None:
+            reasons.append(rule["path"])
+            continue
+        before, after = _project(old, path), _project(new, path)
+        if before == after:
+            continue
+        when = rule["when"]
+        if when in ("changedWhileSet", "configured") and not _is_set(after):
+            continue  # an Optional+Computed value left out keeps the old one: no diff
+        if when == "condition":
+            decided = _CONDITIONS.get(rule["condition"])
+            if decided is None:
+                reasons.append(f"{rule['path']} (replaces if {rule['condition']}; assumed)")
+            elif decided(old, new):
+                reasons.append(rule["path"])
+            continue
+        reasons.append(rule["path"])
+    return reasons
+
+
+def _project(value: Any, path: list[str]) -> Any:
+    """The values under `path`, through objects and lists (`rules.id` -> [id of each rule])."""
+    if not path:
+        return value
+    if isinstance(value, Mapping):
+        return _project(value.get(path[0]), path[1:])
+    if isinstance(value, list):
+        return [_project(item, path) for item in value]
+    return None
+
+
+def _is_set(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_is_set(item) for item in value)
+    return value is not None
+
+
+def _version(text: Any) -> tuple[int, ...] | None:
+    parts = str(text or "").split(".")
+    return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else None
+
+
+def _elasticache_engine_version_downgrade(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """ElastiCache replaces a cache on an engine version downgrade, except in a global datastore.
+
+    catalogue: pulumi-aws.elasticache-engine-version-downgrade-replaces
+    """
+    if new.get("globalReplicationGroupId"):
+        return False
+    before, after = _version(old.get("engineVersion")), _version(new.get("engineVersion"))
+    return before is None or after is None or after < before
+
+
+def _elasticache_engine_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A changed engine replaces a cache, except Redis OSS -> Valkey and in a global datastore.
+
+    catalogue: pulumi-aws.elasticache-engine-change-replaces
+    """
+    if new.get("globalReplicationGroupId"):
+        return False
+    return not (old.get("engine") == "redis" and new.get("engine") == "valkey")
+
+
+# The CustomizeDiff conditions the planner decides on values (keys as the table names them);
+# any other condition is assumed to replace when its property changes.
+_CONDITIONS: Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any]], bool]] = {
+    "customizeDiffEngineVersionForceNewOnDowngrade": _elasticache_engine_version_downgrade,
+    "customdiff.ForceNewIf:customizeDiffEngineForceNewOnDowngrade": _elasticache_engine_change,
+}
 
 
 _PATH_TOKEN = re.compile(r'\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]|([^.\[\]]+)')

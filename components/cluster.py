@@ -192,6 +192,11 @@ class Cluster(pulumi.ComponentResource):
             kubeconfig=kubeconfig(
                 self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data, region
             ),
+            # Update ConfigMaps in place: the DR-status dashboards change on every transition,
+            # and without it each change deletes and recreates them.
+            # catalogue: pulumi-kubernetes.configmap-data-replaces-unless-mutable
+            # catalogue: pulumi-kubernetes.provider-flag-change-updates-provider (adding it keeps every object)
+            enable_config_map_mutable=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group]),
         )
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from automation.changes import (
-    FORCE_NEW,
+    KUBERNETES_PROVIDER,
     STATEFUL_TYPES,
     Operation,
+    ProviderSettings,
     changed_properties,
     diff,
     replace_reasons,
+    replace_rules,
+    rules_for,
     urn_name,
     urn_type,
 )
 from automation.evaluate import DeclaredResource, Evaluation
-from tests.conftest import evaluate_state
+from tests.conftest import STATE_OVERRIDES, evaluate_state
 
 RDS = "aws:rds/instance:Instance"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -48,6 +52,9 @@ def _evaluation(*resources: DeclaredResource) -> Evaluation:
 
 
 DB_INPUTS = {"identifier": "acme-drp-use1-pg-g1", "instanceClass": "db.r6g.large", "kmsKeyId": "arn:key/1"}
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 
 def test_a_force_new_property_change_is_a_replace():
@@ -94,6 +101,7 @@ def test_ignore_changes_masks_nested_paths_only():
 
 
 def test_replace_on_changes_and_region_force_replacement():
+    """catalogue: pulumi-aws.region-change-replaces"""
     assert replace_reasons(ALARM, ["threshold"]) == ()
     assert replace_reasons(ALARM, ["threshold"], ["threshold"]) == ("threshold",)
     assert replace_reasons(ALARM, ["threshold", "period"], ["*"]) == ("threshold", "period")
@@ -117,28 +125,134 @@ def test_components_are_not_part_of_the_change_set():
     assert diff(_evaluation(component), _evaluation()).changes == ()
 
 
-def test_every_force_new_table_entry_is_a_real_input_of_the_provider():
-    """Guards the table against typos: each name must be a wire name the SDK declares."""
+# --- the derived table (catalogue: pulumi-aws.force-new-from-provider-schema) ---------------
+
+
+def _declared_types() -> set[str]:
+    types = set(STATEFUL_TYPES)
+    for state in STATE_OVERRIDES:
+        types |= {r.type for r in evaluate_state(state).resources if r.custom}
+    return {t for t in types if t.split(":")[0] in ("aws", "kubernetes")}
+
+
+def test_the_table_covers_every_type_the_program_declares_or_calls_stateful():
+    missing = sorted(t for t in _declared_types() if rules_for(t) is None)
+    assert missing == []
+
+
+def test_the_table_names_the_provider_versions_it_was_derived_from():
+    from importlib import metadata
+
+    aws = replace_rules()["aws"]
+    assert aws["upstream"].startswith("terraform-provider-aws v6.")
+    assert len(aws["sourceCommit"]) == 40
+    assert aws["pulumiPackage"] == f"pulumi-aws {metadata.version('pulumi-aws')}", "regenerate for the pinned SDK"
+    assert "pulumi-kubernetes" in replace_rules()["kubernetes"]["source"]
+
+
+def test_every_rule_names_a_real_input_of_the_pulumi_sdk():
+    """Guards the generated names: each path is a chain of wire names the SDK declares."""
     import importlib
-    import inspect
-    import re
 
-    for type_token, properties in FORCE_NEW.items():
-        package, module_path, class_name = re.fullmatch(r"(\w+):([\w/]+):(\w+)", type_token).groups()
-        module = importlib.import_module(f"pulumi_aws.{module_path.split('/')[0]}")
-        source = inspect.getsource(getattr(module, class_name))
-        declared = set(re.findall(r'@pulumi\.getter\(name="(\w+)"\)', source)) | set(
-            re.findall(r"def (\w+)\(self\)", source)
+    for type_token, entry in replace_rules()["aws"]["resources"].items():
+        module, class_name = type_token.split(":")[1].split("/")[0], type_token.split(":")[2]
+        resource = importlib.import_module(
+            getattr(importlib.import_module(f"pulumi_aws.{module}"), class_name).__module__
         )
-        assert package == "aws"
-        missing = {p for p in properties if p not in declared and _snake(p) not in declared}
-        assert not missing, f"{type_token}: {missing}"
+        source = Path(importlib.util.find_spec(resource.__name__).origin)
+        text = source.read_text() + (source.parent / "_inputs.py").read_text()
+        for rule in entry["rules"]:
+            for part in rule["path"].split("."):
+                assert f'name="{part}"' in text or f"def {part}(self)" in text, f"{type_token}: {rule['path']}"
 
 
-def _snake(name: str) -> str:
-    import re
+@pytest.mark.parametrize(
+    ("type_token", "path"),
+    [
+        ("aws:route53/healthCheck:HealthCheck", "type"),
+        ("aws:cloudwatch/metricAlarm:MetricAlarm", "name"),  # Terraform's alarm_name
+        ("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "bucket"),
+        (NODE_GROUP, "launchTemplate.id"),
+        (NODE_GROUP, "launchTemplate.name"),
+        (CACHE, "engine"),
+        (CACHE, "engineVersion"),
+    ],
+)
+def test_the_replacements_the_hand_kept_table_missed_are_in_the_derived_one(type_token, path):
+    assert path in {rule["path"] for rule in rules_for(type_token)["rules"]}
 
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+def test_a_resource_without_an_update_is_replaced_by_any_change():
+    """catalogue: pulumi-aws.no-update-replaces"""
+    selection = "aws:backup/selection:Selection"
+    assert rules_for(selection)["updatable"] is False
+    reasons = replace_reasons(selection, ["resources"], old={"resources": ["a"]}, new={"resources": ["b"]})
+    assert reasons == ("resources (no in-place update)",)
+
+
+def test_a_nested_force_new_attribute_replaces_only_when_it_changes():
+    old = {"launchTemplate": {"id": "lt-1", "version": "1"}, "scalingConfig": {"desiredSize": 2}}
+    version_bump = {**old, "launchTemplate": {"id": "lt-1", "version": "2"}}
+    other_template = {**old, "launchTemplate": {"id": "lt-2", "version": "1"}}
+    assert replace_reasons(NODE_GROUP, ["launchTemplate"], old=old, new=version_bump) == ()
+    assert replace_reasons(NODE_GROUP, ["launchTemplate"], old=old, new=other_template) == ("launchTemplate.id",)
+
+
+def test_an_optional_computed_force_new_attribute_left_out_keeps_its_value():
+    """kmsKeyId is Optional+Computed: dropping it from the program is no diff, changing it replaces."""
+    assert replace_reasons(RDS, ["kmsKeyId"], old=DB_INPUTS, new={**DB_INPUTS, "kmsKeyId": None}) == ()
+    assert replace_reasons(RDS, ["kmsKeyId"], old=DB_INPUTS, new={**DB_INPUTS, "kmsKeyId": "k2"}) == ("kmsKeyId",)
+
+
+def test_a_database_identifier_renames_in_place():
+    """terraform-provider-aws's identifier is not ForceNew: ModifyDBInstance renames the instance."""
+    renamed = {**DB_INPUTS, "identifier": "acme-drp-use1-pg-g9"}
+    assert replace_reasons(RDS, ["identifier"], old=DB_INPUTS, new=renamed) == ()
+
+
+def test_a_cache_engine_version_downgrade_replaces_and_an_upgrade_does_not():
+    """catalogue: pulumi-aws.elasticache-engine-version-downgrade-replaces"""
+    old = {"engine": "redis", "engineVersion": "7.1"}
+    assert replace_reasons(CACHE, ["engineVersion"], old=old, new={**old, "engineVersion": "6.2"}) == ("engineVersion",)
+    assert replace_reasons(CACHE, ["engineVersion"], old=old, new={**old, "engineVersion": "7.2"}) == ()
+    member = {**old, "globalReplicationGroupId": "ldgnf-x"}
+    assert replace_reasons(CACHE, ["engineVersion"], old=member, new={**member, "engineVersion": "6.2"}) == ()
+
+
+def test_a_cache_engine_change_replaces_except_redis_to_valkey():
+    """catalogue: pulumi-aws.elasticache-engine-change-replaces"""
+    old = {"engine": "valkey", "engineVersion": "8.0"}
+    assert replace_reasons(CACHE, ["engine"], old=old, new={**old, "engine": "redis"}) == ("engine",)
+    upgrade = {"engine": "redis", "engineVersion": "7.1"}
+    assert replace_reasons(CACHE, ["engine"], old=upgrade, new={**upgrade, "engine": "valkey"}) == ()
+
+
+def test_an_unmodelled_condition_is_assumed_to_replace():
+    old = {"transitEncryptionEnabled": False}
+    (reason,) = replace_reasons(CACHE, ["transitEncryptionEnabled"], old=old, new={"transitEncryptionEnabled": True})
+    assert reason.startswith("transitEncryptionEnabled (replaces if") and reason.endswith("assumed)")
+
+
+def test_a_config_map_data_change_replaces_it_unless_the_provider_makes_config_maps_mutable():
+    """catalogue: pulumi-kubernetes.configmap-data-replaces-unless-mutable"""
+    old, new = {"data": {"a": "1"}}, {"data": {"a": "2"}}
+    assert replace_reasons(CONFIG_MAP, ["data"], old=old, new=new) == ("data",)
+    mutable = ProviderSettings(config_map_mutable=True)
+    assert replace_reasons(CONFIG_MAP, ["data"], old=old, new=new, provider=mutable) == ()
+    pinned = {**new, "immutable": True}
+    assert replace_reasons(CONFIG_MAP, ["data"], old=old, new=pinned, provider=mutable) == ("data",)
+
+
+def test_kubernetes_identity_and_storage_class_parameters_replace():
+    """catalogue: pulumi-kubernetes.replace-table"""
+    storage_class = "kubernetes:storage.k8s.io/v1:StorageClass"
+    old = {"metadata": {"name": "gp3"}, "parameters": {"type": "gp3"}}
+    assert replace_reasons(storage_class, ["parameters"], old=old, new={**old, "parameters": {"type": "io2"}}) == (
+        "parameters",
+    )
+    release = "kubernetes:helm.sh/v3:Release"
+    assert replace_reasons(release, ["namespace"], old={"namespace": "a"}, new={"namespace": "b"}) == ("namespace",)
+    assert replace_reasons(release, ["values"], old={"values": {}}, new={"values": {"x": 1}}) == ()
 
 
 def test_urn_helpers_read_the_type_and_name_from_a_nested_urn():
@@ -175,13 +289,54 @@ def test_failback_prepare_creates_a_new_primary_generation_and_keeps_the_old_one
     assert {c.operation for c in databases} == {Operation.CREATE, Operation.SAME}
 
 
-def test_a_changed_database_identifier_would_be_flagged(steady):
-    """Renaming the stack's prefix is the classic accident: every named stateful resource is replaced."""
-    renamed = [
-        replace(r, inputs={**r.inputs, "identifier": "other-" + r.inputs["identifier"]}) if r.type == RDS else r
-        for r in steady.resources
+def test_a_changed_database_encryption_key_would_be_flagged(steady):
+    """A new KMS key cannot be applied to a running instance: every database would be replaced."""
+    rekeyed = [
+        replace(r, inputs={**r.inputs, "kmsKeyId": "arn:other"}) if r.type == RDS else r for r in steady.resources
     ]
-    at_risk = diff(steady, Evaluation(steady.config, renamed)).at_risk()
+    at_risk = diff(steady, Evaluation(steady.config, rekeyed)).at_risk()
     assert at_risk and {c.type for c in at_risk} == {RDS}
-    assert all(c.replace_reasons == ("identifier",) for c in at_risk)
+    assert all(c.replace_reasons == ("kmsKeyId",) for c in at_risk)
     assert RDS in STATEFUL_TYPES
+
+
+TRANSITIONS = [("steady", "failed-over"), ("failed-over", "resyncing"), ("resyncing", "steady-after-failback")]
+
+
+@pytest.mark.parametrize(("before", "after"), TRANSITIONS)
+def test_every_transition_updates_the_dr_status_dashboards_in_place(before, after):
+    """The program's Kubernetes providers set enableConfigMapMutable: the plan says update, and so does the engine."""
+    dashboards = [c for c in diff(evaluate_state(before), evaluate_state(after)).changes if c.type == CONFIG_MAP]
+    changed = {c.name: c.operation for c in dashboards if c.operation is not Operation.SAME}
+    assert set(changed) == {"monitoring-primary-dashboard-dr-status", "monitoring-dr-dashboard-dr-status"}
+    assert set(changed.values()) == {Operation.UPDATE}
+
+
+def test_without_mutable_config_maps_every_transition_would_replace_the_dashboards():
+    """The same transition against providers that leave enableConfigMapMutable unset: delete and recreate."""
+
+    def immutable(evaluation: Evaluation) -> Evaluation:
+        resources = [
+            replace(r, inputs={k: v for k, v in r.inputs.items() if k != "enableConfigMapMutable"})
+            if r.type == KUBERNETES_PROVIDER
+            else r
+            for r in evaluation.resources
+        ]
+        return Evaluation(evaluation.config, resources)
+
+    changes = diff(immutable(evaluate_state("steady")), immutable(evaluate_state("failed-over")))
+    replaced = [c for c in changes.changes if c.type == CONFIG_MAP and c.operation is Operation.REPLACE]
+    assert len(replaced) == 2 and all(c.replace_reasons == ("data",) for c in replaced)
+
+
+@pytest.mark.parametrize(("before", "after"), TRANSITIONS)
+def test_every_predicted_operation_in_a_transition_follows_the_providers_rules(before, after):
+    """Nothing replaces in a DR transition; each update changes no property the table says replaces."""
+    for change in diff(evaluate_state(before), evaluate_state(after)).effective():
+        assert change.operation is not Operation.REPLACE, f"{change.name}: {change.replace_reasons}"
+        if change.operation is Operation.DELETE:
+            assert not change.stateful, change.name
+        if change.operation is Operation.UPDATE:
+            entry = rules_for(change.type)
+            assert entry is not None, f"{change.type} has no replace rules"
+            assert entry.get("updatable", True), f"{change.name} cannot be updated in place"

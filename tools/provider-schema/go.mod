@@ -1,0 +1,3 @@
+module dr-platform/tools/provider-schema
+
+go 1.23
