@@ -157,7 +157,7 @@ def test_a_stale_lock_is_reported_as_stale_and_can_be_broken_with_a_reason(store
     with pytest.raises(DrctlError, match="reason"):
         lock.break_lock("  ", "bob")
     previous = lock.break_lock("alice's laptop died with us-east-1", "bob")
-    assert previous is not None and previous.holder == "alice"
+    assert previous is not None and previous.previous is not None and previous.previous.holder == "alice"
     lease = lock.acquire("bob", "failover")
     assert lock.current().holder == "bob"
 
