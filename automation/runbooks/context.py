@@ -19,6 +19,7 @@ from automation.aws.clients import AwsClients, reaching
 from automation.aws.readiness import DatabaseInstance, GlobalDatastore, LagSample, MetricRef, Reading
 from automation.aws.waiting import Clock, Observation, wait_for
 from automation.changes import diff
+from automation.dr_state import dr_keys
 from automation.errors import DrctlError
 from automation.evaluate import Evaluation
 from automation.runbook import TARGETS, RunContext, Step
@@ -251,6 +252,8 @@ class DrContext:
     """Called with the step's name before each action (the sandbox's crash points)."""
     error_metrics: Callable[[str], tuple[MetricRef, MetricRef] | None] | None = None
     """The (errors, requests) metrics of a region; default: its ALB from the stack outputs."""
+    record_dr_state: Callable[[RunContext, Mapping[str, str]], None] | None = None
+    """Writes the DR state authority (automation.dr_state); called before DR keys reach the stack config."""
 
     def config(self) -> PlatformConfig:
         return parse_config(self.stack.get_config())
@@ -273,6 +276,10 @@ class DrContext:
         """Write only the keys that change; returns them."""
         current = self.stack.get_config()
         changed = {key: value for key, value in namespaced(target).items() if current.get(key) != value}
+        if changed and self.record_dr_state is not None and dr_keys(changed):
+            # The authority goes first: if the run dies in between, it is ahead and the run is unfinished,
+            # and CI refuses to deploy while a run is unfinished.
+            self.record_dr_state(run, {**current, **changed})
         if changed:
             self.stack.set_config(changed)
             run.log("config: " + ", ".join(f"{key.split(':', 1)[1]}={value}" for key, value in changed.items()))
