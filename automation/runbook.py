@@ -686,8 +686,11 @@ def record_timeout(context: RunContext) -> float:
 
 
 def _describe(error: BaseException) -> str:
+    """The error as the journal keeps it; a DrctlError's hint says what recovers, so it is kept too."""
     text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    described = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    hint = getattr(error, "hint", None) if isinstance(error, DrctlError) else None
+    return f"{described} (what to do: {hint})" if hint else described
 
 
 def _suffix(error: str | None) -> str:

@@ -611,7 +611,7 @@ def map_pulumi_error(error: Exception, stack: str, action: str, diagnostics: Seq
         )
     if isinstance(error, auto_errors.StackAlreadyExistsError):
         return DrctlError(f"stack {stack} already exists", hint="select it instead of creating it")
-    if isinstance(error, auto_errors.ConcurrentUpdateError):
+    if isinstance(error, auto_errors.ConcurrentUpdateError):  # catalogue: pulumi-cli.diy-lock-refuses-second-update
         return DrctlError(
             f"cannot {action} for {stack}: another update holds the stack ({_lock_holder(_streams(error)[1])})",
             hint="wait for that update to finish. Remove its lock (`pulumi cancel`) only once you know its process "

@@ -319,7 +319,10 @@ class DrContext:
         return result
 
     def resolve_pending_operations(self, run: RunContext) -> None:
-        """Clear pending updates and deletes; refuse pending creates, whose resource may exist unrecorded."""
+        """Clear pending updates and deletes; refuse pending creates, whose resource may exist unrecorded.
+
+        The CLI itself would only warn and go on (catalogue: pulumi-cli.pending-operations-warn-only).
+        """
         pending = self.stack.pending_operations()
         creates = [operation for operation in pending if operation.creates]
         if creates:
