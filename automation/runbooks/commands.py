@@ -784,7 +784,7 @@ def state_sync_file(
     path = stack_file(project_dir, name)
     changed = differences(record.keys, file_dr_keys(path))
     write_file_dr_keys(path, record.keys)
-    console.print(f"{path}: " + ("; ".join(changed) if changed else "already agrees"), markup=False)
+    console.print(f"{path}: " + ("; ".join(changed) if changed else "already agrees"), markup=False, soft_wrap=True)
 
 
 @state_app.command("init")
