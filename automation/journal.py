@@ -338,16 +338,20 @@ class LockInfo:
         return f"{self.holder} on {self.host} (pid {self.pid}, runbook {self.runbook}, since {self.acquired_at})"
 
     def holder_is_dead(self) -> bool:
-        """True only when the holder ran on this host and its process is gone (never guessed for other hosts)."""
-        if self.host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
+        return process_gone_on_this_host(self.host, self.pid)
+
+
+def process_gone_on_this_host(host: str, pid: int) -> bool:
+    """True only when `host` is this host and no process `pid` runs here (never guessed for other hosts)."""
+    if host != socket.gethostname():
         return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass(frozen=True)

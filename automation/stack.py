@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import yaml
 
 from automation.errors import DrctlError
+from automation.journal import process_gone_on_this_host
 from components.config import NAMESPACE, ConfigError, parse_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -405,8 +406,13 @@ class PulumiStack:
         policy_packs: Sequence[str] = (),
         cancel_grace_seconds: float = CANCEL_GRACE_SECONDS,
         terminate_grace_seconds: float = TERMINATE_GRACE_SECONDS,
+        program: Callable[[], None] | None = None,
     ) -> PulumiStack:
-        """Select an existing stack (or create it, only with `create=True`) on the project directory."""
+        """Select an existing stack (or create it, only with `create=True`) on the project directory.
+
+        `program` runs the program in this process (the Automation API's inline
+        programs) instead of through the CLI's Python language host.
+        """
         from pulumi import automation as auto
 
         check_stack_name(fully_qualified_name)
@@ -414,7 +420,7 @@ class PulumiStack:
         with _mapped_errors(fully_qualified_name, "select the stack"):
             command = DrctlPulumiCommand()
             workspace = auto.LocalWorkspace(
-                work_dir=str(project_dir), env_vars=dict(env_vars or {}), pulumi_command=command
+                work_dir=str(project_dir), env_vars=dict(env_vars or {}), pulumi_command=command, program=program
             )
             if create:
                 stack = auto.Stack.create(fully_qualified_name, workspace)
@@ -469,21 +475,42 @@ class PulumiStack:
         on_output: OutputCallback | None = None,
         message: str | None = None,
     ) -> UpdateResult:
-        events = _EventCollector()
         target_list = check_targets(targets)
-        with _mapped_errors(self._name, "update", events):
-            result = self._stack.up(
-                target=target_list,
-                target_dependents=False if target_list is not None else None,
-                exclude=list(exclude) if exclude else None,
-                exclude_dependents=False if exclude else None,
-                policy_packs=self._policy_packs or None,
-                message=message,
-                on_output=on_output,
-                on_event=events,
-            )
+        for attempt in (1, 2):
+            events = _EventCollector()
+            try:
+                with _mapped_errors(self._name, "update", events):
+                    result = self._stack.up(
+                        target=target_list,
+                        target_dependents=False if target_list is not None else None,
+                        exclude=list(exclude) if exclude else None,
+                        exclude_dependents=False if exclude else None,
+                        policy_packs=self._policy_packs or None,
+                        message=message,
+                        on_output=on_output,
+                        on_event=events,
+                    )
+                break
+            except DrctlError as error:
+                if attempt == 2 or not self._remove_dead_holders_lock(error, on_output):
+                    raise
         summary = events.summary(result.summary.resource_changes)
         return UpdateResult(summary=summary, outputs={key: value.value for key, value in result.outputs.items()})
+
+    def _remove_dead_holders_lock(self, error: DrctlError, on_output: OutputCallback | None) -> bool:
+        """Remove the backend lock of a `pulumi` that died on this host (SIGKILL, a crash); True if it did.
+
+        catalogue: pulumi-cli.kill-leaves-lock-and-pending. A holder on another
+        host, or a live one, is never touched: that is somebody's update.
+        """
+        holders = _LOCK_HOLDER.findall(str(error.__cause__ or ""))
+        if not holders or not all(process_gone_on_this_host(host, int(pid)) for host, pid in holders):
+            return False
+        if on_output is not None:
+            on_output(f"removing the stack lock of a pulumi process that died on this host (pid {holders[0][1]})")
+        with _mapped_errors(self._name, "remove a dead update's lock"):
+            self._stack.cancel()
+        return True
 
     def outputs(self) -> dict[str, Any]:
         with _mapped_errors(self._name, "read the stack outputs"):
@@ -653,6 +680,9 @@ def _stdout_errors(stdout: str) -> list[str]:
 def _tail(stderr: str, lines: int = 6) -> list[str]:
     kept = [line.strip() for line in stderr.splitlines() if line.strip()]
     return kept[-lines:]
+
+
+_LOCK_HOLDER = re.compile(r"created by \S+@(\S+) \(pid (\d+)\)")
 
 
 def _lock_holder(stderr: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -171,12 +172,27 @@ def test_diagnostics_are_found_on_stdout_when_no_event_carried_them() -> None:
 
 def test_a_second_update_gets_the_backend_lock_error_mapped(adapter: PulumiStack, cli: FakePulumi) -> None:
     """catalogue: pulumi-cli.diy-lock-refuses-second-update"""
-    cli.hold_lock(STACK, pid=4242)
+    cli.hold_lock(STACK, pid=os.getpid())  # a live holder: somebody's update
     with pytest.raises(DrctlError, match="another update holds the stack") as raised:
         adapter.up([CLI_DB])
-    assert "pid 4242" in str(raised.value)
+    assert f"pid {os.getpid()}" in str(raised.value)
+    assert cli.calls("cancel") == [] and cli.locks(STACK)
     assert "stops nothing" in (raised.value.hint or "")
     assert cli.state(STACK)["deployment"]["pending_operations"] == []
+
+
+def test_the_lock_of_a_pulumi_that_died_on_this_host_is_removed_and_the_update_goes_on(
+    adapter: PulumiStack, cli: FakePulumi
+) -> None:
+    """catalogue: pulumi-cli.kill-leaves-lock-and-pending"""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    cli.hold_lock(STACK, pid=finished.pid)
+    lines: list[str] = []
+    adapter.up([CLI_DB], on_output=lines.append)
+    assert len(cli.calls("cancel")) == 1 and cli.locks(STACK) == []
+    assert any("died on this host" in line for line in lines)
+    assert [call["refresh"] for call in cli.calls("up")] == [False, False]
 
 
 def _up_in_background(adapter: PulumiStack) -> tuple[threading.Thread, dict[str, Any]]:
