@@ -476,26 +476,41 @@ class PulumiStack:
         message: str | None = None,
     ) -> UpdateResult:
         target_list = check_targets(targets)
-        for attempt in (1, 2):
-            events = _EventCollector()
-            try:
-                with _mapped_errors(self._name, "update", events):
-                    result = self._stack.up(
-                        target=target_list,
-                        target_dependents=False if target_list is not None else None,
-                        exclude=list(exclude) if exclude else None,
-                        exclude_dependents=False if exclude else None,
-                        policy_packs=self._policy_packs or None,
-                        message=message,
-                        on_output=on_output,
-                        on_event=events,
-                    )
-                break
-            except DrctlError as error:
-                if attempt == 2 or not self._remove_dead_holders_lock(error, on_output):
-                    raise
+        events = _EventCollector()
+
+        def update() -> Any:
+            events.clear()
+            return self._stack.up(
+                target=target_list,
+                target_dependents=False if target_list is not None else None,
+                exclude=list(exclude) if exclude else None,
+                exclude_dependents=False if exclude else None,
+                policy_packs=self._policy_packs or None,
+                message=message,
+                on_output=on_output,
+                on_event=events,
+            )
+
+        result = self._locking("update", update, events, on_output)
         summary = events.summary(result.summary.resource_changes)
         return UpdateResult(summary=summary, outputs={key: value.value for key, value in result.outputs.items()})
+
+    def _locking(
+        self,
+        action: str,
+        call: Callable[[], Any],
+        events: _EventCollector | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> Any:
+        """Run a command that takes the backend lock; once, retry after removing a dead holder's lock."""
+        try:
+            with _mapped_errors(self._name, action, events):
+                return call()
+        except DrctlError as error:
+            if not self._remove_dead_holders_lock(error, on_output):
+                raise
+        with _mapped_errors(self._name, action, events):
+            return call()
 
     def _remove_dead_holders_lock(self, error: DrctlError, on_output: OutputCallback | None) -> bool:
         """Remove the backend lock of a `pulumi` that died on this host (SIGKILL, a crash); True if it did.
@@ -550,8 +565,8 @@ class PulumiStack:
         if not pending:
             return PendingOperationsReport()
         deployment.pop("pending_operations", None)
-        with _mapped_errors(self._name, "import the cleaned stack state"):
-            self._stack.import_stack(auto.Deployment(version=exported.version, deployment=deployment))
+        cleaned = auto.Deployment(version=exported.version, deployment=deployment)
+        self._locking("import the cleaned stack state", lambda: self._stack.import_stack(cleaned))
         return PendingOperationsReport(cleared=tuple(pending))
 
 
@@ -586,6 +601,11 @@ class _EventCollector:
         self.steps: list[ResourceStep] = []
         self.diagnostics: list[Diagnostic] = []
         self._mutex = threading.Lock()
+
+    def clear(self) -> None:
+        with self._mutex:
+            self.steps.clear()
+            self.diagnostics.clear()
 
     def __call__(self, event: Any) -> None:
         pre = getattr(event, "resource_pre_event", None)
