@@ -456,9 +456,13 @@ def dispatch(words: list[str], flags: dict[str, Any], record: dict[str, Any]) ->
         case ["stack", "export"]:
             print(json.dumps({"version": 3, "deployment": load_stack(stack)["deployment"]}))
         case ["stack", "import"]:
-            state = load_stack(stack)
-            state["deployment"] = json.loads(Path(flags["file"]).read_text())["deployment"]
-            save_stack(stack, state)
+            lock = acquire_lock(stack)  # the real CLI locks the stack for an import too
+            try:
+                state = load_stack(stack)
+                state["deployment"] = json.loads(Path(flags["file"]).read_text())["deployment"]
+                save_stack(stack, state)
+            finally:
+                lock.unlink(missing_ok=True)
         case ["config"]:
             values = load_stack(stack)["config"]
             print(json.dumps({key: {"value": value, "secret": False} for key, value in values.items()}))
