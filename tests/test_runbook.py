@@ -644,8 +644,10 @@ def test_a_timed_out_update_is_cancelled_and_nothing_else_runs_until_it_stopped(
     ctx = _dr_context(stack, harness.clock)
     stack.slow_up(1, 30)  # the first update would hold the stack for 30 s
     switch = Runbook("switch", "x", (_update_step(ctx, "update_stack", 0.3),))
+    started = time.monotonic()
     with pytest.raises(RunFailedError, match="timed-out"):
         harness.engine().run(switch, PARAMS)
+    assert time.monotonic() - started < 10  # cancelled, not waited out
     assert not stack.update_running  # stopped before the engine returned
     assert [call.method for call in stack.calls].count("cancel") == 1
 
