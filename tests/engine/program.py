@@ -6,7 +6,8 @@ region) and a DNS record (pointing at the active region), read from the same
 `retain_on_delete` where the real program has them. The provider keeps each
 resource as a JSON file in `$DRP_ENGINE_TEST_CLOUD` (the "cloud"), logs every
 call there, and takes per-resource behaviour from `behaviour.json` (an update
-that takes a while, a create or update that fails with a provider error).
+that takes a while, a create or update that fails with a provider error, a
+diff that fails during the preview).
 
 The provider process imports this module (PYTHONPATH is the repository root),
 so the classes are pickled by reference.
@@ -56,6 +57,8 @@ class CloudProvider(ResourceProvider):
         return CreateResult(id_=props["name"], outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if _behaviour(news["name"]).get("fail_diff"):
+            raise Exception(_behaviour(news["name"])["fail_diff"])  # a provider error during the preview
         changed = [key for key in news if key != "__provider" and olds.get(key) != news.get(key)]
         return DiffResult(changes=bool(changed), replaces=[key for key in changed if key in REPLACED_BY])
 
