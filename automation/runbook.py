@@ -271,6 +271,7 @@ class RunbookEngine:
         simulation: bool = False,
         heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
         stop_wait_seconds: float = 300.0,
+        timeout_scale: float = 1.0,
         write_reports: bool = True,
     ) -> None:
         self.stack = stack
@@ -282,6 +283,8 @@ class RunbookEngine:
         self.heartbeat_seconds = heartbeat_seconds
         self.stop_wait_seconds = stop_wait_seconds
         """After a timeout stopped a step's work, how long to wait for the step to return."""
+        self.timeout_scale = timeout_scale
+        """Real seconds the watchdog allows per second of step timeout: the sandbox passes its clock's scale."""
         self.lock = StackLock(store, stack, self.clock, stale_after_seconds=heartbeat_seconds * STALE_AFTER_HEARTBEATS)
         self.journal = Journal(store)
         self._measurements_lock = threading.Lock()
@@ -558,8 +561,7 @@ class RunbookEngine:
         """Wait on the wall clock until the step finishes or its (possibly raised) timeout passes."""
         began = time.monotonic()
         while True:
-            assert context.deadline is not None and context.started_at is not None
-            allowed = (context.deadline - context.started_at).total_seconds()
+            allowed = record_timeout(context) * self.timeout_scale
             if finished.wait(max(0.0, min(allowed - (time.monotonic() - began), 1.0))):
                 return True
             if time.monotonic() - began >= allowed:

@@ -785,3 +785,12 @@ def test_pending_creates_are_refused_and_other_pending_operations_cleared(harnes
         Runbook("update2", "x", (_update_step(ctx, "update_stack", 5),)), PARAMS, abandon_unfinished=True
     )
     assert stack.pending == [] and stack.updates[-1].error is None
+
+
+def test_the_timeout_watchdog_runs_at_the_sandbox_clock_scale(harness: Harness) -> None:
+    """A 100 s step timeout at scale 0.002 fires after 0.2 real seconds (the sandbox's modelled time)."""
+    blocked = Step("switch_dns", lambda context: context.cancelled.wait(10), timeout_seconds=100)
+    started = time.monotonic()
+    with pytest.raises(RunFailedError, match="timed-out"):
+        harness.engine(timeout_scale=0.002).run(Runbook("failover", "x", (blocked,)), PARAMS)
+    assert time.monotonic() - started < 3
