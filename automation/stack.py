@@ -692,9 +692,20 @@ def _streams(error: Exception) -> tuple[str, str]:
     return stdout, stderr
 
 
-def _stdout_errors(stdout: str) -> list[str]:
-    """`error:` lines of the CLI's stdout (its "Diagnostics:" block and cancellation notices)."""
-    return [line.strip() for line in stdout.splitlines() if line.strip().startswith("error:")][-8:]
+def _stdout_errors(stdout: str, keep: int = 12) -> list[str]:
+    """The CLI's "Diagnostics:" block from stdout (a message may span lines), else its `error:` lines."""
+    block: list[str] = []
+    inside = False
+    for line in stdout.splitlines():
+        if line.startswith("Diagnostics:"):
+            inside = True
+        elif inside and line and not line[0].isspace():
+            inside = False
+        elif inside and line.strip():
+            block.append(line.strip())
+    if not block:
+        block = [line.strip() for line in stdout.splitlines() if line.strip().startswith("error:")]
+    return block[-keep:]
 
 
 def _tail(stderr: str, lines: int = 6) -> list[str]:

@@ -25,7 +25,7 @@ from automation.errors import DrctlError
 from automation.journal import RunParameters, SystemClock, local_store
 from automation.runbook import Runbook, RunbookEngine, RunFailedError, Step
 from automation.runbooks.context import DrAws, DrContext
-from automation.stack import PulumiStack, _streams
+from automation.stack import PulumiStack, _stdout_errors, _streams
 from tests.engine import program
 from tests.engine.conftest import STACK, EngineWorld
 
@@ -240,3 +240,4 @@ def test_provider_diagnostics_reach_the_journal(deployed: PulumiStack, tmp_path:
     stdout, stderr = _streams(direct.value.__cause__)
     assert "Diagnostics:" in stdout and cause in stdout
     assert stderr.strip() == ""  # the CLI said nothing on stderr
+    assert any(cause in line for line in _stdout_errors(stdout))  # what the fake CLI's tests rely on holds here
