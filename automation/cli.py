@@ -71,6 +71,8 @@ app.command("failover")(dr_commands.failover)
 app.add_typer(dr_commands.failback_app, name="failback")
 app.command("reconcile-dns")(dr_commands.reconcile_dns)
 app.command("break-lock")(dr_commands.break_lock)
+app.add_typer(dr_commands.state_app, name="state")
+app.command("deploy-gate")(dr_commands.deploy_gate)
 
 
 def main() -> None:

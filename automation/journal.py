@@ -13,6 +13,7 @@ Layout under the stack's root:
     lock.json                 who holds the stack (absent when free)
     lock-breaks/<ts>.json     every broken lock, with who broke it and why
     journal/current.json      the latest run of any runbook on this stack
+    journal/damaged/<ts>.json a current.json that could not be read, kept for forensics
     journal/runs/<id>.json    every finished or abandoned run, kept for audit
     reports/<id>.json|.md     the run reports (automation/report.py)
 """
@@ -40,7 +41,10 @@ SCHEMA_VERSION = 1
 LOCK_KEY = "lock.json"
 CURRENT_RUN_KEY = "journal/current.json"
 DEFAULT_LOCAL_ROOT = Path(".drctl")
-DEFAULT_STALE_LOCK_SECONDS = 1800
+DEFAULT_HEARTBEAT_SECONDS = 30.0
+STALE_AFTER_HEARTBEATS = 4
+DEFAULT_STALE_LOCK_SECONDS = DEFAULT_HEARTBEAT_SECONDS * STALE_AFTER_HEARTBEATS
+"""A holder renews its lock every heartbeat from a background thread, so a few missed beats mean it is gone."""
 
 
 # --- time ----------------------------------------------------------------------
@@ -333,6 +337,36 @@ class LockInfo:
     def describe(self) -> str:
         return f"{self.holder} on {self.host} (pid {self.pid}, runbook {self.runbook}, since {self.acquired_at})"
 
+    def holder_is_dead(self) -> bool:
+        return process_gone_on_this_host(self.host, self.pid)
+
+
+def process_gone_on_this_host(host: str, pid: int) -> bool:
+    """True only when `host` is this host and no process `pid` runs here (never guessed for other hosts)."""
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class BrokenLock:
+    """What `break_lock` removed: the holder's record, or a lock file that could not be read."""
+
+    previous: LockInfo | None
+    damaged_text: str | None = None
+    record_key: str = ""
+
+    def describe(self) -> str:
+        if self.previous is not None:
+            return f"broke the lock of {self.previous.describe()}"
+        return f"removed a damaged lock file (its content is kept in {self.record_key}): {self.damaged_text!r}"
+
 
 class StackLock:
     """One runbook at a time per stack: whoever creates `lock.json` holds it."""
@@ -350,12 +384,22 @@ class StackLock:
         self.stale_after = timedelta(seconds=stale_after_seconds)
 
     def current(self) -> LockInfo | None:
-        found = read_json(self.store, LOCK_KEY)
-        return LockInfo(**found[0]) if found else None
+        """The holder, or None when free; a DrctlError naming the file when it cannot be read."""
+        stored = self.store.read(LOCK_KEY)
+        if stored is None:
+            return None
+        info = _lock_info(stored.data)
+        if info is None:
+            raise DrctlError(
+                f"the lock file {self.store.location}/{LOCK_KEY} is damaged: {stored.data[:200]!r}",
+                hint="if no drctl or CI deploy is running against this stack, remove it with "
+                "`drctl break-lock --reason ...` (its content is kept under lock-breaks/)",
+            )
+        return info
 
     def is_stale(self, info: LockInfo) -> bool:
-        """No heartbeat for `stale_after_seconds`: the holder has most likely died."""
-        return info.age_seconds(self.clock.now()) > self.stale_after.total_seconds()
+        """No heartbeat for `stale_after_seconds`, or a holder on this host whose process is gone."""
+        return info.holder_is_dead() or info.age_seconds(self.clock.now()) > self.stale_after.total_seconds()
 
     def acquire(self, holder: str, runbook: str) -> LockLease:
         now = iso(self.clock.now())
@@ -370,7 +414,7 @@ class StackLock:
     def _refusal(self) -> DrctlError:
         try:
             held = self.current()
-        except (ValueError, TypeError):
+        except DrctlError:
             held = None
         if held is None:
             return DrctlError(
@@ -378,10 +422,17 @@ class StackLock:
                 "or unreadable)",
                 hint="retry in a moment; if it persists, inspect it and break it with a reason",
             )
+        if held.holder_is_dead():
+            return DrctlError(
+                f"stack {self.stack} is locked by {held.describe()}, but that process is gone from this host",
+                hint="its run died: break the lock with a reason (drctl break-lock --reason ...), then rerun to "
+                "resume it",
+            )
         if self.is_stale(held):
             age = int(held.age_seconds(self.clock.now()))
             return DrctlError(
-                f"stack {self.stack} is locked by {held.describe()}; the lock looks stale (no heartbeat for {age} s)",
+                f"stack {self.stack} is locked by {held.describe()}; the lock looks stale (no heartbeat for {age} s, "
+                f"heartbeats come every {self.stale_after.total_seconds() / STALE_AFTER_HEARTBEATS:g} s)",
                 hint="if that run is really dead, break the lock with a reason (drctl break-lock --reason ...), "
                 "then rerun to resume it",
             )
@@ -390,23 +441,27 @@ class StackLock:
             hint="wait for it to finish; break the lock only if you are sure that run is dead",
         )
 
-    def break_lock(self, reason: str, operator: str) -> LockInfo | None:
-        """Remove whatever lock is held, recording who broke it and why."""
+    def break_lock(self, reason: str, operator: str) -> BrokenLock | None:
+        """Remove whatever lock is held, damaged or not, recording who broke it, why, and what it said."""
         if not reason.strip():
             raise DrctlError("breaking a lock needs a reason", hint="pass --reason 'why the holder is known dead'")
         found = self.store.read(LOCK_KEY)
         if found is None:
             return None
-        try:
-            previous: dict[str, Any] | None = json.loads(found.data)
-        except ValueError:
-            previous = None
+        previous = _lock_info(found.data)
+        damaged = None if previous is not None else found.data.decode("utf-8", "replace")
         moment = self.clock.now()
-        record = {"broken_at": iso(moment), "broken_by": operator, "reason": reason, "previous_holder": previous}
-        stamp = moment.strftime("%Y%m%dT%H%M%S%fZ")
-        self.store.create(f"lock-breaks/{stamp}.json", to_json_bytes(record))
+        record = {
+            "broken_at": iso(moment),
+            "broken_by": operator,
+            "reason": reason,
+            "previous_holder": asdict(previous) if previous else None,
+            "damaged_content": damaged,
+        }
+        key = f"lock-breaks/{moment.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+        self.store.create(key, to_json_bytes(record))
         self.store.delete(LOCK_KEY, expected_version=found.version)
-        return LockInfo(**previous) if previous else None
+        return BrokenLock(previous, damaged, f"{self.store.location}/{key}")
 
 
 class LockLease:
@@ -417,6 +472,31 @@ class LockLease:
         self.info = info
         self._version = version
         self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._beating: threading.Thread | None = None
+        self.lost: DrctlError | None = None
+        """Set by the heartbeat thread when the lock was broken or taken over."""
+
+    def start_heartbeat(self, interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> None:
+        """Renew the lock every `interval_seconds` from a background thread until `release`."""
+
+        def beat() -> None:
+            while not self._stop.wait(interval_seconds):
+                try:
+                    self.heartbeat()
+                except DrctlError as error:
+                    self.lost = error
+                    return
+                except Exception:  # a store hiccup: the next beat retries; staleness allows a few
+                    continue
+
+        self._beating = threading.Thread(target=beat, name=f"lock-heartbeat-{self.lock.stack}", daemon=True)
+        self._beating.start()
+
+    def check(self) -> None:
+        """Raise if the heartbeat found the lock broken or taken over."""
+        if self.lost is not None:
+            raise self.lost
 
     def heartbeat(self) -> None:
         """Refresh the lock's age; fails if somebody broke or took the lock meanwhile."""
@@ -432,9 +512,21 @@ class LockLease:
             self.info = refreshed
 
     def release(self) -> None:
+        self._stop.set()
+        if self._beating is not None:
+            self._beating.join()
         # If somebody broke and re-took the lock meanwhile, it is theirs: leave it alone.
         with self._mutex, contextlib.suppress(StoreConflictError):
             self.lock.store.delete(LOCK_KEY, expected_version=self._version)
+
+
+def _lock_info(data: bytes) -> LockInfo | None:
+    """The lock's holder, or None when the file is not a lock record (truncated, garbage, wrong shape)."""
+    try:
+        document = json.loads(data)
+        return LockInfo(**document) if isinstance(document, dict) else None
+    except (ValueError, TypeError):
+        return None
 
 
 # --- the journal -------------------------------------------------------------------
@@ -591,6 +683,27 @@ class RunRecord:
         )
 
 
+class CorruptJournalError(DrctlError):
+    """journal/current.json exists but is not a run record drctl can read."""
+
+    def __init__(self, location: str, problem: Exception) -> None:
+        super().__init__(
+            f"the journal {location} cannot be read ({type(problem).__name__}: {problem})",
+            hint="nothing was changed. Rerun with --abandon-unfinished (or `drctl break-lock --reason ... "
+            "--abandon-unfinished`) to move the damaged file to journal/damaged/ and start anew; check what the "
+            "interrupted run had done first (drctl status)",
+        )
+        self.location = location
+
+
+class _SchemaError(DrctlError):
+    def __init__(self, schema: Any) -> None:
+        super().__init__(
+            f"the journal has schema {schema!r}; this drctl reads schema {SCHEMA_VERSION}",
+            hint="use the drctl version that wrote it, or archive journal/current.json by hand",
+        )
+
+
 class Journal:
     """The stack's latest run, saved after every transition with a conditional write."""
 
@@ -600,13 +713,36 @@ class Journal:
         self._mutex = threading.Lock()
 
     def load(self) -> RunRecord | None:
+        """The current run; a CorruptJournalError naming the file when it cannot be read."""
         with self._mutex:
-            found = read_json(self.store, CURRENT_RUN_KEY)
-            if found is None:
+            stored = self.store.read(CURRENT_RUN_KEY)
+            if stored is None:
                 self._version = None
                 return None
-            document, self._version = found
-            return RunRecord.from_dict(document)
+            self._version = stored.version
+            try:
+                document = json.loads(stored.data)
+                if not isinstance(document, dict):
+                    raise TypeError(f"a JSON {type(document).__name__}, not a run record")
+                if document.get("schema") != SCHEMA_VERSION:
+                    raise _SchemaError(document.get("schema"))
+                return RunRecord.from_dict(document)
+            except _SchemaError:
+                raise
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                raise CorruptJournalError(f"{self.store.location}/{CURRENT_RUN_KEY}", error) from None
+
+    def quarantine(self) -> str | None:
+        """Move a current.json that cannot be read to journal/damaged/ (kept for forensics); returns its key."""
+        with self._mutex:
+            stored = self.store.read(CURRENT_RUN_KEY)
+            if stored is None:
+                return None
+            key = f"journal/damaged/{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}-current.json"
+            self.store.create(key, stored.data)
+            self.store.delete(CURRENT_RUN_KEY, expected_version=stored.version)
+            self._version = None
+            return f"{self.store.location}/{key}"
 
     def save(self, run: RunRecord) -> None:
         data = to_json_bytes(run.to_dict())

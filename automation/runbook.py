@@ -20,8 +20,8 @@ replica lag at promotion) that end up in the report.
 
 from __future__ import annotations
 
-import getpass
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +30,11 @@ from typing import Any
 
 from automation.errors import DrctlError
 from automation.journal import (
-    DEFAULT_STALE_LOCK_SECONDS,
+    DEFAULT_HEARTBEAT_SECONDS,
+    STALE_AFTER_HEARTBEATS,
     CheckRecord,
     Clock,
+    CorruptJournalError,
     DocumentStore,
     Journal,
     LockLease,
@@ -57,6 +59,10 @@ class CheckFailedError(Exception):
 
 class StepTimeoutError(Exception):
     pass
+
+
+class StackStillBusyError(DrctlError):
+    """A timed-out step's work (a stack update) did not stop: nothing else may run against the stack."""
 
 
 _STOPPING = (StepStatus.REFUSED, StepStatus.FAILED, StepStatus.TIMED_OUT)
@@ -149,7 +155,9 @@ class RunContext:
         simulation: bool = False,
         step: str | None = None,
         deadline: datetime | None = None,
+        started_at: datetime | None = None,
     ) -> None:
+        self.started_at = started_at
         self.stack = stack
         self.run_id = run_id
         self.parameters = parameters
@@ -159,12 +167,51 @@ class RunContext:
         self.step = step
         self.deadline = deadline
         self.cancelled = threading.Event()
+        self._on_timeout: list[Callable[[], None]] = []
+        self._timeout_mutex = threading.Lock()
         self._output = output
         self._measurements = measurements
         self._measurements_lock = measurements_lock
 
     def log(self, message: str) -> None:
         self._output(f"  [{self.step}] {message}" if self.step else f"  {message}")
+
+    def on_timeout(self, stop: Callable[[], None]) -> Callable[[], None]:
+        """Register how to stop work in flight (e.g. cancel a stack update) if the step times out.
+
+        The engine calls it when the deadline passes and then waits for the step to
+        return before anything else runs. Returns a function that unregisters it.
+        """
+        with self._timeout_mutex:
+            self._on_timeout.append(stop)
+
+        def unregister() -> None:
+            with self._timeout_mutex:
+                if stop in self._on_timeout:
+                    self._on_timeout.remove(stop)
+
+        return unregister
+
+    def stop_work_in_flight(self) -> list[str]:
+        """Run the registered stops; returns the errors they raised (the engine journals them)."""
+        with self._timeout_mutex:
+            stops = list(self._on_timeout)
+        problems = []
+        for stop in stops:
+            try:
+                stop()
+            except Exception as error:
+                problems.append(_describe(error))
+        return problems
+
+    def require_timeout(self, seconds: float, why: str) -> None:
+        """Give the step at least `seconds` from its start, e.g. the provider timeouts of what it updates."""
+        if self.deadline is None or self.started_at is None:
+            return
+        required = self.started_at + timedelta(seconds=seconds)
+        if required > self.deadline:
+            self.deadline = required
+            self.log(f"step timeout raised to {seconds:g} s: {why}")
 
     def record(self, key: str, value: Any) -> None:
         """Keep a measurement of the run (journaled, reported), e.g. the replica lag at promotion."""
@@ -222,7 +269,9 @@ class RunbookEngine:
         clock: Clock | None = None,
         output: Callable[[str], None] = print,
         simulation: bool = False,
-        stale_lock_seconds: float = DEFAULT_STALE_LOCK_SECONDS,
+        heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+        stop_wait_seconds: float = 300.0,
+        timeout_scale: float = 1.0,
         write_reports: bool = True,
     ) -> None:
         self.stack = stack
@@ -231,7 +280,12 @@ class RunbookEngine:
         self.output = output
         self.simulation = simulation
         self.write_reports = write_reports
-        self.lock = StackLock(store, stack, self.clock, stale_after_seconds=stale_lock_seconds)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.stop_wait_seconds = stop_wait_seconds
+        """After a timeout stopped a step's work, how long to wait for the step to return."""
+        self.timeout_scale = timeout_scale
+        """Real seconds the watchdog allows per second of step timeout: the sandbox passes its clock's scale."""
+        self.lock = StackLock(store, stack, self.clock, stale_after_seconds=heartbeat_seconds * STALE_AFTER_HEARTBEATS)
         self.journal = Journal(store)
         self._measurements_lock = threading.Lock()
 
@@ -248,6 +302,7 @@ class RunbookEngine:
         if dry_run:
             return self.plan(runbook, parameters)
         lease = self.lock.acquire(parameters.operator, runbook.name)
+        lease.start_heartbeat(self.heartbeat_seconds)
         try:
             run, resumed = self._start_or_resume(runbook, parameters, abandon_unfinished)
             if run is None:
@@ -266,7 +321,11 @@ class RunbookEngine:
     def plan(self, runbook: Runbook, parameters: RunParameters) -> RunOutcome:
         """Dry-run: describe what would run; call only read-only hooks; write nothing."""
         lines = [f"runbook {runbook.name} on {self.stack} (dry-run: nothing will be changed)", runbook.description]
-        previous = self.journal.load()
+        try:
+            previous = self.journal.load()
+        except CorruptJournalError as error:
+            lines.append(f"WOULD REFUSE: {error} ({error.hint})")
+            previous = None
         if previous and not previous.finished and previous.runbook == runbook.name and previous.any_step_started:
             pending = [s.name for s in previous.steps if not s.status.done]
             lines.append(f"would resume run {previous.run_id} at {pending[0] if pending else '(verification)'}")
@@ -304,7 +363,14 @@ class RunbookEngine:
         self, runbook: Runbook, parameters: RunParameters, abandon_unfinished: bool
     ) -> tuple[RunRecord | None, bool]:
         """The run to execute and whether it resumes one; (None, False) when already completed."""
-        previous = self.journal.load()
+        try:
+            previous = self.journal.load()
+        except CorruptJournalError:
+            if not abandon_unfinished:
+                raise
+            kept = self.journal.quarantine()
+            self.output(f"moved the unreadable journal aside to {kept}; starting anew")
+            previous = None
         now = iso(self.clock.now())
         if previous is not None and not previous.finished:
             same = previous.runbook == runbook.name and not parameters.differences(previous.parameters)
@@ -354,7 +420,7 @@ class RunbookEngine:
             if not run.any_step_started:
                 self._preflight(runbook, run)
             for item in runbook.items:
-                lease.heartbeat()
+                lease.check()
                 if isinstance(item, Parallel):
                     self._run_group(item, run)
                 else:
@@ -377,7 +443,7 @@ class RunbookEngine:
             message = f"{runbook.name} succeeded on {self.stack} (run {run.run_id}{', resumed' if resumed else ''})"
             self.output(message)
             return RunOutcome(run=run, status="succeeded", message=message, report_keys=keys)
-        except RunFailedError:
+        except (RunFailedError, StackStillBusyError):
             self._report(runbook, run)
             raise
         except BaseException as error:
@@ -448,7 +514,9 @@ class RunbookEngine:
         self._save(run)
         self.output(f"- {step.name}: started")
 
-        context = self._context(run, step, deadline=started + timedelta(seconds=step.timeout_seconds))
+        context = self._context(
+            run, step, deadline=started + timedelta(seconds=step.timeout_seconds), started_at=started
+        )
         checks: list[CheckRecord] = []
         outcome: dict[str, Any] = {}
         finished = threading.Event()
@@ -463,9 +531,8 @@ class RunbookEngine:
 
         worker = threading.Thread(target=body, name=f"step-{step.name}", daemon=True)
         worker.start()
-        if not finished.wait(step.timeout_seconds):
-            context.cancelled.set()
-            outcome = {"error": StepTimeoutError(f"no result after {step.timeout_seconds:g} s")}
+        if not self._wait_for_step(context, finished):
+            outcome = {"error": self._stop_timed_out_step(step, context, finished, record, run)}
         error = outcome.get("error")
         if error is None:
             record.status, record.detail = outcome["status"], dict(outcome["detail"] or {})
@@ -489,6 +556,47 @@ class RunbookEngine:
         self.output(f"- {step.name}: {record.status.value} in {record.duration_seconds:g} s" + _suffix(record.error))
         if error is not None and not isinstance(error, Exception):
             raise error
+
+    def _wait_for_step(self, context: RunContext, finished: threading.Event) -> bool:
+        """Wait on the wall clock until the step finishes or its (possibly raised) timeout passes."""
+        began = time.monotonic()
+        while True:
+            allowed = record_timeout(context) * self.timeout_scale
+            if finished.wait(max(0.0, min(allowed - (time.monotonic() - began), 1.0))):
+                return True
+            if time.monotonic() - began >= allowed:
+                return False
+
+    def _stop_timed_out_step(
+        self, step: Step, context: RunContext, finished: threading.Event, record: StepRecord, run: RunRecord
+    ) -> StepTimeoutError:
+        """Stop the work in flight and wait until the step has returned: only then may anything else run."""
+        context.cancelled.set()
+        self.output(f"- {step.name}: timed out; stopping the work in flight before anything else runs")
+        problems = context.stop_work_in_flight()
+        if finished.wait(self.stop_wait_seconds):
+            stopped = "its work in flight was stopped" + (f" ({'; '.join(problems)})" if problems else "")
+            return StepTimeoutError(f"no result after {record_timeout(context):g} s; {stopped}")
+        record.status = StepStatus.TIMED_OUT
+        record.error = (
+            f"timed out after {record_timeout(context):g} s and its work did not stop within "
+            f"{self.stop_wait_seconds:g} s" + (f": {'; '.join(problems)}" if problems else "")
+        )
+        record.finished_at = iso(self.clock.now())
+        raise self._stop_busy(run, step)
+
+    def _stop_busy(self, run: RunRecord, step: Step) -> StackStillBusyError:
+        message = (
+            f"step {step.name} timed out and the stack update it started may still be running: the run stops here "
+            "and nothing else (no rollback) runs against the stack"
+        )
+        run.status, run.error, run.finished_at = RunStatus.FAILED, message, iso(self.clock.now())
+        self._save_quietly(run)
+        return StackStillBusyError(
+            message,
+            hint="find the `pulumi` process (or the Pulumi Cloud update) and wait for it or stop it; once the stack "
+            "is free, rerun the same command: the run resumes at this step",
+        )
 
     def _step_body(
         self, step: Step, context: RunContext, checks: list[CheckRecord]
@@ -529,7 +637,12 @@ class RunbookEngine:
         return CheckRecord(check.name, kind, passed, detail, iso(context.clock.now()))
 
     def _context(
-        self, run: RunRecord, step: Step | None = None, deadline: datetime | None = None, dry_run: bool = False
+        self,
+        run: RunRecord,
+        step: Step | None = None,
+        deadline: datetime | None = None,
+        dry_run: bool = False,
+        started_at: datetime | None = None,
     ) -> RunContext:
         return RunContext(
             stack=self.stack,
@@ -543,6 +656,7 @@ class RunbookEngine:
             simulation=self.simulation,
             step=step.name if step else None,
             deadline=deadline,
+            started_at=started_at,
         )
 
     def _report(self, runbook: Runbook, run: RunRecord) -> list[str]:
@@ -568,16 +682,17 @@ class RunbookEngine:
             self.output(f"warning: could not journal the interruption of {run.run_id}: {_describe(error)}")
 
 
-def default_operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def record_timeout(context: RunContext) -> float:
+    assert context.deadline is not None and context.started_at is not None
+    return (context.deadline - context.started_at).total_seconds()
 
 
 def _describe(error: BaseException) -> str:
+    """The error as the journal keeps it; a DrctlError's hint says what recovers, so it is kept too."""
     text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    described = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    hint = getattr(error, "hint", None) if isinstance(error, DrctlError) else None
+    return f"{described} (what to do: {hint})" if hint else described
 
 
 def _suffix(error: str | None) -> str:

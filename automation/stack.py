@@ -8,8 +8,14 @@ Rules the real adapter keeps, whatever the caller asks:
 - it selects an existing stack by fully qualified name; creating one needs an
   explicit flag (a typo must not create an empty prod stack);
 - it never refreshes (pulumi #6468: a refresh against an unreachable region
-  fails or records live resources as gone); `Pulumi.yaml` must not turn
-  refresh on either;
+  fails or records live resources as gone): every preview and update passes
+  `--refresh=false` explicitly and the CLI gets no `PULUMI_OPTION_*`
+  variable, whatever the caller's environment says, and `Pulumi.yaml` must
+  not turn refresh on either;
+- the CLI's resource diagnostics (printed on stdout, not stderr) reach the
+  error drctl raises;
+- it can interrupt its own running update the way Ctrl-C does and wait until
+  the CLI has exited and the stack is free (`cancel`);
 - config is validated with `parse_config` on the merged result before a value
   is written;
 - an empty target list is refused (to the CLI it would mean "everything").
@@ -17,7 +23,11 @@ Rules the real adapter keeps, whatever the caller asks:
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +37,7 @@ from typing import Any, Protocol
 import yaml
 
 from automation.errors import DrctlError
+from automation.journal import process_gone_on_this_host
 from components.config import NAMESPACE, ConfigError, parse_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -46,9 +57,27 @@ class ResourceStep:
 
 
 @dataclass(frozen=True)
+class Diagnostic:
+    """An engine diagnostic: severity (error | warning | info ...), the resource it is about, the text."""
+
+    severity: str
+    message: str
+    urn: str = ""
+
+    def describe(self) -> str:
+        subject = f"{self.urn.rsplit('::', 1)[-1]}: " if self.urn else ""
+        return f"{self.severity}: {subject}{self.message.strip()}"
+
+
+@dataclass(frozen=True)
 class ChangeSummary:
     counts: Mapping[str, int]
     steps: tuple[ResourceStep, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
 
     @property
     def changed(self) -> tuple[ResourceStep, ...]:
@@ -75,6 +104,11 @@ class PendingOperation:
     kind: str  # creating | updating | deleting | reading | importing
     type: str = ""
 
+    @property
+    def creates(self) -> bool:
+        """The cloud resource may exist without being in the state: clearing it blindly can duplicate it."""
+        return self.kind in ("creating", "importing")
+
 
 @dataclass(frozen=True)
 class PendingOperationsReport:
@@ -85,7 +119,7 @@ class PendingOperationsReport:
             return "no pending operations in the stack state"
         lines = [f"removed {len(self.cleared)} pending operation(s) from the stack state:"]
         lines += [f"  {op.kind} {op.urn}" for op in self.cleared]
-        creating = [op.urn for op in self.cleared if op.kind in ("creating", "importing")]
+        creating = [op.urn for op in self.cleared if op.creates]
         if creating:
             lines.append(
                 "the cloud resource of each 'creating' entry may exist without being in the state: check it and "
@@ -125,7 +159,9 @@ class StackAdapter(Protocol):
 
     def outputs(self) -> dict[str, Any]: ...
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Interrupt this adapter's running update and return once it has stopped and the stack is free."""
+        ...
 
     def pending_operations(self) -> list[PendingOperation]: ...
 
@@ -187,13 +223,177 @@ def check_stack_name(fully_qualified_name: str) -> str:
 
 # --- the real implementation -------------------------------------------------------------
 
+# Every flag of the CLI can be set through PULUMI_OPTION_<FLAG>; an explicit flag wins.
+# catalogue: pulumi-cli.option-environment-variables
+OPTION_ENV_PREFIX = "PULUMI_OPTION_"
+_OPERATIONS = frozenset({"up", "preview"})
+CANCEL_GRACE_SECONDS = 120.0
+"""After the first interrupt the CLI lets in-flight resource operations finish; how long to give them."""
+TERMINATE_GRACE_SECONDS = 30.0
+
+
+class DrctlPulumiCommand:
+    """Runs the Pulumi CLI for the Automation API: drctl's flags only, and interruptible.
+
+    It stands in for `pulumi.automation.PulumiCommand` (same `run` contract: a
+    `CommandResult`, or the SDK's mapped `CommandError`) to keep the process
+    handle, which the SDK does not expose: the Automation API has no way to
+    interrupt a running `up`, and `Stack.cancel()` on a self-managed (S3)
+    backend only deletes the lock file while the update goes on.
+    """
+
+    def __init__(self, root: str | None = None) -> None:
+        from pulumi.automation import PulumiCommand
+
+        checked = PulumiCommand(root=root)  # runs `pulumi version` and checks the SDK's minimum
+        self.command: str = checked.command
+        self.version = checked.version
+        self._running: set[subprocess.Popen[str]] = set()
+        self._mutex = threading.Lock()
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: Callable[[str], Any] | None = None,
+        on_error: Callable[[str], Any] | None = None,
+    ) -> Any:
+        return _run_cli(self, cli_arguments(args), cwd, additional_env, on_output, on_error)
+
+    @property
+    def running(self) -> bool:
+        with self._mutex:
+            return any(process.poll() is None for process in self._running)
+
+    def interrupt(self, grace_seconds: float, terminate_seconds: float) -> str:
+        """Ctrl-C, then Ctrl-C again, then SIGKILL; returns how the running CLI ended ("" when none ran)."""
+        # catalogue: pulumi-cli.sigint-cancels-gracefully
+        with self._mutex:
+            processes = [process for process in self._running if process.poll() is None]
+        outcome = "cancelled" if processes else ""
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+            if _exited(process, grace_seconds):
+                continue
+            process.send_signal(signal.SIGINT)  # the second interrupt terminates: pending operations may stay
+            outcome = "terminated"
+            if not _exited(process, terminate_seconds):
+                process.kill()  # catalogue: pulumi-cli.kill-leaves-lock-and-pending
+                process.wait()
+                outcome = "killed"
+        return outcome
+
+
+def _exited(process: subprocess.Popen[str], seconds: float) -> bool:
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def cli_arguments(args: Sequence[str]) -> list[str]:
+    """drctl's arguments for the CLI: non-interactive, and `--refresh=false` on every preview and update."""
+    # catalogue: pulumi-cli.refresh-flag-explicit
+    head, separator, tail = _split_at_separator(list(args))
+    if "--non-interactive" not in head:
+        head.insert(0, "--non-interactive")
+    words = [arg for arg in head if not arg.startswith("-")]
+    if words and words[0] in _OPERATIONS:
+        if any(arg == "--refresh" or arg.startswith("--refresh=") for arg in head):
+            raise DrctlError("drctl never refreshes a stack (pulumi #6468); a --refresh reached the adapter")
+        head.append("--refresh=false")
+    return head + separator + tail
+
+
+def cli_environment(additional_env: Mapping[str, str], command: str) -> dict[str, str]:
+    """The CLI's environment: ours and the caller's, minus every PULUMI_OPTION_* (drctl passes its flags)."""
+    env = {
+        key: value for key, value in {**os.environ, **additional_env}.items() if not key.startswith(OPTION_ENV_PREFIX)
+    }
+    env["PULUMI_AUTOMATION_API"] = "true"
+    if os.path.isabs(command):
+        env["PATH"] = os.pathsep.join([os.path.dirname(command), env.get("PATH", "")])
+    return env
+
+
+def _split_at_separator(args: list[str]) -> tuple[list[str], list[str], list[str]]:
+    if "--" in args:
+        index = args.index("--")
+        return args[:index], ["--"], args[index + 1 :]
+    return args, [], []
+
+
+def _run_cli(
+    command: DrctlPulumiCommand,
+    args: list[str],
+    cwd: str,
+    additional_env: Mapping[str, str],
+    on_output: Callable[[str], Any] | None,
+    on_error: Callable[[str], Any] | None,
+) -> Any:
+    from pulumi.automation._cmd import CommandResult
+    from pulumi.automation.errors import create_command_error
+
+    chunks: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def consume(stream: Any, callback: Callable[[str], Any] | None, kept: list[str]) -> None:
+        for line in iter(stream.readline, ""):
+            stripped = line.rstrip()
+            if callback is not None:
+                callback(stripped)
+            kept.append(stripped)
+        stream.close()
+
+    with subprocess.Popen(
+        [command.command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=cli_environment(additional_env, command.command),
+        encoding="utf-8",
+    ) as process:
+        with command._mutex:
+            command._running.add(process)
+        try:
+            readers = [
+                threading.Thread(target=consume, args=(process.stdout, on_output, chunks["stdout"]), daemon=True),
+                threading.Thread(target=consume, args=(process.stderr, on_error, chunks["stderr"]), daemon=True),
+            ]
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                reader.join()
+            code = process.wait()
+        finally:
+            with command._mutex:
+                command._running.discard(process)
+    result = CommandResult(stdout="\n".join(chunks["stdout"]), stderr="\n".join(chunks["stderr"]), code=code)
+    if code != 0:
+        raise create_command_error(result)
+    return result
+
 
 class PulumiStack:
     """`StackAdapter` over `pulumi.automation` and the Pulumi CLI."""
 
-    def __init__(self, stack: Any, fully_qualified_name: str) -> None:
+    def __init__(
+        self,
+        stack: Any,
+        fully_qualified_name: str,
+        command: DrctlPulumiCommand | None = None,
+        *,
+        policy_packs: Sequence[str] = (),
+        cancel_grace_seconds: float = CANCEL_GRACE_SECONDS,
+        terminate_grace_seconds: float = TERMINATE_GRACE_SECONDS,
+    ) -> None:
         self._stack = stack
         self._name = fully_qualified_name
+        self._command = command
+        self._policy_packs = list(policy_packs)
+        self._cancel_grace = cancel_grace_seconds
+        self._terminate_grace = terminate_grace_seconds
 
     @classmethod
     def select(
@@ -203,19 +403,37 @@ class PulumiStack:
         *,
         create: bool = False,
         env_vars: Mapping[str, str] | None = None,
+        policy_packs: Sequence[str] = (),
+        cancel_grace_seconds: float = CANCEL_GRACE_SECONDS,
+        terminate_grace_seconds: float = TERMINATE_GRACE_SECONDS,
+        program: Callable[[], None] | None = None,
     ) -> PulumiStack:
-        """Select an existing stack (or create it, only with `create=True`) on the project directory."""
+        """Select an existing stack (or create it, only with `create=True`) on the project directory.
+
+        `program` runs the program in this process (the Automation API's inline
+        programs) instead of through the CLI's Python language host.
+        """
         from pulumi import automation as auto
 
         check_stack_name(fully_qualified_name)
         _refuse_project_refresh(Path(project_dir))
         with _mapped_errors(fully_qualified_name, "select the stack"):
-            workspace = auto.LocalWorkspace(work_dir=str(project_dir), env_vars=dict(env_vars or {}))
+            command = DrctlPulumiCommand()
+            workspace = auto.LocalWorkspace(
+                work_dir=str(project_dir), env_vars=dict(env_vars or {}), pulumi_command=command, program=program
+            )
             if create:
                 stack = auto.Stack.create(fully_qualified_name, workspace)
             else:
                 stack = auto.Stack.select(fully_qualified_name, workspace)
-        return cls(stack, fully_qualified_name)
+        return cls(
+            stack,
+            fully_qualified_name,
+            command,
+            policy_packs=policy_packs,
+            cancel_grace_seconds=cancel_grace_seconds,
+            terminate_grace_seconds=terminate_grace_seconds,
+        )
 
     @property
     def fully_qualified_name(self) -> str:
@@ -237,16 +455,17 @@ class PulumiStack:
         return merged
 
     def preview(self, targets: Sequence[str] | None = None, on_output: OutputCallback | None = None) -> ChangeSummary:
-        steps: list[ResourceStep] = []
-        with _mapped_errors(self._name, "preview"):
+        events = _EventCollector()
+        target_list = check_targets(targets)
+        with _mapped_errors(self._name, "preview", events):
             result = self._stack.preview(
-                target=check_targets(targets),
-                target_dependents=False if targets is not None else None,
-                refresh=False,
+                target=target_list,
+                target_dependents=False if target_list is not None else None,
+                policy_packs=self._policy_packs or None,
                 on_output=on_output,
-                on_event=_step_collector(steps),
+                on_event=events,
             )
-        return ChangeSummary(counts=_counts(result.change_summary), steps=tuple(steps))
+        return events.summary(result.change_summary)
 
     def up(
         self,
@@ -256,21 +475,57 @@ class PulumiStack:
         on_output: OutputCallback | None = None,
         message: str | None = None,
     ) -> UpdateResult:
-        steps: list[ResourceStep] = []
         target_list = check_targets(targets)
-        with _mapped_errors(self._name, "update"):
-            result = self._stack.up(
+        events = _EventCollector()
+
+        def update() -> Any:
+            events.clear()
+            return self._stack.up(
                 target=target_list,
                 target_dependents=False if target_list is not None else None,
                 exclude=list(exclude) if exclude else None,
                 exclude_dependents=False if exclude else None,
-                refresh=False,
+                policy_packs=self._policy_packs or None,
                 message=message,
                 on_output=on_output,
-                on_event=_step_collector(steps),
+                on_event=events,
             )
-        summary = ChangeSummary(counts=_counts(result.summary.resource_changes), steps=tuple(steps))
+
+        result = self._locking("update", update, events, on_output)
+        summary = events.summary(result.summary.resource_changes)
         return UpdateResult(summary=summary, outputs={key: value.value for key, value in result.outputs.items()})
+
+    def _locking(
+        self,
+        action: str,
+        call: Callable[[], Any],
+        events: _EventCollector | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> Any:
+        """Run a command that takes the backend lock; once, retry after removing a dead holder's lock."""
+        try:
+            with _mapped_errors(self._name, action, events):
+                return call()
+        except DrctlError as error:
+            if not self._remove_dead_holders_lock(error, on_output):
+                raise
+        with _mapped_errors(self._name, action, events):
+            return call()
+
+    def _remove_dead_holders_lock(self, error: DrctlError, on_output: OutputCallback | None) -> bool:
+        """Remove the backend lock of a `pulumi` that died on this host (SIGKILL, a crash); True if it did.
+
+        catalogue: pulumi-cli.kill-leaves-lock-and-pending. A holder on another
+        host, or a live one, is never touched: that is somebody's update.
+        """
+        holders = _LOCK_HOLDER.findall(str(error.__cause__ or ""))
+        if not holders or not all(process_gone_on_this_host(host, int(pid)) for host, pid in holders):
+            return False
+        if on_output is not None:
+            on_output(f"removing the stack lock of a pulumi process that died on this host (pid {holders[0][1]})")
+        with _mapped_errors(self._name, "remove a dead update's lock"):
+            self._stack.cancel()
+        return True
 
     def outputs(self) -> dict[str, Any]:
         with _mapped_errors(self._name, "read the stack outputs"):
@@ -278,8 +533,21 @@ class PulumiStack:
         return {key: value.value for key, value in values.items()}
 
     def cancel(self) -> None:
-        with _mapped_errors(self._name, "cancel the running update"):
-            self._stack.cancel()
+        """Interrupt the update this adapter runs, as Ctrl-C does, and wait until the CLI has exited.
+
+        Never `pulumi cancel` while the CLI may still run: on a self-managed (S3)
+        backend it only deletes the lock file and the update goes on
+        (catalogue: pulumi-cli.diy-cancel-only-deletes-lock). Only after the
+        CLI had to be killed, and so cannot release its own lock, does drctl
+        remove that lock with `pulumi cancel`; the pending operations it left
+        are resolved before the next update.
+        """
+        if self._command is None:
+            return
+        outcome = self._command.interrupt(self._cancel_grace, self._terminate_grace)
+        if outcome == "killed":
+            with _mapped_errors(self._name, "remove the killed update's lock"):
+                self._stack.cancel()
 
     def pending_operations(self) -> list[PendingOperation]:
         with _mapped_errors(self._name, "export the stack state"):
@@ -297,8 +565,8 @@ class PulumiStack:
         if not pending:
             return PendingOperationsReport()
         deployment.pop("pending_operations", None)
-        with _mapped_errors(self._name, "import the cleaned stack state"):
-            self._stack.import_stack(auto.Deployment(version=exported.version, deployment=deployment))
+        cleaned = auto.Deployment(version=exported.version, deployment=deployment)
+        self._locking("import the cleaned stack state", lambda: self._stack.import_stack(cleaned))
         return PendingOperationsReport(cleared=tuple(pending))
 
 
@@ -326,14 +594,34 @@ def _pending_in(deployment: Mapping[str, Any]) -> list[PendingOperation]:
     ]
 
 
-def _step_collector(steps: list[ResourceStep]) -> Callable[[Any], None]:
-    def on_event(event: Any) -> None:
-        pre = getattr(event, "resource_pre_event", None)
-        if pre is not None and pre.metadata is not None:
-            op = getattr(pre.metadata.op, "value", pre.metadata.op)
-            steps.append(ResourceStep(urn=pre.metadata.urn, op=str(op), type=pre.metadata.type))
+class _EventCollector:
+    """The engine events drctl keeps: each resource step and every diagnostic."""
 
-    return on_event
+    def __init__(self) -> None:
+        self.steps: list[ResourceStep] = []
+        self.diagnostics: list[Diagnostic] = []
+        self._mutex = threading.Lock()
+
+    def clear(self) -> None:
+        with self._mutex:
+            self.steps.clear()
+            self.diagnostics.clear()
+
+    def __call__(self, event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        diagnostic = getattr(event, "diagnostic_event", None)
+        with self._mutex:
+            if pre is not None and pre.metadata is not None:
+                op = getattr(pre.metadata.op, "value", pre.metadata.op)
+                self.steps.append(ResourceStep(urn=pre.metadata.urn, op=str(op), type=pre.metadata.type))
+            if diagnostic is not None and diagnostic.severity in ("error", "warning"):
+                self.diagnostics.append(
+                    Diagnostic(severity=diagnostic.severity, message=diagnostic.message, urn=diagnostic.urn or "")
+                )
+
+    def summary(self, changes: Mapping[Any, int] | None) -> ChangeSummary:
+        with self._mutex:
+            return ChangeSummary(counts=_counts(changes), steps=tuple(self.steps), diagnostics=tuple(self.diagnostics))
 
 
 def _counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
@@ -341,17 +629,18 @@ def _counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
 
 
 @contextmanager
-def _mapped_errors(stack: str, action: str) -> Iterator[None]:
+def _mapped_errors(stack: str, action: str, events: _EventCollector | None = None) -> Iterator[None]:
     """Turn Automation API and CLI failures into one DrctlError with a clear message and hint."""
     try:
         yield
     except DrctlError:
         raise
     except Exception as error:
-        raise map_pulumi_error(error, stack, action) from error
+        diagnostics = events.summary(None).errors if events is not None else ()
+        raise map_pulumi_error(error, stack, action, diagnostics) from error
 
 
-def map_pulumi_error(error: Exception, stack: str, action: str) -> DrctlError:
+def map_pulumi_error(error: Exception, stack: str, action: str, diagnostics: Sequence[Diagnostic] = ()) -> DrctlError:
     from pulumi.automation import errors as auto_errors
 
     if isinstance(error, FileNotFoundError):
@@ -369,19 +658,64 @@ def map_pulumi_error(error: Exception, stack: str, action: str) -> DrctlError:
         )
     if isinstance(error, auto_errors.StackAlreadyExistsError):
         return DrctlError(f"stack {stack} already exists", hint="select it instead of creating it")
-    if isinstance(error, auto_errors.ConcurrentUpdateError):
+    if isinstance(error, auto_errors.ConcurrentUpdateError):  # catalogue: pulumi-cli.diy-lock-refuses-second-update
         return DrctlError(
-            f"cannot {action} for {stack}: another update holds the stack",
-            hint="wait for it; if it was interrupted, `pulumi cancel` (Pulumi Cloud) or remove the backend's lock "
-            "file (self-managed backend), then rerun: drctl clears pending operations before updating",
+            f"cannot {action} for {stack}: another update holds the stack ({_lock_holder(_streams(error)[1])})",
+            hint="wait for that update to finish. Remove its lock (`pulumi cancel`) only once you know its process "
+            "is gone: on a self-managed backend `pulumi cancel` deletes the lock and stops nothing; drctl resolves "
+            "the pending operations it left before its next update",
         )
     if isinstance(error, auto_errors.CommandError):
-        return DrctlError(f"cannot {action} for {stack}: pulumi failed: {_tail(str(error))}", hint="rerun with --debug")
+        return DrctlError(
+            f"cannot {action} for {stack}: pulumi failed: {cli_failure_text(error, diagnostics)}",
+            hint="rerun with --debug",
+        )
     return DrctlError(f"cannot {action} for {stack}: {type(error).__name__}: {error}", hint="rerun with --debug")
 
 
-def _tail(text: str, lines: int = 6) -> str:
-    """The last lines of the CLI's stderr (CommandError's text is "code: ... stdout: ... stderr: ...")."""
-    stderr = text.rsplit("stderr:", 1)[-1]
+def cli_failure_text(error: Any, diagnostics: Sequence[Diagnostic] = ()) -> str:
+    """Why the CLI failed: its error diagnostics (events, else the stdout "Diagnostics:" block), then stderr."""
+    # catalogue: pulumi-cli.diagnostics-on-stdout
+    stdout, stderr = _streams(error)
+    causes = [diagnostic.describe() for diagnostic in diagnostics]
+    if not causes:
+        causes = _stdout_errors(stdout)
+    causes += _tail(stderr)
+    return " | ".join(dict.fromkeys(causes)) or "the CLI printed no error"
+
+
+def _streams(error: Exception) -> tuple[str, str]:
+    """stdout and stderr of a CommandError, whose only carrier is its text ("code: .. stdout: .. stderr: ..")."""
+    text = str(error)
+    head, _, stderr = text.rpartition("\n stderr: ")
+    _, _, stdout = head.partition("\n stdout: ")
+    return stdout, stderr
+
+
+def _stdout_errors(stdout: str, keep: int = 12) -> list[str]:
+    """The CLI's "Diagnostics:" block from stdout (a message may span lines), else its `error:` lines."""
+    block: list[str] = []
+    inside = False
+    for line in stdout.splitlines():
+        if line.startswith("Diagnostics:"):
+            inside = True
+        elif inside and line and not line[0].isspace():
+            inside = False
+        elif inside and line.strip():
+            block.append(line.strip())
+    if not block:
+        block = [line.strip() for line in stdout.splitlines() if line.strip().startswith("error:")]
+    return block[-keep:]
+
+
+def _tail(stderr: str, lines: int = 6) -> list[str]:
     kept = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return " | ".join(kept[-lines:])
+    return kept[-lines:]
+
+
+_LOCK_HOLDER = re.compile(r"created by \S+@(\S+) \(pid (\d+)\)")
+
+
+def _lock_holder(stderr: str) -> str:
+    created = [line.strip() for line in stderr.splitlines() if "created by" in line]
+    return "; ".join(created) or "a lock held by another process"

@@ -11,12 +11,20 @@ runbooks depend on it:
 - deleting or replacing a protected resource fails the update;
 - stack outputs change only when the root stack is in scope;
 - after an interrupted update, pending operations block the next update
-  until they are cleared. (Recent CLIs warn and go on instead; drctl clears
+  until they are cleared. (Recent CLIs warn and go on instead; drctl resolves
   them before every update either way, so the stricter stand-in is the safer
   one to test against.)
+- an update holds the stack's lock while it runs, and goes on running when
+  its caller gives up waiting; a second update meanwhile is refused with the
+  backend's lock error, and every such attempt is counted in
+  `concurrent_stack_updates` (catalogue: pulumi-cli.diy-lock-refuses-second-update);
+- `cancel()` works as drctl's real adapter does: it interrupts the running
+  update, whose steps in flight finish (catalogue: pulumi-cli.sigint-cancels-gracefully),
+  and returns once the update has stopped and the lock is free.
 
 Every call is recorded (`calls`, `config_changes`, `updates`) for tests to
-assert on, and failures can be injected into the Nth update (`fail_up`).
+assert on; failures can be injected into the Nth update (`fail_up`) and the
+Nth update made to run for a while (`slow_up`).
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ from automation.stack import (
 from components.config import parse_config
 
 Evaluator = Callable[[Mapping[str, str]], Evaluation]
+UpdateWait = Callable[[float, threading.Event], bool]
+"""How a slow update spends its time: wait `seconds` unless the event (cancel) is set first; True if cancelled."""
 
 _EVALUATION_LOCK = threading.Lock()  # the evaluator drives Pulumi's process-wide runtime settings
 _EVALUATIONS: dict[tuple[str, tuple[tuple[str, str], ...]], Evaluation] = {}
@@ -62,6 +72,7 @@ def cached_evaluation(config: Mapping[str, str], stack: str = "prod") -> Evaluat
 
 
 _PENDING_KIND = {"create": "creating", "update": "updating", "replace": "creating", "delete": "deleting"}
+"""The pending operation the engine journals before each step (a replacement starts with its create)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class StandInStack:
         name: str = f"organization/{PROJECT_NAME}/prod",
         evaluate: Evaluator | None = None,
         deployed: bool = True,
+        wait: UpdateWait | None = None,
     ) -> None:
         self._name = check_stack_name(name)
         self._stack = short_stack_name(name)
@@ -102,6 +114,14 @@ class StandInStack:
         self.config_changes: list[dict[str, str]] = []
         self.updates: list[UpdateRecord] = []
         self._up_failures: dict[int, str] = {}
+        self._slow_updates: dict[int, float] = {}
+        self._wait: UpdateWait = wait or (lambda seconds, cancelled: cancelled.wait(seconds))
+        self._backend_lock = threading.Lock()
+        """The backend's stack lock: held by the update that runs."""
+        self._cancel_requested = threading.Event()
+        self._attempts = 0
+        self.concurrent_stack_updates = 0
+        """Updates started while another was still running (each refused with the lock error)."""
         if deployed:
             evaluation = self._evaluate(self._config)
             self.state = evaluation.by_urn()
@@ -113,7 +133,15 @@ class StandInStack:
         """Make the Nth `up` from now fail: "error" changes nothing, "interrupt" stops halfway."""
         if kind not in ("error", "interrupt"):
             raise ValueError(f"unknown failure kind {kind!r}")
-        self._up_failures[len(self.updates) + nth] = kind
+        self._up_failures[self._attempts + nth] = kind
+
+    def slow_up(self, nth: int, seconds: float) -> None:
+        """Make the Nth `up` from now keep running (and holding the lock) for `seconds` before it applies."""
+        self._slow_updates[self._attempts + nth] = seconds
+
+    @property
+    def update_running(self) -> bool:
+        return self._backend_lock.locked()
 
     @property
     def root_urn(self) -> str:
@@ -159,13 +187,29 @@ class StandInStack:
             self.calls.append(
                 StackCall("up", {"targets": _tuple(targets), "exclude": _tuple(exclude), "message": message})
             )
-            try:
-                result = self._up(check_targets(targets), list(exclude or ()), on_output)
-            except DrctlError as error:
+            self._attempts += 1
+            attempt = self._attempts
+        if not self._backend_lock.acquire(blocking=False):
+            with self._mutex:
+                self.concurrent_stack_updates += 1
+                error = DrctlError(
+                    f"cannot update for {self._name}: another update holds the stack (the stand-in's lock)",
+                    hint="wait for that update to finish",
+                )
                 self.updates.append(UpdateRecord(_tuple(targets), _tuple(exclude), None, str(error)))
-                raise
+            raise error
+        try:
+            result = self._up(attempt, check_targets(targets), list(exclude or ()), on_output)
+        except DrctlError as error:
+            with self._mutex:
+                self.updates.append(UpdateRecord(_tuple(targets), _tuple(exclude), None, str(error)))
+            raise
+        finally:
+            self._cancel_requested.clear()
+            self._backend_lock.release()
+        with self._mutex:
             self.updates.append(UpdateRecord(_tuple(targets), _tuple(exclude), result.summary))
-            return result
+        return result
 
     def outputs(self) -> dict[str, Any]:
         with self._mutex:
@@ -173,8 +217,14 @@ class StandInStack:
             return dict(self._outputs)
 
     def cancel(self) -> None:
+        """Interrupt the running update (its steps in flight finish) and return once the lock is free."""
         with self._mutex:
             self.calls.append(StackCall("cancel"))
+        if not self._backend_lock.locked():
+            return
+        self._cancel_requested.set()
+        with self._backend_lock:
+            pass
 
     def pending_operations(self) -> list[PendingOperation]:
         with self._mutex:
@@ -190,30 +240,39 @@ class StandInStack:
 
     # --- the engine, in miniature ------------------------------------------------------------
 
-    def _up(self, targets: list[str] | None, exclude: list[str], on_output: OutputCallback | None) -> UpdateResult:
-        if self.pending:
-            raise DrctlError(
-                f"cannot update for {self._name}: the state has {len(self.pending)} pending operation(s) from an "
-                "interrupted update",
-                hint="clear them (clear_pending_operations) after checking the resources they name",
-            )
-        evaluation = self._evaluate(self._config)
-        desired = evaluation.by_urn()
-        steps = self._plan(desired, targets, set(exclude))
-        changed = [step for step in steps if step.op != "same"]
-        failure = self._up_failures.pop(len(self.updates) + 1, None)
-        if failure == "error":
-            raise DrctlError(f"cannot update for {self._name}: injected failure before any change")
-        if failure == "interrupt":
-            done, interrupted = changed[: len(changed) // 2], changed[len(changed) // 2 :]
-            self._apply(done, desired)
-            self.pending = [PendingOperation(s.urn, _PENDING_KIND[s.op], s.type) for s in interrupted[:1]]
-            raise DrctlError(
-                f"cannot update for {self._name}: update interrupted after {len(done)} of {len(changed)} change(s)"
-            )
-        self._apply(changed, desired)
-        if targets is None or self.root_urn in targets:
-            self._outputs = dict(evaluation.outputs)
+    def _up(
+        self, attempt: int, targets: list[str] | None, exclude: list[str], on_output: OutputCallback | None
+    ) -> UpdateResult:
+        with self._mutex:
+            if self.pending:
+                raise DrctlError(
+                    f"cannot update for {self._name}: the state has {len(self.pending)} pending operation(s) from "
+                    "an interrupted update",
+                    hint="clear them (clear_pending_operations) after checking the resources they name",
+                )
+            evaluation = self._evaluate(self._config)
+            desired = evaluation.by_urn()
+            steps = self._plan(desired, targets, set(exclude))
+            changed = [step for step in steps if step.op != "same"]
+            failure = self._up_failures.pop(attempt, None)
+            if failure == "error":
+                raise DrctlError(f"cannot update for {self._name}: injected failure before any change")
+            if failure == "interrupt":
+                done, interrupted = changed[: len(changed) // 2], changed[len(changed) // 2 :]
+                self._apply(done, desired)
+                self.pending = [PendingOperation(s.urn, _PENDING_KIND[s.op], s.type) for s in interrupted[:1]]
+                raise DrctlError(
+                    f"cannot update for {self._name}: update interrupted after {len(done)} of {len(changed)} change(s)"
+                )
+        delay = self._slow_updates.pop(attempt, 0.0)
+        if delay and self._wait(delay, self._cancel_requested):
+            with self._mutex:
+                self._apply(changed, desired)  # the steps in flight finish; nothing new starts
+            raise DrctlError(f"cannot update for {self._name}: pulumi failed: error: update canceled")
+        with self._mutex:
+            self._apply(changed, desired)
+            if targets is None or self.root_urn in targets:
+                self._outputs = dict(evaluation.outputs)
         summary = _summary(steps)
         _emit(on_output, f"update of {self._name}: {summary.describe()}")
         return UpdateResult(summary=summary, outputs=dict(self._outputs))

@@ -113,3 +113,14 @@ def failed_over() -> Evaluation:
 @pytest.fixture
 def resyncing() -> Evaluation:
     return evaluate_state("resyncing")
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # -> FakePulumi
+    """The fake `pulumi` executable first on PATH, with an empty backend under tmp_path."""
+    from tests.fake_pulumi import FakePulumi
+
+    fake = FakePulumi.install(tmp_path / "fake-pulumi")
+    for key, value in fake.environment().items():
+        monkeypatch.setenv(key, value)
+    return fake

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,23 +13,27 @@ import pytest
 from typer.testing import CliRunner
 
 from automation import cli
+from automation.dr_state import DrStateAuthority
+from automation.errors import DrctlError
 from automation.journal import Journal, RunParameters, StackLock
 from automation.runbooks import commands
 from automation.runbooks.failback import prepare_runbook
 from automation.runbooks.failover import failover_runbook
+from automation.stack import PendingOperation
 from tests.dr_world import DR, PRIMARY, STACK, Dr
 
 runner = CliRunner()
 
 
+OPERATOR = "arn:aws:sts::123456789012:assumed-role/dr-operator/alice"
+
+
 @pytest.fixture
 def dr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dr:
     platform = Dr(tmp_path / "journal")
-    monkeypatch.setattr(
-        commands,
-        "open_environment",
-        lambda stack, journal, endpoint: commands.Environment(platform.ctx, platform.store()),
-    )
+    env = commands.Environment(platform.ctx, platform.store(), operator=OPERATOR)
+    platform.ctx.record_dr_state = commands.dr_state_recorder(env)
+    monkeypatch.setattr(commands, "open_environment", lambda stack, journal, local_journal: env)
     return platform
 
 
@@ -130,3 +136,228 @@ def test_a_missing_stack_is_refused_clearly(
 def test_main_propagates_the_status_exit_code(dr: Dr, monkeypatch: pytest.MonkeyPatch) -> None:
     dr.world.down.add(PRIMARY)
     assert run_main(monkeypatch, "status", "--json") == 2
+
+
+# --- damaged journal and lock files, recovered through the CLI -------------------------------------------
+
+
+def test_a_damaged_journal_is_named_and_abandoning_moves_it_aside(
+    dr: Dr, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = dr.store().root / "journal" / "current.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"schema": 1, "run_id": "failover-2025')  # truncated mid-write
+    assert run_main(monkeypatch, "failover", "--mode", "emergency", "--yes") == 1
+    err = capsys.readouterr().err
+    assert str(path) in err and "JSONDecodeError" in err and "--abandon-unfinished" in err and "Traceback" not in err
+    assert dr.stack.updates == []
+
+    result = invoke("failover", "--mode", "emergency", "--reason", "outage", "--yes", "--abandon-unfinished")
+    assert result.exit_code == 0, result.output
+    assert "moved the unreadable journal aside" in result.output
+    (kept,) = (dr.store().root / "journal" / "damaged").iterdir()
+    assert kept.read_text() == '{"schema": 1, "run_id": "failover-2025'
+
+
+def test_break_lock_removes_a_damaged_lock_and_moves_a_damaged_journal_aside(dr: Dr) -> None:
+    root = dr.store().root
+    (root / "journal").mkdir(parents=True)
+    (root / "lock.json").write_text("{")
+    (root / "journal" / "current.json").write_text("[]")  # a list, not a run
+    result = invoke("break-lock", "--reason", "files damaged by a full disk", "--abandon-unfinished")
+    assert result.exit_code == 0, result.output
+    assert "removed a damaged lock file" in result.output and "was not locked" not in result.output
+    assert "moved the unreadable journal aside" in result.output
+    assert not (root / "lock.json").exists() and not (root / "journal" / "current.json").exists()
+    (record,) = (root / "lock-breaks").iterdir()
+    assert json.loads(record.read_text())["damaged_content"] == "{"
+
+
+# --- the DR state authority, deploy-gate, state commands --------------------------------------------------
+
+
+def test_a_failover_writes_the_authority_with_run_operator_and_time(dr: Dr) -> None:
+    result = invoke("failover", "--mode", "emergency", "--reason", "outage", "--yes")
+    assert result.exit_code == 0, result.output
+    record = DrStateAuthority(dr.store(), STACK).read()
+    assert record is not None
+    assert record.keys["dr-platform:drState"] == "failed-over" and record.keys["dr-platform:activeRegion"] == DR
+    assert record.run_id.startswith("failover-") and record.operator == OPERATOR
+    assert list((dr.store().root / "dr-state" / "history").iterdir())
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    directory = tmp_path / "checkout"
+    directory.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "Pulumi.prod.yaml", directory / "Pulumi.prod.yaml")
+    return directory
+
+
+def _failed_over_authority(dr: Dr) -> None:
+    keys = {**dr.stack.get_config(), "dr-platform:drState": "failed-over", "dr-platform:activeRegion": DR}
+    DrStateAuthority(dr.store(), STACK).write(keys, run_id="failover-1", operator="alice", at=dr.clock.now())
+
+
+PROBE = (
+    "import json, pathlib, sys, yaml; "
+    "config = yaml.safe_load(pathlib.Path(sys.argv[1], 'Pulumi.prod.yaml').read_text())['config']; "
+    "lock = pathlib.Path(sys.argv[2], 'lock.json'); "
+    "pathlib.Path(sys.argv[4]).write_text(json.dumps({'drState': config['dr-platform:drState'], "
+    "'lock': json.loads(lock.read_text())['runbook'] if lock.exists() else None})); "
+    "sys.exit(int(sys.argv[3]))"
+)
+
+
+def _seen(checkout: Path) -> Path:
+    """Where the probe command says what it saw: the DR state it would deploy and who held the lock."""
+    return checkout.parent / "seen.json"
+
+
+def _gate(dr: Dr, checkout: Path, *options: str, exit_code: int = 0):
+    command = [sys.executable, "-c", PROBE, str(checkout), str(dr.store().root), str(exit_code), str(_seen(checkout))]
+    return invoke("deploy-gate", "--project-dir", str(checkout), *options, "--", *command)
+
+
+def test_deploy_gate_deploys_the_authority_state_under_the_lock_and_warns_about_the_file(
+    dr: Dr, checkout: Path
+) -> None:
+    _failed_over_authority(dr)
+    result = _gate(dr, checkout, exit_code=7)
+    assert result.exit_code == 7  # the command's own exit code
+    assert json.loads(_seen(checkout).read_text()) == {"drState": "failed-over", "lock": "ci-deploy"}
+    assert "drState: steady -> failed-over" in result.stderr and "drctl state sync-file" in result.stderr
+    assert StackLock(dr.store(), STACK).current() is None  # released
+
+
+def test_deploy_gate_read_only_syncs_the_keys_without_the_lock(dr: Dr, checkout: Path) -> None:
+    _failed_over_authority(dr)
+    result = _gate(dr, checkout, "--read-only")
+    assert result.exit_code == 0, result.output
+    assert json.loads(_seen(checkout).read_text()) == {"drState": "failed-over", "lock": None}
+
+
+def test_deploy_gate_refuses_while_a_runbook_holds_the_lock(
+    dr: Dr, checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _failed_over_authority(dr)
+    StackLock(dr.store(), STACK, dr.clock).acquire("alice", "failback-switch")
+    for options in ((), ("--read-only",)):
+        command = [sys.executable, "-c", PROBE, str(checkout), str(dr.store().root), "0", str(_seen(checkout))]
+        code = run_main(monkeypatch, "deploy-gate", "--project-dir", str(checkout), *options, "--", *command)
+        assert code == commands.DEPLOY_BLOCKED_EXIT
+        err = capsys.readouterr().err
+        assert "deploy refused" in err and "failback-switch" in err
+        assert not _seen(checkout).exists()  # the command never ran
+
+
+def test_deploy_gate_refuses_while_a_run_is_unfinished(dr: Dr, checkout: Path) -> None:
+    _failed_over_authority(dr)
+    dr.stack.fail_up(1, "error")
+    failed = invoke("failover", "--mode", "emergency", "--reason", "outage", "--yes")
+    assert failed.exit_code != 0
+    result = _gate(dr, checkout)
+    assert result.exception.exit_code == commands.DEPLOY_BLOCKED_EXIT and "unfinished" in str(result.exception)
+
+
+def test_deploy_gate_without_an_authority_refuses_a_deploy(dr: Dr, checkout: Path) -> None:
+    result = _gate(dr, checkout)
+    assert result.exit_code == 1 and "drctl state init" in (result.exception.hint or "")
+    preview = _gate(dr, checkout, "--read-only")
+    assert preview.exit_code == 0 and "no DR state authority" in preview.stderr
+
+
+def test_state_init_show_and_sync_file(dr: Dr, checkout: Path) -> None:
+    assert invoke("state", "show", "--project-dir", str(checkout)).exit_code == 1  # no authority yet
+    created = invoke("state", "init", "--reason", "first CI gate")
+    assert created.exit_code == 0 and "drState=steady" in created.output
+    assert invoke("state", "init", "--reason", "again").exit_code == 1
+    assert invoke("state", "show", "--project-dir", str(checkout)).exit_code == 0
+
+    _failed_over_authority(dr)
+    shown = invoke("state", "show", "--project-dir", str(checkout), "--json")
+    assert shown.exit_code == 1
+    assert json.loads(shown.stdout)["committedFile"]["differences"] == [
+        "activeRegion: us-east-1 -> us-west-2",
+        "drState: steady -> failed-over",
+    ]
+    synced = invoke("state", "sync-file", "--project-dir", str(checkout))
+    assert synced.exit_code == 0 and "drState: steady -> failed-over" in synced.output
+    text = (checkout / "Pulumi.prod.yaml").read_text()
+    assert text.startswith("# The production stack.") and "dr-platform:drState: failed-over" in text
+    assert "dr-platform:namePrefix: acme-drp" in text
+
+
+def test_clear_pending_is_recorded(dr: Dr) -> None:
+    dr.stack.pending = [PendingOperation("urn:topic", "creating", "aws:sns/topic:Topic")]
+    result = invoke("state", "clear-pending", "--reason", "topic not in AWS: nothing to import")
+    assert result.exit_code == 0 and "removed 1 pending operation" in result.output
+    assert dr.stack.pending == []
+    (record,) = (dr.store().root / "pending-clears").iterdir()
+    assert json.loads(record.read_text())["operator"] == OPERATOR
+
+
+# --- real runs: where the control store is, who the operator is, which checkout -----------------------------
+
+
+def test_the_control_store_is_s3_unless_a_local_one_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    with pytest.raises(DrctlError, match="no control store") as refused:
+        commands.control_store_location(None, None)
+    assert "--local-journal" in (refused.value.hint or "")
+    with pytest.raises(DrctlError, match="not an s3:// location"):
+        commands.control_store_location(".drctl", None)
+    assert commands.control_store_location("s3://state-usw2/drctl", None) == "s3://state-usw2/drctl"
+    assert commands.control_store_location(None, Path("/tmp/j")) == "/tmp/j"
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://acme-pulumi-state-usw2?region=us-west-2")
+    assert commands.control_store_location(None, None) == "s3://acme-pulumi-state-usw2/drctl"
+
+
+def test_the_operator_is_the_caller_arn_from_sts(aws: object) -> None:
+    assert commands.caller_identity(aws, DR).startswith("arn:aws:")  # type: ignore[arg-type]
+
+
+def test_real_commands_take_no_endpoint_override() -> None:
+    result = invoke("failover", "--endpoint-url", "http://127.0.0.1:5000", "--help")
+    assert result.exit_code != 0 and "No such option" in result.output
+
+
+def _git(directory: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=directory, check=True, capture_output=True)
+
+
+def test_updates_run_only_from_a_clean_checkout_of_main_unless_a_reason_is_recorded(tmp_path: Path) -> None:
+    from automation.checkout import require_reviewed_checkout
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "reviewed")
+    assert set(require_reviewed_checkout(repo, None)) == {"checkout"}
+
+    (repo / "__main__.py").write_text("edited")
+    with pytest.raises(DrctlError, match="uncommitted changes"):
+        require_reviewed_checkout(repo, None)
+    _git(repo, "checkout", "-q", "-b", "hotfix")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "unreviewed")
+    with pytest.raises(DrctlError, match="is not the tip of main") as refused:
+        require_reviewed_checkout(repo, None)
+    assert "--unreviewed-checkout-reason" in (refused.value.hint or "")
+    recorded = require_reviewed_checkout(repo, "INC-123 hotfix, review after")
+    assert "is not the tip of main" in recorded["checkout_override"] and "INC-123" in recorded["checkout_override"]
+
+
+def test_the_checkout_verdict_is_recorded_in_the_run(dr: Dr, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = commands.Environment(
+        dr.ctx,
+        dr.store(),
+        operator=OPERATOR,
+        checkout_gate=lambda reason: {"checkout": "abc", "checkout_override": f"not main: {reason}"},
+    )
+    monkeypatch.setattr(commands, "open_environment", lambda stack, journal, local_journal: env)
+    result = invoke("failover", "--mode", "emergency", "--reason", "x", "--yes", "--unreviewed-checkout-reason", "hot")
+    assert result.exit_code == 0, result.output
+    run = Journal(dr.store()).load()
+    assert run is not None and run.parameters.options["checkout_override"] == "not main: hot"
+    assert run.parameters.operator == OPERATOR

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +20,11 @@ from automation.errors import DrctlError
 from automation.journal import (
     CURRENT_RUN_KEY,
     LOCK_KEY,
+    CorruptJournalError,
     DocumentStore,
     Journal,
     LocalDirectoryStore,
+    LockInfo,
     RunParameters,
     RunRecord,
     RunStatus,
@@ -28,6 +35,7 @@ from automation.journal import (
     iso,
     local_store,
     s3_store,
+    to_json_bytes,
 )
 from tests.fake_clock import fixed_clock
 
@@ -157,7 +165,7 @@ def test_a_stale_lock_is_reported_as_stale_and_can_be_broken_with_a_reason(store
     with pytest.raises(DrctlError, match="reason"):
         lock.break_lock("  ", "bob")
     previous = lock.break_lock("alice's laptop died with us-east-1", "bob")
-    assert previous is not None and previous.holder == "alice"
+    assert previous is not None and previous.previous is not None and previous.previous.holder == "alice"
     lease = lock.acquire("bob", "failover")
     assert lock.current().holder == "bob"
 
@@ -258,3 +266,55 @@ def test_parameters_differ_except_for_who_resumes() -> None:
     first = RunParameters(reason="outage", operator="alice", mode="emergency")
     assert RunParameters(reason="outage", operator="bob", mode="emergency").differences(first) == []
     assert RunParameters(reason="outage", operator="alice", mode="graceful").differences(first) == ["mode"]
+
+
+# --- dead holders, damaged files ----------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    return finished.pid
+
+
+def test_a_holder_on_this_host_whose_process_is_gone_is_reported_dead(store: DocumentStore) -> None:
+    lock = StackLock(store, STACK, fixed_clock())
+    info = LockInfo("alice", socket.gethostname(), _dead_pid(), "failover", "t", "2025-03-01T12:00:00.000Z")
+    store.create(LOCK_KEY, to_json_bytes(asdict(info)))
+    assert lock.is_stale(lock.current())  # fresh heartbeat, but the process is gone
+    with pytest.raises(DrctlError, match="process is gone from this host") as refused:
+        lock.acquire("bob", "failover")
+    assert "break-lock" in (refused.value.hint or "")
+
+
+def test_a_live_holder_or_one_on_another_host_is_never_guessed_dead(store: DocumentStore) -> None:
+    alive = LockInfo("alice", socket.gethostname(), os.getpid(), "failover", "t", "t")
+    elsewhere = LockInfo("alice", "another-host", _dead_pid(), "failover", "t", "t")
+    assert not alive.holder_is_dead() and not elsewhere.holder_is_dead()
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b'{"schema": 1, "run_id": "fail', b"\x00garbage", b"[1, 2]", b'{"schema": 1}']
+)
+def test_a_damaged_journal_names_its_file_and_can_be_moved_aside(store: DocumentStore, content: bytes) -> None:
+    store.create(CURRENT_RUN_KEY, content)
+    journal = Journal(store)
+    with pytest.raises(CorruptJournalError, match=r"journal/current\.json cannot be read") as refused:
+        journal.load()
+    assert store.location in str(refused.value) and "--abandon-unfinished" in (refused.value.hint or "")
+    kept = journal.quarantine()
+    assert kept is not None and "journal/damaged/" in kept
+    assert journal.load() is None
+    damaged = kept.removeprefix(store.location + "/")
+    assert store.read(damaged).data == content  # kept for forensics
+
+
+def test_break_lock_says_it_removed_a_damaged_lock_file(store: DocumentStore) -> None:
+    store.create(LOCK_KEY, b'{"holder": "alice", "ho')
+    lock = StackLock(store, STACK, fixed_clock())
+    with pytest.raises(DrctlError, match="damaged"):
+        lock.current()
+    broken = lock.break_lock("the file is truncated", "bob")
+    assert broken is not None and broken.previous is None
+    assert "removed a damaged lock file" in broken.describe()
+    assert store.read(LOCK_KEY) is None

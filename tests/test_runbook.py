@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +41,10 @@ from automation.runbook import (
     RunbookEngine,
     RunContext,
     RunFailedError,
+    StackStillBusyError,
     Step,
 )
-from automation.stack import StackAdapter
+from automation.stack import ChangeSummary, Diagnostic, PendingOperation, ResourceStep, StackAdapter
 from automation.stack_standin import StandInStack, cached_evaluation
 from automation.targets import refuse_failed_region_targets, surviving_region_targets
 from automation.transitions import transition_config
@@ -388,13 +390,14 @@ def test_the_probe_skips_a_done_action_but_still_verifies_it(harness: Harness) -
 
 
 def test_a_blocked_step_times_out_and_the_run_stops_journaled(harness: Harness) -> None:
-    release = threading.Event()
-    runbook = Runbook("failover", "x", (Step("switch_dns", lambda context: release.wait(10), timeout_seconds=0.2),))
-    try:
-        with pytest.raises(RunFailedError, match="timed-out"):
-            RunbookEngine(STACK, harness.store(), output=harness.lines.append).run(runbook, PARAMS)
-    finally:
-        release.set()
+    # The action notices the cancellation (as ctx.sleep does) and returns: the engine waited for that.
+    blocked = Step("switch_dns", lambda context: context.cancelled.wait(10), timeout_seconds=0.2)
+    started = time.monotonic()
+    with pytest.raises(RunFailedError, match="timed-out"):
+        RunbookEngine(STACK, harness.store(), output=harness.lines.append).run(
+            Runbook("failover", "x", (blocked,)), PARAMS
+        )
+    assert time.monotonic() - started < 5
     step = Journal(harness.store()).load().step("switch_dns")
     assert step.status is StepStatus.TIMED_OUT and "no result after 0.2 s" in step.error
 
@@ -619,3 +622,175 @@ def test_example_failover_preflight_refuses_lag_above_the_rpo_unless_forced(harn
     with pytest.raises(RunFailedError, match="replica lag 420 s exceeds the RPO of 300 s"):
         harness.engine().run(failover_runbook(stack, aws), PARAMS)
     assert stack.updates == [] and stack.config_changes == [] and aws.dr_nodes_desired == 1
+
+
+# --- step timeouts stop the stack update; the lock's heartbeat; the gates before an update -----------------
+
+
+def _dr_context(stack: StackAdapter, clock: Any) -> Any:
+    from automation.runbooks.context import DrAws, DrContext
+
+    return DrContext(stack, DrAws(None, clock), clock)  # type: ignore[arg-type]  # updates reach no AWS
+
+
+def _update_step(ctx: Any, name: str, timeout: float) -> Step:
+    return Step(
+        name, lambda run: {"changes": ctx.update(run, None, message=name).summary.describe()}, timeout_seconds=timeout
+    )
+
+
+def test_a_timed_out_update_is_cancelled_and_nothing_else_runs_until_it_stopped(harness: Harness) -> None:
+    stack = StandInStack(prod_config())
+    ctx = _dr_context(stack, harness.clock)
+    stack.slow_up(1, 30)  # the first update would hold the stack for 30 s
+    switch = Runbook("switch", "x", (_update_step(ctx, "update_stack", 0.3),))
+    started = time.monotonic()
+    with pytest.raises(RunFailedError, match="timed-out"):
+        harness.engine().run(switch, PARAMS)
+    assert time.monotonic() - started < 10  # cancelled, not waited out
+    assert not stack.update_running  # stopped before the engine returned
+    assert [call.method for call in stack.calls].count("cancel") == 1
+
+    rollback = Runbook("rollback", "x", (_update_step(ctx, "roll_back_stack", 5),))
+    harness.engine().run(rollback, PARAMS, abandon_unfinished=True)
+    assert stack.concurrent_stack_updates == 0
+    assert stack.updates[-1].error is None
+
+
+def test_work_that_does_not_stop_after_a_timeout_stops_the_run_and_nothing_else_runs(harness: Harness) -> None:
+    release = threading.Event()
+
+    def stuck(run: RunContext) -> None:
+        run.on_timeout(lambda: None)  # a cancel that does not stop the work
+        release.wait(10)
+
+    runbook = Runbook(
+        "switch",
+        "x",
+        (Step("update_stack", stuck, timeout_seconds=0.2), Step("roll_back", harness.action("roll_back"))),
+    )
+    try:
+        with pytest.raises(StackStillBusyError, match="may still be running"):
+            harness.engine(stop_wait_seconds=0.2).run(runbook, PARAMS)
+    finally:
+        release.set()
+    assert "roll_back" not in harness.done
+    run = Journal(harness.store()).load()
+    assert run is not None and run.status is RunStatus.FAILED
+    assert run.step("update_stack").status is StepStatus.TIMED_OUT
+    assert "did not stop" in (run.step("update_stack").error or "")
+
+
+def test_a_step_timeout_is_raised_to_the_provider_timeout_of_what_it_updates(harness: Harness) -> None:
+    """catalogue: rds.provider-update-timeout"""
+    from automation.runbooks.context import gate_preview, provider_update_timeout
+
+    preview = ChangeSummary({"update": 1}, (ResourceStep("urn:db", "update", "aws:rds/instance:Instance"),))
+    required = provider_update_timeout(gate_preview(preview))
+    assert required is not None and required[0] == 80 * 60
+
+    def long_update(run: RunContext) -> None:
+        run.require_timeout(1.0, "an RDS update")
+        time.sleep(0.5)  # longer than the step's own 0.2 s, shorter than what the update requires
+
+    runbook = Runbook("switch", "x", (Step("update_stack", long_update, timeout_seconds=0.2),))
+    harness.engine().run(runbook, PARAMS)
+    assert any("step timeout raised to 1 s" in line for line in harness.lines)
+
+
+def test_the_lock_is_renewed_while_a_long_step_runs(tmp_path: Path) -> None:
+    store = local_store(STACK, root=tmp_path)
+    seen: list[str] = []
+
+    def long_step(run: RunContext) -> None:
+        for _ in range(6):
+            time.sleep(0.1)
+            info = StackLock(store, STACK).current()
+            assert info is not None
+            seen.append(info.heartbeat_at)
+
+    engine = RunbookEngine(STACK, store, output=lambda _line: None, heartbeat_seconds=0.05)
+    engine.run(Runbook("drill", "x", (Step("long", long_step, timeout_seconds=5),)), PARAMS)
+    assert len(set(seen)) >= 3  # renewed during the one step, not only between steps
+    assert engine.lock.stale_after.total_seconds() == pytest.approx(0.2)  # four heartbeats
+
+
+def test_a_run_whose_lock_was_broken_stops_before_its_next_step(tmp_path: Path) -> None:
+    store = local_store(STACK, root=tmp_path)
+
+    def broken_meanwhile(run: RunContext) -> None:
+        StackLock(store, STACK).break_lock("looked dead", "bob")
+        time.sleep(0.3)
+
+    engine = RunbookEngine(STACK, store, output=lambda _line: None, heartbeat_seconds=0.05)
+    runbook = Runbook("drill", "x", (Step("first", broken_meanwhile), Step("second", lambda run: None)))
+    with pytest.raises(DrctlError, match="lost the lock"):
+        engine.run(runbook, PARAMS)
+    run = Journal(store).load()
+    assert run is not None and run.step("second").status is StepStatus.PENDING
+
+
+class _PreviewFailing(StandInStack):
+    def preview(self, targets: Any = None, on_output: Any = None) -> ChangeSummary:
+        summary = super().preview(targets, on_output)
+        error = Diagnostic("error", "dr-platform: storage-encrypted: RDS storage must be encrypted", "urn:db")
+        return ChangeSummary(summary.counts, summary.steps, (error,))
+
+
+def _update_once(ctx: Any, harness: Harness) -> None:
+    harness.engine().run(Runbook("update", "x", (_update_step(ctx, "update_stack", 5),)), PARAMS)
+
+
+def test_an_update_whose_preview_fails_the_policy_pack_is_refused_before_it_starts(harness: Harness) -> None:
+    stack = _PreviewFailing(prod_config())
+    with pytest.raises(RunFailedError, match="storage must be encrypted"):
+        _update_once(_dr_context(stack, harness.clock), harness)
+    assert stack.updates == []
+
+
+class _PreviewReplacingBucket(StandInStack):
+    def preview(self, targets: Any = None, on_output: Any = None) -> ChangeSummary:
+        summary = super().preview(targets, on_output)
+        replace = ResourceStep("urn:pulumi:prod::dr-platform::aws:s3/bucket:Bucket::data-dr", "replace", "")
+        return ChangeSummary(summary.counts, (*summary.steps, replace))
+
+
+def test_an_update_that_would_replace_a_bucket_is_refused_by_the_guard(harness: Harness) -> None:
+    stack = _PreviewReplacingBucket(prod_config())
+    with pytest.raises(RunFailedError, match=r"replace urn:.*data-dr: the stateful-resource guard refuses"):
+        _update_once(_dr_context(stack, harness.clock), harness)
+    assert stack.updates == []
+
+
+def test_an_update_that_would_replace_a_protected_database_is_refused_at_the_preview(harness: Harness) -> None:
+    stack = StandInStack(prod_config())
+    stack.set_config({"dbName": "renamed"})  # a new database name replaces the instances
+    with pytest.raises(RunFailedError, match="protected and the update would replace"):
+        _update_once(_dr_context(stack, harness.clock), harness)
+    assert stack.updates == []
+
+
+def test_pending_creates_are_refused_and_other_pending_operations_cleared(harness: Harness) -> None:
+    """catalogue: pulumi-cli.pending-operations-warn-only"""
+    stack = StandInStack(prod_config())
+    ctx = _dr_context(stack, harness.clock)
+    stack.pending = [PendingOperation("urn:topic", "creating", "aws:sns/topic:Topic")]
+    with pytest.raises(RunFailedError, match="pending create") as refused:
+        _update_once(ctx, harness)
+    assert "drctl state clear-pending" in refused.value.run.step("update_stack").error
+    assert stack.updates == [] and stack.pending
+
+    stack.pending = [PendingOperation("urn:db", "updating", "aws:rds/instance:Instance")]
+    harness.engine().run(
+        Runbook("update2", "x", (_update_step(ctx, "update_stack", 5),)), PARAMS, abandon_unfinished=True
+    )
+    assert stack.pending == [] and stack.updates[-1].error is None
+
+
+def test_the_timeout_watchdog_runs_at_the_sandbox_clock_scale(harness: Harness) -> None:
+    """A 100 s step timeout at scale 0.002 fires after 0.2 real seconds (the sandbox's modelled time)."""
+    blocked = Step("switch_dns", lambda context: context.cancelled.wait(10), timeout_seconds=100)
+    started = time.monotonic()
+    with pytest.raises(RunFailedError, match="timed-out"):
+        harness.engine(timeout_scale=0.002).run(Runbook("failover", "x", (blocked,)), PARAMS)
+    assert time.monotonic() - started < 3

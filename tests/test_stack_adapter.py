@@ -2,200 +2,276 @@
 
 from __future__ import annotations
 
-import inspect
 import json
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pulumi.automation as auto
 import pytest
 from pulumi.automation import errors as auto_errors
-from pulumi.automation import events
 
 from automation.errors import DrctlError
 from automation.evaluate import GLOBAL, DeclaredResource, Evaluation
-from automation.stack import PulumiStack, root_stack_urn
+from automation.stack import PulumiStack, cli_arguments, map_pulumi_error, root_stack_urn
 from automation.stack_standin import StandInStack
 from automation.targets import refuse_failed_region_targets, surviving_region_targets
 from components.config import DrState, parse_config
 from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
+from tests.fake_pulumi import FakePulumi
 
 STACK = "organization/dr-platform/prod"
 PRIMARY, DR = "us-east-1", "us-west-2"
 FAILED_OVER = STATE_OVERRIDES["failed-over"]
 
 
-# --- the real adapter, with a fake pulumi.automation.Stack ------------------------------------
+# --- the real adapter: the real pulumi.automation SDK driving the fake `pulumi` on PATH -------------
+
+CLI_DB = "urn:pulumi:prod::dr-platform::aws:rds/instance:Instance::db-dr"
+CLI_TOPIC = "urn:pulumi:prod::dr-platform::aws:sns/topic:Topic::alerts-dr"
+CLI_BUCKET = "urn:pulumi:prod::dr-platform::aws:s3/bucket:Bucket::data-primary"
+RESOURCES = [
+    {"urn": CLI_DB, "type": "aws:rds/instance:Instance"},
+    {"urn": CLI_TOPIC, "type": "aws:sns/topic:Topic"},
+    {"urn": CLI_BUCKET, "type": "aws:s3/bucket:Bucket"},
+]
+STEPS = [
+    {"urn": CLI_DB, "op": "update", "type": "aws:rds/instance:Instance"},
+    {"urn": CLI_TOPIC, "op": "update", "type": "aws:sns/topic:Topic"},
+    {"urn": CLI_BUCKET, "op": "update", "type": "aws:s3/bucket:Bucket"},
+]
 
 
-class FakeAutomationStack:
-    """Stands in for `pulumi.automation.Stack`; checks every call against the real method's signature."""
-
-    def __init__(self, config: Mapping[str, str] | None = None, deployment: dict[str, Any] | None = None) -> None:
-        self.config = {key: auto.ConfigValue(value=value) for key, value in (config or prod_config()).items()}
-        self.deployment = deployment or {"manifest": {}, "resources": []}
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.imported: auto.Deployment | None = None
-        self.raise_on: dict[str, Exception] = {}
-
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
-        bound = inspect.signature(getattr(auto.Stack, method)).bind(self, *args, **kwargs)
-        arguments = {name: value for name, value in bound.arguments.items() if name != "self"}
-        self.calls.append((method, {**arguments.pop("kwargs", {}), **arguments}))
-        if method in self.raise_on:
-            raise self.raise_on[method]
-
-    def get_all_config(self) -> dict[str, auto.ConfigValue]:
-        self._call("get_all_config")
-        return dict(self.config)
-
-    def set_all_config(self, config: Mapping[str, auto.ConfigValue], *, path: bool = False) -> None:
-        self._call("set_all_config", config, path=path)
-        self.config.update(config)
-
-    def preview(self, **kwargs: Any) -> auto.PreviewResult:
-        self._call("preview", **kwargs)
-        _emit_step(kwargs["on_event"], events.OpType.UPDATE, "urn:pulumi:prod::dr-platform::aws:rds/x:X::db-dr")
-        return auto.PreviewResult(stdout="", stderr="", change_summary={events.OpType.UPDATE: 1, events.OpType.SAME: 5})
-
-    def up(self, **kwargs: Any) -> auto.UpResult:
-        self._call("up", **kwargs)
-        _emit_step(kwargs["on_event"], events.OpType.UPDATE, "urn:pulumi:prod::dr-platform::aws:rds/x:X::db-dr")
-        if kwargs.get("on_output"):
-            kwargs["on_output"]("Updating (prod)")
-        summary = auto.UpdateSummary(
-            kind="update",
-            start_time=datetime.now(UTC),
-            message="",
-            environment={},
-            config={},
-            result="succeeded",
-            resource_changes={events.OpType.UPDATE: 1, events.OpType.SAME: 5},
-        )
-        return auto.UpResult(
-            stdout="", stderr="", summary=summary, outputs={"activeRegion": auto.OutputValue(DR, False)}
-        )
-
-    def outputs(self) -> dict[str, auto.OutputValue]:
-        self._call("outputs")
-        return {"activeRegion": auto.OutputValue(PRIMARY, False), "dbPassword": auto.OutputValue("s3cr3t", True)}
-
-    def cancel(self) -> None:
-        self._call("cancel")
-
-    def export_stack(self) -> auto.Deployment:
-        self._call("export_stack")
-        return auto.Deployment(version=3, deployment=json.loads(json.dumps(self.deployment)))
-
-    def import_stack(self, state: auto.Deployment) -> None:
-        self._call("import_stack", state)
-        self.imported = state
+@pytest.fixture
+def cli(fake_pulumi: FakePulumi) -> FakePulumi:
+    fake_pulumi.add_stack(STACK, prod_config(), resources=RESOURCES, outputs={"activeRegion": PRIMARY})
+    fake_pulumi.scenario(up={"steps": STEPS, "outputs": {"activeRegion": DR}}, preview={"steps": STEPS})
+    return fake_pulumi
 
 
-def _emit_step(on_event: Any, op: events.OpType, urn: str) -> None:
-    metadata = events.StepEventMetadata(op=op, urn=urn, type="aws:rds/x:X", provider="")
-    on_event(events.EngineEvent(sequence=1, timestamp=0, resource_pre_event=events.ResourcePreEvent(metadata)))
+@pytest.fixture
+def adapter(cli: FakePulumi) -> PulumiStack:
+    return PulumiStack.select(STACK, cancel_grace_seconds=2, terminate_grace_seconds=2)
 
 
-def test_up_passes_targets_without_dependents_and_never_refreshes() -> None:
-    fake = FakeAutomationStack()
+def test_select_runs_stack_select_by_fully_qualified_name(adapter: PulumiStack, cli: FakePulumi) -> None:
+    (call,) = cli.calls("stack", "select")
+    assert call["argv"][call["argv"].index("--stack") + 1] == STACK
+    assert "--non-interactive" in call["argv"]
+
+
+def test_select_a_missing_stack_is_refused_and_never_created(fake_pulumi: FakePulumi) -> None:
+    with pytest.raises(DrctlError, match="does not exist") as raised:
+        PulumiStack.select(STACK)
+    assert "--create-stack" in (raised.value.hint or "")
+    assert fake_pulumi.calls("stack", "init") == []
+    PulumiStack.select(STACK, create=True)
+    assert len(fake_pulumi.calls("stack", "init")) == 1
+
+
+def test_up_sends_targets_without_dependents_and_collects_steps(adapter: PulumiStack, cli: FakePulumi) -> None:
     lines: list[str] = []
-    result = PulumiStack(fake, STACK).up(["urn:a", "urn:b"], on_output=lines.append, message="failover")
-    (_, kwargs), *_ = [call for call in fake.calls if call[0] == "up"]
-    assert kwargs["target"] == ["urn:a", "urn:b"]
-    assert kwargs["target_dependents"] is False
-    assert kwargs["refresh"] is False
-    assert kwargs["exclude"] is None
-    assert kwargs["message"] == "failover"
-    assert lines == ["Updating (prod)"]
-    assert result.summary.counts == {"update": 1, "same": 5}
-    assert [(s.op, s.urn.rsplit("::", 1)[-1]) for s in result.summary.changed] == [("update", "db-dr")]
-    assert result.outputs == {"activeRegion": DR}
+    result = adapter.up([CLI_DB, CLI_TOPIC], on_output=lines.append, message="failover")
+    (call,) = cli.calls("up")
+    argv = call["argv"]
+    assert [argv[i + 1] for i, arg in enumerate(argv) if arg == "--target"] == [CLI_DB, CLI_TOPIC]
+    assert "--target-dependents" not in argv and "--exclude" not in argv
+    assert argv[argv.index("--message") + 1] == "failover"
+    assert "Updating (prod)" in lines
+    assert result.summary.counts == {"update": 2, "same": 1}
+    assert [(step.op, step.urn) for step in result.summary.changed] == [("update", CLI_DB), ("update", CLI_TOPIC)]
+    assert result.outputs == {"activeRegion": PRIMARY}  # the root stack was not a target
+    assert cli.state(STACK)["outputs"] == {"activeRegion": PRIMARY}
 
 
-def test_up_with_exclusions_and_a_deliberate_full_update() -> None:
-    fake = FakeAutomationStack()
-    PulumiStack(fake, STACK).up(None, exclude=["urn:failed"])
-    kwargs = fake.calls[-1][1]
-    assert kwargs["target"] is None and kwargs["target_dependents"] is None
-    assert kwargs["exclude"] == ["urn:failed"] and kwargs["exclude_dependents"] is False
+def test_up_with_exclusions_and_a_deliberate_full_update(adapter: PulumiStack, cli: FakePulumi) -> None:
+    adapter.up(None, exclude=[CLI_BUCKET])
+    argv = cli.calls("up")[-1]["argv"]
+    assert "--target" not in argv
+    assert argv[argv.index("--exclude") + 1] == CLI_BUCKET and "--exclude-dependents" not in argv
 
 
-def test_an_empty_target_list_is_refused_before_the_cli_runs() -> None:
-    fake = FakeAutomationStack()
+def test_an_empty_target_list_is_refused_before_the_cli_runs(adapter: PulumiStack, cli: FakePulumi) -> None:
     with pytest.raises(DrctlError, match="empty target list"):
-        PulumiStack(fake, STACK).up([])
-    assert fake.calls == []
+        adapter.up([])
+    assert cli.calls("up") == []
 
 
-def test_preview_collects_steps_and_counts() -> None:
-    fake = FakeAutomationStack()
-    summary = PulumiStack(fake, STACK).preview(["urn:a"])
-    assert fake.calls[-1][1]["target"] == ["urn:a"] and fake.calls[-1][1]["refresh"] is False
+@pytest.mark.parametrize("operation", ["up", "preview"])
+def test_never_refresh_even_when_the_environment_asks_for_it(
+    adapter: PulumiStack, cli: FakePulumi, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    """catalogue: pulumi-cli.option-environment-variables, pulumi-cli.refresh-flag-explicit"""
+    monkeypatch.setenv("PULUMI_OPTION_REFRESH", "true")
+    monkeypatch.setenv("PULUMI_OPTION_TARGET_DEPENDENTS", "true")
+    monkeypatch.setenv("PULUMI_OPTION_CONTINUE_ON_ERROR", "1")
+    getattr(adapter, operation)([CLI_DB])
+    (call,) = cli.calls(operation)
+    assert call["refresh"] is False
+    assert "--refresh=false" in call["argv"]
+    assert call["options_env"] == {}  # nothing PULUMI_OPTION_* reaches the CLI
+
+
+def test_the_fake_cli_honours_option_variables_like_the_real_one(cli: FakePulumi) -> None:
+    """The seam must be able to fail: without drctl's care, PULUMI_OPTION_REFRESH=true refreshes."""
+    env = {**os.environ, "PULUMI_OPTION_REFRESH": "true"}
+    subprocess.run(
+        ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK], env=env, check=True, capture_output=True
+    )
+    assert cli.calls("up")[-1]["refresh"] is True
+    explicit = {**env, "PULUMI_OPTION_REFRESH": "true"}
+    subprocess.run(
+        ["pulumi", "up", "--yes", "--refresh=false", "--stack", STACK], env=explicit, check=True, capture_output=True
+    )
+    assert cli.calls("up")[-1]["refresh"] is False
+
+
+def test_a_refresh_flag_never_reaches_the_cli() -> None:
+    with pytest.raises(DrctlError, match="never refreshes"):
+        cli_arguments(["up", "--yes", "--refresh", "--stack", STACK])
+    assert cli_arguments(["stack", "export", "--stack", STACK])[-1] == STACK  # no flag on other commands
+
+
+def test_preview_collects_steps_counts_and_diagnostics(adapter: PulumiStack, cli: FakePulumi) -> None:
+    summary = adapter.preview([CLI_DB])
+    argv = cli.calls("preview")[-1]["argv"]
+    assert argv[argv.index("--target") + 1] == CLI_DB
     assert summary.describe() == "1 to update"
     assert summary.steps[0].op == "update"
 
 
-def test_set_config_validates_the_merged_config_before_writing() -> None:
-    fake = FakeAutomationStack()
-    adapter = PulumiStack(fake, STACK)
-    with pytest.raises(DrctlError, match="activeRegion"):
-        adapter.set_config({"drState": "failed-over"})  # activeRegion left at the primary: inconsistent
-    assert not any(method == "set_all_config" for method, _ in fake.calls)
-
-    merged = adapter.set_config(FAILED_OVER)
-    (written,) = [call[1] for call in fake.calls if call[0] == "set_all_config"]
-    assert {key: value.value for key, value in written["config"].items()} == FAILED_OVER
-    assert written["path"] is False
-    assert parse_config(merged).dr_state is DrState.FAILED_OVER
+def test_policy_packs_reach_preview_and_up(cli: FakePulumi) -> None:
+    adapter = PulumiStack.select(STACK, policy_packs=["/repo/policy"])
+    adapter.preview(None)
+    adapter.up(None)
+    for operation in ("preview", "up"):
+        argv = cli.calls(operation)[-1]["argv"]
+        assert argv[argv.index("--policy-pack") + 1] == "/repo/policy"
 
 
-def test_set_config_accepts_keys_without_the_namespace() -> None:
-    fake = FakeAutomationStack()
-    PulumiStack(fake, STACK).set_config({"activeRegion": DR, "drState": "failed-over"})
-    written = next(call[1]["config"] for call in fake.calls if call[0] == "set_all_config")
-    assert set(written) == {"dr-platform:activeRegion", "dr-platform:drState"}
+def test_provider_diagnostics_printed_on_stdout_reach_the_error(adapter: PulumiStack, cli: FakePulumi) -> None:
+    """catalogue: pulumi-cli.diagnostics-on-stdout"""
+    cause = "modifying RDS DB Instance (drp-db-dr): InvalidDBInstanceState: Instance is not available"
+    cli.scenario(up={"steps": STEPS, "fail": {"diagnostics": [{"urn": CLI_DB, "message": cause}]}})
+    with pytest.raises(DrctlError) as raised:
+        adapter.up([CLI_DB])
+    assert cause in str(raised.value)
+    assert "db-dr" in str(raised.value)
 
 
-def test_outputs_and_cancel() -> None:
-    fake = FakeAutomationStack()
-    adapter = PulumiStack(fake, STACK)
-    assert adapter.outputs()["activeRegion"] == PRIMARY
+def test_diagnostics_are_found_on_stdout_when_no_event_carried_them() -> None:
+    stdout = "Updating (prod)\nDiagnostics:\n  aws:rds:Instance (db-dr):\n    error: AccessDenied: not authorized\n"
+    error = auto_errors.create_command_error(auto.CommandResult(stdout=stdout, stderr="", code=255))
+    mapped = map_pulumi_error(error, STACK, "update")
+    assert "error: AccessDenied: not authorized" in str(mapped)
+
+
+def test_a_second_update_gets_the_backend_lock_error_mapped(adapter: PulumiStack, cli: FakePulumi) -> None:
+    """catalogue: pulumi-cli.diy-lock-refuses-second-update"""
+    cli.hold_lock(STACK, pid=os.getpid())  # a live holder: somebody's update
+    with pytest.raises(DrctlError, match="another update holds the stack") as raised:
+        adapter.up([CLI_DB])
+    assert f"pid {os.getpid()}" in str(raised.value)
+    assert cli.calls("cancel") == [] and cli.locks(STACK)
+    assert "stops nothing" in (raised.value.hint or "")
+    assert cli.state(STACK)["deployment"]["pending_operations"] == []
+
+
+def test_the_lock_of_a_pulumi_that_died_on_this_host_is_removed_and_the_update_goes_on(
+    adapter: PulumiStack, cli: FakePulumi
+) -> None:
+    """catalogue: pulumi-cli.kill-leaves-lock-and-pending"""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    cli.hold_lock(STACK, pid=finished.pid)
+    lines: list[str] = []
+    adapter.up([CLI_DB], on_output=lines.append)
+    assert len(cli.calls("cancel")) == 1 and cli.locks(STACK) == []
+    assert any("died on this host" in line for line in lines)
+    assert [call["refresh"] for call in cli.calls("up")] == [False, False]
+
+
+def _up_in_background(adapter: PulumiStack) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = adapter.up([CLI_DB])
+        except DrctlError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_cancel_interrupts_the_running_update_and_returns_once_the_stack_is_free(
+    adapter: PulumiStack, cli: FakePulumi
+) -> None:
+    """catalogue: pulumi-cli.sigint-cancels-gracefully"""
+    cli.scenario(up={"steps": STEPS, "delay_seconds": 30})
+    thread, outcome = _up_in_background(adapter)
+    cli.wait_for_call("up")
+    assert cli.locks(STACK)
     adapter.cancel()
-    assert fake.calls[-1][0] == "cancel"
+    assert cli.locks(STACK) == []  # free the moment cancel returns
+    thread.join(5)
+    assert "update canceled" in str(outcome["error"])
+    assert cli.state(STACK)["deployment"]["pending_operations"] == []
+    assert cli.calls("cancel") == []  # `pulumi cancel` would only have deleted the lock
 
 
-def test_pending_operations_are_exported_reported_and_imported_back_without_them() -> None:
-    pending = [
-        {
-            "resource": {"urn": "urn:pulumi:prod::dr-platform::aws:rds/instance:Instance::db-dr", "type": "x"},
-            "type": "updating",
-        },
-        {"resource": {"urn": "urn:pulumi:prod::dr-platform::aws:sns/topic:Topic::t", "type": "y"}, "type": "creating"},
-    ]
-    fake = FakeAutomationStack(
-        deployment={"manifest": {"time": "t"}, "resources": [{"urn": "r"}], "pending_operations": pending}
-    )
-    adapter = PulumiStack(fake, STACK)
-    assert [op.kind for op in adapter.pending_operations()] == ["updating", "creating"]
+def test_cancel_of_a_hung_update_terminates_and_then_kills_it(cli: FakePulumi) -> None:
+    """catalogue: pulumi-cli.kill-leaves-lock-and-pending, pulumi-cli.diy-cancel-only-deletes-lock"""
+    adapter = PulumiStack.select(STACK, cancel_grace_seconds=0.3, terminate_grace_seconds=0.3)
+    cli.scenario(up={"steps": STEPS, "delay_seconds": 30, "ignore_first_interrupt": True})
+    thread, _ = _up_in_background(adapter)
+    cli.wait_for_call("up")
+    adapter.cancel()
+    thread.join(5)
+    assert cli.locks(STACK) == []
+    assert not thread.is_alive()
+
+
+def test_pending_operations_are_exported_reported_and_imported_back_without_them(
+    fake_pulumi: FakePulumi,
+) -> None:
+    pending = [{"urn": CLI_DB, "type_of_op": "updating"}, {"urn": CLI_TOPIC, "type_of_op": "creating"}]
+    fake_pulumi.add_stack(STACK, prod_config(), resources=RESOURCES, pending=pending)
+    adapter = PulumiStack.select(STACK)
+    found = adapter.pending_operations()
+    assert [(op.kind, op.creates) for op in found] == [("updating", False), ("creating", True)]
 
     report = adapter.clear_pending_operations()
-    assert fake.imported is not None
-    assert fake.imported.version == 3
-    assert "pending_operations" not in fake.imported.deployment
-    assert fake.imported.deployment["resources"] == [{"urn": "r"}]
-    assert len(report.cleared) == 2
+    assert fake_pulumi.state(STACK)["deployment"] == {"resources": RESOURCES}
+    assert len(fake_pulumi.calls("stack", "import")) == 1
     text = report.describe()
     assert "removed 2 pending operation(s)" in text and "pulumi import" in text
 
 
-def test_no_pending_operations_means_no_import() -> None:
-    fake = FakeAutomationStack()
-    report = PulumiStack(fake, STACK).clear_pending_operations()
-    assert report.cleared == () and fake.imported is None
+def test_no_pending_operations_means_no_import(adapter: PulumiStack, cli: FakePulumi) -> None:
+    report = adapter.clear_pending_operations()
+    assert report.cleared == () and cli.calls("stack", "import") == []
     assert report.describe() == "no pending operations in the stack state"
+
+
+def test_set_config_validates_the_merged_config_before_writing(adapter: PulumiStack, cli: FakePulumi) -> None:
+    with pytest.raises(DrctlError, match="activeRegion"):
+        adapter.set_config({"drState": "failed-over"})  # activeRegion left at the primary: inconsistent
+    assert cli.calls("config", "set-all") == []
+
+    merged = adapter.set_config({"activeRegion": DR, "drState": "failed-over"})
+    assert {key: cli.state(STACK)["config"][key] for key in FAILED_OVER} == FAILED_OVER
+    assert parse_config(merged).dr_state is DrState.FAILED_OVER
+    assert adapter.get_config()["dr-platform:drState"] == "failed-over"
+
+
+def test_outputs(adapter: PulumiStack) -> None:
+    assert adapter.outputs() == {"activeRegion": PRIMARY}
 
 
 def _command_error(stderr: str, stdout: str = "") -> auto_errors.CommandError:
@@ -205,55 +281,22 @@ def _command_error(stderr: str, stdout: str = "") -> auto_errors.CommandError:
 @pytest.mark.parametrize(
     ("error", "message", "hint"),
     [
-        (_command_error("error: no stack named 'organization/dr-platform/prod' found"), "does not exist", "login"),
         (_command_error("error: [409] Conflict: Another update is currently in progress."), "another update", "cancel"),
-        (_command_error("error: the stack is currently locked by 1 lock(s)"), "another update", "lock"),
-        (
-            _command_error("error: aws:rds: AccessDenied\nerror: update failed"),
-            "pulumi failed: error: aws:rds",
-            "--debug",
-        ),
+        (_command_error("error: aws:rds: AccessDenied\nerror: update failed"), "error: aws:rds", "--debug"),
         (FileNotFoundError(2, "No such file or directory: 'pulumi'"), "Pulumi CLI is not installed", "offline"),
         (auto_errors.InvalidVersionError("Minimum version requirement failed"), "Minimum version", "upgrade"),
     ],
 )
 def test_pulumi_errors_map_to_one_drctl_error(error: Exception, message: str, hint: str) -> None:
-    fake = FakeAutomationStack()
-    fake.raise_on["up"] = error
-    with pytest.raises(DrctlError, match=message) as raised:
-        PulumiStack(fake, STACK).up(["urn:a"])
-    assert hint in (raised.value.hint or "")
-    assert raised.value.__cause__ is error
+    mapped = map_pulumi_error(error, STACK, "update")
+    assert message in str(mapped)
+    assert hint in (mapped.hint or "")
 
 
-def test_select_uses_an_existing_stack_and_creates_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[str] = []
-    workspaces: list[dict[str, Any]] = []
-
-    class Workspace:
-        def __init__(self, **kwargs: Any) -> None:
-            workspaces.append(kwargs)
-
-    def select(name: str, workspace: Any) -> FakeAutomationStack:
-        made.append(f"select {name}")
-        raise _command_error(f"error: no stack named '{name}' found")
-
-    def create(name: str, workspace: Any) -> FakeAutomationStack:
-        made.append(f"create {name}")
-        return FakeAutomationStack()
-
-    monkeypatch.setattr(auto, "LocalWorkspace", Workspace)
-    monkeypatch.setattr(auto.Stack, "select", staticmethod(select))
-    monkeypatch.setattr(auto.Stack, "create", staticmethod(create))
-
-    with pytest.raises(DrctlError, match="does not exist") as raised:
+def test_an_old_cli_is_refused(cli: FakePulumi) -> None:
+    (cli.home / "scenario.json").write_text(json.dumps({"version": "v2.25.0"}))
+    with pytest.raises(DrctlError, match="version"):
         PulumiStack.select(STACK)
-    assert "--create-stack" in (raised.value.hint or "")
-    assert made == [f"select {STACK}"]
-    assert Path(workspaces[0]["work_dir"]) == Path(__file__).resolve().parent.parent
-
-    adapter = PulumiStack.select(STACK, create=True)
-    assert made[-1] == f"create {STACK}" and adapter.fully_qualified_name == STACK
 
 
 @pytest.mark.parametrize("name", ["prod", "org/prod", "org/other-project/prod", "org//prod"])

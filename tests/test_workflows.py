@@ -207,7 +207,7 @@ def test_ci_installs_from_lock_files_with_hashes(lock, inputs):
     pinned = re.findall(r"^([A-Za-z0-9._-]+)==\S+ \\$", text, re.M)
     assert pinned and text.count("--hash=sha256:") >= len(pinned)
     wanted = {
-        re.split(r"[<>=\[ ]", line)[0].lower().replace("_", "-")
+        re.split(r"[<>=~!\[ ;]", line)[0].lower().replace("_", "-")
         for name in inputs
         for line in (ROOT / name).read_text().splitlines()
         if line and not line.startswith("#")

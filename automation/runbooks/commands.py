@@ -1,14 +1,24 @@
-"""The DR commands of drctl: status, failover, failback prepare|switch|rollback, reconcile-dns, break-lock.
+"""The DR commands of drctl: status, failover, failback prepare|switch|rollback, reconcile-dns, break-lock,
+state show|sync-file|init|clear-pending, deploy-gate.
 
 Registered on the app in `automation.cli`. Each command builds an
-`Environment` (the stack adapter, the AWS side, the clock, the journal store)
-with `open_environment`, which tests and the sandbox replace.
+`Environment` (the stack adapter, the AWS side, the clock, the control store,
+the operator, the checkout gate) with `open_environment`, which tests and the
+sandbox replace.
+
+Real runs: AWS calls go to AWS (no endpoint override: that exists only in the
+sandbox), the operator is the caller's ARN from STS, and the journal, the lock,
+the reports and the DR state authority live in the DR-region S3 control store
+(`--journal s3://...`, or derived from an S3 `PULUMI_BACKEND_URL`); a local
+directory only with an explicit `--local-journal DIR`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,10 +27,21 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
+from automation.aws.clients import AwsClients, reaching
 from automation.aws.readiness import Status
 from automation.console import console, err_console
+from automation.dr_state import (
+    DrStateAuthority,
+    DrStateRecord,
+    differences,
+    dr_keys,
+    file_dr_keys,
+    stack_file,
+    write_file_dr_keys,
+)
 from automation.errors import DrctlError
 from automation.journal import (
+    CorruptJournalError,
     DocumentStore,
     Journal,
     RunParameters,
@@ -30,9 +51,11 @@ from automation.journal import (
     iso,
     local_store,
     s3_store,
+    to_json_bytes,
 )
-from automation.runbook import Runbook, RunbookEngine, RunFailedError, RunOutcome, default_operator
+from automation.runbook import Runbook, RunbookEngine, RunContext, RunFailedError, RunOutcome
 from automation.runbooks.context import FOLLOW_UPS, RESULT, WARNINGS, DrAws, DrContext
+from automation.stack import PROJECT_DIR
 
 ROLLED_BACK_EXIT = 3
 NOT_READY_EXIT = 2
@@ -46,21 +69,29 @@ StackOption = Annotated[
     ),
 ]
 JournalOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--journal",
         envvar="DRCTL_JOURNAL",
-        help="Where the journal, the lock and the run reports live: a local directory, or s3://BUCKET/PREFIX "
-        "(production: the DR-region bucket of the Pulumi state, so they survive the primary region). "
-        "Env DRCTL_JOURNAL.",
+        help="The control store: s3://BUCKET/PREFIX in the DR region, where the journal, the lock, the run reports "
+        "and the DR state authority live, so they survive the primary region and every operator and CI see the "
+        "same lock. Default: s3://<bucket>/drctl of an s3:// PULUMI_BACKEND_URL. Env DRCTL_JOURNAL.",
     ),
 ]
-EndpointOption = Annotated[
+LocalJournalOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--local-journal",
+        help="Keep the control store in this local directory instead (a single operator's rehearsal: another "
+        "laptop or CI would not see this lock).",
+    ),
+]
+UnreviewedOption = Annotated[
     str | None,
     typer.Option(
-        "--endpoint-url",
-        envvar="DRCTL_AWS_ENDPOINT_URL",
-        help="Send every AWS call to this endpoint (a moto server) instead of AWS. Env DRCTL_AWS_ENDPOINT_URL.",
+        "--unreviewed-checkout-reason",
+        help="Update the stack from a checkout that is not a clean main (a hotfix in an emergency); the reason "
+        "is recorded in the journal and the report.",
     ),
 ]
 ReportDirOption = Annotated[
@@ -83,8 +114,9 @@ AbandonOption = Annotated[
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", help="Why you run this; kept in the journal, the report and the notification.")
 ]
-DEFAULT_JOURNAL = ".drctl"
 DEFAULT_REPORT_DIR = Path("out/reports")
+DEPLOY_BLOCKED_EXIT = 4
+"""deploy-gate: a runbook holds the stack or an unfinished run exists; CI must not deploy now."""
 
 
 @dataclass
@@ -92,10 +124,63 @@ class Environment:
     ctx: DrContext
     store: DocumentStore
     simulation: bool = False
+    operator: str = "sandbox"
+    """Who runs drctl: the caller's ARN from STS on real runs."""
+    checkout_gate: Callable[[str | None], dict[str, str]] = lambda _reason: {}
+    """Refuses a checkout that is not the reviewed main (real runs); returns what the run records."""
+    project_dir: Path = PROJECT_DIR
+
+
+def control_store_location(journal: str | None, local_journal: Path | None) -> str:
+    """The s3:// control store, or an explicitly local directory; a clear error when neither is known."""
+    if local_journal is not None:
+        if journal:
+            raise DrctlError("--journal and --local-journal are exclusive", hint="pass one of them")
+        return str(local_journal)
+    if journal:
+        if not journal.startswith("s3://"):
+            raise DrctlError(
+                f"--journal {journal} is not an s3:// location",
+                hint="the control store must outlive this machine and the primary region: use s3://BUCKET/PREFIX in "
+                "the DR region, or --local-journal DIR to keep it here on purpose",
+            )
+        return journal
+    backend = os.environ.get("PULUMI_BACKEND_URL", "")
+    if backend.startswith("s3://"):
+        bucket = backend.removeprefix("s3://").split("/", 1)[0].split("?", 1)[0]
+        return f"s3://{bucket}/drctl"
+    raise DrctlError(
+        "no control store for the journal and the lock",
+        hint="pass --journal s3://BUCKET/PREFIX (the DR-region bucket of the Pulumi state; env DRCTL_JOURNAL), or "
+        "--local-journal DIR for a single operator's rehearsal",
+    )
+
+
+class UnconfiguredStore:
+    """Stands where no control store was given: any use raises the error that says how to give one."""
+
+    def __init__(self, error: DrctlError) -> None:
+        self.error = error
+
+    @property
+    def location(self) -> str:
+        return "(no control store)"
+
+    def read(self, key: str) -> Any:
+        raise self.error
+
+    def create(self, key: str, data: bytes) -> str:
+        raise self.error
+
+    def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
+        raise self.error
+
+    def delete(self, key: str, expected_version: str | None = None) -> None:
+        raise self.error
 
 
 def journal_store(location: str, stack: str, ctx: DrContext) -> DocumentStore:
-    """A local directory, or s3://bucket/prefix through the DR region's endpoint (it must outlive the primary)."""
+    """A local directory, or s3://bucket/prefix through the DR region's client (it must outlive the primary)."""
     if location.startswith("s3://"):
         bucket, _, prefix = location.removeprefix("s3://").partition("/")
         if not bucket:
@@ -105,18 +190,55 @@ def journal_store(location: str, stack: str, ctx: DrContext) -> DocumentStore:
     return local_store(stack, root=Path(location))
 
 
-def default_environment(stack: str | None, journal: str, endpoint_url: str | None) -> Environment:
+def caller_identity(clients: AwsClients, region: str) -> str:
+    """The operator: the ARN STS says the credentials belong to (an assumed role names its session)."""
+    try:
+        with reaching(region):
+            return str(clients.client("sts", region).get_caller_identity()["Arn"])
+    except Exception as error:
+        raise DrctlError(
+            f"cannot tell who you are: STS GetCallerIdentity in {region} failed ({error})",
+            hint="drctl records the caller's ARN in the journal and the lock: log in (aws sso login, or assume "
+            "the DR operator role) and retry",
+        ) from error
+
+
+def default_environment(stack: str | None, journal: str | None, local_journal: Path | None) -> Environment:
     from automation.aws.clients import AwsClients
+    from automation.checkout import require_reviewed_checkout
     from automation.stack import PulumiStack, check_stack_name
 
     name = check_stack_name(require_stack(stack))
     clock = SystemClock()
-    ctx = DrContext(PulumiStack.select(name), DrAws(AwsClients(endpoint_url), clock), clock)
-    return Environment(ctx, journal_store(journal, name, ctx))
+    stack_adapter = PulumiStack.select(name, policy_packs=[str(PROJECT_DIR / "policy")])
+    ctx = DrContext(stack_adapter, DrAws(AwsClients(None), clock), clock)
+    dr_region = ctx.config().dr_region
+    try:
+        store: DocumentStore = journal_store(control_store_location(journal, local_journal), name, ctx)
+    except DrctlError as missing:
+        store = UnconfiguredStore(missing)  # `status` reads no journal; the others fail on first use
+    env = Environment(
+        ctx,
+        store,
+        operator=caller_identity(ctx.aws.clients, dr_region),
+        checkout_gate=lambda reason: require_reviewed_checkout(PROJECT_DIR, reason),
+    )
+    ctx.record_dr_state = dr_state_recorder(env)
+    return env
 
 
-open_environment: Callable[[str | None, str, str | None], Environment] = default_environment
+open_environment: Callable[[str | None, str | None, Path | None], Environment] = default_environment
 """Replaced by tests (stand-in stack, fake AWS) and by the sandbox."""
+
+
+def dr_state_recorder(env: Environment) -> Callable[[RunContext, Mapping[str, str]], None]:
+    """What DrContext calls before it writes DR keys to the stack config: the authority goes first."""
+    authority = DrStateAuthority(env.store, env.ctx.stack.fully_qualified_name)
+
+    def record(run: RunContext, keys: Mapping[str, str]) -> None:
+        authority.write(keys, run_id=run.run_id, operator=run.parameters.operator, at=env.ctx.clock.now())
+
+    return record
 
 
 def require_stack(stack: str | None) -> str:
@@ -141,7 +263,8 @@ _STATUS_STYLE = {
 
 def status(
     stack: StackOption = None,
-    endpoint_url: EndpointOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the DR state and live readiness of both regions.
@@ -153,7 +276,7 @@ def status(
     """
     from automation.runbooks.status import read_status
 
-    env = open_environment(stack, DEFAULT_JOURNAL, endpoint_url)
+    env = open_environment(stack, journal, local_journal)
     report = read_status(env.ctx)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2, default=str))
@@ -197,8 +320,25 @@ def _engine(env: Environment, as_json: bool) -> RunbookEngine:
     )
 
 
-def _parameters(reason: str | None, *, mode: str | None = None, force: bool = False) -> RunParameters:
-    return RunParameters(reason=reason or "(no reason given)", operator=default_operator(), mode=mode, force=force)
+def _parameters(
+    env: Environment,
+    reason: str | None,
+    *,
+    mode: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    unreviewed_reason: str | None = None,
+    options: Mapping[str, str] | None = None,
+) -> RunParameters:
+    """The run's parameters; a real (not dry) run first passes the checkout gate, whose verdict it records."""
+    recorded = {} if dry_run else env.checkout_gate(unreviewed_reason)
+    return RunParameters(
+        reason=reason or "(no reason given)",
+        operator=env.operator,
+        mode=mode,
+        force=force,
+        options={**(options or {}), **{key: value for key, value in recorded.items() if key != "checkout"}},
+    )
 
 
 def _confirm(question: str, yes: bool, dry_run: bool, as_json: bool) -> None:
@@ -334,9 +474,10 @@ def failover(
         ),
     ] = False,
     abandon_unfinished: AbandonOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
     stack: StackOption = None,
-    journal: JournalOption = DEFAULT_JOURNAL,
-    endpoint_url: EndpointOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
@@ -354,7 +495,7 @@ def failover(
         raise DrctlError(f"--mode must be graceful or emergency, got {mode!r}")
     if force and not (reason or "").strip():
         raise DrctlError("--force needs --reason", hint="say why losing more than the RPO is acceptable")
-    env = open_environment(stack, journal, endpoint_url)
+    env = open_environment(stack, journal, local_journal)
     cfg = env.ctx.config()
     _confirm(
         f"Fail {env.ctx.stack.fully_qualified_name} over from {cfg.primary_region} to {cfg.dr_region} ({mode})?",
@@ -362,7 +503,9 @@ def failover(
         dry_run,
         as_json,
     )
-    parameters = _parameters(reason, mode=mode, force=force)
+    parameters = _parameters(
+        env, reason, mode=mode, force=force, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason
+    )
     _run_runbook(
         env,
         failover_runbook(env.ctx, mode),
@@ -388,9 +531,10 @@ def failback_prepare(
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     abandon_unfinished: AbandonOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
     stack: StackOption = None,
-    journal: JournalOption = DEFAULT_JOURNAL,
-    endpoint_url: EndpointOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
@@ -402,13 +546,13 @@ def failback_prepare(
     """
     from automation.runbooks.failback import prepare_runbook
 
-    env = open_environment(stack, journal, endpoint_url)
+    env = open_environment(stack, journal, local_journal)
     cfg = env.ctx.config()
     _confirm(f"Rebuild {cfg.primary_region} from {cfg.dr_region} (failback prepare)?", yes, dry_run, as_json)
     _run_runbook(
         env,
         prepare_runbook(env.ctx),
-        _parameters(reason),
+        _parameters(env, reason, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason),
         dry_run=dry_run,
         abandon_unfinished=abandon_unfinished,
         report_dir=report_dir,
@@ -422,9 +566,10 @@ def failback_switch(
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     abandon_unfinished: AbandonOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
     stack: StackOption = None,
-    journal: JournalOption = DEFAULT_JOURNAL,
-    endpoint_url: EndpointOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
@@ -437,7 +582,7 @@ def failback_switch(
     """
     from automation.runbooks.failback import run_failback_switch
 
-    env = open_environment(stack, journal, endpoint_url)
+    env = open_environment(stack, journal, local_journal)
     cfg = env.ctx.config()
     _confirm(
         f"Switch {env.ctx.stack.fully_qualified_name} back to {cfg.primary_region} (writes stop briefly)?",
@@ -445,7 +590,7 @@ def failback_switch(
         dry_run,
         as_json,
     )
-    parameters = _parameters(reason)
+    parameters = _parameters(env, reason, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason)
 
     def execute(engine: RunbookEngine) -> tuple[str, RunOutcome]:
         switched = run_failback_switch(
@@ -462,9 +607,10 @@ def failback_rollback(
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     abandon_unfinished: AbandonOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
     stack: StackOption = None,
-    journal: JournalOption = DEFAULT_JOURNAL,
-    endpoint_url: EndpointOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
@@ -476,11 +622,11 @@ def failback_rollback(
     """
     from automation.runbooks.failback import rollback_runbook
 
-    env = open_environment(stack, journal, endpoint_url)
+    env = open_environment(stack, journal, local_journal)
     cfg = env.ctx.config()
     _confirm(f"Roll the failback back: {cfg.dr_region} serves again?", yes, dry_run, as_json)
     runbook = rollback_runbook(env.ctx, cause=f"operator request: {reason}")
-    parameters = _parameters(reason, mode="manual")
+    parameters = _parameters(env, reason, mode="manual", dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason)
 
     def execute(engine: RunbookEngine) -> tuple[str, RunOutcome]:
         outcome = engine.run(runbook, parameters, dry_run=dry_run, abandon_unfinished=abandon_unfinished)
@@ -496,9 +642,10 @@ def failback_rollback(
 def reconcile_dns(
     reason: ReasonOption = None,
     dry_run: DryRunOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
     stack: StackOption = None,
-    journal: JournalOption = DEFAULT_JOURNAL,
-    endpoint_url: EndpointOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
     report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
     as_json: JsonOption = False,
 ) -> None:
@@ -508,11 +655,13 @@ def reconcile_dns(
     """
     from automation.runbooks.failover import reconcile_dns_runbook
 
-    env = open_environment(stack, journal, endpoint_url)
+    env = open_environment(stack, journal, local_journal)
     cfg = env.ctx.config()
-    parameters = RunParameters(
-        reason=reason or "(no reason given)",
-        operator=default_operator(),
+    parameters = _parameters(
+        env,
+        reason,
+        dry_run=dry_run,
+        unreviewed_reason=unreviewed_checkout_reason,
         options={"drState": cfg.dr_state.value, "activeRegion": cfg.active_region},
     )
     _run_runbook(
@@ -526,34 +675,256 @@ def break_lock(
         bool,
         typer.Option(
             "--abandon-unfinished",
-            help="Also mark the unfinished run in the journal as abandoned, so the next command starts anew "
-            "instead of resuming it. Without it, rerunning the same command resumes that run.",
+            help="Also mark the unfinished run in the journal as abandoned (or move an unreadable journal aside), "
+            "so the next command starts anew instead of resuming it. Without it, rerunning the same command "
+            "resumes that run.",
         ),
     ] = False,
     stack: StackOption = None,
-    journal: JournalOption = DEFAULT_JOURNAL,
-    endpoint_url: EndpointOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
 ) -> None:
     """Break a stack lock whose holder died (a killed drctl, a lost laptop). Recorded under lock-breaks/.
 
     Make sure the holder really stopped (another terminal, a CI job?) before breaking its lock.
+    A damaged lock file is removed too (its content is kept in the record).
     """
-    env = open_environment(stack, journal, endpoint_url)
+    env = open_environment(stack, journal, local_journal)
     name = env.ctx.stack.fully_qualified_name
-    broken = StackLock(env.store, name, env.ctx.clock).break_lock(reason, default_operator())
-    console.print(f"broke the lock of {broken.describe()}" if broken else f"{name} was not locked")
+    broken = StackLock(env.store, name, env.ctx.clock).break_lock(reason, env.operator)
+    console.print(broken.describe() if broken else f"{name} was not locked")
     if abandon_unfinished:
-        run = abandon_current_run(env.store, env.ctx.clock.now)
-        console.print(f"abandoned run {run.run_id} ({run.runbook})" if run else "no unfinished run to abandon")
+        console.print(abandon_current_run(env.store, env.ctx.clock.now))
 
 
-def abandon_current_run(store: DocumentStore, now: Callable[[], Any]) -> Any:
-    """Mark the journal's unfinished run abandoned and archive it; None when there is none."""
+def abandon_current_run(store: DocumentStore, now: Callable[[], Any]) -> str:
+    """Mark the journal's unfinished run abandoned and archive it (an unreadable journal is moved aside)."""
     journal = Journal(store)
-    run = journal.load()
+    try:
+        run = journal.load()
+    except CorruptJournalError as error:
+        kept = journal.quarantine()
+        return f"moved the unreadable journal aside to {kept} ({error})"
     if run is None or run.finished:
-        return None
+        return "no unfinished run to abandon"
     run.status, run.finished_at = RunStatus.ABANDONED, iso(now())
     journal.save(run)
     journal.archive(run)
-    return run
+    return f"abandoned run {run.run_id} ({run.runbook})"
+
+
+# --- state: the DR state authority and the committed stack file ------------------------------------------------
+
+state_app = typer.Typer(
+    help="The DR state authority (DR-region control store) and how the committed Pulumi.<stack>.yaml catches up.",
+    no_args_is_help=True,
+)
+ProjectDirOption = Annotated[
+    Path, typer.Option("--project-dir", help="The checkout whose Pulumi.<stack>.yaml is compared or written.")
+]
+
+
+@state_app.command("show")
+def state_show(
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+    project_dir: ProjectDirOption = Path(),
+    as_json: JsonOption = False,
+) -> None:
+    """Show the DR keys of the authority, the stack config and the committed file, and what differs.
+
+    Exit code 1 when the committed file or the stack config disagrees with the authority.
+    """
+    env = open_environment(stack, journal, local_journal)
+    name = env.ctx.stack.fully_qualified_name
+    record = _authority_record(env)
+    stack_keys = dr_keys(env.ctx.stack.get_config())
+    path = stack_file(project_dir, name)
+    file_keys = file_dr_keys(path)
+    file_diff, stack_diff = differences(record.keys, file_keys), differences(record.keys, stack_keys)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "authority": record.to_dict(),
+                    "stackConfig": stack_keys,
+                    "committedFile": {"path": str(path), "keys": file_keys, "differences": file_diff},
+                    "stackConfigDifferences": stack_diff,
+                },
+                indent=2,
+            )
+        )
+    else:
+        console.print(
+            f"DR state of {name} ({env.store.location}/dr-state.json, written {record.written_at} by "
+            f"{record.operator}, run {record.run_id}):"
+        )
+        for key, value in record.keys.items():
+            console.print(f"  {key.split(':', 1)[1]} = {value}", markup=False)
+        for label, found in ((f"committed {path}", file_diff), ("stack config", stack_diff)):
+            console.print(f"{label}: " + ("agrees" if not found else "DIFFERS: " + "; ".join(found)), markup=False)
+        if file_diff:
+            console.print(f"catch up: drctl state sync-file --stack {name}, then commit {path.name}", markup=False)
+    if file_diff or stack_diff:
+        raise typer.Exit(1)
+
+
+@state_app.command("sync-file")
+def state_sync_file(
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+    project_dir: ProjectDirOption = Path(),
+) -> None:
+    """Write the authority's DR keys into the checkout's Pulumi.<stack>.yaml (then commit it by pull request)."""
+    env = open_environment(stack, journal, local_journal)
+    name = env.ctx.stack.fully_qualified_name
+    record = _authority_record(env)
+    path = stack_file(project_dir, name)
+    changed = differences(record.keys, file_dr_keys(path))
+    write_file_dr_keys(path, record.keys)
+    console.print(f"{path}: " + ("; ".join(changed) if changed else "already agrees"), markup=False, soft_wrap=True)
+
+
+@state_app.command("init")
+def state_init(
+    reason: Annotated[str, typer.Option("--reason", help="Why the authority is created now; recorded.")],
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+) -> None:
+    """Create the DR state authority from the stack's current config (once, before the first CI deploy gate)."""
+    env = open_environment(stack, journal, local_journal)
+    authority = DrStateAuthority(env.store, env.ctx.stack.fully_qualified_name)
+    existing = authority.read()
+    if existing is not None:
+        raise DrctlError(
+            f"the DR state authority {authority.location} exists already (written {existing.written_at})",
+            hint="drctl state show; runbooks keep it current",
+        )
+    keys = dr_keys(env.ctx.stack.get_config())
+    record = authority.write(keys, run_id=f"state-init: {reason}", operator=env.operator, at=env.ctx.clock.now())
+    console.print(
+        f"created {authority.location}: " + ", ".join(f"{k.split(':', 1)[1]}={v}" for k, v in record.keys.items())
+    )
+
+
+@state_app.command("clear-pending")
+def state_clear_pending(
+    reason: Annotated[str, typer.Option("--reason", help="What you checked in AWS; recorded in the journal store.")],
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+) -> None:
+    """Remove the pending operations an interrupted update left, after you resolved each pending create.
+
+    Takes the stack lock; the record goes to pending-clears/ in the control store.
+    """
+    env = open_environment(stack, journal, local_journal)
+    name = env.ctx.stack.fully_qualified_name
+    lease = StackLock(env.store, name, env.ctx.clock).acquire(env.operator, "state-clear-pending")
+    try:
+        report = env.ctx.stack.clear_pending_operations()
+        moment = env.ctx.clock.now()
+        record = {"at": iso(moment), "operator": env.operator, "reason": reason, "report": report.describe()}
+        env.store.replace(f"pending-clears/{moment.strftime('%Y%m%dT%H%M%S%fZ')}.json", to_json_bytes(record), None)
+    finally:
+        lease.release()
+    console.print(report.describe(), markup=False)
+
+
+def _authority_record(env: Environment) -> DrStateRecord:
+    authority = DrStateAuthority(env.store, env.ctx.stack.fully_qualified_name)
+    record = authority.read()
+    if record is None:
+        raise DrctlError(
+            f"no DR state authority at {authority.location}",
+            hint=f"create it once from the stack config: drctl state init --stack "
+            f"{env.ctx.stack.fully_qualified_name} --reason '...'",
+        )
+    return record
+
+
+# --- deploy-gate: CI's `pulumi up` behind the runbooks' lock and the authority's DR state ------------------------
+
+
+def deploy_gate(
+    command: Annotated[list[str], typer.Argument(help="The command to run behind the gate, after --.")],
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="A preview: sync the DR keys into the file, take no lock."),
+    ] = False,
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+    project_dir: ProjectDirOption = Path(),
+) -> None:
+    """Run a CI deploy (or preview) so that it can neither undo a failover nor race a runbook.
+
+    Refuses (exit 4) while a runbook holds the stack lock or an unfinished run is in the journal. Otherwise
+    takes the stack lock as a "ci-deploy" holder (not with --read-only), writes the DR state authority's keys
+    into the checkout's Pulumi.<stack>.yaml (warning with the difference when the committed file disagrees),
+    runs COMMAND and exits with its exit code, then releases the lock.
+    """
+    if not command:
+        raise DrctlError("deploy-gate needs a command after --", hint="drctl deploy-gate --stack S -- pulumi up --yes")
+    env = open_environment(stack, journal, local_journal)
+    name = env.ctx.stack.fully_qualified_name
+    _refuse_while_a_runbook_owns(env, name)
+    lease = None if read_only else StackLock(env.store, name, env.ctx.clock).acquire(env.operator, CI_DEPLOY_HOLDER)
+    try:
+        if lease is not None:
+            lease.start_heartbeat()
+        path = stack_file(project_dir, name)
+        record = DrStateAuthority(env.store, name).read()
+        if record is None:
+            if not read_only:
+                raise DrctlError(
+                    f"no DR state authority for {name}: a deploy cannot know whether the platform is failed over",
+                    hint=f"create it once: drctl state init --stack {name} --reason '...'",
+                )
+            err_console.print(f"warning: no DR state authority for {name}; previewing the committed {path.name}")
+        else:
+            changed = differences(record.keys, file_dr_keys(path))
+            if changed:
+                err_console.print(
+                    f"warning: the committed {path.name} disagrees with the DR state authority (run "
+                    f"{record.run_id}, {record.written_at}): " + "; ".join(changed) + ". Deploying the authority's "
+                    f"values. Catch up: drctl state sync-file --stack {name}, and commit {path.name}",
+                    markup=False,
+                )
+            write_file_dr_keys(path, record.keys)
+        if lease is not None:
+            lease.check()
+        code = subprocess.run(command, check=False).returncode
+    finally:
+        if lease is not None:
+            lease.release()
+    if code:
+        raise typer.Exit(code)
+
+
+CI_DEPLOY_HOLDER = "ci-deploy"
+
+
+def _refuse_while_a_runbook_owns(env: Environment, name: str) -> None:
+    lock = StackLock(env.store, name, env.ctx.clock)
+    held = lock.current()
+    if held is not None:
+        raise DrctlError(
+            f"deploy refused: stack {name} is locked by {held.describe()}",
+            hint="a runbook (or another deploy) is changing the stack; deploy after it finished",
+            exit_code=DEPLOY_BLOCKED_EXIT,
+        )
+    try:
+        run = Journal(env.store).load()
+    except CorruptJournalError as error:
+        raise DrctlError(f"deploy refused: {error}", hint=error.hint, exit_code=DEPLOY_BLOCKED_EXIT) from None
+    if run is not None and not run.finished:
+        raise DrctlError(
+            f"deploy refused: {run.runbook} run {run.run_id} on {name} is unfinished ({run.status.value}, "
+            f"started {run.started_at} by {run.parameters.operator})",
+            hint="finish it (rerun the same drctl command) or abandon it (--abandon-unfinished) before deploying",
+            exit_code=DEPLOY_BLOCKED_EXIT,
+        )

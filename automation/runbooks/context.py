@@ -19,10 +19,11 @@ from automation.aws.clients import AwsClients, reaching
 from automation.aws.readiness import DatabaseInstance, GlobalDatastore, LagSample, MetricRef, Reading
 from automation.aws.waiting import Clock, Observation, wait_for
 from automation.changes import diff
+from automation.dr_state import dr_keys
 from automation.errors import DrctlError
 from automation.evaluate import Evaluation
 from automation.runbook import TARGETS, RunContext, Step
-from automation.stack import StackAdapter, UpdateResult, namespaced, short_stack_name
+from automation.stack import ChangeSummary, ResourceStep, StackAdapter, UpdateResult, namespaced, short_stack_name
 from automation.stack_standin import cached_evaluation
 from components.config import NodeGroupSize, PlatformConfig, parse_config
 
@@ -251,6 +252,8 @@ class DrContext:
     """Called with the step's name before each action (the sandbox's crash points)."""
     error_metrics: Callable[[str], tuple[MetricRef, MetricRef] | None] | None = None
     """The (errors, requests) metrics of a region; default: its ALB from the stack outputs."""
+    record_dr_state: Callable[[RunContext, Mapping[str, str]], None] | None = None
+    """Writes the DR state authority (automation.dr_state); called before DR keys reach the stack config."""
 
     def config(self) -> PlatformConfig:
         return parse_config(self.stack.get_config())
@@ -273,6 +276,10 @@ class DrContext:
         """Write only the keys that change; returns them."""
         current = self.stack.get_config()
         changed = {key: value for key, value in namespaced(target).items() if current.get(key) != value}
+        if changed and self.record_dr_state is not None and dr_keys(changed):
+            # The authority goes first: if the run dies in between, it is ahead and the run is unfinished,
+            # and CI refuses to deploy while a run is unfinished.
+            self.record_dr_state(run, {**current, **changed})
         if changed:
             self.stack.set_config(changed)
             run.log("config: " + ", ".join(f"{key.split(':', 1)[1]}={value}" for key, value in changed.items()))
@@ -286,14 +293,49 @@ class DrContext:
         exclude: Sequence[str] | None = None,
         message: str,
     ) -> UpdateResult:
-        """A stack update after clearing what an interrupted one left behind (pulumi #5377)."""
-        if self.stack.pending_operations():
-            run.log(self.stack.clear_pending_operations().describe())
+        """A stack update behind the gates CI passes, that a step timeout can stop.
+
+        Before it: pending operations an interrupted update left are resolved or
+        refused (pulumi #5377), and a preview of the same scope must pass the
+        policy pack (the adapter runs it with every preview) and the
+        stateful-resource guard. The step's timeout is raised to the provider
+        timeouts of what the update changes, and a timeout cancels the update
+        (the engine waits until it has stopped).
+        """
+        self.resolve_pending_operations(run)
         if targets is not None:
             run.record(TARGETS, list(targets))
-        result = self.stack.up(targets, exclude=exclude, on_output=run.log, message=message)
+        preview = self.stack.preview(targets)
+        changed = gate_preview(preview, exclude)
+        required = provider_update_timeout(changed)
+        if required:
+            run.require_timeout(required[0], required[1])
+        stop = run.on_timeout(self.stack.cancel)
+        try:
+            result = self.stack.up(targets, exclude=exclude, on_output=run.log, message=message)
+        finally:
+            stop()
         run.log(f"update: {result.summary.describe()}")
         return result
+
+    def resolve_pending_operations(self, run: RunContext) -> None:
+        """Clear pending updates and deletes; refuse pending creates, whose resource may exist unrecorded.
+
+        The CLI itself would only warn and go on (catalogue: pulumi-cli.pending-operations-warn-only).
+        """
+        pending = self.stack.pending_operations()
+        creates = [operation for operation in pending if operation.creates]
+        if creates:
+            listed = "; ".join(f"{operation.urn} ({operation.kind})" for operation in creates)
+            raise DrctlError(
+                f"the stack state has {len(creates)} pending create(s) from an interrupted update: {listed}. "
+                "Each resource may exist in AWS without being in the state; updating now could create a duplicate",
+                hint="for each: find it in AWS; if it exists, `pulumi import` it (or delete it); then "
+                f"`drctl state clear-pending --stack {self.stack.fully_qualified_name} --reason ...` and rerun "
+                "the same command (the run resumes)",
+            )
+        if pending:
+            run.log(self.stack.clear_pending_operations().describe())
 
     def offline_preview(self, target: Mapping[str, str], targets: Sequence[str] | None = None) -> str:
         """What an update to `target` would change, predicted offline (dry-run: nothing is called)."""
@@ -315,6 +357,46 @@ class DrContext:
         entry = (self.stack.outputs().get("entryPoints") or {}).get(region) or {}
         suffix = entry.get("loadBalancer")
         return readiness.load_balancer_metrics(suffix) if suffix else None
+
+
+# --- the gates before every drctl update -------------------------------------------------------------
+
+# catalogue: rds.provider-update-timeout
+PROVIDER_UPDATE_TIMEOUT_SECONDS = {"aws:rds/instance:Instance": 80 * 60}
+"""pulumi-aws's default update timeouts (terraform-provider-aws) of the resources a DR update changes."""
+
+
+def gate_preview(preview: ChangeSummary, exclude: Sequence[str] | None = None) -> list[ResourceStep]:
+    """The preview's changed steps, or a DrctlError: an error diagnostic (policy violations included) or a
+    stateful resource the update would delete or replace (the guard CI runs on `pulumi preview --json`)."""
+    from automation.guard import check
+
+    if preview.errors:
+        raise DrctlError(
+            "the preview before the update failed: " + " | ".join(d.describe() for d in preview.errors),
+            hint="nothing was changed; fix the cause (a policy violation names its policy) and rerun",
+        )
+    excluded = set(exclude or ())
+    steps = [step for step in preview.steps if step.urn not in excluded]
+    verdict = check(steps)
+    if not verdict.passed:
+        blocked = ", ".join(f"{finding.effect} {finding.urn}" for finding in verdict.blocked)
+        raise DrctlError(
+            f"the update would {blocked}: the stateful-resource guard refuses it",
+            hint="nothing was changed; a DR transition never deletes or replaces data. Check the config the run "
+            "wrote (drctl state show) and the program version",
+        )
+    return [step for step in steps if step.op not in ("same", "read")]
+
+
+def provider_update_timeout(changed: Sequence[ResourceStep]) -> tuple[float, str] | None:
+    """The longest provider timeout among the changed resources, with what it comes from."""
+    timeouts = [
+        (PROVIDER_UPDATE_TIMEOUT_SECONDS[step.type], f"{step.type} {step.op} may take up to its provider timeout")
+        for step in changed
+        if step.type in PROVIDER_UPDATE_TIMEOUT_SECONDS
+    ]
+    return max(timeouts) if timeouts else None
 
 
 # --- stack outputs ---------------------------------------------------------------------------
