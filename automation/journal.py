@@ -40,6 +40,7 @@ from automation.errors import DrctlError
 SCHEMA_VERSION = 1
 LOCK_KEY = "lock.json"
 CURRENT_RUN_KEY = "journal/current.json"
+CONTROL_STORE_PREFIX = "drctl"
 DEFAULT_LOCAL_ROOT = Path(".drctl")
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 STALE_AFTER_HEARTBEATS = 4
@@ -188,6 +189,10 @@ class LocalDirectoryStore:
             raise StoreConflictError(key, "changed since it was read")
 
 
+# catalogue: s3.object-lock-put-needs-checksum
+_CHECKSUM = "SHA256"
+
+
 class S3ObjectStore:
     """Objects under a prefix of an S3 bucket, written with S3 conditional writes.
 
@@ -226,6 +231,7 @@ class S3ObjectStore:
             Key=self._key(key),
             Body=data,
             ContentType=_content_type(key),
+            ChecksumAlgorithm=_CHECKSUM,
             IfNoneMatch="*",
         )
         return response["ETag"]
@@ -240,6 +246,7 @@ class S3ObjectStore:
             Key=self._key(key),
             Body=data,
             ContentType=_content_type(key),
+            ChecksumAlgorithm=_CHECKSUM,
             **condition,
         )
         return response["ETag"]
@@ -292,13 +299,21 @@ def local_store(stack: str, root: Path = DEFAULT_LOCAL_ROOT) -> LocalDirectorySt
     return LocalDirectoryStore(Path(root) / _stack_path(stack))
 
 
-def s3_store(stack: str, bucket: str, prefix: str = "drctl", client: Any | None = None) -> S3ObjectStore:
+def stack_key_prefix(stack: str, prefix: str = CONTROL_STORE_PREFIX) -> str:
+    """Where one stack's lock, journal and DR state live in a control-store bucket: `drctl/<org>/<project>/<stack>`.
+
+    The bootstrap stack's IAM policies scope roles to this prefix, so both read it from here.
+    """
+    return f"{prefix.strip('/')}/{_stack_path(stack)}"
+
+
+def s3_store(stack: str, bucket: str, prefix: str = CONTROL_STORE_PREFIX, client: Any | None = None) -> S3ObjectStore:
     """A store under `s3://<bucket>/<prefix>/<org>/<project>/<stack>/`."""
     if client is None:
         import boto3
 
         client = boto3.client("s3")
-    return S3ObjectStore(client, bucket, f"{prefix.strip('/')}/{_stack_path(stack)}")
+    return S3ObjectStore(client, bucket, stack_key_prefix(stack, prefix))
 
 
 def _stack_path(stack: str) -> str:

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from automation.journal import stack_key_prefix
+
 Document = dict[str, Any]
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -304,7 +306,7 @@ def drill_permissions(
             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             "Resource": [
                 *(f"{state_arn}/{prefix}" for prefix in state_prefixes),
-                f"{control_store_arn}/{drill_stack}/*",
+                f"{control_store_arn}/{stack_key_prefix(f'organization/{project}/{drill_stack}')}/*",
             ],
         },
         {
@@ -313,7 +315,7 @@ def drill_permissions(
             "Action": "s3:*",
             "Resource": [
                 *(f"{state_arn}/{prefix}" for prefix in prod_prefixes),
-                f"{control_store_arn}/{prod_stack}/*",
+                f"{control_store_arn}/{stack_key_prefix(f'organization/{project}/{prod_stack}')}/*",
             ],
         },
         # Existing resources by their tag, new ones by the tag they are created with

@@ -16,6 +16,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from automation.evaluate import DeclaredResource, _RecordingMocks, _RecordingMonitor, stack_file_config
+from automation.journal import s3_store
 from bootstrap import iam
 from bootstrap.config import NAMESPACE, BootstrapConfigError, parse_config
 from components.config import parse_config as parse_platform_config
@@ -333,6 +334,10 @@ def test_the_drill_role_never_reaches_prod_state():
     assert "arn:aws:s3:::acme-drp-pulumi-state-us-west-2/.pulumi/stacks/dr-platform/prod.json*" in never["Resource"]
     allowed = next(s for s in statements(policy) if s["Sid"] == "DrillStateOnly")
     assert not [r for r in allowed["Resource"] if "/prod" in r]
+    # The prefixes are where drctl keeps each stack's lock and journal in the control store.
+    drill_store = s3_store("organization/dr-platform/drill", "acme-drp-drctl-us-west-2", client=object())
+    assert f"arn:aws:s3:::acme-drp-drctl-us-west-2/{drill_store.prefix}/*" in allowed["Resource"]
+    assert "arn:aws:s3:::acme-drp-drctl-us-west-2/drctl/organization/dr-platform/prod/*" in never["Resource"]
     assert not [r for r in declared("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if "drill" in r.name]
 
 

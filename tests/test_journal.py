@@ -318,3 +318,25 @@ def test_break_lock_says_it_removed_a_damaged_lock_file(store: DocumentStore) ->
     assert broken is not None and broken.previous is None
     assert "removed a damaged lock file" in broken.describe()
     assert store.read(LOCK_KEY) is None
+
+
+def test_every_s3_write_carries_a_checksum_as_object_lock_requires(s3_client: Any) -> None:
+    """catalogue: s3.object-lock-put-needs-checksum (the control store has Object Lock).
+
+    The client computes checksums only when an operation requires one, as
+    AWS_REQUEST_CHECKSUM_CALCULATION=when_required would make it: the store must ask for one itself.
+    """
+    from botocore.config import Config
+
+    client = boto3.client("s3", region_name="us-west-2", config=Config(request_checksum_calculation="when_required"))
+    sent: list[dict[str, str]] = []
+    client.meta.events.register("before-send.s3.PutObject", lambda request, **_: sent.append(dict(request.headers)))
+    store = s3_store(STACK, BUCKET, client=client)
+    version = store.create("lock.json", b"{}")
+    store.replace("lock.json", b'{"a": 1}', version)
+    assert len(sent) == 2
+    for headers in sent:
+        names = {name.lower(): value for name, value in headers.items()}
+        # Sent as the SDK's checksum algorithm with the SHA-256 in a trailer of the chunked body.
+        assert names.get("x-amz-sdk-checksum-algorithm") == b"SHA256", sorted(names)
+        assert names.get("x-amz-trailer") == b"x-amz-checksum-sha256"

@@ -41,6 +41,7 @@ from automation.dr_state import (
 )
 from automation.errors import DrctlError
 from automation.journal import (
+    CONTROL_STORE_PREFIX,
     CorruptJournalError,
     DocumentStore,
     Journal,
@@ -148,7 +149,7 @@ def control_store_location(journal: str | None, local_journal: Path | None) -> s
     backend = os.environ.get("PULUMI_BACKEND_URL", "")
     if backend.startswith("s3://"):
         bucket = backend.removeprefix("s3://").split("/", 1)[0].split("?", 1)[0]
-        return f"s3://{bucket}/drctl"
+        return f"s3://{bucket}/{CONTROL_STORE_PREFIX}"
     raise DrctlError(
         "no control store for the journal and the lock",
         hint="pass --journal s3://BUCKET/PREFIX (the DR-region bucket of the Pulumi state; env DRCTL_JOURNAL), or "
@@ -186,7 +187,7 @@ def journal_store(location: str, stack: str, ctx: DrContext) -> DocumentStore:
         if not bucket:
             raise DrctlError(f"--journal {location} names no bucket", hint="use s3://BUCKET/PREFIX")
         client = ctx.aws.clients.client("s3", ctx.config().dr_region)
-        return s3_store(stack, bucket, prefix or "drctl", client=client)
+        return s3_store(stack, bucket, prefix or CONTROL_STORE_PREFIX, client=client)
     return local_store(stack, root=Path(location))
 
 
