@@ -201,6 +201,7 @@ pulumi.export(
     },
 )
 pulumi.export("database", database.summary)
+pulumi.export("databaseCredentials", database.credentials)
 pulumi.export("buckets", storage.summary)
 pulumi.export("replication", storage.replication)
 pulumi.export("backupVaults", backup.summary)
