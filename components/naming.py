@@ -103,6 +103,15 @@ def node_group_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "nodes")
 
 
+def monitoring_node_group_name(cfg: PlatformConfig, role: str) -> str:
+    return physical_name(cfg, cfg.region_of(role), "monitoring")
+
+
+def heartbeat_topic_name(cfg: PlatformConfig, role: str) -> str:
+    """The SNS topic Alertmanager's Watchdog publishes to; a CloudWatch alarm pages when it falls silent."""
+    return physical_name(cfg, cfg.region_of(role), "heartbeat")
+
+
 def backup_vault_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "vault")
 
