@@ -74,6 +74,10 @@ _COMPUTED: dict[str, dict[str, str]] = {
     },
     "random:index/randomPassword:RandomPassword": {"result": "mock-password-{digest}"},
 }
+# Computed fields inside an input object (the object is echoed back with them added).
+_COMPUTED_NESTED: dict[str, dict[str, dict[str, str]]] = {
+    "aws:eks/cluster:Cluster": {"vpcConfig": {"clusterSecurityGroupId": "sg-{digest}"}},
+}
 
 
 @dataclass(frozen=True)
@@ -154,13 +158,27 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         for key, template in _COMPUTED.get(args.typ, {}).items():
             value = template.format_map(_Default(fields))
             state.setdefault(key, _json_or_text(value))
+        for key, nested in _COMPUTED_NESTED.get(args.typ, {}).items():
+            computed = {field: template.format_map(_Default(fields)) for field, template in nested.items()}
+            state[key] = {**computed, **(state.get(key) or {})}
         return mock_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:root", "userId": "mock"}, None
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:root", "userId": "mock"}, []
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
+        if args.token == "aws:route53/getZone:getZone":
+            # An existing zone looked up by name: what Route53 would answer for a delegated public zone.
+            name = str(args.args.get("name", "")).rstrip(".")
+            zone_id = "Z" + hashlib.sha256(name.encode()).hexdigest()[:20].upper()
+            return {
+                "id": zone_id,
+                "zoneId": zone_id,
+                "name": name,
+                "nameServers": ["ns-1.awsdns-00.org"],
+                "privateZone": False,
+            }, []
         raise NotImplementedError(f"the offline evaluation has no answer for the invoke {args.token}")
 
 

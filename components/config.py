@@ -30,6 +30,9 @@ _EC2_INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _POSTGRES_VERSION_RE = re.compile(r"^\d{1,2}(\.\d{1,2})?$")
 _REDIS_VERSION_RE = re.compile(r"^\d+\.(\d+(\.\d+)?|x)$")
 _ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_INTERNAL_SPACE = tuple(
+    ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
 _DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -353,8 +356,11 @@ def _cidr_list(reader: _Reader, key: str, *, private: bool) -> tuple[str, ...]:
             ) from None
         if network.version != 4 or network.prefixlen == 0:
             raise ConfigError(key, f"{block} would admit every address; list the networks that need the API")
-        if network.is_private != private:
-            where = "private (RFC 1918) networks connected to the VPC" if private else "public addresses"
+        internal = any(network.subnet_of(space) for space in _INTERNAL_SPACE)
+        if internal != private:
+            where = (
+                "private networks (RFC 1918 or 100.64.0.0/10) connected to the VPC" if private else "public addresses"
+            )
             raise ConfigError(key, f"{block} is not one of the {where}")
         result.append(str(network))
     return tuple(result)
@@ -377,7 +383,11 @@ def _cluster_access(reader: _Reader) -> tuple[bool, tuple[str, ...], tuple[str, 
 
 
 def _hosted_zone(reader: _Reader) -> tuple[str | None, bool, bool]:
-    """An existing zone (by id, or looked up by name), or one the stack creates and the parent delegates to."""
+    """An existing zone (by id, or looked up by name), or one the stack creates and the parent delegates to.
+
+    A created zone validates no certificate until zoneDelegated says the parent delegates to it
+    (catalogue: acm.dns-validation-needs-delegated-zone).
+    """
     zone_id = reader.text("zoneId", "") or None
     if zone_id is not None and not _ZONE_ID_RE.match(zone_id):
         raise ConfigError("zoneId", f"must be a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ, got {zone_id!r}")
@@ -520,6 +530,7 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
 
     weekly_cold = r.integer("backupWeeklyColdAfterDays", 7, 1, 365)
     # AWS Backup keeps a recovery point in cold storage for at least 90 days.
+    # catalogue: backup.cold-storage-minimum-90-days
     weekly_keep = r.integer("backupWeeklyRetentionDays", weekly_cold + 90, 28, 36500)
     if weekly_keep < weekly_cold + 90:
         raise ConfigError(

@@ -52,6 +52,7 @@ def test_plan_per_state(state, expected):
 
 
 def test_plan_refuses_to_turn_a_promoted_dr_generation_back_into_a_replica():
+    """catalogue: rds.replica-cannot-change-source"""
     # Failback switched back to steady without raising the DR generation.
     raw = prod_config(dbGeneration='{"primary": 2, "dr": 1}', dbRetainedGenerations='{"primary": [1], "dr": []}')
     with pytest.raises(ConfigError) as caught:
@@ -222,6 +223,14 @@ def test_timeouts_are_sized_to_the_volume_and_the_same_in_every_state():
             assert value == timeouts["steady-after-failback"][name], (state, name)
     bigger = evaluate_program(prod_config(dbAllocatedStorageGb="2000", dbMaxAllocatedStorageGb="4000"))
     assert bigger.one(INSTANCE, "database-dr-g1").custom_timeouts["create"] == "82h"
+
+
+def test_the_generated_password_is_one_rds_accepts():
+    """catalogue: rds.master-password-characters"""
+    generator = evaluate_state("steady").one("random:index/randomPassword:RandomPassword", "database-master-password")
+    assert 8 <= generator.inputs["length"] <= 128
+    # Letters and digits only: none of RDS's refused characters, nothing a connection URI must escape.
+    assert generator.inputs["special"] is False
 
 
 def _password(evaluation) -> str:
