@@ -9,6 +9,7 @@ a bad value fails before any resource is declared or any API is called.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -272,8 +273,12 @@ def _check_namespaces(raw: Mapping[str, str]) -> None:
         )
 
 
+@functools.cache
 def known_regions() -> frozenset[str]:
-    """Every region of every partition in botocore's endpoint data: current with each boto3 release."""
+    """Every region of every partition in botocore's endpoint data: current with each boto3 release.
+
+    Read once per process: loading the endpoint data takes a noticeable fraction of a second.
+    """
     import botocore.session
 
     session = botocore.session.get_session()
