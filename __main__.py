@@ -23,6 +23,7 @@ from components.naming import (
     cluster_name,
     global_datastore_suffix,
     load_balancer_name,
+    monitoring_node_group_name,
     node_group_name,
     physical_name,
     target_group_name,
@@ -67,8 +68,11 @@ for role in ROLES:
             "region": region,
             "cluster_name": cluster_name(cfg, role),
             "node_group_name": node_group_name(cfg, role),
+            "monitoring_node_group_name": monitoring_node_group_name(cfg, role),
             "kubernetes_version": cfg.eks_version,
             "public_endpoint": cfg.eks_public_endpoint,
+            "public_access_cidrs": cfg.eks_public_access_cidrs,
+            "private_access_cidrs": cfg.eks_private_access_cidrs,
             "subnet_ids": networks[role].app_subnet_ids,
             "kms_key_arn": keys[role].arn,
             "instance_types": cfg.node_instance_types,
@@ -118,7 +122,11 @@ backup = Backup(
 
 # Route53 is global; its zone, checks and records use the DR provider, the one
 # a failover out of the primary region can count on.
-zone = HostedZone("dns", {"zone_name": cfg.zone_name}, pulumi.ResourceOptions(provider=providers["dr"]))
+zone = HostedZone(
+    "dns",
+    {"zone_name": cfg.zone_name, "zone_id": cfg.zone_id, "create": cfg.create_zone},
+    pulumi.ResourceOptions(provider=providers["dr"]),
+)
 entry_points = {
     role: EntryPoint(
         f"entry-{role}",
@@ -132,6 +140,7 @@ entry_points = {
             "load_balancer_name": load_balancer_name(cfg, role),
             "target_group_name": target_group_name(cfg, role),
             "health_check_path": cfg.health_check_path,
+            "validate_certificate": cfg.certificates_validated,
         },
         pulumi.ResourceOptions(provider=providers[role]),
     )
@@ -154,7 +163,7 @@ dns = DnsFailover(
     pulumi.ResourceOptions(provider=providers["dr"]),
 )
 
-alert_topics = declare_alerting(cfg, providers, keys, networks["primary"].vpc.owner_id, dns.health_check_ids)
+alerting = declare_alerting(cfg, providers, keys, networks["primary"].vpc.owner_id, dns.health_check_ids)
 
 # After the alert topics: each cluster's Alertmanager publishes to its region's topic.
 for role in ROLES:
@@ -166,8 +175,10 @@ for role in ROLES:
             "ebs_kms_key_arn": clusters[role].ebs_kms_key_arn,
             "ebs_csi_driver": clusters[role].ebs_csi_driver,
             "cluster_name": clusters[role].name,
-            "alert_topic_arn": alert_topics[cfg.region_of(role)].arn,
+            "alert_topic_arn": alerting.topics[cfg.region_of(role)].arn,
             "alert_topic_kms_key_arn": keys[role].arn,
+            "heartbeat_topic_arn": alerting.heartbeat_topics[role].arn,
+            "monitoring_nodes": clusters[role].monitoring_node_group,
         },
         # Kubernetes resources go to the cluster, the roles and Pod Identity associations to its region.
         pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
@@ -196,11 +207,13 @@ pulumi.export(
             "minSize": clusters[role].size.min,
             "desiredSize": clusters[role].size.desired,
             "maxSize": clusters[role].size.max,
+            "monitoringNodeGroup": clusters[role].monitoring_node_group_name,
         }
         for role in ROLES
     },
 )
 pulumi.export("database", database.summary)
+pulumi.export("databaseCredentials", database.credentials)
 pulumi.export("buckets", storage.summary)
 pulumi.export("replication", storage.replication)
 pulumi.export("backupVaults", backup.summary)
@@ -228,4 +241,4 @@ pulumi.export(
         for role in ROLES
     },
 )
-pulumi.export("alertTopics", {region: topic.arn for region, topic in alert_topics.items()})
+pulumi.export("alertTopics", {region: topic.arn for region, topic in alerting.topics.items()})

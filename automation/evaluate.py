@@ -25,7 +25,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from components.config import NAMESPACE, PlatformConfig, parse_config
+from components.config import NAMESPACE, PlatformConfig, StackFileError, parse_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"
@@ -74,6 +74,10 @@ _COMPUTED: dict[str, dict[str, str]] = {
     },
     "random:index/randomPassword:RandomPassword": {"result": "mock-password-{digest}"},
 }
+# Computed fields inside an input object (the object is echoed back with them added).
+_COMPUTED_NESTED: dict[str, dict[str, dict[str, str]]] = {
+    "aws:eks/cluster:Cluster": {"vpcConfig": {"clusterSecurityGroupId": "sg-{digest}"}},
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class DeclaredResource:
     delete_before_replace: bool
     dependencies: tuple[str, ...] = ()
     """URNs this resource waits for: `depends_on` and the resources its inputs come from."""
+    custom_timeouts: Mapping[str, str] = field(default_factory=dict)
+    """The `custom_timeouts` option: operation (create/update/delete) -> duration such as `8h`."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -152,13 +158,27 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         for key, template in _COMPUTED.get(args.typ, {}).items():
             value = template.format_map(_Default(fields))
             state.setdefault(key, _json_or_text(value))
+        for key, nested in _COMPUTED_NESTED.get(args.typ, {}).items():
+            computed = {field: template.format_map(_Default(fields)) for field, template in nested.items()}
+            state[key] = {**computed, **(state.get(key) or {})}
         return mock_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:root", "userId": "mock"}, None
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:root", "userId": "mock"}, []
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
+        if args.token == "aws:route53/getZone:getZone":
+            # An existing zone looked up by name: what Route53 would answer for a delegated public zone.
+            name = str(args.args.get("name", "")).rstrip(".")
+            zone_id = "Z" + hashlib.sha256(name.encode()).hexdigest()[:20].upper()
+            return {
+                "id": zone_id,
+                "zoneId": zone_id,
+                "name": name,
+                "nameServers": ["ns-1.awsdns-00.org"],
+                "privateZone": False,
+            }, []
         raise NotImplementedError(f"the offline evaluation has no answer for the invoke {args.token}")
 
 
@@ -233,6 +253,11 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             delete_before_replace=bool(request.deleteBeforeReplace),
             # The SDK gathers dependencies in a set: sorted, two evaluations compare equal.
             dependencies=tuple(sorted(real_urn(urn) for urn in request.dependencies)),
+            custom_timeouts={
+                operation: getattr(request.customTimeouts, operation)
+                for operation in ("create", "update", "delete")
+                if request.HasField("customTimeouts") and getattr(request.customTimeouts, operation)
+            },
         )
         with self._lock:
             self._regions_by_urn[response.urn] = region
@@ -245,11 +270,50 @@ def real_urn(mock_urn: str) -> str:
     return mock_urn.replace("::pulumi:pulumi:Stack$", "::", 1)
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: str, line: int, first_line: int) -> None:
+        self.key = key
+        super().__init__(
+            f"line {line}: key {key} is given twice (first at line {first_line}); one value would be silently ignored"
+        )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; the Pulumi CLI refuses the file. Refuse it here too."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKeyError(str(key), line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def stack_file_config(stack: str = "prod", project_dir: Path = PROJECT_DIR) -> dict[str, str]:
-    """Read `Pulumi.<stack>.yaml` into raw config strings, as the engine passes them."""
+    """Read `Pulumi.<stack>.yaml` into raw config strings, as the engine passes them.
+
+    Refused with a `StackFileError` naming the file: YAML that does not parse, a key given
+    twice (catalogue: pulumi-cli.stack-file-duplicate-keys), a `config:` that is not a mapping.
+    A key in a misspelt namespace is refused by `parse_config`, wherever config comes from.
+    """
     path = project_dir / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
-    return {key: _config_text(value) for key, value in (document.get("config") or {}).items()}
+    try:
+        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+    except _DuplicateKeyError as error:
+        raise StackFileError(path.name, str(error), key=error.key) from None
+    except yaml.YAMLError as error:
+        raise StackFileError(path.name, f"is not valid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise StackFileError(path.name, f"must be a mapping with a config: section, got {type(document).__name__}")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise StackFileError(
+            path.name, f"config: must be a mapping of namespace:key to value, got {type(config).__name__}"
+        )
+    return {str(key): _config_text(value) for key, value in config.items()}
 
 
 def _config_text(value: Any) -> str:

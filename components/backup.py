@@ -4,7 +4,7 @@ Rules: daily snapshots, weekly backups that move to cold storage where the
 resource type supports it, and continuous backups (point-in-time recovery).
 A region's selection covers its data bucket and its current database
 instance while that instance is standalone; AWS Backup cannot back up a read
-replica. Vaults and plans exist in both regions in every state, so a failover
+replica (catalogue: backup.no-read-replica). Vaults and plans exist in both regions in every state, so a failover
 only adds a selection in the DR region.
 """
 
@@ -43,6 +43,7 @@ def continuous_retention_days(cfg: PlatformConfig) -> int:
     return max(cfg.backup_continuous_retention_days, cfg.db_backup_retention_days)
 
 
+# catalogue: backup.cold-storage-minimum-90-days (weekly: retention >= cold + 90, from config)
 def rule_lifecycles(cfg: PlatformConfig) -> dict[str, dict[str, int | bool]]:
     """Lifecycle per rule, shared by the rule and its cross-region copy."""
     return {

@@ -29,6 +29,7 @@ SEED_ROLE = "primary"
 # Once a group belongs to a datastore, the datastore owns these: a member's
 # ModifyReplicationGroup for them is refused, so the seed declares them for
 # creation only and later changes go through the datastore's own arguments.
+# catalogue: elasticache.global-datastore-member-inherits
 _OWNED_BY_DATASTORE = ["nodeType", "engineVersion"]
 
 
@@ -118,6 +119,7 @@ class Cache(pulumi.ComponentResource):
             # Created in the seed's region (the API requires it) and read there; after a
             # FailoverGlobalReplicationGroup the actual primary differs from this declaration,
             # which would otherwise plan a replacement of the datastore.
+            # catalogue: elasticache.global-datastore-primary-change-replaces
             opts=self._in(seed, protect=True, ignore_changes=["primaryReplicationGroupId"]),
         )
 

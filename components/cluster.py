@@ -4,6 +4,18 @@ The active region's node group runs at full size and the standby's at a
 minimal size; `node_group_size` decides which from the DR state. The cluster
 itself is identical in every state, so only the node group's scaling changes
 when the platform fails over or back.
+
+A second, fixed node group of one node in the region's first availability zone
+carries the monitoring stack. Its volumes are zonal EBS volumes: on the
+application node group (one standby node across three zones, shrunk again in
+`resyncing`) a replacement node in another zone would leave Prometheus and
+Alertmanager Pending, silently. Here a replacement always comes up in the zone
+the volumes are in, and no DR transition resizes the group.
+
+Who reaches the Kubernetes API: the private endpoint (always on) from the VPC
+and from the networks in `eksPrivateAccessCidrs` (CI runners connected by
+peering, Transit Gateway or VPN), and, if `eksPublicEndpoint`, the public
+endpoint from the addresses in `eksPublicAccessCidrs` only.
 """
 
 from __future__ import annotations
@@ -19,6 +31,13 @@ import pulumi_kubernetes as k8s
 from components.config import DrState, NodeGroupSize, PlatformConfig
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+KUBERNETES_API_PORT = 443
+POOL_LABEL = "dr-platform/pool"
+"""Node label naming the pool: `app` (the scaled node group) or `monitoring` (the fixed one)."""
+APP_POOL = "app"
+MONITORING_POOL = "monitoring"
+MONITORING_NODE_GROUP_SIZE = NodeGroupSize(min=1, desired=1, max=2)
+"""One node; max 2 leaves room for the managed node group's rolling replacement."""
 
 # Installed before any node joins: networking, service proxy and the agent
 # that hands pod-identity credentials out (the EBS CSI driver needs it).
@@ -52,9 +71,15 @@ class ClusterArgs(TypedDict):
     region: str
     cluster_name: str
     node_group_name: str
+    monitoring_node_group_name: str
     kubernetes_version: str
     public_endpoint: bool
+    public_access_cidrs: Sequence[str]
+    """Required with a public endpoint: EKS would otherwise open it to 0.0.0.0/0."""
+    private_access_cidrs: Sequence[str]
+    """Connected networks (CI runners) admitted to the private endpoint through the cluster security group."""
     subnet_ids: Sequence[pulumi.Input[str]]
+    """Application subnets, one per availability zone, the first zone first."""
     kms_key_arn: pulumi.Input[str]
     instance_types: Sequence[str]
     size: NodeGroupSize
@@ -100,6 +125,8 @@ class Cluster(pulumi.ComponentResource):
                 subnet_ids=list(args["subnet_ids"]),
                 endpoint_private_access=True,
                 endpoint_public_access=args["public_endpoint"],
+                # catalogue: eks.public-endpoint-open-by-default
+                public_access_cidrs=list(args["public_access_cidrs"]) if args["public_endpoint"] else None,
             ),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 resources=["secrets"],
@@ -116,6 +143,20 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=True, depends_on=[*cluster_policies, log_group]),
         )
 
+        # catalogue: eks.private-endpoint-needs-cluster-security-group-rule
+        for cidr in args["private_access_cidrs"]:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-from-{cidr.replace('/', '-')}",
+                security_group_id=self.cluster.vpc_config.cluster_security_group_id,
+                ip_protocol="tcp",
+                from_port=KUBERNETES_API_PORT,
+                to_port=KUBERNETES_API_PORT,
+                cidr_ipv4=cidr,
+                description="Kubernetes API from a connected network (CI runners, operators)",
+                opts=child,
+            )
+
+        # catalogue: eks.creator-has-an-access-entry
         for principal_arn in args["admin_principal_arns"]:
             principal = principal_arn.rsplit(":", 1)[-1].replace("/", "-")
             entry = aws.eks.AccessEntry(
@@ -157,6 +198,25 @@ class Cluster(pulumi.ComponentResource):
                 min_size=size.min, desired_size=size.desired, max_size=size.max
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels={POOL_LABEL: APP_POOL},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons["vpc-cni"]]),
+        )
+        # catalogue: ebs.volume-in-one-availability-zone
+        self.monitoring_node_group = aws.eks.NodeGroup(
+            f"{name}-monitoring-nodes",
+            cluster_name=self.cluster.name,
+            node_group_name=args["monitoring_node_group_name"],
+            node_role_arn=node_role.arn,
+            subnet_ids=[args["subnet_ids"][0]],
+            instance_types=list(args["instance_types"]),
+            capacity_type="ON_DEMAND",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=MONITORING_NODE_GROUP_SIZE.min,
+                desired_size=MONITORING_NODE_GROUP_SIZE.desired,
+                max_size=MONITORING_NODE_GROUP_SIZE.max,
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels={POOL_LABEL: MONITORING_POOL},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons["vpc-cni"]]),
         )
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.node_group])
@@ -202,12 +262,14 @@ class Cluster(pulumi.ComponentResource):
 
         self.name = self.cluster.name
         self.node_group_name = self.node_group.node_group_name
+        self.monitoring_node_group_name = self.monitoring_node_group.node_group_name
         self.size = size
         self.ebs_kms_key_arn = args["kms_key_arn"]
         self.register_outputs(
             {
                 "name": self.name,
                 "node_group_name": self.node_group_name,
+                "monitoring_node_group_name": self.monitoring_node_group_name,
                 "endpoint": self.cluster.endpoint,
             }
         )

@@ -9,6 +9,7 @@ a bad value fails before any resource is declared or any API is called.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -18,11 +19,21 @@ from enum import StrEnum
 from typing import Any
 
 NAMESPACE = "dr-platform"
+OTHER_NAMESPACES = ("aws", "kubernetes", "random", "pulumi")
+"""Namespaces a stack file may hold besides the project's: the plugins' own settings and Pulumi's."""
 
 ROLES = ("primary", "dr")
 """Region roles. `primary` is where the platform normally runs; `dr` is the standby."""
 
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_DB_INSTANCE_CLASS_RE = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+_CACHE_NODE_TYPE_RE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+_EC2_INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+_POSTGRES_VERSION_RE = re.compile(r"^\d{1,2}(\.\d{1,2})?$")
+_REDIS_VERSION_RE = re.compile(r"^\d+\.(\d+(\.\d+)?|x)$")
+_ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_INTERNAL_SPACE = tuple(
+    ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
 _DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -33,9 +44,18 @@ _IDENT_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,62}$")
 class ConfigError(ValueError):
     """A config value is missing or not allowed; the message names the key."""
 
-    def __init__(self, key: str, problem: str) -> None:
+    def __init__(self, key: str, problem: str, *, namespace: str | None = NAMESPACE) -> None:
         self.key = key
-        super().__init__(f"config {NAMESPACE}:{key}: {problem}")
+        super().__init__(f"config {namespace + ':' if namespace else ''}{key}: {problem}")
+
+
+class StackFileError(ConfigError):
+    """A stack file that cannot be read as config; the message names the file (and the key, if one)."""
+
+    def __init__(self, path: str, problem: str, key: str = "") -> None:
+        self.key = key
+        self.path = path
+        ValueError.__init__(self, f"{path}: {problem}")
 
 
 class DrState(StrEnum):
@@ -102,6 +122,8 @@ class PlatformConfig:
     # compute
     eks_version: str
     eks_public_endpoint: bool
+    eks_public_access_cidrs: tuple[str, ...]
+    eks_private_access_cidrs: tuple[str, ...]
     eks_admin_principal_arns: tuple[str, ...]
     node_instance_types: tuple[str, ...]
     node_group_full: NodeGroupSize
@@ -113,6 +135,11 @@ class PlatformConfig:
     runbook_base_url: str
     # traffic
     zone_name: str
+    zone_id: str | None
+    """An existing, delegated public zone, used as is; None: look it up by name, or create it."""
+    create_zone: bool
+    zone_delegated: bool
+    """The parent domain delegates to the zone: certificates can be validated through it."""
     app_subdomain: str
     dns_ttl_seconds: int
     health_check_path: str
@@ -144,6 +171,11 @@ class PlatformConfig:
     def app_fqdn(self) -> str:
         return f"{self.app_subdomain}.{self.zone_name}"
 
+    @property
+    def certificates_validated(self) -> bool:
+        """ACM validates through the zone only once the parent domain delegates to it."""
+        return self.zone_delegated or not self.create_zone
+
     def role_of(self, region: str) -> str:
         for role, settings in self.regions.items():
             if settings.region == region:
@@ -162,6 +194,7 @@ class _Reader:
 
     def __init__(self, raw: Mapping[str, str]) -> None:
         prefix = f"{NAMESPACE}:"
+        _check_namespaces(raw)
         self._raw = {k.removeprefix(prefix): v for k, v in raw.items() if ":" not in k or k.startswith(prefix)}
         self._read: set[str] = set()
 
@@ -224,6 +257,38 @@ class _Reader:
         return value
 
 
+def _check_namespaces(raw: Mapping[str, str]) -> None:
+    """A key in a namespace nothing reads (a misspelt `drplatform:`) would be ignored: refuse it."""
+    for key in raw:
+        namespace, _, name = key.rpartition(":")
+        if not namespace or namespace in (NAMESPACE, *OTHER_NAMESPACES):
+            continue
+        close = difflib.get_close_matches(namespace, (NAMESPACE, *OTHER_NAMESPACES), n=1)
+        hint = f"; did you mean {close[0]}:{name}?" if close else ""
+        raise ConfigError(
+            key,
+            f"namespace {namespace!r} is read by nothing in this project (namespaces: "
+            f"{', '.join((NAMESPACE, *OTHER_NAMESPACES))}){hint}",
+            namespace=None,
+        )
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's endpoint data: current with each boto3 release.
+
+    Read once per process: loading the endpoint data takes a noticeable fraction of a second.
+    """
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
 def _per_role(reader: _Reader, key: str, default: Mapping[str, Any]) -> dict[str, Any]:
     value = reader.structured(key, default)
     if not isinstance(value, dict) or set(value) - set(ROLES):
@@ -248,18 +313,98 @@ def _node_group_size(reader: _Reader, key: str, default: Mapping[str, int]) -> N
     return NodeGroupSize(**sizes)
 
 
-def _string_list(reader: _Reader, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
-    value = reader.structured(key, [])
+def _string_list(
+    reader: _Reader, key: str, pattern: re.Pattern[str], what: str, default: list[str] | None = None
+) -> tuple[str, ...]:
+    value = reader.structured(key, default or [])
     if not isinstance(value, list) or not all(isinstance(v, str) and pattern.match(v) for v in value):
         raise ConfigError(key, f"must be a list of {what}, got {value!r}")
+    if default and not value:
+        raise ConfigError(key, f"must list at least one of {what} (default {default!r}), got []")
     return tuple(value)
+
+
+def _formatted(reader: _Reader, key: str, default: str, pattern: re.Pattern[str], what: str) -> str:
+    """A value whose format is checked here; whether AWS offers it in the region is AWS's to say."""
+    value = reader.text(key, default)
+    if not pattern.match(value):
+        raise ConfigError(key, f"must be {what} such as {default}, got {value!r}")
+    return value
 
 
 def _region(reader: _Reader, key: str) -> str:
     value = reader.text(key)
-    if not _REGION_RE.match(value):
-        raise ConfigError(key, f"must be an AWS region code such as us-east-1, got {value!r}")
+    regions = known_regions()
+    if value not in regions:
+        close = difflib.get_close_matches(value, sorted(regions), n=3)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise ConfigError(
+            key,
+            f"must be an AWS region code such as us-east-1, got {value!r}: not a region in the endpoint data of "
+            f"the installed botocore (a region launched since needs a newer boto3){hint}",
+        )
     return value
+
+
+def _cidr_list(reader: _Reader, key: str, *, private: bool) -> tuple[str, ...]:
+    """IPv4 blocks that reach a cluster's API endpoint; never the whole internet."""
+    blocks = reader.structured(key, [])
+    if not isinstance(blocks, list):
+        raise ConfigError(key, f"must be a list of IPv4 CIDR blocks, got {blocks!r}")
+    result = []
+    for block in blocks:
+        try:
+            network = ipaddress.ip_network(block)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                key, f"must be a list of IPv4 CIDR blocks such as 203.0.113.10/32, got {block!r}"
+            ) from None
+        if network.version != 4 or network.prefixlen == 0:
+            raise ConfigError(key, f"{block} would admit every address; list the networks that need the API")
+        internal = any(network.subnet_of(space) for space in _INTERNAL_SPACE)
+        if internal != private:
+            where = (
+                "private networks (RFC 1918 or 100.64.0.0/10) connected to the VPC" if private else "public addresses"
+            )
+            raise ConfigError(key, f"{block} is not one of the {where}")
+        result.append(str(network))
+    return tuple(result)
+
+
+def _cluster_access(reader: _Reader) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+    """Who reaches the clusters' Kubernetes API: a public endpoint only with an explicit allow-list."""
+    public = reader.boolean("eksPublicEndpoint", False)
+    public_cidrs = _cidr_list(reader, "eksPublicAccessCidrs", private=False)
+    # catalogue: eks.public-endpoint-open-by-default
+    if public and not public_cidrs:
+        raise ConfigError(
+            "eksPublicAccessCidrs",
+            "is required with eksPublicEndpoint: true; EKS opens a public endpoint to 0.0.0.0/0 unless it lists "
+            "the addresses allowed (CI runners' egress, operators' VPN)",
+        )
+    if public_cidrs and not public:
+        raise ConfigError("eksPublicAccessCidrs", "has no effect unless eksPublicEndpoint is true")
+    return public, public_cidrs, _cidr_list(reader, "eksPrivateAccessCidrs", private=True)
+
+
+def _hosted_zone(reader: _Reader) -> tuple[str | None, bool, bool]:
+    """An existing zone (by id, or looked up by name), or one the stack creates and the parent delegates to.
+
+    A created zone validates no certificate until zoneDelegated says the parent delegates to it
+    (catalogue: acm.dns-validation-needs-delegated-zone).
+    """
+    zone_id = reader.text("zoneId", "") or None
+    if zone_id is not None and not _ZONE_ID_RE.match(zone_id):
+        raise ConfigError("zoneId", f"must be a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ, got {zone_id!r}")
+    create = reader.boolean("createZone", False)
+    delegated = reader.boolean("zoneDelegated", False)
+    if create and zone_id:
+        raise ConfigError("zoneId", "names an existing zone; it cannot be given with createZone: true")
+    if delegated and not create:
+        raise ConfigError(
+            "zoneDelegated", "applies to a zone the stack creates (createZone: true); an existing zone is delegated"
+        )
+    return zone_id, create, delegated
 
 
 def _region_settings(reader: _Reader, regions: Mapping[str, str]) -> dict[str, RegionSettings]:
@@ -390,6 +535,7 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
 
     weekly_cold = r.integer("backupWeeklyColdAfterDays", 7, 1, 365)
     # AWS Backup keeps a recovery point in cold storage for at least 90 days.
+    # catalogue: backup.cold-storage-minimum-90-days
     weekly_keep = r.integer("backupWeeklyRetentionDays", weekly_cold + 90, 28, 36500)
     if weekly_keep < weekly_cold + 90:
         raise ConfigError(
@@ -401,7 +547,8 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     eks_version = r.text("eksVersion", "1.33")
     if not re.fullmatch(r"1\.\d{2}", eks_version):
         raise ConfigError("eksVersion", f"must be a Kubernetes minor version such as 1.33, got {eks_version!r}")
-    node_types = _string_list(r, "nodeInstanceTypes", re.compile(r"^[a-z0-9-]+\.[a-z0-9]+$"), "EC2 instance types")
+    node_types = _string_list(r, "nodeInstanceTypes", _EC2_INSTANCE_TYPE_RE, "EC2 instance types", ["m6i.large"])
+    eks_public, eks_public_cidrs, eks_private_cidrs = _cluster_access(r)
     full = _node_group_size(r, "nodeGroupFull", {"min": 3, "desired": 3, "max": 9})
     standby = _node_group_size(r, "nodeGroupStandby", {"min": 1, "desired": 1, "max": 9})
     if standby.desired > full.desired:
@@ -412,6 +559,7 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
     zone_name = r.text("zoneName").lower().rstrip(".")
     if not _DNS_NAME_RE.match(zone_name):
         raise ConfigError("zoneName", f"must be a DNS domain such as example.com, got {zone_name!r}")
+    zone_id, create_zone, zone_delegated = _hosted_zone(r)
     subdomain = r.text("appSubdomain", "app")
     if not _LABEL_RE.match(subdomain):
         raise ConfigError("appSubdomain", f"must be one DNS label such as app, got {subdomain!r}")
@@ -441,9 +589,11 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
         dr_state=dr_state,
         name_prefix=name_prefix,
         regions=regions,
-        db_instance_class=r.text("dbInstanceClass", "db.r6g.large"),
+        db_instance_class=_formatted(
+            r, "dbInstanceClass", "db.r6g.large", _DB_INSTANCE_CLASS_RE, "an RDS instance class"
+        ),
         # A major version only: RDS applies minor upgrades itself without a diff.
-        db_engine_version=r.text("dbEngineVersion", "16"),
+        db_engine_version=_formatted(r, "dbEngineVersion", "16", _POSTGRES_VERSION_RE, "a PostgreSQL version"),
         db_allocated_storage_gb=allocated,
         db_max_allocated_storage_gb=max_allocated,
         db_name=db_name,
@@ -460,18 +610,22 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
         backup_weekly_cold_after_days=weekly_cold,
         backup_weekly_retention_days=weekly_keep,
         backup_continuous_retention_days=r.integer("backupContinuousRetentionDays", 1, 1, 35),
-        cache_node_type=r.text("cacheNodeType", "cache.r7g.large"),
-        cache_engine_version=r.text("cacheEngineVersion", "7.1"),
+        cache_node_type=_formatted(
+            r, "cacheNodeType", "cache.r7g.large", _CACHE_NODE_TYPE_RE, "an ElastiCache node type"
+        ),
+        cache_engine_version=_formatted(r, "cacheEngineVersion", "7.1", _REDIS_VERSION_RE, "a Redis engine version"),
         cache_replicas_per_group=r.integer("cacheReplicasPerGroup", 1, 1, 5),
         eks_version=eks_version,
-        eks_public_endpoint=r.boolean("eksPublicEndpoint", False),
+        eks_public_endpoint=eks_public,
+        eks_public_access_cidrs=eks_public_cidrs,
+        eks_private_access_cidrs=eks_private_cidrs,
         eks_admin_principal_arns=_string_list(
             r,
             "eksAdminPrincipalArns",
             re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/\S+$"),
             "IAM role or user ARNs",
         ),
-        node_instance_types=node_types or ("m6i.large",),
+        node_instance_types=node_types,
         node_group_full=full,
         node_group_standby=standby,
         prometheus_retention_days=r.integer("prometheusRetentionDays", 15, 1, 365),
@@ -479,6 +633,9 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
         grafana_storage_gb=r.integer("grafanaStorageGb", 10, 1, 16384),
         runbook_base_url=_runbook_base_url(r),
         zone_name=zone_name,
+        zone_id=zone_id,
+        create_zone=create_zone,
+        zone_delegated=zone_delegated,
         app_subdomain=subdomain,
         dns_ttl_seconds=r.integer("dnsTtlSeconds", 60, 1, 300),
         health_check_path=health_path,
@@ -522,6 +679,5 @@ def load_config() -> PlatformConfig:
     from pulumi.runtime.config import CONFIG
 
     # The language host loads the whole stack config here (so do the test mocks);
-    # reading it all lets a misspelt key fail instead of silently falling back.
-    raw = {k: v for k, v in CONFIG.get().items() if k.startswith(f"{NAMESPACE}:")}
-    return parse_config(raw)
+    # reading it all lets a misspelt key or namespace fail instead of silently falling back.
+    return parse_config(dict(CONFIG.get()))

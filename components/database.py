@@ -7,21 +7,31 @@ whole life: it is created either as the writer (only the primary's generation
 1) or as a cross-region read replica, and keeps that creation's argument set.
 A replica is promoted by dropping `replicate_source_db`; it never becomes a
 replica again, so failback builds a new generation instead.
+
+The master credential is the program's, not RDS's: every standalone instance
+is a replica source at some point, and RDS refuses a replica of a source that
+manages its password in Secrets Manager. One generated password, kept only as
+a Pulumi secret, is declared on every standalone instance; a replica inherits
+it from its source, so a promoted replica already has exactly the declared
+value. Applications and drctl read it from a Secrets Manager secret in the
+primary region that Secrets Manager replicates to the DR region.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.config import ROLES, ConfigError, DrState, PlatformConfig
 from components.encryption import RegionalKey
-from components.naming import db_identifier, db_parameter_group_name, db_subnet_group_name
-from components.network import Network
+from components.naming import db_identifier, db_master_secret_name, db_parameter_group_name, db_subnet_group_name
+from components.network import POSTGRES_PORT, Network
 
 ENGINE = "postgres"
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -29,6 +39,13 @@ LOG_EXPORTS = ("postgresql", "upgrade")
 # left out on purpose: drctl sets it during a graceful switchover, and a declared
 # value would be put back by the next update.
 PARAMETERS = {"rds.force_ssl": "1"}
+MASTER_PASSWORD_LENGTH = 40
+"""Letters and digits only: RDS refuses `/`, `"`, `@` and spaces, and URIs choke on much of the rest."""
+REPLICA_COPY_GIB_PER_HOUR = 50
+"""catalogue: rds.cross-region-replica-creation-time (an estimate: snapshot, cross-region copy, restore)."""
+WRITER_CREATE_TIMEOUT = "2h"
+DELETE_TIMEOUT = "2h"
+"""Deleting takes a final snapshot of the whole volume first."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,23 @@ def _check_can_replicate(cfg: PlatformConfig, role: str) -> None:
         )
 
 
+def instance_timeouts(cfg: PlatformConfig, planned: PlannedInstance) -> pulumi.CustomTimeouts:
+    """Sized to the data: the provider's defaults (create 40 min, update 80 min) end long before a
+    cross-region replica of a large database exists, and leave the update half done in the state.
+
+    Only creation and config decide them, so they are the same in every DR state.
+    """
+    # catalogue: rds.cross-region-replica-creation-time
+    copy_hours = 2 + math.ceil(cfg.db_max_allocated_storage_gb / REPLICA_COPY_GIB_PER_HOUR)
+    sized = f"{copy_hours}h"
+    return pulumi.CustomTimeouts(
+        create=sized if planned.created_as_replica else WRITER_CREATE_TIMEOUT,
+        # Promotion, storage and class changes all scale with the volume.
+        update=sized,
+        delete=DELETE_TIMEOUT,
+    )
+
+
 def role_label(cfg: PlatformConfig, planned: PlannedInstance) -> str:
     """`writer` (serving), `replica`, or `detached`: the failed primary, standalone but not serving."""
     if planned.is_replica:
@@ -162,6 +196,16 @@ class Database(pulumi.ComponentResource):
                 opts=in_region,
             )
 
+        # catalogue: rds.master-password-characters
+        self.master_password = random.RandomPassword(
+            f"{name}-master-password",
+            length=MASTER_PASSWORD_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
+        )
+        password = pulumi.Output.secret(self.master_password.result)
+        self.master_secret = _master_secret(name, cfg, args, password, self)
+
         plan = plan_instances(cfg)
         self.instances: dict[tuple[str, int], aws.rds.Instance] = {}
         # Sources first: a replica's source is always a standalone instance.
@@ -177,6 +221,7 @@ class Database(pulumi.ComponentResource):
                     subnet_group=subnet_groups[planned.role],
                     parameter_group=parameter_groups[planned.role],
                     source=source,
+                    password=password,
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=self,
@@ -184,6 +229,7 @@ class Database(pulumi.ComponentResource):
                     # Losing an instance loses data; a deleted declaration leaves it in AWS.
                     protect=True,
                     retain_on_delete=True,
+                    custom_timeouts=instance_timeouts(cfg, planned),
                 ),
             )
 
@@ -204,7 +250,52 @@ class Database(pulumi.ComponentResource):
             }
             for role, planned in current.items()
         }
-        self.register_outputs({"summary": self.summary})
+        self.credentials = {
+            "secretName": self.master_secret.name,
+            "secretArn": self.master_secret.arn,
+            "regions": [cfg.primary_region, cfg.dr_region],
+        }
+        self.register_outputs({"summary": self.summary, "credentials": self.credentials})
+
+
+def _master_secret(
+    name: str, cfg: PlatformConfig, args: DatabaseArgs, password: pulumi.Output[str], parent: pulumi.Resource
+) -> aws.secretsmanager.Secret:
+    """The master credential where applications and drctl read it, in both regions.
+
+    Created in the primary region and replicated by Secrets Manager to the DR region, each copy
+    encrypted with its own region's key. Nothing in it depends on the DR state (no endpoint: that
+    moves), so no transition touches it and a failover update has nothing to do in the failed region.
+    """
+    in_primary = pulumi.ResourceOptions(parent=parent, provider=args["providers"]["primary"])
+    secret = aws.secretsmanager.Secret(
+        f"{name}-master-secret",
+        name=db_master_secret_name(cfg),
+        description="dr-platform PostgreSQL master credential (generated by the program; rotate with pulumi up)",
+        kms_key_id=args["keys"]["primary"].arn,
+        # catalogue: secretsmanager.replica-readable-in-its-region
+        # catalogue: kms.key-is-regional (each copy with its own region's key)
+        replicas=[aws.secretsmanager.SecretReplicaArgs(region=cfg.dr_region, kms_key_id=args["keys"]["dr"].arn)],
+        recovery_window_in_days=30,
+        opts=pulumi.ResourceOptions.merge(in_primary, pulumi.ResourceOptions(protect=True, retain_on_delete=True)),
+    )
+    aws.secretsmanager.SecretVersion(
+        f"{name}-master-secret-value",
+        secret_id=secret.id,
+        secret_string=pulumi.Output.secret(
+            pulumi.Output.json_dumps(
+                {
+                    "engine": ENGINE,
+                    "username": cfg.db_master_username,
+                    "password": password,
+                    "dbname": cfg.db_name,
+                    "port": POSTGRES_PORT,
+                }
+            )
+        ),
+        opts=in_primary,
+    )
+    return secret
 
 
 def _instance_args(
@@ -216,6 +307,7 @@ def _instance_args(
     subnet_group: aws.rds.SubnetGroup,
     parameter_group: aws.rds.ParameterGroup,
     source: aws.rds.Instance | None,
+    password: pulumi.Output[str],
 ) -> dict[str, Any]:
     args: dict[str, Any] = {
         "identifier": planned.identifier,
@@ -243,16 +335,24 @@ def _instance_args(
         "skip_final_snapshot": False,
         "final_snapshot_identifier": f"{planned.identifier}-final",
         "delete_automated_backups": False,
+        # catalogue: rds.modify-waits-for-maintenance-window
+        # Every change this program makes must land when the update runs: the settings a promoted
+        # replica gains, a rotated password, a class the replica needs to take the writer's load.
+        "apply_immediately": True,
     }
     if source is not None:
+        # catalogue: rds.replica-cannot-change-source (only dropping it, to promote, is in place)
         args["replicate_source_db"] = source.arn
         return args
-    # Standalone: backups (PostgreSQL replicas have none) and a master secret in
-    # this region. For a promoted replica, the provider promotes first (passing
-    # the retention to PromoteReadReplica) and modifies the rest afterwards.
+    # Standalone: backups (PostgreSQL replicas have none; a replica source must have
+    # them) and the program's master password. For a promoted replica, the provider
+    # promotes first (passing the retention to PromoteReadReplica) and modifies the
+    # rest afterwards; the password it sends is the one the replica inherited.
+    # catalogue: rds.replica-source-needs-backups
     args["backup_retention_period"] = cfg.db_backup_retention_days
-    args["manage_master_user_password"] = True
-    args["master_user_secret_kms_key_id"] = key.arn
+    # catalogue: rds.replica-source-managed-password
+    # catalogue: rds.replica-inherits-master-credentials (the value a promoted replica already has)
+    args["password"] = password
     if not planned.created_as_replica:
         # Creation-only arguments: a replica inherits them, and adding them to a
         # promoted replica would replace it.

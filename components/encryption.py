@@ -9,7 +9,9 @@ import pulumi
 import pulumi_aws as aws
 
 # Services that publish to SNS topics encrypted with this key (alerts). SNS
-# asks KMS for a data key as the publisher, so the key policy must admit it.
+# asks KMS for a data key as the publisher, so the key policy must admit it,
+# and aws:SourceAccount limits it to this account's alarms.
+# catalogue: sns.cloudwatch-publishes-to-encrypted-topic
 _ALARM_PUBLISHER = "cloudwatch.amazonaws.com"
 # EventBridge carries other services' events (AWS Backup, RDS...) to SNS. AWS
 # documents that its KMS requests carry no aws:SourceAccount, so no condition.
@@ -59,7 +61,7 @@ def key_policy(account_id: str) -> str:
 
 
 class RegionalKey(pulumi.ComponentResource):
-    """A key per region rather than a multi-region key: a multi-region key's
+    """A key per region (catalogue: kms.key-is-regional) rather than a multi-region key: a multi-region key's
     primary lives in one region, and its policy and rotation are managed there,
     which is exactly the region a failover has to do without."""
 

@@ -9,6 +9,14 @@ alert topic; both get AWS credentials through EKS Pod Identity. The caller
 passes the cluster's Kubernetes provider and the region's AWS provider
 (`providers=[kubernetes, aws]`).
 
+Prometheus, Alertmanager and Grafana run on the cluster's monitoring node (a
+fixed node group in one zone, see components/cluster.py): their volumes are
+zonal, and that node is replaced in the same zone and never resized by a DR
+transition. Alertmanager sends the chart's always-firing Watchdog alert to the
+region's heartbeat topic every few minutes; a CloudWatch alarm outside the
+cluster pages when those heartbeats stop (components/alarms.py): a dead
+man's switch for the whole monitoring stack.
+
 Rules and chart values do not depend on the DR state, so a failover does not
 upgrade the chart; only the DR dashboard's state panel and the rule that
 watches for a missing replica-lag series follow the state.
@@ -28,6 +36,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.alert_rules import rule_groups
+from components.cluster import MONITORING_POOL, POOL_LABEL
 from components.config import PlatformConfig
 from components.dashboards import dr_status, system_overview
 
@@ -45,6 +54,11 @@ ALERTMANAGER_SERVICE_ACCOUNT = f"{RELEASE_NAME}-alertmanager"
 """The chart's default name, set explicitly: the Pod Identity association binds this name."""
 ALERTMANAGER_NULL_RECEIVER = "null"
 ALERTMANAGER_SNS_RECEIVER = "sns-alert-topic"
+ALERTMANAGER_HEARTBEAT_RECEIVER = "sns-heartbeat"
+HEARTBEAT_REPEAT_INTERVAL = "4m"
+"""Watchdog is re-sent this often: every 5-minute period of the heartbeat topic's metric holds one
+(catalogue: sns.topic-metrics-every-five-minutes)."""
+MONITORING_NODE_SELECTOR = {POOL_LABEL: MONITORING_POOL}
 
 EXPORTER_CHART = "prometheus-yet-another-cloudwatch-exporter"
 EXPORTER_CHART_VERSION = "0.47.0"
@@ -101,7 +115,11 @@ class MonitoringArgs(TypedDict):
     alert_topic_arn: pulumi.Input[str]
     """The region's SNS alert topic (the CloudWatch alarms' topic): Alertmanager publishes to it."""
     alert_topic_kms_key_arn: pulumi.Input[str]
-    """The key the topic is encrypted with: publishing needs a data key from it."""
+    """The key the topics are encrypted with: publishing needs a data key from it."""
+    heartbeat_topic_arn: pulumi.Input[str]
+    """The region's heartbeat topic: Watchdog goes there, and an alarm watches for its silence."""
+    monitoring_nodes: pulumi.Resource
+    """The node group the stack runs on (its volumes' zone); the chart waits for it."""
 
 
 def _volume_claim(size_gb: int) -> dict[str, Any]:
@@ -179,8 +197,13 @@ def exporter_values(region: str) -> dict[str, Any]:
     }
 
 
-def alertmanager_config(region: str, topic_arn: pulumi.Input[str]) -> dict[str, Any]:
-    """Route critical and warning alerts to the region's SNS topic, signed with Pod Identity credentials."""
+def alertmanager_config(
+    region: str, topic_arn: pulumi.Input[str], heartbeat_topic_arn: pulumi.Input[str]
+) -> dict[str, Any]:
+    """Route critical and warning alerts to the region's SNS topic, and Watchdog to its heartbeat topic.
+
+    Both are signed with Pod Identity credentials (no keys: the SDK's default chain finds them).
+    """
     return {
         "route": {
             "receiver": ALERTMANAGER_NULL_RECEIVER,
@@ -189,8 +212,14 @@ def alertmanager_config(region: str, topic_arn: pulumi.Input[str]) -> dict[str, 
             "group_interval": "5m",
             "repeat_interval": "4h",
             "routes": [
-                # Watchdog fires all the time to prove the pipeline works; it must not page.
-                {"receiver": ALERTMANAGER_NULL_RECEIVER, "matchers": ['alertname = "Watchdog"']},
+                # Watchdog fires all the time to prove the pipeline works: a heartbeat, never a page.
+                {
+                    "receiver": ALERTMANAGER_HEARTBEAT_RECEIVER,
+                    "matchers": ['alertname = "Watchdog"'],
+                    "group_wait": "0s",
+                    "group_interval": "1m",
+                    "repeat_interval": HEARTBEAT_REPEAT_INTERVAL,
+                },
                 {"receiver": ALERTMANAGER_SNS_RECEIVER, "matchers": ['severity =~ "critical|warning"']},
             ],
         },
@@ -198,21 +227,25 @@ def alertmanager_config(region: str, topic_arn: pulumi.Input[str]) -> dict[str, 
             {"name": ALERTMANAGER_NULL_RECEIVER},
             {
                 "name": ALERTMANAGER_SNS_RECEIVER,
+                "sns_configs": [{"topic_arn": topic_arn, "sigv4": {"region": region}, "send_resolved": True}],
+            },
+            {
+                "name": ALERTMANAGER_HEARTBEAT_RECEIVER,
                 "sns_configs": [
-                    {
-                        "topic_arn": topic_arn,
-                        # No keys: the SDK's default chain picks up the Pod Identity credentials.
-                        "sigv4": {"region": region},
-                        "send_resolved": True,
-                    }
+                    {"topic_arn": heartbeat_topic_arn, "sigv4": {"region": region}, "send_resolved": False}
                 ],
             },
         ],
     }
 
 
-def chart_values(cfg: PlatformConfig, role: str, alert_topic_arn: pulumi.Input[str]) -> dict[str, Any]:
-    """Values for kube-prometheus-stack in the cluster of region role `role`."""
+def chart_values(
+    cfg: PlatformConfig, role: str, alert_topic_arn: pulumi.Input[str], heartbeat_topic_arn: pulumi.Input[str]
+) -> dict[str, Any]:
+    """Values for kube-prometheus-stack in the cluster of region role `role`.
+
+    What keeps data on a volume runs on the monitoring node, in the volumes' zone.
+    """
     # Prometheus drops old blocks at this size, before the volume fills and it crash-loops.
     retention_size_gb = max(1, cfg.prometheus_storage_gb * 85 // 100)
     return {
@@ -227,6 +260,8 @@ def chart_values(cfg: PlatformConfig, role: str, alert_topic_arn: pulumi.Input[s
                 "retention": f"{cfg.prometheus_retention_days}d",
                 "retentionSize": f"{retention_size_gb}GB",
                 "storageSpec": {"volumeClaimTemplate": _volume_claim(cfg.prometheus_storage_gb)},
+                # catalogue: ebs.volume-in-one-availability-zone
+                "nodeSelector": MONITORING_NODE_SELECTOR,
                 "externalLabels": {"cluster_region": cfg.region_of(role), "dr_role": role},
                 # Select every PrometheusRule, ServiceMonitor and PodMonitor, not
                 # only those labelled with this release.
@@ -237,8 +272,11 @@ def chart_values(cfg: PlatformConfig, role: str, alert_topic_arn: pulumi.Input[s
         },
         "alertmanager": {
             "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT},
-            "config": alertmanager_config(cfg.region_of(role), alert_topic_arn),
-            "alertmanagerSpec": {"storage": {"volumeClaimTemplate": _volume_claim(ALERTMANAGER_STORAGE_GB)}},
+            "config": alertmanager_config(cfg.region_of(role), alert_topic_arn, heartbeat_topic_arn),
+            "alertmanagerSpec": {
+                "storage": {"volumeClaimTemplate": _volume_claim(ALERTMANAGER_STORAGE_GB)},
+                "nodeSelector": MONITORING_NODE_SELECTOR,
+            },
         },
         "grafana": {
             "persistence": {
@@ -249,6 +287,7 @@ def chart_values(cfg: PlatformConfig, role: str, alert_topic_arn: pulumi.Input[s
             },
             # A ReadWriteOnce volume cannot attach to a second pod during a rolling update.
             "deploymentStrategy": {"type": "Recreate"},
+            "nodeSelector": MONITORING_NODE_SELECTOR,
             "sidecar": {
                 "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}
             },
@@ -300,7 +339,11 @@ class Monitoring(pulumi.ComponentResource):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": args["alert_topic_arn"]},
+                        {
+                            "Effect": "Allow",
+                            "Action": ["sns:Publish"],
+                            "Resource": [args["alert_topic_arn"], args["heartbeat_topic_arn"]],
+                        },
                         {
                             "Effect": "Allow",
                             "Action": PUBLISHER_KMS_ACTIONS,
@@ -317,12 +360,13 @@ class Monitoring(pulumi.ComponentResource):
             version=CHART_VERSION,
             repository_opts={"repo": CHART_REPOSITORY},
             namespace=self.namespace,
-            values=chart_values(cfg, role, args["alert_topic_arn"]),
+            values=chart_values(cfg, role, args["alert_topic_arn"], args["heartbeat_topic_arn"]),
             # First install waits for three volumes to be provisioned and attached.
             timeout=900,
             # Pod Identity credentials are injected when a pod is created: the association comes first.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[storage_class, args["ebs_csi_driver"], *alertmanager_role]
+                parent=self,
+                depends_on=[storage_class, args["ebs_csi_driver"], args["monitoring_nodes"], *alertmanager_role],
             ),
         )
         self.release_name = release.name

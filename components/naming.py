@@ -54,6 +54,11 @@ def db_parameter_group_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "pg-params")
 
 
+def db_master_secret_name(cfg: PlatformConfig) -> str:
+    """The master credential's Secrets Manager secret: one name, in the primary region and its DR replica."""
+    return f"{cfg.name_prefix}-pg-master"
+
+
 def pre_replacement_snapshot_identifier(db_instance_identifier: str) -> str:
     """The final snapshot failback takes of a former writer; fixed, so a repeated run finds it."""
     return f"{db_instance_identifier}-pre-replacement"
@@ -96,6 +101,15 @@ def cluster_name(cfg: PlatformConfig, role: str) -> str:
 
 def node_group_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "nodes")
+
+
+def monitoring_node_group_name(cfg: PlatformConfig, role: str) -> str:
+    return physical_name(cfg, cfg.region_of(role), "monitoring")
+
+
+def heartbeat_topic_name(cfg: PlatformConfig, role: str) -> str:
+    """The SNS topic Alertmanager's Watchdog publishes to; a CloudWatch alarm pages when it falls silent."""
+    return physical_name(cfg, cfg.region_of(role), "heartbeat")
 
 
 def backup_vault_name(cfg: PlatformConfig, role: str) -> str:

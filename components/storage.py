@@ -113,7 +113,9 @@ class Storage(pulumi.ComponentResource):
             )
 
         # One IAM role per direction, both always declared: IAM is global, and a
-        # failback then only has to create the replication configuration.
+        # failback then only has to create the replication configuration. A new rule
+        # copies new objects only (catalogue: s3.replication-new-objects-only): failback
+        # copies what the DR bucket gained meanwhile with S3 Batch Replication.
         replication_roles = {
             source: self._replication_role(name, cfg, source, args["keys"], args["providers"][source])
             for source in ROLES

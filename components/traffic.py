@@ -3,7 +3,11 @@
 `EntryPoint` is per region: the ingress hostname from config, or an
 internet-facing ALB whose target group the AWS Load Balancer Controller fills
 with application pods (a TargetGroupBinding, see docs/traffic-and-alarms.md).
-`HostedZone` holds the public zone; `DnsFailover` declares a health check on
+Its HTTPS listener uses an ACM certificate validated through the zone, declared
+only once the zone is delegated: ACM cannot see a validation record in a zone
+the parent domain does not delegate to, and the update would hang on it.
+`HostedZone` is the public zone: an existing, delegated one (by id, or looked
+up by name) or one the stack creates; `DnsFailover` declares a health check on
 each region's endpoint and the PRIMARY/SECONDARY failover records of the
 application name. The records are named by failover slot, so moving
 `activeRegion` updates their values in place: nothing is replaced.
@@ -43,6 +47,8 @@ class EntryPointArgs(TypedDict):
     load_balancer_name: str
     target_group_name: str
     health_check_path: str
+    validate_certificate: bool
+    """False while a zone the stack created awaits delegation: no certificate, no HTTPS listener yet."""
 
 
 class EntryPoint(pulumi.ComponentResource):
@@ -133,17 +139,18 @@ class EntryPoint(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        certificate_arn = self._validated_certificate(name, args)
-        aws.lb.Listener(
-            f"{name}-https",
-            load_balancer_arn=balancer.arn,
-            port=HTTPS_PORT,
-            protocol="HTTPS",
-            ssl_policy=TLS_POLICY,
-            certificate_arn=certificate_arn,
-            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
-            opts=child,
-        )
+        # catalogue: acm.dns-validation-needs-delegated-zone
+        if args["validate_certificate"]:
+            aws.lb.Listener(
+                f"{name}-https",
+                load_balancer_arn=balancer.arn,
+                port=HTTPS_PORT,
+                protocol="HTTPS",
+                ssl_policy=TLS_POLICY,
+                certificate_arn=self._validated_certificate(name, args),
+                default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
+                opts=child,
+            )
         aws.lb.Listener(
             f"{name}-http",
             load_balancer_arn=balancer.arn,
@@ -165,7 +172,11 @@ class EntryPoint(pulumi.ComponentResource):
         self.load_balancer_arn_suffix = balancer.arn_suffix
 
     def _validated_certificate(self, name: str, args: EntryPointArgs) -> pulumi.Output[str]:
-        """An ACM certificate for the application name, in this region, validated through the zone."""
+        """An ACM certificate for the application name, in this region, validated through the zone.
+
+        One per region: a listener can only use a certificate of its own region
+        (catalogue: acm.certificate-is-regional).
+        """
         child = pulumi.ResourceOptions(parent=self)
         certificate = aws.acm.Certificate(
             f"{name}-cert",
@@ -198,23 +209,41 @@ class EntryPoint(pulumi.ComponentResource):
 
 class HostedZoneArgs(TypedDict):
     zone_name: str
+    zone_id: str | None
+    """An existing zone's id, used as is."""
+    create: bool
+    """Create the zone; its delegation (NS records at the parent) is then the operator's job."""
 
 
 class HostedZone(pulumi.ComponentResource):
-    """The public zone. Its delegation (NS records at the parent) is the operator's job."""
+    """The public zone: existing (by id, or looked up by name) or created by the stack."""
+
+    zone_id: pulumi.Output[str]
+    name_servers: pulumi.Output[list[str]] | None
+    """The zone's name servers, for the parent's NS records; None for a zone given by id."""
 
     def __init__(self, name: str, args: HostedZoneArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dr-platform:traffic:HostedZone", name, None, opts)
-        zone = aws.route53.Zone(
-            f"{name}-zone",
-            name=args["zone_name"],
-            comment="dr-platform application records; failover records follow activeRegion",
-            force_destroy=False,
-            # A new zone gets new name servers: the parent's delegation would point nowhere.
-            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
-        )
-        self.zone_id = zone.zone_id
-        self.name_servers = zone.name_servers
+        if args["create"]:
+            zone = aws.route53.Zone(
+                f"{name}-zone",
+                name=args["zone_name"],
+                comment="dr-platform application records; failover records follow activeRegion",
+                force_destroy=False,
+                # A new zone gets new name servers: the parent's delegation would point nowhere.
+                opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+            )
+            self.zone_id, self.name_servers = zone.zone_id, zone.name_servers
+        elif args["zone_id"]:
+            # catalogue: route53.control-plane-us-east-1
+            # Used as is: a lookup would call Route53's control plane on every run, and a
+            # failover update must not depend on us-east-1.
+            self.zone_id, self.name_servers = pulumi.Output.from_input(args["zone_id"]), None
+        else:
+            found = aws.route53.get_zone_output(
+                name=args["zone_name"], private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
+            self.zone_id, self.name_servers = found.zone_id, found.name_servers
         self.register_outputs({"zone_id": self.zone_id, "name_servers": self.name_servers})
 
 

@@ -31,6 +31,7 @@ ALWAYS = {
         "acme-drp-use1-redis-cpu-critical",
         "acme-drp-use1-vault-backup-jobs-failed",
         "acme-drp-use1-vault-cross-region-copy-jobs-failed",
+        "acme-drp-use1-monitoring-heartbeat-missing",
         # Route53 health-check metrics exist in us-east-1 only.
         "acme-drp-use1-endpoint-unhealthy",
         "acme-drp-usw2-endpoint-unhealthy",
@@ -40,6 +41,7 @@ ALWAYS = {
         "acme-drp-usw2-redis-cpu-critical",
         "acme-drp-usw2-vault-backup-jobs-failed",
         "acme-drp-usw2-vault-cross-region-copy-jobs-failed",
+        "acme-drp-usw2-monitoring-heartbeat-missing",
     },
 }
 
@@ -151,9 +153,10 @@ def test_replica_lag_alarms_watch_the_current_replica(state, identifier, region)
 
 
 def metric_names(alarm: DeclaredResource) -> set[str]:
-    """The metrics an alarm reads, whether plainly or through metric math."""
+    """The metrics an alarm reads, whether plainly, through metric math or through a query (its label)."""
     queries = alarm.inputs.get("metricQueries", [])
-    return {q["metric"]["metricName"] for q in queries if "metric" in q} or {alarm.inputs["metricName"]}
+    named = {q["metric"]["metricName"] if "metric" in q else q.get("label") for q in queries} - {None}
+    return {name for name in named if name} or {alarm.inputs["metricName"]}
 
 
 def test_no_lag_alarm_while_failed_over(failed_over):
@@ -227,16 +230,53 @@ def test_replication_rule_id_matches_the_declared_rule(steady):
     assert [rule["id"] for rule in config.inputs["rules"]] == [replication_rule_id(steady.config, "primary")]
 
 
-def test_backup_alarms_watch_each_regions_vault(steady):
+def test_backup_alarms_sum_every_dimension_set_that_names_each_regions_vault(steady):
+    """catalogue: cloudwatch.metrics-insights-alarm-spans-dimension-sets
+
+    A plain metric alarm on {BackupVaultName} alone never sees data if AWS Backup publishes the
+    counts only with ResourceType as well (catalogue: backup.job-metric-dimensions).
+    """
     alarms = alarms_by_name(steady)
     for vault in (steady.outputs["backupVaults"][region]["name"] for region in steady.regions()):
         for metric, name in (
             ("NumberOfBackupJobsFailed", f"{vault}-backup-jobs-failed"),
             ("NumberOfCopyJobsFailed", f"{vault}-cross-region-copy-jobs-failed"),
         ):
-            assert alarms[name]["metricName"] == metric
-            assert alarms[name]["dimensions"] == {"BackupVaultName": vault}
+            assert "metricName" not in alarms[name] and "dimensions" not in alarms[name]
+            (query,) = alarms[name]["metricQueries"]
+            assert query["expression"] == f"SELECT SUM({metric}) FROM \"AWS/Backup\" WHERE BackupVaultName = '{vault}'"
+            assert (query["period"], query["returnData"]) == (3600, True)
+            assert (alarms[name]["comparisonOperator"], alarms[name]["threshold"]) == ("GreaterThanThreshold", 0)
             assert alarms[name]["treatMissingData"] == MISSING_IS_FINE
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_a_silent_monitoring_stack_pages_from_outside_the_cluster(state):
+    """The dead man's switch (catalogue: sns.topic-metrics-every-five-minutes)."""
+    evaluation = evaluate_state(state)
+    alarms = {a.inputs["name"]: a for a in evaluation.of_type(ALARM)}
+    topics = {t.inputs["name"]: t for t in evaluation.of_type(TOPIC)}
+    for region, code in (("us-east-1", "use1"), ("us-west-2", "usw2")):
+        alarm = alarms[f"acme-drp-{code}-monitoring-heartbeat-missing"]
+        heartbeat = topics[f"acme-drp-{code}-heartbeat"]
+        assert alarm.region == heartbeat.region == region
+        assert heartbeat.inputs["kmsMasterKeyId"] == evaluation.outputs["kmsKeys"][region]
+        inputs = alarm.inputs
+        assert (inputs["namespace"], inputs["metricName"], inputs["statistic"]) == (
+            "AWS/SNS",
+            "NumberOfMessagesPublished",
+            "Sum",
+        )
+        assert inputs["dimensions"] == {"TopicName": f"acme-drp-{code}-heartbeat"}
+        assert (inputs["comparisonOperator"], inputs["threshold"]) == ("LessThanThreshold", 1)
+        assert inputs["period"] * inputs["evaluationPeriods"] == 900
+        # No message, no datapoint: silence is the failure.
+        assert inputs["treatMissingData"] == MISSING_IS_BREACHING
+        # It pages through the region's alert topic, which has the subscribers.
+        assert inputs["alarmActions"] == [evaluation.outputs["alertTopics"][region]]
+    assert not evaluation.of_type(SUBSCRIPTION) or all(
+        "heartbeat" not in s.inputs["topic"] for s in evaluation.of_type(SUBSCRIPTION)
+    )
 
 
 def test_health_check_alarms_watch_both_endpoints_from_us_east_1(state_eval):
@@ -252,12 +292,14 @@ def test_health_check_alarms_watch_both_endpoints_from_us_east_1(state_eval):
 def test_topics_are_encrypted_with_their_regions_key(state_eval):
     keys = state_eval.outputs["kmsKeys"]
     topics = state_eval.of_type(TOPIC)
-    assert sorted(t.region for t in topics) == sorted(state_eval.regions())
+    # An alert topic and a heartbeat topic per region.
+    assert sorted(t.region for t in topics) == sorted([*state_eval.regions()] * 2)
     for topic in topics:
         assert topic.inputs["kmsMasterKeyId"] == keys[topic.region]
 
 
 def test_key_policy_lets_cloudwatch_publish_to_encrypted_topics_and_keeps_root_administration(steady):
+    """catalogue: sns.cloudwatch-publishes-to-encrypted-topic"""
     for key in steady.of_type("aws:kms/key:Key"):
         statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
         root = statements["AccountAdministersThroughIam"]
@@ -309,7 +351,7 @@ def test_missing_data_treatment_matches_what_silence_means(state):
     cfg = parse_config(prod_config(**STATE_OVERRIDES[state]))
     for role in ("primary", "dr"):
         for spec in regional_alarms(cfg, role):
-            if spec.metric == "ReplicaLag":
+            if spec.metric in ("ReplicaLag", "NumberOfMessagesPublished"):
                 assert spec.treat_missing_data == MISSING_IS_BREACHING
             elif spec.namespace in ("AWS/S3", "AWS/Backup"):
                 assert spec.treat_missing_data == MISSING_IS_FINE

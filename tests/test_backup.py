@@ -71,6 +71,7 @@ def test_continuous_retention_never_shortens_the_database_retention():
     ],
 )
 def test_selections_cover_standalone_databases_and_their_bucket(state, covered):
+    """Never a read replica (catalogue: backup.no-read-replica)."""
     evaluation = evaluate_state(state)
     selections = {s.region: s for s in evaluation.of_type(SELECTION)}
     assert set(selections) == set(covered)

@@ -92,6 +92,7 @@ def test_groups_are_multi_az_with_automatic_failover_in_the_data_subnets(state_e
 
 
 def test_the_member_declares_nothing_the_datastore_owns(steady):
+    """catalogue: elasticache.global-datastore-member-inherits"""
     assert not DATASTORE_OWNED & set(_group(steady, "dr").inputs)
     datastore = steady.one(DATASTORE, "redis-global").inputs
     assert datastore["cacheNodeType"] == steady.config.cache_node_type
@@ -122,7 +123,8 @@ def test_stateful_cache_resources_are_protected_and_ignore_what_a_failover_chang
         assert group.protect and group.retain_on_delete
     datastore = steady.one(DATASTORE, "redis-global")
     assert datastore.protect
-    # FailoverGlobalReplicationGroup moves the primary; the provider would replace the datastore to undo it.
+    # FailoverGlobalReplicationGroup moves the primary; the provider would replace the datastore to undo it
+    # (catalogue: elasticache.global-datastore-primary-change-replaces).
     assert "primaryReplicationGroupId" in datastore.ignore_changes
     # After creation the datastore owns the seed's node type and engine version.
     assert {"nodeType", "engineVersion"} <= set(_group(steady, "primary").ignore_changes)
@@ -132,7 +134,7 @@ def _cache_declarations(evaluation: Evaluation) -> dict[str, tuple]:
     return {
         r.urn: (r.inputs, r.region, r.protect, r.retain_on_delete, r.ignore_changes)
         for r in evaluation.resources
-        if r.type in CACHE_TYPES
+        if r.type in CACHE_TYPES and "dr-platform:cache:Cache" in r.urn
     }
 
 

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from automation.evaluate import Evaluation, evaluate_program
-from components.cluster import CONTROL_PLANE_LOG_TYPES, aws_partition
+from components.cluster import CONTROL_PLANE_LOG_TYPES, POOL_LABEL, aws_partition
 from components.config import ConfigError, parse_config
-from components.naming import cluster_name, node_group_name
+from components.naming import cluster_name, monitoring_node_group_name, node_group_name
 from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -27,9 +27,20 @@ EXPECTED_SIZES = {
 }
 
 
+RUNNER_EGRESS = "203.0.113.10/32"
+RUNNER_NETWORK = "10.30.0.0/24"
+
+
 @functools.cache
 def _with_admins_and_public_endpoint() -> Evaluation:
-    return evaluate_program(prod_config(eksAdminPrincipalArns=json.dumps([ADMIN_ARN]), eksPublicEndpoint="true"))
+    return evaluate_program(
+        prod_config(
+            eksAdminPrincipalArns=json.dumps([ADMIN_ARN]),
+            eksPublicEndpoint="true",
+            eksPublicAccessCidrs=json.dumps([RUNNER_EGRESS]),
+            eksPrivateAccessCidrs=json.dumps([RUNNER_NETWORK]),
+        )
+    )
 
 
 @pytest.mark.parametrize("state", list(EXPECTED_SIZES))
@@ -40,7 +51,8 @@ def test_node_group_sizes_follow_the_dr_state(state):
     for role, kind in EXPECTED_SIZES[state].items():
         size = cfg.node_group_full if kind == "full" else cfg.node_group_standby
         region = cfg.region_of(role)
-        (group,) = evaluation.of_type(NODE_GROUP, region)
+        group = evaluation.one(NODE_GROUP, f"eks-{role}-nodes")
+        assert group.region == region
         assert group.inputs["nodeGroupName"] == node_group_name(cfg, role)
         assert group.inputs["scalingConfig"] == {"minSize": size.min, "desiredSize": size.desired, "maxSize": size.max}
         assert evaluation.outputs["clusters"][region] == {
@@ -49,6 +61,7 @@ def test_node_group_sizes_follow_the_dr_state(state):
             "minSize": size.min,
             "desiredSize": size.desired,
             "maxSize": size.max,
+            "monitoringNodeGroup": monitoring_node_group_name(cfg, role),
         }
 
 
@@ -74,7 +87,7 @@ def test_clusters_keep_their_urns_in_every_state(steady):
         assert {r.urn for r in evaluate_state(state).resources if r.type in (CLUSTER, NODE_GROUP, ADDON)} == urns
 
 
-def test_cluster_encrypts_secrets_with_its_regions_key_behind_a_private_endpoint(state_eval):
+def test_cluster_encrypts_secrets_with_its_regions_key_behind_an_allow_listed_endpoint(state_eval):
     cfg = state_eval.config
     for role in ("primary", "dr"):
         region = cfg.region_of(role)
@@ -87,7 +100,10 @@ def test_cluster_encrypts_secrets_with_its_regions_key_behind_a_private_endpoint
             "provider": {"keyArn": state_eval.outputs["kmsKeys"][region]},
         }
         assert inputs["vpcConfig"]["endpointPrivateAccess"] is True
-        assert inputs["vpcConfig"]["endpointPublicAccess"] is False
+        # Public, from the prod stack's allow-list only (catalogue: eks.public-endpoint-open-by-default).
+        assert inputs["vpcConfig"]["endpointPublicAccess"] is True
+        assert inputs["vpcConfig"]["publicAccessCidrs"] == list(cfg.eks_public_access_cidrs)
+        assert "0.0.0.0/0" not in inputs["vpcConfig"]["publicAccessCidrs"]
         assert all(f"network-{role}-app-" in subnet for subnet in inputs["vpcConfig"]["subnetIds"])
         assert inputs["enabledClusterLogTypes"] == CONTROL_PLANE_LOG_TYPES
         assert inputs["accessConfig"]["authenticationMode"] == "API"
@@ -101,15 +117,61 @@ def test_cluster_encrypts_secrets_with_its_regions_key_behind_a_private_endpoint
 
 
 def test_public_endpoint_and_admin_access_entries_come_from_config():
+    """catalogue: eks.public-endpoint-open-by-default"""
     evaluation = _with_admins_and_public_endpoint()
     for region in evaluation.regions():
         (cluster,) = evaluation.of_type(CLUSTER, region)
         assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is True
+        assert cluster.inputs["vpcConfig"]["publicAccessCidrs"] == [RUNNER_EGRESS]
         (entry,) = evaluation.of_type("aws:eks/accessEntry:AccessEntry", region)
         assert entry.inputs["principalArn"] == ADMIN_ARN
         (association,) = evaluation.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", region)
         assert association.inputs["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
         assert association.inputs["accessScope"] == {"type": "cluster"}
+
+
+def test_connected_networks_reach_the_private_endpoint_through_the_cluster_security_group():
+    """catalogue: eks.private-endpoint-needs-cluster-security-group-rule"""
+    evaluation = _with_admins_and_public_endpoint()
+    for role in ("primary", "dr"):
+        (rule,) = [
+            r
+            for r in evaluation.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if r.name.startswith(f"eks-{role}-api-from-")
+        ]
+        assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["cidrIpv4"]) == (443, 443, RUNNER_NETWORK)
+        # The group EKS creates for the control plane (an output of the cluster), not a group of ours.
+        assert any(dependency.endswith(f"::eks-{role}-cluster") for dependency in rule.dependencies)
+
+
+def test_a_private_only_api_is_reached_from_inside_the_vpc_only():
+    evaluation = evaluate_program(prod_config(eksPublicEndpoint="false", eksPublicAccessCidrs="[]"))
+    assert not [r for r in evaluation.resources if "-api-from-" in r.name]
+    for cluster in evaluation.of_type(CLUSTER):
+        assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
+        assert "publicAccessCidrs" not in cluster.inputs["vpcConfig"]
+
+
+@pytest.mark.parametrize("state", list(EXPECTED_SIZES))
+def test_monitoring_has_a_fixed_node_in_one_zone_whatever_the_state(state):
+    """catalogue: ebs.volume-in-one-availability-zone"""
+    evaluation = evaluate_state(state)
+    cfg = evaluation.config
+    for role in ("primary", "dr"):
+        group = evaluation.one(NODE_GROUP, f"eks-{role}-monitoring-nodes")
+        assert group.inputs["nodeGroupName"] == monitoring_node_group_name(cfg, role)
+        # One subnet, the first zone's: a replacement node comes up where the volumes are.
+        assert group.inputs["subnetIds"] == [f"network-{role}-app-0-{_subnet_digest(evaluation, role)}"]
+        assert group.inputs["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 2}
+        assert group.inputs["labels"] == {POOL_LABEL: "monitoring"}
+        assert evaluation.one(NODE_GROUP, f"eks-{role}-nodes").inputs["labels"] == {POOL_LABEL: "app"}
+
+
+def _subnet_digest(evaluation: Evaluation, role: str) -> str:
+    subnet = evaluation.one("aws:ec2/subnet:Subnet", f"network-{role}-app-0")
+    app_group = evaluation.one(NODE_GROUP, f"eks-{role}-nodes")
+    (first,) = [s for s in app_group.inputs["subnetIds"] if s.startswith(f"{subnet.name}-")]
+    return first.rsplit("-", 1)[1]
 
 
 def test_admin_principals_must_be_iam_arns():

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from components.config import ConfigError, DrState, parse_config
+from automation.evaluate import stack_file_config
+from components.config import ConfigError, DrState, StackFileError, parse_config
 from tests.conftest import STATE_OVERRIDES, prod_config
 
 
@@ -58,6 +62,7 @@ def test_every_state_the_runbooks_write_is_valid(state):
         # catalogue: s3.lifecycle-ia-minimum-30-days
         ({"storageGlacierAfterDays": "30"}, "storageGlacierAfterDays", "later than storageIaAfterDays"),
         ({"backupDailyRetentionDays": "2"}, "backupDailyRetentionDays", "from 7"),
+        # catalogue: backup.cold-storage-minimum-90-days
         ({"backupWeeklyRetentionDays": "28"}, "backupWeeklyRetentionDays", "+ 90"),
         ({"backupDailySchedule": "daily"}, "backupDailySchedule", "cron expression"),
         ({"zoneName": "not a domain"}, "zoneName", "DNS domain"),
@@ -74,6 +79,34 @@ def test_every_state_the_runbooks_write_is_valid(state):
         ({"tags": '["a"]'}, "tags", "string keys and values"),
         ({"tags": "{not json"}, "tags", "structured value"),
         ({"drstate": "steady"}, "drstate", "did you mean drState"),
+        # Formats, not a hand-kept list of what AWS sells: AWS says whether a region offers it.
+        ({"dbInstanceClass": "huge"}, "dbInstanceClass", "an RDS instance class such as db.r6g.large"),
+        ({"dbEngineVersion": "banana"}, "dbEngineVersion", "a PostgreSQL version such as 16"),
+        ({"cacheNodeType": "tiny"}, "cacheNodeType", "an ElastiCache node type such as cache.r7g.large"),
+        ({"cacheEngineVersion": "x.y"}, "cacheEngineVersion", "a Redis engine version such as 7.1"),
+        ({"nodeInstanceTypes": "[]"}, "nodeInstanceTypes", "at least one"),
+        ({"nodeInstanceTypes": '["large"]'}, "nodeInstanceTypes", "EC2 instance types"),
+        # The region itself is blamed, not activeRegion, which no longer matches it.
+        ({"primaryRegion": "us-east-9"}, "primaryRegion", "not a region in the endpoint data"),
+        ({"drRegion": "eu-nowhere-1"}, "drRegion", "not a region in the endpoint data"),
+        # catalogue: eks.public-endpoint-open-by-default
+        ({"eksPublicAccessCidrs": "[]"}, "eksPublicAccessCidrs", "is required with eksPublicEndpoint: true"),
+        (
+            {"eksPublicEndpoint": "true", "eksPublicAccessCidrs": '["0.0.0.0/0"]'},
+            "eksPublicAccessCidrs",
+            "would admit every address",
+        ),
+        (
+            {"eksPublicEndpoint": "true", "eksPublicAccessCidrs": '["10.0.0.0/8"]'},
+            "eksPublicAccessCidrs",
+            "not one of the public addresses",
+        ),
+        ({"eksPublicEndpoint": "false"}, "eksPublicAccessCidrs", "no effect unless"),
+        ({"eksPrivateAccessCidrs": '["8.8.8.0/24"]'}, "eksPrivateAccessCidrs", "not one of the private networks"),
+        ({"eksPrivateAccessCidrs": '["not-a-block"]'}, "eksPrivateAccessCidrs", "IPv4 CIDR blocks"),
+        ({"zoneId": "zone-1"}, "zoneId", "Route53 hosted zone id"),
+        ({"createZone": "true"}, "zoneId", "cannot be given with createZone"),
+        ({"zoneId": "", "zoneDelegated": "true"}, "zoneDelegated", "createZone: true"),
     ],
 )
 def test_bad_values_fail_with_the_key_and_what_is_allowed(overrides, key, fragment):
@@ -96,3 +129,60 @@ def test_bad_config_fails_before_any_resource_is_declared():
 
     with pytest.raises(ConfigError, match="drRegion"):
         evaluate_program(prod_config(drRegion="us-east-1"))
+
+
+def test_a_key_in_a_misspelt_namespace_is_refused_not_ignored():
+    with pytest.raises(ConfigError) as caught:
+        parse_config(prod_config(**{"drplatform:dbName": "orders"}))
+    assert caught.value.key == "drplatform:dbName"
+    assert str(caught.value).startswith("config drplatform:dbName: namespace 'drplatform'")
+    assert "did you mean dr-platform:dbName?" in str(caught.value)
+    # The plugins' own namespaces are fine.
+    parse_config(prod_config(**{"aws:region": "us-east-1", "kubernetes:context": "x"}))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "key"),
+    [
+        # catalogue: pulumi-cli.stack-file-duplicate-keys
+        (
+            "config:\n  dr-platform:dbName: app\n  dr-platform:dbName: orders\n",
+            "line 3: key dr-platform:dbName is given twice (first at line 2)",
+            "dr-platform:dbName",
+        ),
+        ("config:\n  dr-platform:vpcCidrs:\n    dr: a\n    dr: b\n", "key dr is given twice", "dr"),
+        ("config: [dr-platform:dbName]\n", "config: must be a mapping", ""),
+        ("- config\n", "must be a mapping with a config: section", ""),
+        ("config:\n  dr-platform:dbName: [unclosed\n", "is not valid YAML", ""),
+    ],
+)
+def test_stack_files_that_the_cli_would_refuse_are_refused_naming_the_file(tmp_path: Path, text, fragment, key):
+    (tmp_path / "Pulumi.broken.yaml").write_text(text)
+    with pytest.raises(StackFileError) as caught:
+        stack_file_config("broken", project_dir=tmp_path)
+    assert str(caught.value).startswith("Pulumi.broken.yaml: ")
+    assert fragment in str(caught.value)
+    assert caught.value.key == key
+    # drctl and the program report it like any config error.
+    assert isinstance(caught.value, ConfigError)
+
+
+def test_a_stack_file_keeps_the_types_the_engine_passes_as_strings(tmp_path: Path):
+    (tmp_path / "Pulumi.typed.yaml").write_text(
+        "encryptionsalt: v1:abc\nconfig:\n  dr-platform:dnsTtlSeconds: 30\n"
+        "  dr-platform:eksPublicEndpoint: false\n  dr-platform:tags:\n    team: sre\n"
+    )
+    assert stack_file_config("typed", project_dir=tmp_path) == {
+        "dr-platform:dnsTtlSeconds": "30",
+        "dr-platform:eksPublicEndpoint": "false",
+        "dr-platform:tags": json.dumps({"team": "sre"}),
+    }
+
+
+def test_the_prod_stack_uses_an_existing_zone_and_an_allow_listed_api():
+    cfg = parse_config(prod_config())
+    assert cfg.zone_id and not cfg.create_zone and cfg.certificates_validated
+    assert cfg.eks_public_endpoint and cfg.eks_public_access_cidrs == ("198.51.100.10/32", "198.51.100.11/32")
+    created = parse_config(prod_config(zoneId="", createZone="true"))
+    assert not created.certificates_validated
+    assert parse_config(prod_config(zoneId="", createZone="true", zoneDelegated="true")).certificates_validated

@@ -1,12 +1,17 @@
 import itertools
+from typing import Any
 
 import pytest
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
+from automation.evaluate import evaluate_program
 from components.config import ConfigError, parse_config
 from components.database import plan_instances
 from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
 
 INSTANCE = "aws:rds/instance:Instance"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 TRANSITIONS = ("steady", "failed-over", "resyncing", "steady-after-failback")
 
 
@@ -47,6 +52,7 @@ def test_plan_per_state(state, expected):
 
 
 def test_plan_refuses_to_turn_a_promoted_dr_generation_back_into_a_replica():
+    """catalogue: rds.replica-cannot-change-source"""
     # Failback switched back to steady without raising the DR generation.
     raw = prod_config(dbGeneration='{"primary": 2, "dr": 1}', dbRetainedGenerations='{"primary": [1], "dr": []}')
     with pytest.raises(ConfigError) as caught:
@@ -122,14 +128,125 @@ def test_promoted_replicas_never_gain_creation_only_arguments():
         assert "username" not in promoted.inputs and "dbName" not in promoted.inputs
 
 
-def test_standalone_instances_use_a_managed_secret_and_backups(state_eval):
+@pytest.mark.parametrize("state", TRANSITIONS)
+def test_no_replica_source_manages_its_master_password_in_any_state(state):
+    """catalogue: rds.replica-source-managed-password"""
+    evaluation = evaluate_state(state)
+    instances = evaluation.of_type(INSTANCE)
+    by_arn = {
+        evaluation.outputs["database"][i.region]["arn"]: i for i in instances if not i.inputs.get("replicateSourceDb")
+    }
+    replicas = [i for i in instances if i.inputs.get("replicateSourceDb")]
+    assert replicas or state == "failed-over"
+    for replica in replicas:
+        source = by_arn[replica.inputs["replicateSourceDb"]]
+        assert not source.inputs.get("manageMasterUserPassword"), (state, source.name)
+        assert is_rpc_secret(source.inputs["password"])
+        # catalogue: rds.replica-source-needs-backups
+        assert source.inputs["backupRetentionPeriod"] >= 1
+    assert not any(i.inputs.get("manageMasterUserPassword") for i in instances)
+    assert not any("masterUserSecretKmsKeyId" in i.inputs for i in instances)
+
+
+def test_standalone_instances_carry_the_programs_password_and_backups(state_eval):
     for instance in state_eval.of_type(INSTANCE):
         if "replicateSourceDb" in instance.inputs:
             continue
-        assert instance.inputs["manageMasterUserPassword"] is True
-        assert "password" not in instance.inputs
-        assert instance.inputs["masterUserSecretKmsKeyId"] == _key_arn(state_eval, instance.region)
+        assert _password(state_eval) == unwrap_rpc_secret(instance.inputs["password"])
         assert instance.inputs["backupRetentionPeriod"] >= 7
+
+
+def test_a_promoted_replica_declares_the_password_it_inherited(steady, failed_over):
+    """The replica inherited its source's password: declaring the same value resets nothing."""
+    writer = steady.one(INSTANCE, "database-primary-g1")
+    promoted = failed_over.one(INSTANCE, "database-dr-g1")
+    assert "password" not in steady.one(INSTANCE, "database-dr-g1").inputs
+    assert unwrap_rpc_secret(promoted.inputs["password"]) == unwrap_rpc_secret(writer.inputs["password"])
+
+
+def test_the_master_secret_is_in_the_primary_region_and_replicated_to_dr(state_eval):
+    keys = state_eval.outputs["kmsKeys"]
+    secret = state_eval.one(SECRET, "database-master-secret")
+    assert secret.region == "us-east-1"
+    assert secret.inputs["name"] == "acme-drp-pg-master"
+    # Each copy is encrypted with its own region's key.
+    assert secret.inputs["kmsKeyId"] == keys["us-east-1"]
+    assert secret.inputs["replicas"] == [{"region": "us-west-2", "kmsKeyId": keys["us-west-2"]}]
+    assert secret.protect and secret.retain_on_delete
+    credentials = state_eval.outputs["databaseCredentials"]
+    assert credentials["secretName"] == "acme-drp-pg-master"
+    assert credentials["regions"] == ["us-east-1", "us-west-2"]
+    (value,) = [v for v in state_eval.of_type(SECRET_VERSION) if v.name == "database-master-secret-value"]
+    assert value.region == "us-east-1" and is_rpc_secret(value.inputs["secretString"])
+    assert '"username": "dbadmin"' in unwrap_rpc_secret(value.inputs["secretString"])
+
+
+def test_the_master_secret_is_the_same_in_every_state(steady):
+    """It holds no endpoint, so no transition touches it (the failed region above all)."""
+
+    def declared(evaluation):
+        return [(r.urn, r.inputs) for r in evaluation.resources if r.name.startswith("database-master-")]
+
+    for state in TRANSITIONS:
+        assert declared(evaluate_state(state)) == declared(steady)
+
+
+@pytest.mark.parametrize("state", TRANSITIONS)
+def test_the_password_is_never_plaintext_in_any_declared_input(state):
+    evaluation = evaluate_state(state)
+    password = _password(evaluation)
+    leaks = [r.name for r in evaluation.resources if password in _plain_text(r.inputs)]
+    assert leaks == []
+    # It is there, in secrets: the instances and the secret's value carry it.
+    assert any(password in str(unwrap_rpc_secret(v)) for r in evaluation.resources for v in r.inputs.values())
+
+
+def test_every_instance_applies_changes_at_once():
+    """catalogue: rds.modify-waits-for-maintenance-window"""
+    for state in TRANSITIONS:
+        for instance in evaluate_state(state).of_type(INSTANCE):
+            assert instance.inputs["applyImmediately"] is True, (state, instance.name)
+
+
+def test_timeouts_are_sized_to_the_volume_and_the_same_in_every_state():
+    """catalogue: rds.cross-region-replica-creation-time"""
+    timeouts = {
+        state: {i.name: dict(i.custom_timeouts) for i in evaluate_state(state).of_type(INSTANCE)}
+        for state in TRANSITIONS
+    }
+    steady = timeouts["steady"]
+    # 500 GiB of dbMaxAllocatedStorageGb at the estimated 50 GiB/h, plus 2 h.
+    assert steady["database-dr-g1"] == {"create": "12h", "update": "12h", "delete": "2h"}
+    assert steady["database-primary-g1"] == {"create": "2h", "update": "12h", "delete": "2h"}
+    for state, declared in timeouts.items():
+        for name, value in declared.items():
+            assert value == timeouts["steady-after-failback"][name], (state, name)
+    bigger = evaluate_program(prod_config(dbAllocatedStorageGb="2000", dbMaxAllocatedStorageGb="4000"))
+    assert bigger.one(INSTANCE, "database-dr-g1").custom_timeouts["create"] == "82h"
+
+
+def test_the_generated_password_is_one_rds_accepts():
+    """catalogue: rds.master-password-characters"""
+    generator = evaluate_state("steady").one("random:index/randomPassword:RandomPassword", "database-master-password")
+    assert 8 <= generator.inputs["length"] <= 128
+    # Letters and digits only: none of RDS's refused characters, nothing a connection URI must escape.
+    assert generator.inputs["special"] is False
+
+
+def _password(evaluation) -> str:
+    writer = next(i for i in evaluation.of_type(INSTANCE) if "password" in i.inputs)
+    return unwrap_rpc_secret(writer.inputs["password"])
+
+
+def _plain_text(value: Any) -> str:
+    """Every string in `value` outside a secret, joined: what state would hold in the clear."""
+    if is_rpc_secret(value):
+        return ""
+    if isinstance(value, dict):
+        return " ".join(_plain_text(v) for v in value.values())
+    if isinstance(value, list):
+        return " ".join(_plain_text(v) for v in value)
+    return value if isinstance(value, str) else ""
 
 
 def test_every_instance_is_encrypted_hardened_and_protected(state_eval):

@@ -71,6 +71,14 @@ def _program() -> None:
             addon_name="aws-ebs-csi-driver",
             opts=pulumi.ResourceOptions(parent=cluster),
         )
+        monitoring_nodes = aws.eks.NodeGroup(
+            f"monitoring-nodes-{role}",
+            cluster_name=f"eks-{role}",
+            node_role_arn="arn:aws:iam::123456789012:role/nodes",
+            subnet_ids=["subnet-a"],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=1, desired_size=1, max_size=2),
+            opts=pulumi.ResourceOptions(parent=cluster),
+        )
         Monitoring(
             f"monitoring-{role}",
             {
@@ -81,6 +89,8 @@ def _program() -> None:
                 "cluster_name": f"eks-{role}",
                 "alert_topic_arn": _topic_arn(cfg, role),
                 "alert_topic_kms_key_arn": _key_arn(cfg, role),
+                "heartbeat_topic_arn": _heartbeat_arn(cfg, role),
+                "monitoring_nodes": monitoring_nodes,
             },
             pulumi.ResourceOptions(providers=[kubernetes, aws_providers[role]]),
         )
@@ -92,6 +102,10 @@ def _key_arn(cfg: PlatformConfig, role: str) -> str:
 
 def _topic_arn(cfg: PlatformConfig, role: str) -> str:
     return f"arn:aws:sns:{cfg.region_of(role)}:123456789012:alerts-{role}"
+
+
+def _heartbeat_arn(cfg: PlatformConfig, role: str) -> str:
+    return f"arn:aws:sns:{cfg.region_of(role)}:123456789012:heartbeat-{role}"
 
 
 @functools.cache
@@ -522,7 +536,7 @@ def test_alertmanager_role_publishes_to_its_regions_topic_only(role):
     assert association.inputs["clusterName"] == f"eks-{role}"
     actions = {action: statement["Resource"] for statement in policy["Statement"] for action in statement["Action"]}
     assert actions == {
-        "sns:Publish": _topic_arn(cfg, role),
+        "sns:Publish": [_topic_arn(cfg, role), _heartbeat_arn(cfg, role)],
         "kms:GenerateDataKey*": _key_arn(cfg, role),
         "kms:Decrypt": _key_arn(cfg, role),
     }
@@ -541,27 +555,58 @@ def test_alertmanager_routes_alerts_to_the_sns_topic_with_sigv4(role):
     route = config["route"]
     assert set(route["group_by"]) == {"alertname", "severity"}
     routes = {tuple(r["matchers"]): r["receiver"] for r in route["routes"]}
-    assert receivers[routes[('alertname = "Watchdog"',)]] == {"name": "null"}
     sns_receiver = receivers[routes[('severity =~ "critical|warning"',)]]
     (sns,) = sns_receiver["sns_configs"]
     assert sns["topic_arn"] == _topic_arn(cfg, role)
     # Signed with the pod's credentials: a region, and no static keys.
     assert sns["sigv4"] == {"region": region}
-    # Watchdog's route comes before the catch-all for severities.
-    assert route["routes"][0]["receiver"] == "null"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_watchdog_is_a_heartbeat_to_its_own_topic_never_a_page(role):
+    """The dead man's switch: Watchdog fires always; the alarm on its topic pages when it stops."""
+    cfg = evaluate().config
+    region = cfg.region_of(role)
+    config = release_in(evaluate(), region).inputs["values"]["alertmanager"]["config"]
+    receivers = {r["name"]: r for r in config["receivers"]}
+    watchdog = config["route"]["routes"][0]
+    # First, so the catch-all for severities never sends Watchdog to the alert topic.
+    assert watchdog["matchers"] == ['alertname = "Watchdog"']
+    (heartbeat,) = receivers[watchdog["receiver"]]["sns_configs"]
+    assert heartbeat["topic_arn"] == _heartbeat_arn(cfg, role) != _topic_arn(cfg, role)
+    assert heartbeat["sigv4"] == {"region": region}
+    # Re-sent within every 5-minute period of SNS's metric (catalogue: sns.topic-metrics-every-five-minutes).
+    assert watchdog["repeat_interval"] == "4m" and watchdog["group_interval"] == "1m"
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
+def test_what_keeps_data_on_a_volume_runs_on_the_monitoring_node(region):
+    """catalogue: ebs.volume-in-one-availability-zone"""
+    evaluation = evaluate()
+    values = release_in(evaluation, region).inputs["values"]
+    selector = {"dr-platform/pool": "monitoring"}
+    assert values["prometheus"]["prometheusSpec"]["nodeSelector"] == selector
+    assert values["alertmanager"]["alertmanagerSpec"]["nodeSelector"] == selector
+    assert values["grafana"]["nodeSelector"] == selector
+    role = evaluation.config.role_of(region)
+    monitoring_nodes = evaluation.one("aws:eks/nodeGroup:NodeGroup", f"monitoring-nodes-{role}")
+    assert monitoring_nodes.urn in release_in(evaluation, region).dependencies
 
 
 def test_the_program_wires_each_regions_topic_and_cluster(state_eval):
-    topics = {t.region: t for t in state_eval.of_type("aws:sns/topic:Topic")}
+    topics = {(t.region, t.inputs["name"].rsplit("-", 1)[1]): t for t in state_eval.of_type("aws:sns/topic:Topic")}
     for role in ROLES:
         region = state_eval.config.region_of(role)
         component = state_eval.one("dr-platform:monitoring:Monitoring", f"monitoring-{role}")
         children = [r for r in state_eval.resources if r.parent == component.urn]
         (release,) = [r for r in children if r.type == RELEASE and r.inputs["chart"] == "kube-prometheus-stack"]
-        (sns,) = release.inputs["values"]["alertmanager"]["config"]["receivers"][1]["sns_configs"]
-        assert sns["topic_arn"].startswith(f"arn:aws:sns:{region}:")
-        assert sns["topic_arn"].endswith(":" + topics[region].inputs["name"])
-        assert sns["sigv4"] == {"region": region}
+        receivers = {r["name"]: r for r in release.inputs["values"]["alertmanager"]["config"]["receivers"]}
+        for receiver, topic in (("sns-alert-topic", "alerts"), ("sns-heartbeat", "heartbeat")):
+            (sns,) = receivers[receiver]["sns_configs"]
+            assert sns["topic_arn"] == f"arn:aws:sns:{region}:123456789012:{topics[(region, topic)].inputs['name']}"
+            assert sns["sigv4"] == {"region": region}
+        monitoring_nodes = state_eval.one("aws:eks/nodeGroup:NodeGroup", f"eks-{role}-monitoring-nodes")
+        assert monitoring_nodes.urn in release.dependencies
         associations = [r for r in children if r.type == POD_IDENTITY]
         assert {a.inputs["serviceAccount"] for a in associations} == {
             ALERTMANAGER_SERVICE_ACCOUNT,

@@ -226,7 +226,7 @@ def test_convergence_gives_up_after_its_bound_with_a_clear_error(dr: Dr) -> None
         run(dr)
     journal = Journal(dr.store()).load()
     step = journal.step("converge_promoted_dr_database")
-    assert step.status is StepStatus.FAILED and "no RDS-managed master user secret" in step.error
+    assert step.status is StepStatus.FAILED and "backup retention 0 < 7 days" in step.error
     assert journal.status is RunStatus.FAILED and len(dr.stack.updates) == 3
     assert report(dr, journal.run_id)["status"] == "failed"
 

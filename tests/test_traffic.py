@@ -72,13 +72,58 @@ def test_state_changes_update_the_records_in_place(steady, failed_over, resyncin
     assert {r.name for r in steady.of_type(RECORD)} >= FAILOVER_RECORDS
 
 
-def test_zone_is_protected_and_global(state_eval):
-    (zone,) = state_eval.of_type(ZONE)
+def test_the_existing_zone_is_used_by_id_without_a_lookup(state_eval):
+    """catalogue: route53.control-plane-us-east-1 (no Route53 call on a failover update)"""
+    assert state_eval.of_type(ZONE) == []
+    dns = state_eval.outputs["dns"]
+    assert dns["zoneId"] == "Z0123456789EXAMPLE01" and dns["nameServers"] is None
+    # The configured id itself, not an id a lookup by name would have answered.
+    assert {r.inputs["zoneId"] for r in state_eval.of_type(RECORD)} == {"Z0123456789EXAMPLE01"}
+
+
+def test_an_existing_zone_can_be_looked_up_by_name():
+    evaluation = zone_variant(zoneId="")
+    assert evaluation.of_type(ZONE) == []
+    looked_up = evaluation.outputs["dns"]["zoneId"]
+    assert looked_up.startswith("Z") and looked_up != "Z0123456789EXAMPLE01"
+    assert evaluation.outputs["dns"]["nameServers"] == ["ns-1.awsdns-00.org"]
+    assert {r.inputs["zoneId"] for r in evaluation.of_type(RECORD)} == {looked_up}
+    assert len(evaluation.of_type("aws:acm/certificateValidation:CertificateValidation")) == 2
+
+
+def test_a_zone_the_stack_creates_is_protected_and_global():
+    evaluation = zone_variant(zoneId="", createZone="true", zoneDelegated="true")
+    (zone,) = evaluation.of_type(ZONE)
     assert zone.inputs["name"] == "platform.example.com"
     assert zone.protect and zone.retain_on_delete
     assert zone.inputs["forceDestroy"] is False
     assert zone.region == GLOBAL
-    assert state_eval.outputs["dns"]["nameServers"]
+    assert evaluation.outputs["dns"]["nameServers"]
+    assert {r.inputs["zoneId"] for r in evaluation.of_type(RECORD)} == {evaluation.outputs["dns"]["zoneId"]}
+
+
+def test_certificates_wait_until_a_created_zone_is_delegated():
+    """catalogue: acm.dns-validation-needs-delegated-zone"""
+    waiting = zone_variant(zoneId="", createZone="true")
+    assert waiting.of_type(ZONE)
+    for type_token in ("aws:acm/certificate:Certificate", "aws:acm/certificateValidation:CertificateValidation"):
+        assert waiting.of_type(type_token) == []
+    assert not [r for r in waiting.of_type(RECORD) if r.name.endswith("-cert-validation")]
+    # No HTTPS listener without a certificate; the load balancers, target groups and HTTP are there.
+    assert sorted(r.inputs["port"] for r in waiting.of_type("aws:lb/listener:Listener")) == [80, 80]
+    assert len(waiting.of_type(LOAD_BALANCER)) == 2
+    delegated = zone_variant(zoneId="", createZone="true", zoneDelegated="true")
+    assert len(delegated.of_type("aws:acm/certificateValidation:CertificateValidation")) == 2
+    assert sorted(r.inputs["port"] for r in delegated.of_type("aws:lb/listener:Listener")) == [80, 80, 443, 443]
+
+
+@functools.cache
+def _zone_variant(overrides: tuple[tuple[str, str], ...]) -> Evaluation:
+    return evaluate_program(prod_config(**dict(overrides)))
+
+
+def zone_variant(**overrides: str) -> Evaluation:
+    return _zone_variant(tuple(sorted(overrides.items())))
 
 
 def test_health_checks_watch_both_regions_endpoints_over_https(steady):
@@ -173,7 +218,7 @@ def test_https_forwards_to_an_ip_target_group_and_http_redirects(steady):
         assert steady.outputs["entryPoints"][region]["targetGroupArn"] == target_group_arn
 
 
-def test_certificates_are_validated_through_the_zone(steady):
+def test_certificates_are_validated_through_the_existing_zone(steady):
     zone_id = steady.outputs["dns"]["zoneId"]
     for region in steady.regions():
         (certificate,) = steady.of_type("aws:acm/certificate:Certificate", region)

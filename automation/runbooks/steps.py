@@ -73,11 +73,7 @@ def unconverged(instance: DatabaseInstance, cfg: PlatformConfig) -> list[str]:
     missing = []
     if instance.backup_retention_days < cfg.db_backup_retention_days:
         missing.append(f"backup retention {instance.backup_retention_days} < {cfg.db_backup_retention_days} days")
-    secret = instance.master_user_secret_arn
-    if not secret:
-        missing.append("no RDS-managed master user secret")
-    elif secret.split(":")[3:4] != [instance.region]:
-        missing.append(f"master user secret {secret} is not in {instance.region}")
+    # The master password is the program's (components/database.py), inherited from the former source.
     return missing
 
 

@@ -94,6 +94,7 @@ class MotoApplier:
         self.simulated = simulated
         self.ids = IdMap(provider_regions=(cfg.primary_region, cfg.dr_region, ROUTE53_API_REGION))
         self.cache_node_type = cfg.cache_node_type
+        self.zone_name = cfg.zone_name
 
     def apply(self, op: str, old: DeclaredResource | None, new: DeclaredResource | None) -> AppliedChange:
         resource = new or old
@@ -340,7 +341,22 @@ def _record_set(applier: MotoApplier, resource: DeclaredResource) -> tuple[str, 
         record["Failover"] = policy["type"]
     if inputs.get("healthCheckId"):
         record["HealthCheckId"] = inputs["healthCheckId"]
-    return applier.ids.dependency_id(resource, "aws:route53/zone:Zone"), record
+    try:
+        return applier.ids.dependency_id(resource, "aws:route53/zone:Zone"), record
+    except LookupError:
+        return _existing_zone(applier, resource, inputs["zoneId"]), record
+
+
+def _existing_zone(applier: MotoApplier, resource: DeclaredResource, zone_id: str) -> str:
+    """The operator's existing, delegated zone (config zoneId, or looked up by name): stood up in moto once."""
+    if zone_id in applier.ids.substitutions.values():
+        return zone_id
+    zone = applier.client("route53", resource).create_hosted_zone(
+        Name=applier.zone_name, CallerReference=f"existing-{zone_id}"
+    )["HostedZone"]
+    real_id = zone["Id"].rsplit("/", 1)[-1]
+    applier.ids.substitutions[zone_id] = real_id
+    return real_id
 
 
 @_handles("aws:route53/record:Record")

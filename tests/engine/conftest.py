@@ -19,8 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BUILT_ENGINE = ROOT / ".engine" / "bin"
-MINIMUM_VERSION = (3, 200)
-"""The README's minimum CLI version."""
+MINIMUM_VERSION = tuple(int(part) for part in (ROOT / ".github" / "pulumi-version").read_text().split(".")[:2])
+"""The README's minimum CLI version, the one the workflows install."""
 STACK = "organization/dr-platform/engine"
 
 
@@ -36,7 +36,8 @@ def find_engine() -> tuple[Path | None, str]:
         shim = candidate.parent / "pulumi-resource-pulumi-python"
         if parts >= MINIMUM_VERSION and (shim.exists() or shutil.which(shim.name)):
             return candidate.parent, f"{candidate} {version}"
-    return None, "no Pulumi engine (run `make engine`, or put pulumi >= 3.200 with its Python shims on PATH)"
+    minimum = ".".join(map(str, MINIMUM_VERSION))
+    return None, f"no Pulumi engine (run `make engine`, or put pulumi >= {minimum} with its Python shims on PATH)"
 
 
 ENGINE_DIR, ENGINE_DESCRIPTION = find_engine()

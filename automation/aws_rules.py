@@ -1,0 +1,299 @@
+"""What AWS would refuse, checked on a declared program before anything is applied.
+
+The recording mocks accept any combination of arguments; AWS does not. Each
+rule here reads an `Evaluation` (what the program declared, with its config)
+and returns the refusals AWS would answer with, in the words and with the
+source of the catalogue entry it enforces:
+
+    from automation.aws_rules import check_declared
+    for refusal in check_declared(evaluation):
+        print(refusal)            # "<urn>: <what>: <behaviour> [catalogue <id>; source: ...]"
+
+`check_declared` is the one entry point: tests run it over every DR state, the
+sandbox's applier runs it before applying a step, `drctl plan` can report it.
+An empty list means no rule found anything, not that AWS will accept it all.
+The rules are few and general (a key or certificate of another region, a replica's source,
+a certificate's zone...), so a new resource is checked by what it references,
+not by a case written for it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from automation import catalogue
+from automation.evaluate import GLOBAL, DeclaredResource, Evaluation, mock_identity
+
+RDS_INSTANCE = "aws:rds/instance:Instance"
+ROUTE53_ZONE = "aws:route53/zone:Zone"
+ROUTE53_RECORD = "aws:route53/record:Record"
+CERTIFICATE_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+
+ROUTE53_METRICS_REGION = "us-east-1"
+# Regional things a resource may only use in its own region: inputs naming them, by how the name ends
+# (kmsKeyId, replicaKmsKeyId, kmsMasterKeyId, keyArn, certificateArn...), the ARN's service, and the entry.
+_REGIONAL_REFERENCES = (
+    (("kmskeyid", "kmskeyarn", "kmsmasterkeyid", "keyarn"), "kms", "kms.key-is-regional"),
+    (("certificatearn",), "acm", "acm.certificate-is-regional"),
+)
+# What a Global Datastore member inherits and may not declare (its ModifyReplicationGroup/Create refuse them).
+_DATASTORE_OWNED = (
+    "engine",
+    "engineVersion",
+    "nodeType",
+    "parameterGroupName",
+    "atRestEncryptionEnabled",
+    "transitEncryptionEnabled",
+)
+_GLACIER_CLASSES = ("GLACIER", "GLACIER_IR", "DEEP_ARCHIVE")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One thing AWS would refuse, or never finish, in a declared program."""
+
+    behaviour: str
+    """The catalogue entry it enforces."""
+    urn: str
+    """The declared resource AWS would refuse."""
+    message: str
+    """`catalogue.refusal(behaviour, detail)`: the detail, then AWS's behaviour and its source."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _Declared:
+    """Lookups over one evaluation that several rules share."""
+
+    def __init__(self, evaluation: Evaluation) -> None:
+        self.evaluation = evaluation
+        self.by_urn = evaluation.by_urn()
+        self.by_arn = {
+            mock_identity(r.type, r.name, r.inputs, r.region)[1]: r
+            for r in evaluation.resources
+            if r.custom and r.region != GLOBAL
+        }
+
+    def refusal(self, behaviour: str, resource: DeclaredResource, detail: str) -> Refusal:
+        return Refusal(behaviour, resource.urn, catalogue.refusal(behaviour, f"{resource.urn}: {detail}"))
+
+    def dependencies_of_type(self, resource: DeclaredResource, type_token: str) -> list[DeclaredResource]:
+        return [
+            self.by_urn[urn]
+            for urn in resource.dependencies
+            if urn in self.by_urn and self.by_urn[urn].type == type_token
+        ]
+
+
+Rule = Callable[[_Declared], Iterator[Refusal]]
+
+
+def _replica_sources(declared: _Declared) -> Iterator[Refusal]:
+    """A read replica's source: no RDS-managed password, automated backups on, and encryption it can follow."""
+    for replica in declared.evaluation.of_type(RDS_INSTANCE):
+        source_arn = replica.inputs.get("replicateSourceDb")
+        source = declared.by_arn.get(source_arn) if isinstance(source_arn, str) else None
+        if source is None:
+            continue
+        if source.inputs.get("manageMasterUserPassword"):
+            yield declared.refusal(
+                "rds.replica-source-managed-password",
+                replica,
+                f"CreateDBInstanceReadReplica of {source.name}, which manages its master password in Secrets Manager",
+            )
+        if source.inputs.get("backupRetentionPeriod") == 0:
+            yield declared.refusal(
+                "rds.replica-source-needs-backups",
+                replica,
+                f"CreateDBInstanceReadReplica of {source.name}, whose backup retention is 0",
+            )
+        if (
+            source.inputs.get("storageEncrypted")
+            and replica.region != source.region
+            and not replica.inputs.get("kmsKeyId")
+        ):
+            yield declared.refusal(
+                "rds.replica-kms-key-in-own-region",
+                replica,
+                f"encrypted source {source.name} in {source.region}, and no kmsKeyId of {replica.region}",
+            )
+
+
+def _references_to_other_regions(declared: _Declared) -> Iterator[Refusal]:
+    """Every KMS key or ACM certificate a resource names is in the region of what uses it.
+
+    That region is the resource's own, or the one the surrounding object names: a Secrets Manager
+    replica's `region`, a replication destination's `bucket`.
+    """
+    for resource in declared.evaluation.resources:
+        if not resource.custom or resource.region in (None, GLOBAL):
+            continue
+        for path, arn, expected in _regional_arns(declared, resource.inputs, resource.region or "", ""):
+            service, arn_region = arn.split(":")[2:4]
+            behaviour = next(entry for _, svc, entry in _REGIONAL_REFERENCES if svc == service)
+            if arn_region != expected:
+                yield declared.refusal(behaviour, resource, f"{path} is in {arn_region}; what uses it is in {expected}")
+
+
+def _regional_arns(declared: _Declared, value: Any, region: str, path: str) -> Iterator[tuple[str, str, str]]:
+    """(input path, ARN, the region it must be in) of every regional reference under `value`."""
+    if isinstance(value, Mapping):
+        region = _region_named_by(declared, value) or region
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(item, str) and _is_regional_reference(str(key), item):
+                yield child, item, region
+            else:
+                yield from _regional_arns(declared, item, region, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _regional_arns(declared, item, region, f"{path}[{index}]")
+
+
+def _is_regional_reference(key: str, value: str) -> bool:
+    parts = value.split(":")
+    return (
+        len(parts) > 3
+        and parts[0] == "arn"
+        and any(key.lower().endswith(suffixes) and parts[2] == service for suffixes, service, _ in _REGIONAL_REFERENCES)
+    )
+
+
+def _region_named_by(declared: _Declared, mapping: Mapping[str, Any]) -> str | None:
+    if isinstance(mapping.get("region"), str):
+        return mapping["region"]
+    bucket = declared.by_arn.get(mapping.get("bucket")) if isinstance(mapping.get("bucket"), str) else None
+    return bucket.region if bucket is not None else None
+
+
+def _certificates_through_undelegated_zones(declared: _Declared) -> Iterator[Refusal]:
+    """ACM validates a DNS record only through a zone the parent domain delegates to."""
+    cfg = declared.evaluation.config
+    for validation in declared.evaluation.of_type(CERTIFICATE_VALIDATION):
+        for record in declared.dependencies_of_type(validation, ROUTE53_RECORD):
+            for zone in declared.dependencies_of_type(record, ROUTE53_ZONE):
+                if not cfg.zone_delegated:
+                    yield declared.refusal(
+                        "acm.dns-validation-needs-delegated-zone",
+                        validation,
+                        f"validation record {record.name} is in zone {zone.inputs.get('name')}, created by this "
+                        "stack and not confirmed delegated (zoneDelegated: false)",
+                    )
+
+
+def _alarm_regions(declared: _Declared) -> Iterator[Refusal]:
+    """Route53 health-check metrics exist in us-east-1 only; an alarm's SNS actions are in its own region."""
+    for alarm in declared.evaluation.of_type(METRIC_ALARM):
+        namespaces = {alarm.inputs.get("namespace")} | {
+            (query.get("metric") or {}).get("namespace") for query in alarm.inputs.get("metricQueries") or []
+        }
+        if "AWS/Route53" in namespaces and alarm.region != ROUTE53_METRICS_REGION:
+            yield declared.refusal(
+                "cloudwatch.route53-metrics-in-us-east-1",
+                alarm,
+                f"an alarm on AWS/Route53 metrics in {alarm.region}",
+            )
+        for action in [*(alarm.inputs.get("alarmActions") or []), *(alarm.inputs.get("okActions") or [])]:
+            parts = action.split(":") if isinstance(action, str) else []
+            if len(parts) > 3 and parts[2] == "sns" and parts[3] != alarm.region:
+                yield declared.refusal(
+                    "cloudwatch.alarm-actions-in-own-region",
+                    alarm,
+                    f"action {action} is a topic of {parts[3]}; the alarm is in {alarm.region}",
+                )
+
+
+def _global_datastore_members(declared: _Declared) -> Iterator[Refusal]:
+    """A secondary member takes engine, version, node type and encryption from its Global Datastore."""
+    for group in declared.evaluation.of_type(REPLICATION_GROUP):
+        if not group.inputs.get("globalReplicationGroupId"):
+            continue
+        owned = [argument for argument in _DATASTORE_OWNED if argument in group.inputs]
+        if owned:
+            yield declared.refusal(
+                "elasticache.global-datastore-member-inherits",
+                group,
+                f"a Global Datastore member declaring {', '.join(owned)}",
+            )
+
+
+def _backup_rules(declared: _Declared) -> Iterator[Refusal]:
+    """Cold storage keeps a recovery point 90 days; AWS Backup cannot back up a read replica."""
+    for plan in declared.evaluation.of_type(BACKUP_PLAN):
+        for rule in plan.inputs.get("rules") or []:
+            lifecycles = [("lifecycle", rule.get("lifecycle"))] + [
+                (f"copyActions[{index}].lifecycle", action.get("lifecycle"))
+                for index, action in enumerate(rule.get("copyActions") or [])
+            ]
+            for where, lifecycle in lifecycles:
+                cold, delete = (lifecycle or {}).get("coldStorageAfter"), (lifecycle or {}).get("deleteAfter")
+                if cold and delete is not None and delete < cold + 90:
+                    yield declared.refusal(
+                        "backup.cold-storage-minimum-90-days",
+                        plan,
+                        f"rule {rule.get('ruleName')} {where}: deleted after {delete:g} days, "
+                        f"{delete - cold:g} of them in cold storage",
+                    )
+    for selection in declared.evaluation.of_type(BACKUP_SELECTION):
+        for arn in selection.inputs.get("resources") or []:
+            selected = declared.by_arn.get(arn)
+            if selected is not None and selected.type == RDS_INSTANCE and selected.inputs.get("replicateSourceDb"):
+                yield declared.refusal("backup.no-read-replica", selection, f"selects {selected.name}, a read replica")
+
+
+def _open_public_endpoints(declared: _Declared) -> Iterator[Refusal]:
+    """A public EKS endpoint without an allow-list is open to the whole internet."""
+    for cluster in declared.evaluation.of_type(EKS_CLUSTER):
+        vpc = cluster.inputs.get("vpcConfig") or {}
+        if not vpc.get("endpointPublicAccess"):
+            continue
+        blocks = vpc.get("publicAccessCidrs") or []
+        if not blocks or any(ipaddress.ip_network(block).prefixlen == 0 for block in blocks):
+            yield declared.refusal(
+                "eks.public-endpoint-open-by-default",
+                cluster,
+                f"a public endpoint with publicAccessCidrs {blocks or 'unset'}",
+            )
+
+
+def _lifecycle_transitions(declared: _Declared) -> Iterator[Refusal]:
+    """S3 moves nothing to Standard-IA before 30 days, nor out of it within 30 days."""
+    for lifecycle in declared.evaluation.of_type(BUCKET_LIFECYCLE):
+        for rule in lifecycle.inputs.get("rules") or []:
+            days = {t.get("storageClass"): t.get("days") for t in rule.get("transitions") or []}
+            ia = days.get("STANDARD_IA")
+            too_early = ia is not None and ia < 30
+            glacier = [d for c, d in days.items() if c in _GLACIER_CLASSES and d is not None]
+            too_soon = ia is not None and any(d < ia + 30 for d in glacier)
+            if too_early or too_soon:
+                yield declared.refusal(
+                    "s3.lifecycle-ia-minimum-30-days", lifecycle, f"rule {rule.get('id')} transitions {days}"
+                )
+
+
+RULES: tuple[Rule, ...] = (
+    _replica_sources,
+    _references_to_other_regions,
+    _certificates_through_undelegated_zones,
+    _alarm_regions,
+    _global_datastore_members,
+    _backup_rules,
+    _open_public_endpoints,
+    _lifecycle_transitions,
+)
+
+
+def check_declared(evaluation: Evaluation) -> list[Refusal]:
+    """Every refusal the catalogued rules find in a declared program, in declaration order of the rules."""
+    declared = _Declared(evaluation)
+    return [refusal for rule in RULES for refusal in rule(declared)]

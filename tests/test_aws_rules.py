@@ -1,0 +1,210 @@
+"""The catalogue's refusals checked on declared programs: every DR state passes, each broken declaration is caught.
+
+A broken declaration is a real evaluation with one resource changed the way a
+plausible edit of the program would change it; each must be refused with the
+catalogue entry it violates, naming the resource.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automation import aws_rules
+from automation.aws_rules import check_declared
+from automation.evaluate import Evaluation, evaluate_program
+from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
+
+INSTANCE = "aws:rds/instance:Instance"
+_REMOVED = object()
+
+
+@functools.cache
+def variant(**overrides: str) -> Evaluation:
+    return evaluate_program(prod_config(**overrides))
+
+
+def changed(
+    evaluation: Evaluation, type_token: str, name: str, region: str | None = None, **inputs: Any
+) -> tuple[Evaluation, str]:
+    """`evaluation` with one resource's inputs changed (`_REMOVED` drops one); returns it and the URN."""
+    target = evaluation.one(type_token, name)
+    new_inputs = {key: value for key, value in {**target.inputs, **inputs}.items() if value is not _REMOVED}
+    replacement = dataclasses.replace(target, inputs=new_inputs, region=region or target.region)
+    resources = [replacement if r is target else r for r in evaluation.resources]
+    return Evaluation(evaluation.config, resources, evaluation.outputs), target.urn
+
+
+def _key(evaluation: Evaluation, region: str) -> str:
+    return evaluation.outputs["kmsKeys"][region]
+
+
+def _managed_password_source() -> tuple[Evaluation, str]:
+    broken, _ = changed(evaluate_state("steady"), INSTANCE, "database-primary-g1", manageMasterUserPassword=True)
+    return broken, evaluate_state("steady").one(INSTANCE, "database-dr-g1").urn
+
+
+def _source_without_backups() -> tuple[Evaluation, str]:
+    broken, _ = changed(evaluate_state("resyncing"), INSTANCE, "database-dr-g1", backupRetentionPeriod=0)
+    return broken, evaluate_state("resyncing").one(INSTANCE, "database-primary-g2").urn
+
+
+def _replica_without_a_key() -> tuple[Evaluation, str]:
+    return changed(evaluate_state("steady"), INSTANCE, "database-dr-g1", kmsKeyId=_REMOVED)
+
+
+def _replica_with_the_source_regions_key() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(steady, INSTANCE, "database-dr-g1", kmsKeyId=_key(steady, "us-east-1"))
+
+
+def _secret_replica_with_the_primary_key() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    replicas = [{"region": "us-west-2", "kmsKeyId": _key(steady, "us-east-1")}]
+    return changed(steady, "aws:secretsmanager/secret:Secret", "database-master-secret", replicas=replicas)
+
+
+def _s3_replica_key_of_the_source_region() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    (config,) = steady.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    rules = json.loads(json.dumps(config.inputs["rules"]))
+    rules[0]["destination"]["encryptionConfiguration"]["replicaKmsKeyId"] = _key(steady, "us-east-1")
+    return changed(steady, config.type, config.name, rules=rules)
+
+
+def _listener_with_another_regions_certificate() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    other = steady.one("aws:lb/listener:Listener", "entry-primary-https").inputs["certificateArn"]
+    return changed(steady, "aws:lb/listener:Listener", "entry-dr-https", certificateArn=other)
+
+
+def _validation_through_an_undelegated_zone() -> tuple[Evaluation, str]:
+    delegated = variant(zoneId="", createZone="true", zoneDelegated="true")
+    undelegated = Evaluation(
+        dataclasses.replace(delegated.config, zone_delegated=False), delegated.resources, delegated.outputs
+    )
+    # Both regions' certificates are validated through the zone: both are refused.
+    validations = delegated.of_type("aws:acm/certificateValidation:CertificateValidation")
+    return undelegated, " ".join(sorted(v.urn for v in validations))
+
+
+def _health_check_alarm_outside_us_east_1() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    (alarm,) = [a for a in steady.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if "usw2-endpoint" in a.name]
+    return changed(steady, alarm.type, alarm.name, region="us-west-2")
+
+
+def _alarm_notifying_another_regions_topic() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    (alarm,) = [
+        a for a in steady.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if "usw2-redis-cpu-warning" in a.name
+    ]
+    return changed(steady, alarm.type, alarm.name, alarmActions=[steady.outputs["alertTopics"]["us-east-1"]])
+
+
+def _datastore_member_declaring_its_node_type() -> tuple[Evaluation, str]:
+    type_token = "aws:elasticache/replicationGroup:ReplicationGroup"
+    return changed(evaluate_state("steady"), type_token, "redis-dr", nodeType="cache.r7g.large")
+
+
+def _cold_storage_shorter_than_90_days() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    plan = steady.one("aws:backup/plan:Plan", "backup-primary")
+    rules = json.loads(json.dumps(plan.inputs["rules"]))
+    weekly = next(rule for rule in rules if rule["ruleName"] == "weekly")
+    weekly["lifecycle"]["deleteAfter"] = 50
+    return changed(steady, plan.type, plan.name, rules=rules)
+
+
+def _selection_of_a_read_replica() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    selection = steady.one("aws:backup/selection:Selection", "backup-primary")
+    resources = [*selection.inputs["resources"], steady.outputs["database"]["us-west-2"]["arn"]]
+    return changed(steady, selection.type, selection.name, resources=resources)
+
+
+def _public_endpoint(cidrs: list[str] | None) -> Callable[[], tuple[Evaluation, str]]:
+    def broken() -> tuple[Evaluation, str]:
+        steady = evaluate_state("steady")
+        cluster = steady.one("aws:eks/cluster:Cluster", "eks-dr-cluster")
+        vpc = {key: value for key, value in cluster.inputs["vpcConfig"].items() if key != "publicAccessCidrs"}
+        vpc["endpointPublicAccess"] = True
+        if cidrs is not None:
+            vpc["publicAccessCidrs"] = cidrs
+        return changed(steady, cluster.type, cluster.name, vpcConfig=vpc)
+
+    return broken
+
+
+def _transition_to_infrequent_access_too_early() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    lifecycle = steady.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "storage-primary")
+    rules = json.loads(json.dumps(lifecycle.inputs["rules"]))
+    rules[0]["transitions"][0]["days"] = 10
+    return changed(steady, lifecycle.type, lifecycle.name, rules=rules)
+
+
+# behaviour id -> a declaration that violates it (and the URN the refusal must name)
+BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
+    ("rds.replica-source-managed-password", _managed_password_source),
+    ("rds.replica-source-needs-backups", _source_without_backups),
+    ("rds.replica-kms-key-in-own-region", _replica_without_a_key),
+    ("kms.key-is-regional", _replica_with_the_source_regions_key),
+    ("kms.key-is-regional", _secret_replica_with_the_primary_key),
+    ("kms.key-is-regional", _s3_replica_key_of_the_source_region),
+    ("acm.certificate-is-regional", _listener_with_another_regions_certificate),
+    ("acm.dns-validation-needs-delegated-zone", _validation_through_an_undelegated_zone),
+    ("cloudwatch.route53-metrics-in-us-east-1", _health_check_alarm_outside_us_east_1),
+    ("cloudwatch.alarm-actions-in-own-region", _alarm_notifying_another_regions_topic),
+    ("elasticache.global-datastore-member-inherits", _datastore_member_declaring_its_node_type),
+    ("backup.cold-storage-minimum-90-days", _cold_storage_shorter_than_90_days),
+    ("backup.no-read-replica", _selection_of_a_read_replica),
+    ("eks.public-endpoint-open-by-default", _public_endpoint(None)),
+    ("eks.public-endpoint-open-by-default", _public_endpoint(["0.0.0.0/0"])),
+    ("s3.lifecycle-ia-minimum-30-days", _transition_to_infrequent_access_too_early),
+]
+
+
+@pytest.mark.parametrize("state", sorted(STATE_OVERRIDES))
+def test_every_dr_state_declares_nothing_aws_refuses(state):
+    assert check_declared(evaluate_state(state)) == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"zoneId": "", "createZone": "true"},
+        {"zoneId": "", "createZone": "true", "zoneDelegated": "true"},
+        {"zoneId": ""},
+        {"eksPublicEndpoint": "true", "eksPublicAccessCidrs": '["203.0.113.10/32"]'},
+        {"primaryRegion": "eu-west-1", "activeRegion": "eu-west-1", "drRegion": "eu-central-1"},
+    ],
+    ids=["zone-awaiting-delegation", "zone-delegated", "zone-by-name", "public-endpoint", "away-from-us-east-1"],
+)
+def test_every_supported_setup_declares_nothing_aws_refuses(overrides):
+    assert check_declared(variant(**overrides)) == []
+
+
+@pytest.mark.parametrize(("behaviour", "broken"), BROKEN, ids=lambda value: getattr(value, "__name__", value))
+def test_each_rule_refuses_its_violation_citing_the_entry(behaviour, broken):
+    evaluation, urns = broken()
+    refusals = check_declared(evaluation)
+    assert behaviour in {r.behaviour for r in refusals}, [str(r) for r in refusals]
+    for refusal in refusals:
+        # Only what is broken is refused, in AWS's terms, with the source.
+        assert refusal.urn in urns.split()
+        assert str(refusal).startswith(f"{refusal.urn}: ")
+        assert f"[catalogue {refusal.behaviour}; source: " in str(refusal)
+
+
+def test_every_behaviour_the_rules_refuse_has_a_broken_declaration():
+    source = Path(aws_rules.__file__).read_text()
+    refused = set(re.findall(r'"([a-z0-9-]+\.[a-z0-9]+(?:-[a-z0-9]+)+)"', source))
+    assert refused == {behaviour for behaviour, _ in BROKEN}
