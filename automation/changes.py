@@ -17,8 +17,12 @@ the change set, the preview guard, `drctl plan` and the policy pack's docs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import importlib
+import inspect
 import json
+import keyword
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -177,10 +181,9 @@ def region_label(resource: DeclaredResource) -> str:
 
 def diff(before: Evaluation, after: Evaluation) -> ChangeSet:
     """Predict the engine's operation on every cloud resource (components are left out)."""
-    old = {r.urn: r for r in before.resources if r.custom}
-    new = {r.urn: r for r in after.resources if r.custom}
+    old, new = ({r.urn: r for r in _as_the_provider_sees(e) if r.custom} for e in (before, after))
     settings = provider_settings(after)
-    changes = [_compare(old.get(urn), new[urn], settings.get(region_label(new[urn]))) for urn in new]
+    changes = [_compare(old.get(urn), new[urn], settings.get(new[urn].provider)) for urn in new]
     changes += [_deleted(old[urn]) for urn in old if urn not in new]
     return ChangeSet(tuple(sorted(changes, key=lambda c: (c.region, c.type, c.name))))
 
@@ -198,25 +201,55 @@ def _deleted(resource: DeclaredResource) -> Change:
 
 
 KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
+AWS_PROVIDER = "pulumi:providers:aws"
+
+
+def _as_the_provider_sees(evaluation: Evaluation) -> list[DeclaredResource]:
+    """Resources as their provider sees them: pulumi-aws merges its provider's default tags into `tags`.
+
+    So a change of default tags is a change of `tags` on every resource that takes them, and replaces
+    those whose tags force a new resource (catalogue: pulumi-aws.default-tags-update-in-place).
+    """
+    defaults: dict[str, Mapping[str, str]] = {}
+    for provider in evaluation.resources:
+        if provider.type == AWS_PROVIDER:
+            configured = provider.inputs.get("defaultTags") or {}
+            defaults[provider.urn] = (json.loads(configured) if isinstance(configured, str) else configured).get(
+                "tags"
+            ) or {}
+    seen = []
+    for resource in evaluation.resources:
+        tags = defaults.get(resource.provider)
+        if tags and _takes_tags(resource.type):
+            merged = {**tags, **(resource.inputs.get("tags") or {})}
+            resource = dataclasses.replace(resource, inputs={**resource.inputs, "tags": merged})
+        seen.append(resource)
+    return seen
+
+
+@functools.cache
+def _takes_tags(type_token: str) -> bool:
+    """Whether the pulumi-aws resource has a `tags` input (read from the installed SDK)."""
+    package, _, rest = type_token.partition(":")
+    if package != "aws" or ":" not in rest:
+        return False
+    module, class_name = rest.split("/")[0], rest.split(":")[-1]
+    try:
+        sdk = importlib.import_module(f"pulumi_aws.{module}_" if keyword.iskeyword(module) else f"pulumi_aws.{module}")
+        return "tags" in inspect.signature(getattr(sdk, class_name)._internal_init).parameters
+    except (ImportError, AttributeError):
+        return False
 
 
 def provider_settings(evaluation: Evaluation) -> dict[str, ProviderSettings]:
-    """Per region, how the Kubernetes providers there treat ConfigMaps and Secrets.
-
-    The evaluation records no provider reference per resource, only its region (a Kubernetes
-    provider takes its cluster's), so a region's objects count as mutable only when every
-    Kubernetes provider in that region says so: the program has one per cluster.
-    """
-    by_region: dict[str, list[DeclaredResource]] = {}
-    for resource in evaluation.resources:
-        if resource.type == KUBERNETES_PROVIDER:
-            by_region.setdefault(region_label(resource), []).append(resource)
+    """How each Kubernetes provider (by URN) treats ConfigMaps and Secrets; its objects name it."""
     return {
-        region: ProviderSettings(
-            config_map_mutable=all(_flag(p.inputs.get("enableConfigMapMutable")) for p in providers),
-            secret_mutable=all(_flag(p.inputs.get("enableSecretMutable")) for p in providers),
+        provider.urn: ProviderSettings(
+            config_map_mutable=_flag(provider.inputs.get("enableConfigMapMutable")),
+            secret_mutable=_flag(provider.inputs.get("enableSecretMutable")),
         )
-        for region, providers in by_region.items()
+        for provider in evaluation.resources
+        if provider.type == KUBERNETES_PROVIDER
     }
 
 

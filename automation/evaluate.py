@@ -13,7 +13,7 @@ import hashlib
 import json
 import runpy
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ _COMPUTED: dict[str, dict[str, str]] = {
         "arnSuffix": "app/{name}/{digest}",
     },
     "aws:lb/targetGroup:TargetGroup": {"arnSuffix": "targetgroup/{name}/{digest}"},
+    "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": "1"},
     "aws:route53/zone:Zone": {"zoneId": "Z{digest}", "nameServers": '["ns-1.awsdns-00.org"]'},
     "aws:eks/cluster:Cluster": {
         "endpoint": "https://{digest}.gr7.{region}.eks.amazonaws.com",
@@ -100,6 +101,8 @@ class DeclaredResource:
     """URNs this resource waits for: `depends_on` and the resources its inputs come from."""
     custom_timeouts: Mapping[str, str] = field(default_factory=dict)
     """The `custom_timeouts` option: operation (create/update/delete) -> duration such as `8h`."""
+    provider: str = ""
+    """URN of the provider that manages the resource (empty for components and providers themselves)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -233,7 +236,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
-        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        inputs = _comparable(pulumi.runtime.rpc.deserialize_properties(request.object))
         region = self._region_of(request, inputs)
         if request.type.startswith("pulumi:providers:"):
             # What a provider manages is in its region; a Kubernetes provider takes its cluster's.
@@ -258,11 +261,34 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 for operation in ("create", "update", "delete")
                 if request.HasField("customTimeouts") and getattr(request.customTimeouts, operation)
             },
+            # A provider reference is `<urn>::<id>`.
+            provider=real_urn(request.provider.rsplit("::", 1)[0]) if request.provider else "",
         )
         with self._lock:
             self._regions_by_urn[response.urn] = region
             self.records.append(record)
         return response
+
+
+def _comparable(value: Any) -> Any:
+    """Inputs as plain data: an asset or archive (a function's code) becomes its path and content digest.
+
+    The SDK's asset objects have no equality, so two evaluations of the same code would always differ.
+    """
+    if isinstance(value, pulumi.FileAsset):
+        path = Path(value.path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        shown = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
+        return {"asset": {"path": str(shown), "sha256": digest}}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {name: _comparable(item) for name, item in value.assets.items()}}
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        raise TypeError(f"the offline evaluation cannot compare {type(value).__name__}; add it to _comparable")
+    if isinstance(value, Mapping):
+        return {key: _comparable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    return value
 
 
 def real_urn(mock_urn: str) -> str:
@@ -327,14 +353,19 @@ def _config_text(value: Any) -> str:
 
 
 def evaluate_program(
-    raw_config: Mapping[str, str], stack: str = "prod", program: Callable[[], object] | None = None
+    raw_config: Mapping[str, str],
+    stack: str = "prod",
+    program: Callable[[], object] | None = None,
+    secret_keys: Iterable[str] = (),
 ) -> Evaluation:
     """Run the program for `raw_config` and return what it declared.
 
     `program` replaces `__main__.py`, so a test can evaluate one component alone.
+    `secret_keys` are the keys set with `--secret`, as the language host passes them.
     Config errors surface as `ConfigError` before any resource is registered.
     """
-    config = parse_config(raw_config)
+    secrets = [k if ":" in k else f"{NAMESPACE}:{k}" for k in secret_keys]
+    config = parse_config(raw_config, secret_keys=secrets)
     prefixed = {k if ":" in k else f"{NAMESPACE}:{k}": v for k, v in raw_config.items()}
     mocks = _RecordingMocks()
     monitor = _RecordingMonitor(mocks)
@@ -343,7 +374,8 @@ def evaluate_program(
     _ensure_event_loop()
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="dr-platform", stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(prefixed)
+    # As the language host does (catalogue: pulumi-cli.language-host-passes-secret-keys).
+    pulumi.runtime.set_all_config(prefixed, secret_keys=secrets)
     _sync_await(run_pulumi_func(program or (lambda: runpy.run_path(str(PROGRAM), run_name="__main__"))))
     root = pulumi_settings.get_root_resource()
     outputs = {name: _resolve(value) for name, value in (root.outputs if root else {}).items()}

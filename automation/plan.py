@@ -11,6 +11,8 @@ current config and for the config the transition writes
   alone until failback;
 - the policy pack's results on the target evaluation (the same rules,
   `policy.policies`, that `pulumi preview --policy-pack policy` enforces);
+- what AWS would refuse in the target evaluation (`automation.aws_rules`): blocking,
+  since the update would fail there;
 - an RTO budget from `automation.timings`, steps in sequence and in parallel
   as the runbook runs them, next to the RTO target; and the RPO exposure of
   each replication mechanism the program declares, next to the RPO target.
@@ -27,6 +29,7 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyProviderResource, PolicyRe
 from rich.console import Console
 from rich.table import Table
 
+from automation.aws_rules import Refusal, check_declared
 from automation.changes import STATEFUL_TYPES, Change, ChangeSet, Operation, diff, urn_type
 from automation.evaluate import GLOBAL, Evaluation, evaluate_program
 from automation.inventory import inventory
@@ -276,8 +279,14 @@ class Plan:
     changes: ChangeSet
     targets: list[str] | None  # None: the update covers the whole stack
     violations: list[Violation]
+    refusals: list[Refusal]
+    """What AWS would refuse in the target declaration: the update would fail, so the plan is blocked."""
     rto: RtoBudget
     rpo: list[RpoExposure]
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.refusals)
 
     @property
     def failed_region(self) -> str | None:
@@ -349,6 +358,8 @@ class Plan:
                 "rules": [p.name for p in ALL_POLICIES],
                 "violations": [{"policy": v.policy, "message": v.message, "urn": v.urn} for v in self.violations],
             },
+            "awsRefusals": [{"behaviour": r.behaviour, "urn": r.urn, "message": r.message} for r in self.refusals],
+            "blocked": self.blocked,
             "rto": self.rto.to_json(),
             "rpo": {"targetSeconds": self.after.config.rpo_seconds, "mechanisms": [e.to_json() for e in self.rpo]},
             "warnings": self.warnings(),
@@ -372,6 +383,7 @@ def build_plan(raw_config: Mapping[str, str], to_state: str | None = None, stack
         changes=diff(before, after),
         targets=targets,
         violations=policy_violations(after),
+        refusals=check_declared(after),
         rto=rto_budget(transition, after.config),
         # What a transition can lose is what replication had not copied when it started.
         rpo=rpo_exposure(before),
@@ -399,6 +411,7 @@ def render(plan: Plan, console: Console) -> None:
     _render_changes(plan, console)
     _render_scope(plan, console)
     _render_policies(plan, console)
+    _render_refusals(plan, console)
     _render_rto(plan, console)
     _render_rpo(plan, console)
     warnings = plan.warnings()
@@ -480,6 +493,18 @@ def _render_policies(plan: Plan, console: Console) -> None:
         table.add_column(column)
     for violation in plan.violations:
         table.add_row(violation.policy, (violation.urn or "stack").rsplit("::", 1)[-1], violation.message)
+    console.print(table)
+
+
+def _render_refusals(plan: Plan, console: Console) -> None:
+    if not plan.refusals:
+        console.print("[green]AWS rules: nothing in the target state that AWS is known to refuse[/green]")
+        return
+    table = Table(title="BLOCKING: AWS would refuse these in the target state", title_justify="left")
+    for column in ("resource", "behaviour", "refusal"):
+        table.add_column(column)
+    for refusal in plan.refusals:
+        table.add_row(refusal.urn.rsplit("::", 1)[-1], refusal.behaviour, refusal.message)
     console.print(table)
 
 

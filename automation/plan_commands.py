@@ -38,6 +38,11 @@ def plan(
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         render(result, console)
+    if result.blocked:
+        raise DrctlError(
+            f"AWS would refuse {len(result.refusals)} declaration(s) of the target state; the update would fail",
+            hint="each refusal names the resource, the AWS behaviour and its source; fix the config or program",
+        )
 
 
 def guard(

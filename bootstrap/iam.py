@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from automation.journal import stack_key_prefix
+from components.naming import STACK_TAG
 
 Document = dict[str, Any]
 
@@ -86,8 +87,7 @@ PROTECTED_BACKUP_ACTIONS = (
 )
 
 
-# The tag the program puts on every resource (default tags) naming its stack.
-STACK_TAG = "dr-platform:stack"
+# STACK_TAG: the tag the program puts on every resource (its providers' default tags) naming its stack.
 DRILL_SERVICES = ("rds:*", "elasticache:*", "eks:*", "ec2:*", "route53:*", "backup:*", "fis:*")
 
 
@@ -139,7 +139,12 @@ def operator_trust(account_id: str, principal_patterns: Sequence[str]) -> Docume
 
 
 def replication_trust(account_id: str, source_bucket_arn: str) -> Document:
-    """S3 replication for one bucket of this account (confused-deputy conditions)."""
+    """S3 replication for one bucket of this account (confused-deputy conditions).
+
+    S3's replication guide shows no source keys on this trust: required, they could deny S3 and
+    stop the state bucket's replication silently; `...IfExists` applies them whenever S3 sends them.
+    catalogue: iam.source-keys-only-where-sent
+    """
     return _document(
         {
             "Sid": "S3ReplicationOfTheStateBucket",
@@ -147,8 +152,8 @@ def replication_trust(account_id: str, source_bucket_arn: str) -> Document:
             "Principal": {"Service": "s3.amazonaws.com"},
             "Action": "sts:AssumeRole",
             "Condition": {
-                "StringEquals": {"aws:SourceAccount": account_id},
-                "ArnLike": {"aws:SourceArn": source_bucket_arn},
+                "StringEqualsIfExists": {"aws:SourceAccount": account_id},
+                "ArnLikeIfExists": {"aws:SourceArn": source_bucket_arn},
             },
         }
     )

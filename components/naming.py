@@ -31,12 +31,24 @@ def physical_name(cfg: PlatformConfig, region: str, what: str) -> str:
     return f"{cfg.name_prefix}-{region_code(region)}-{what}"
 
 
-def default_tags(cfg: PlatformConfig, role: str) -> dict[str, str]:
+STACK_TAG = "dr-platform:stack"
+"""Names the stack that owns a resource: the bootstrap's drill role is scoped by it (bootstrap/iam.py)."""
+REGION_ROLE_TAG = "dr-platform:region-role"
+"""`primary`, `dr` or `global`: the role of the provider that declared the resource."""
+
+
+def default_tags(cfg: PlatformConfig, role: str, stack: str) -> dict[str, str]:
+    """The provider's default tags; the project's own keys win over `tags` from config.
+
+    Changing a provider's default tags updates its resources in place, never replaces them
+    (catalogue: pulumi-aws.default-tags-update-in-place).
+    """
     return {
         **cfg.tags,
         "dr-platform:project": "dr-platform",
         "dr-platform:name-prefix": cfg.name_prefix,
-        "dr-platform:region-role": role,
+        REGION_ROLE_TAG: role,
+        STACK_TAG: stack,
     }
 
 
@@ -123,6 +135,29 @@ def backup_plan_name(cfg: PlatformConfig, role: str) -> str:
 def backup_role_name(cfg: PlatformConfig) -> str:
     """IAM is global: one AWS Backup service role serves both regions."""
     return f"{cfg.name_prefix}-backup"
+
+
+def restore_role_name(cfg: PlatformConfig) -> str:
+    """The role AWS Backup restores with (restore testing): apart from the backup role, which never restores."""
+    return f"{cfg.name_prefix}-backup-restore"
+
+
+def restore_testing_plan_name(cfg: PlatformConfig, role: str) -> str:
+    """Letters, digits and underscores, 50 at most: `acme_drp_use1_restore_tests`.
+
+    catalogue: backup.restore-testing-plan-limits (20 prefix + 4 region + 14 characters stay under 50)
+    """
+    return physical_name(cfg, cfg.region_of(role), "restore-tests").replace("-", "_")
+
+
+def restore_validator_name(cfg: PlatformConfig, role: str) -> str:
+    """The Lambda function that validates what restore testing restored, and reports back to the job."""
+    return physical_name(cfg, cfg.region_of(role), "restore-validator")
+
+
+def drill_abort_alarm_name(cfg: PlatformConfig, role: str) -> str:
+    """The CloudWatch alarm every fault-injection template of the region stops on; drctl trips it to abort."""
+    return physical_name(cfg, cfg.region_of(role), "drill-abort")
 
 
 def replication_role_name(cfg: PlatformConfig, source_role: str, destination_role: str) -> str:

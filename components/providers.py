@@ -19,7 +19,7 @@ def regional_providers(cfg: PlatformConfig) -> dict[str, aws.Provider]:
         role: aws.Provider(
             f"aws-{role}",
             region=cfg.region_of(role),
-            default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(cfg, role)),
+            default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(cfg, role, pulumi.get_stack())),
             opts=pulumi.ResourceOptions(),
         )
         for role in ROLES
@@ -31,6 +31,6 @@ def us_east_1_provider(cfg: PlatformConfig) -> aws.Provider:
     return aws.Provider(
         "aws-us-east-1",
         region="us-east-1",
-        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(cfg, "global")),
+        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(cfg, "global", pulumi.get_stack())),
         opts=pulumi.ResourceOptions(),
     )

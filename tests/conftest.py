@@ -39,6 +39,11 @@ STATE_OVERRIDES: dict[str, dict[str, str]] = {
     },
 }
 STATES = ("steady", "failed-over", "resyncing")
+# What no DR state declares but a stack can switch on: live-drill fault injection, an off-account backup copy.
+FEATURE_OVERRIDES: dict[str, str] = {
+    "dr-platform:faultInjection": "true",
+    "dr-platform:backupCrossAccountVaultArn": "arn:aws:backup:us-east-1:210987654321:backup-vault:acme-dr-copies",
+}
 
 
 def prod_config(**overrides: str) -> dict[str, str]:
@@ -52,6 +57,12 @@ def prod_config(**overrides: str) -> dict[str, str]:
 def evaluate_state(state: str) -> Evaluation:
     """Evaluating the program takes about a second; each state is evaluated once."""
     return evaluate_program(prod_config(**STATE_OVERRIDES[state]))
+
+
+@functools.cache
+def evaluate_features() -> Evaluation:
+    """Steady state with every optional feature on (FEATURE_OVERRIDES)."""
+    return evaluate_program(prod_config(**FEATURE_OVERRIDES))
 
 
 @pytest.fixture(scope="module")

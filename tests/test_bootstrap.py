@@ -268,10 +268,13 @@ def test_the_operator_role_trusts_only_the_named_sso_roles():
 
 
 def test_the_replication_role_names_its_source_account_and_bucket():
+    """catalogue: iam.source-keys-only-where-sent (S3 documents none for this trust: never a hard requirement)"""
     (statement,) = statements(role_trust("replication"))
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
-    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
-    assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:s3:::acme-drp-pulumi-state-us-west-2"}
+    assert statement["Condition"]["StringEqualsIfExists"] == {"aws:SourceAccount": ACCOUNT}
+    assert statement["Condition"]["ArnLikeIfExists"] == {
+        "aws:SourceArn": "arn:aws:s3:::acme-drp-pulumi-state-us-west-2"
+    }
 
 
 def role_arn(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,8 +21,8 @@ from automation.changes import (
     urn_name,
     urn_type,
 )
-from automation.evaluate import DeclaredResource, Evaluation
-from tests.conftest import ROOT, STATE_OVERRIDES, evaluate_state
+from automation.evaluate import DeclaredResource, Evaluation, evaluate_program
+from tests.conftest import ROOT, STATE_OVERRIDES, evaluate_features, evaluate_state
 
 RDS = "aws:rds/instance:Instance"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -130,9 +131,35 @@ def test_components_are_not_part_of_the_change_set():
 
 def _declared_types() -> set[str]:
     types = set(STATEFUL_TYPES)
-    for state in STATE_OVERRIDES:
-        types |= {r.type for r in evaluate_state(state).resources if r.custom}
+    for evaluation in (*(evaluate_state(state) for state in STATE_OVERRIDES), evaluate_features()):
+        types |= {r.type for r in evaluation.resources if r.custom}
     return {t for t in types if t.split(":")[0] in ("aws", "kubernetes")}
+
+
+def test_every_aws_provider_tags_what_it_manages_with_the_stack_the_drill_role_is_scoped_by(steady):
+    from bootstrap.iam import STACK_TAG
+
+    providers = steady.of_type("pulumi:providers:aws")
+    assert len(providers) == 2
+    for provider in providers:
+        default_tags = provider.inputs["defaultTags"]
+        tags = (json.loads(default_tags) if isinstance(default_tags, str) else default_tags)["tags"]
+        assert tags[STACK_TAG] == "prod"
+
+
+def test_a_change_of_default_tags_updates_resources_and_replaces_only_those_whose_tags_force_it():
+    """catalogue: pulumi-aws.default-tags-update-in-place (FIS templates hold no state: replacing them is harmless)"""
+    from tests.conftest import FEATURE_OVERRIDES, prod_config
+
+    before = evaluate_features()
+    after = evaluate_program(prod_config(**FEATURE_OVERRIDES, tags='{"team": "platform", "cost-center": "dr"}'))
+    changes = diff(before, after)
+    replaced = {c.type for c in changes.changes if c.operation is Operation.REPLACE}
+    assert replaced == {"aws:fis/experimentTemplate:ExperimentTemplate"}
+    assert all("tags" in c.replace_reasons for c in changes.changes if c.operation is Operation.REPLACE)
+    updated = [c for c in changes.changes if c.operation is Operation.UPDATE]
+    assert {c.type for c in updated} >= {"aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "pulumi:providers:aws"}
+    assert changes.at_risk() == []
 
 
 def test_the_table_covers_every_type_the_program_declares_or_calls_stateful():
@@ -158,12 +185,12 @@ def test_the_table_names_the_provider_versions_it_was_derived_from():
 def test_every_rule_names_a_real_input_of_the_pulumi_sdk():
     """Guards the generated names: each path is a chain of wire names the SDK declares."""
     import importlib
+    import keyword
 
     for type_token, entry in replace_rules()["aws"]["resources"].items():
         module, class_name = type_token.split(":")[1].split("/")[0], type_token.split(":")[2]
-        resource = importlib.import_module(
-            getattr(importlib.import_module(f"pulumi_aws.{module}"), class_name).__module__
-        )
+        package = f"pulumi_aws.{module}_" if keyword.iskeyword(module) else f"pulumi_aws.{module}"
+        resource = importlib.import_module(getattr(importlib.import_module(package), class_name).__module__)
         source = Path(importlib.util.find_spec(resource.__name__).origin)
         text = source.read_text() + (source.parent / "_inputs.py").read_text()
         for rule in entry["rules"]:
@@ -332,6 +359,34 @@ def test_without_mutable_config_maps_every_transition_would_replace_the_dashboar
     changes = diff(immutable(evaluate_state("steady")), immutable(evaluate_state("failed-over")))
     replaced = [c for c in changes.changes if c.type == CONFIG_MAP and c.operation is Operation.REPLACE]
     assert len(replaced) == 2 and all(c.replace_reasons == ("data",) for c in replaced)
+
+
+def test_each_config_map_follows_the_provider_that_manages_it_not_its_region():
+    """Only the DR cluster's provider leaves ConfigMaps immutable: only the DR dashboard would be replaced."""
+    steady, failed_over = evaluate_state("steady"), evaluate_state("failed-over")
+    dr_provider = next(r for r in failed_over.resources if r.type == KUBERNETES_PROVIDER and r.name == "eks-dr-k8s")
+
+    def dr_immutable(evaluation: Evaluation) -> Evaluation:
+        resources = [
+            replace(r, inputs={k: v for k, v in r.inputs.items() if k != "enableConfigMapMutable"})
+            if r.urn == dr_provider.urn
+            else r
+            for r in evaluation.resources
+        ]
+        return Evaluation(evaluation.config, resources)
+
+    dashboards = {
+        c.name: c.operation
+        for c in diff(dr_immutable(steady), dr_immutable(failed_over)).changes
+        if c.type == CONFIG_MAP and c.operation is not Operation.SAME
+    }
+    assert dashboards == {
+        "monitoring-dr-dashboard-dr-status": Operation.REPLACE,
+        "monitoring-primary-dashboard-dr-status": Operation.UPDATE,
+    }
+    objects = [r for r in steady.resources if r.type.startswith("kubernetes:") and r.custom]
+    providers = {r.provider.rsplit("::", 1)[-1] for r in objects}
+    assert objects and providers == {"eks-primary-k8s", "eks-dr-k8s"}
 
 
 @pytest.mark.parametrize(("before", "after"), TRANSITIONS)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import pytest
 
 from automation import plan as plan_module
 from automation.cli import main
 from automation.errors import DrctlError
+from automation.evaluate import Evaluation
 from automation.plan import (
     FAILOVER_STEPS,
     BudgetStep,
@@ -173,12 +175,45 @@ def test_cli_plan_json_has_the_change_set_scope_policies_and_budgets(cached_eval
     assert promoted and promoted[0]["operation"] == "update" and "replicateSourceDb" in promoted[0]["changed"]
     assert report["atRisk"] == []
     assert report["update"]["targeted"] and report["update"]["failedRegion"] == "us-east-1"
-    # Vault Lock is issue 13.12's (policy/tests: PROGRAM_GAPS); every other rule passes.
-    assert [v for v in report["policies"]["violations"] if v["policy"] != "backup-vaults-locked"] == []
+    assert report["policies"]["violations"] == []
     rto = report["rto"]
     assert rto["targetSeconds"] == 900 and rto["withinTarget"]["typical"] is True
     assert rto["steps"][0]["name"] == "detect-outage"
     assert any("RPO target" in w and "S3" in w for w in report["warnings"])
+
+
+def test_what_aws_would_refuse_in_the_target_state_blocks_the_plan(cached_evaluations, monkeypatch, capsys):
+    """The plan runs the mock-level AWS rules on the target: a public endpoint without an allow-list blocks it.
+
+    catalogue: eks.public-endpoint-open-by-default
+    """
+    real_rules = plan_module.check_declared
+
+    def open_endpoints(evaluation):
+        opened = [
+            replace(r, inputs={**r.inputs, "vpcConfig": {**r.inputs["vpcConfig"], "publicAccessCidrs": ["0.0.0.0/0"]}})
+            if r.type == "aws:eks/cluster:Cluster"
+            else r
+            for r in evaluation.resources
+        ]
+        return real_rules(Evaluation(evaluation.config, opened))
+
+    monkeypatch.setattr(plan_module, "check_declared", open_endpoints)
+    monkeypatch.setattr(sys, "argv", ["drctl", "plan", "--to", "failed-over", "--json"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["blocked"] is True
+    assert {r["behaviour"] for r in report["awsRefusals"]} == {"eks.public-endpoint-open-by-default"}
+    assert len(report["awsRefusals"]) == 2  # both clusters
+    assert "AWS would refuse 2 declaration(s)" in captured.err
+
+
+def test_the_programs_own_target_states_are_not_blocked(cached_evaluations):
+    plan = build_plan(prod_config())
+    assert plan.refusals == [] and not plan.blocked
 
 
 def test_plan_without_to_goes_to_the_next_state(cached_evaluations):

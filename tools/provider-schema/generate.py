@@ -1,6 +1,7 @@
 """Write automation/data/replace_rules.json: which input changes make each provider replace a resource.
 
-The table covers every resource type the program declares (in every DR state),
+The table covers every resource type the program declares (in every DR state, and with
+every optional feature on),
 every type the policy pack names and every type `STATEFUL_TYPES` lists. For the
 AWS types it comes from terraform-provider-aws's Go source, which pulumi-aws is
 generated from, parsed by `main.go` beside this file (ForceNew attributes,
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import keyword
 import re
 import subprocess
 import sys
@@ -49,6 +51,7 @@ TERRAFORM_NAMES = {
     "aws:rds/parameterGroup:ParameterGroup": "aws_db_parameter_group",
     "aws:rds/subnetGroup:SubnetGroup": "aws_db_subnet_group",
     "aws:lb/loadBalancer:LoadBalancer": "aws_lb",
+    "aws:alb/loadBalancer:LoadBalancer": "aws_lb",
     "aws:s3/bucketV2:BucketV2": "aws_s3_bucket",
     "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "aws_s3_bucket_replication_configuration",
     "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": (
@@ -62,6 +65,8 @@ TERRAFORM_NAMES = {
 RENAMES = {
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "alarm_name"): "name",
     ("aws:sns/topicSubscription:TopicSubscription", "topic_arn"): "topic",
+    ("aws:lambda/function:Function", "function_name"): "name",
+    ("aws:lambda/permission:Permission", "function_name"): "function",
 }
 
 # pulumi-kubernetes v4.32.0, provider/pkg/provider/diff.go (forceNewProperties, forceNew) and
@@ -103,10 +108,10 @@ def declared_types() -> set[str]:
     """Every type the program declares in each DR state, the policy pack names, or STATEFUL_TYPES lists."""
     from automation.changes import STATEFUL_TYPES
     from automation.evaluate import evaluate_program
-    from tests.conftest import STATE_OVERRIDES, prod_config
+    from tests.conftest import FEATURE_OVERRIDES, STATE_OVERRIDES, prod_config
 
     types = set(STATEFUL_TYPES)
-    for overrides in STATE_OVERRIDES.values():
+    for overrides in (*STATE_OVERRIDES.values(), FEATURE_OVERRIDES):
         types |= {r.type for r in evaluate_program(prod_config(**overrides)).resources if r.custom}
     policy = (ROOT / "policy" / "policies.py").read_text()
     types |= set(re.findall(r'"(aws:[a-z0-9]+/[A-Za-z0-9]+:[A-Za-z0-9]+)"', policy))
@@ -177,7 +182,9 @@ def pulumi_name(terraform: str, properties: dict[str, type | None]) -> str | Non
 def args_class(token: str) -> type:
     """The resource's own Args class (read from its module: `s3.BucketVersioningArgs` is also a nested type)."""
     module, class_name = token.split(":")[1].split("/")[0], token.split(":")[2]
-    resource = importlib.import_module(getattr(importlib.import_module(f"pulumi_aws.{module}"), class_name).__module__)
+    # A module named after a Python keyword gets a trailing underscore (`lambda` -> `pulumi_aws.lambda_`).
+    package = f"pulumi_aws.{module}_" if keyword.iskeyword(module) else f"pulumi_aws.{module}"
+    resource = importlib.import_module(getattr(importlib.import_module(package), class_name).__module__)
     # The generator calls it ...InitArgs where ...Args is taken by a nested type.
     return getattr(resource, f"{class_name}InitArgs", None) or getattr(resource, f"{class_name}Args")
 
