@@ -9,12 +9,13 @@ from the validated config inside the components.
 import pulumi
 
 from components.alerting import declare_alerting
-from components.backup import Backup
+from components.backup import Backup, cross_account_copy_role
 from components.cache import Cache, CacheRegionArgs
 from components.cluster import Cluster, node_group_size
 from components.config import ROLES, load_config
 from components.database import Database
-from components.encryption import RegionalKey
+from components.encryption import RegionalKey, RegionalKeyArgs
+from components.fault_injection import FaultInjection
 from components.monitoring import Monitoring
 from components.naming import (
     cache_auth_secret_name,
@@ -30,11 +31,14 @@ from components.naming import (
 )
 from components.network import Network
 from components.providers import regional_providers
+from components.restore_testing import RestoreTesting
 from components.storage import Storage
 from components.traffic import DnsFailover, EntryPoint, HostedZone
 
 cfg = load_config()
 providers = regional_providers(cfg)
+# The other account a vault's recovery points are copied to shares the key of that vault's region.
+copy_out_of_account = cross_account_copy_role(cfg)
 
 networks: dict[str, Network] = {}
 keys: dict[str, RegionalKey] = {}
@@ -52,16 +56,15 @@ for role in ROLES:
         },
         in_region,
     )
-    keys[role] = RegionalKey(
-        f"kms-{role}",
-        {
-            "alias": physical_name(cfg, region, "data"),
-            "description": f"dr-platform data at rest in {region}",
-            # From state, not an STS call: the program must run while a region's APIs are down.
-            "account_id": networks[role].vpc.owner_id,
-        },
-        in_region,
-    )
+    key_args: RegionalKeyArgs = {
+        "alias": physical_name(cfg, region, "data"),
+        "description": f"dr-platform data at rest in {region}",
+        # From state, not an STS call: the program must run while a region's APIs are down.
+        "account_id": networks[role].vpc.owner_id,
+    }
+    if role == copy_out_of_account and cfg.backup_cross_account_vault_arn:
+        key_args["backup_copy_account"] = cfg.backup_cross_account_vault_arn.split(":")[4]
+    keys[role] = RegionalKey(f"kms-{role}", key_args, in_region)
     clusters[role] = Cluster(
         f"eks-{role}",
         {
@@ -79,6 +82,7 @@ for role in ROLES:
             "size": node_group_size(cfg, role),
             "admin_principal_arns": cfg.eks_admin_principal_arns,
             "log_retention_days": cfg.logs_retention_days,
+            "account_id": networks[role].vpc.owner_id,
         },
         in_region,
     )
@@ -106,8 +110,9 @@ cache = Cache(
     },
 )
 
+account_id = networks["primary"].vpc.owner_id
 database = Database("database", {"config": cfg, "providers": providers, "networks": networks, "keys": keys})
-storage = Storage("storage", {"config": cfg, "providers": providers, "keys": keys})
+storage = Storage("storage", {"config": cfg, "providers": providers, "keys": keys, "account_id": account_id})
 backup = Backup(
     "backup",
     {
@@ -117,8 +122,27 @@ backup = Backup(
         "protected": {
             role: [instance.arn, storage.buckets[role].arn] for role, instance in database.standalone.items()
         },
+        "account_id": account_id,
     },
 )
+# AWS restores the newest backups of each vault every day, and a validator checks them.
+restore_tests = {
+    role: RestoreTesting(
+        f"restore-tests-{role}",
+        {
+            "config": cfg,
+            "role": role,
+            "vault_arn": backup.vaults[role].arn,
+            "key_arn": keys[role].arn,
+            "restore_role_arn": backup.restore_role.arn,
+            "vpc_id": networks[role].vpc_id,
+            "subnet_ids": networks[role].app_subnet_ids,
+            "database_security_group_id": networks[role].database_security_group.id,
+        },
+        pulumi.ResourceOptions(provider=providers[role]),
+    )
+    for role in ROLES
+}
 
 # Route53 is global; its zone, checks and records use the DR provider, the one
 # a failover out of the primary region can count on.
@@ -163,7 +187,24 @@ dns = DnsFailover(
     pulumi.ResourceOptions(provider=providers["dr"]),
 )
 
-alerting = declare_alerting(cfg, providers, keys, networks["primary"].vpc.owner_id, dns.health_check_ids)
+alerting = declare_alerting(cfg, providers, keys, account_id, dns.health_check_ids)
+
+# Live drills only (faultInjection): AWS FIS templates that cut a region off, stopped by its abort alarm.
+fault_injection = {
+    role: FaultInjection(
+        f"fault-injection-{role}",
+        {
+            "config": cfg,
+            "role": role,
+            "account_id": account_id,
+            "subnet_arns": [s.arn for s in (*networks[role].app_subnets, *networks[role].data_subnets)],
+            "alert_topic_arn": alerting.topics[cfg.region_of(role)].arn,
+        },
+        pulumi.ResourceOptions(provider=providers[role]),
+    )
+    for role in ROLES
+    if cfg.fault_injection.enabled
+}
 
 # After the alert topics: each cluster's Alertmanager publishes to its region's topic.
 for role in ROLES:
@@ -175,6 +216,7 @@ for role in ROLES:
             "ebs_kms_key_arn": clusters[role].ebs_kms_key_arn,
             "ebs_csi_driver": clusters[role].ebs_csi_driver,
             "cluster_name": clusters[role].name,
+            "cluster_arn": clusters[role].arn,
             "alert_topic_arn": alerting.topics[cfg.region_of(role)].arn,
             "alert_topic_kms_key_arn": keys[role].arn,
             "heartbeat_topic_arn": alerting.heartbeat_topics[role].arn,
@@ -217,6 +259,11 @@ pulumi.export("databaseCredentials", database.credentials)
 pulumi.export("buckets", storage.summary)
 pulumi.export("replication", storage.replication)
 pulumi.export("backupVaults", backup.summary)
+pulumi.export("restoreTesting", {cfg.region_of(role): tests.summary for role, tests in restore_tests.items()})
+pulumi.export(
+    "faultInjection",
+    {cfg.region_of(role): drills.summary for role, drills in fault_injection.items()} if fault_injection else None,
+)
 pulumi.export(
     "dns",
     {

@@ -20,6 +20,7 @@ not by a case written for it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,13 @@ BACKUP_PLAN = "aws:backup/plan:Plan"
 BACKUP_SELECTION = "aws:backup/selection:Selection"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BACKUP_VAULT = "aws:backup/vault:Vault"
+BACKUP_VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+RESTORE_TESTING_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
+RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 ROUTE53_METRICS_REGION = "us-east-1"
 # Regional things a resource may only use in its own region: inputs naming them, by how the name ends
@@ -55,6 +63,15 @@ _DATASTORE_OWNED = (
     "transitEncryptionEnabled",
 )
 _GLACIER_CLASSES = ("GLACIER", "GLACIER_IR", "DEEP_ARCHIVE")
+_RESTORE_TESTING_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
+# CloudWatch evaluates an alarm over at most 7 days, and over 1 day when periods are under an hour.
+_ALARM_SPAN_SECONDS, _SHORT_PERIOD_SPAN_SECONDS = 7 * 86400, 86400
+# What a launch template may not carry for a managed node group (the node group sets them).
+_NODE_GROUP_LAUNCH_TEMPLATE_PROHIBITED = (
+    "iamInstanceProfile",
+    "instanceInitiatedShutdownBehavior",
+    "hibernationOptions",
+)
 
 
 @dataclass(frozen=True)
@@ -281,6 +298,99 @@ def _lifecycle_transitions(declared: _Declared) -> Iterator[Refusal]:
                 )
 
 
+def _vault_locks(declared: _Declared) -> Iterator[Refusal]:
+    """A compliance lock has 3 days of grace at least; a job kept outside a locked vault's range fails."""
+    locks_by_vault: dict[str, DeclaredResource] = {}
+    for lock in declared.evaluation.of_type(BACKUP_VAULT_LOCK):
+        changeable = lock.inputs.get("changeableForDays")
+        if changeable is not None and changeable < 3:
+            yield declared.refusal(
+                "backup.vault-lock-compliance-mode", lock, f"changeableForDays {changeable}, under the 3 days allowed"
+            )
+        locks_by_vault[f"{lock.region}/{lock.inputs.get('backupVaultName')}"] = lock
+    vault_keys = {
+        mock_identity(v.type, v.name, v.inputs, v.region)[1]: f"{v.region}/{v.inputs.get('name')}"
+        for v in declared.evaluation.of_type(BACKUP_VAULT)
+    }
+    for plan in declared.evaluation.of_type(BACKUP_PLAN):
+        for rule in plan.inputs.get("rules") or []:
+            jobs = [(f"{plan.region}/{rule.get('targetVaultName')}", rule.get("lifecycle"), "backups")] + [
+                (vault_keys.get(action.get("destinationVaultArn"), ""), action.get("lifecycle"), "copies")
+                for action in rule.get("copyActions") or []
+            ]
+            for vault, lifecycle, what in jobs:
+                lock = locks_by_vault.get(vault)
+                kept = (lifecycle or {}).get("deleteAfter")
+                if lock is None or kept is None:
+                    continue
+                low, high = lock.inputs.get("minRetentionDays"), lock.inputs.get("maxRetentionDays")
+                if (low is not None and kept < low) or (high is not None and kept > high):
+                    yield declared.refusal(
+                        "backup.vault-lock-retention-range",
+                        plan,
+                        f"rule {rule.get('ruleName')} keeps its {what} {kept:g} days; the lock on {vault} allows "
+                        f"{low}-{high} days",
+                    )
+
+
+def _restore_testing_names(declared: _Declared) -> Iterator[Refusal]:
+    """Restore testing plans and selections are named with letters, digits and underscores, 50 at most."""
+    for resource in [
+        *declared.evaluation.of_type(RESTORE_TESTING_PLAN),
+        *declared.evaluation.of_type(RESTORE_TESTING_SELECTION),
+    ]:
+        name = resource.inputs.get("name")
+        if isinstance(name, str) and not _RESTORE_TESTING_NAME.match(name):
+            yield declared.refusal("backup.restore-testing-plan-limits", resource, f"name {name!r}")
+
+
+def _fis_stop_conditions(declared: _Declared) -> Iterator[Refusal]:
+    """An experiment template stops on alarms of its own region."""
+    for template in declared.evaluation.of_type(FIS_TEMPLATE):
+        for condition in template.inputs.get("stopConditions") or []:
+            arn = condition.get("value")
+            parts = arn.split(":") if isinstance(arn, str) else []
+            if condition.get("source") == "aws:cloudwatch:alarm" and len(parts) > 3 and parts[3] != template.region:
+                yield declared.refusal(
+                    "fis.stop-condition-alarm", template, f"stop condition {arn} is an alarm of {parts[3]}"
+                )
+
+
+def _alarm_evaluation_range(declared: _Declared) -> Iterator[Refusal]:
+    """PutMetricAlarm refuses a period times evaluation periods over 7 days (1 day below hourly periods)."""
+    for alarm in declared.evaluation.of_type(METRIC_ALARM):
+        periods = alarm.inputs.get("evaluationPeriods") or 1
+        lengths = [alarm.inputs.get("period")] + [
+            (query.get("metric") or {}).get("period") or query.get("period")
+            for query in alarm.inputs.get("metricQueries") or []
+        ]
+        for period in (p for p in lengths if isinstance(p, (int, float))):
+            limit = _ALARM_SPAN_SECONDS if period >= 3600 else _SHORT_PERIOD_SPAN_SECONDS
+            if period * periods > limit:
+                yield declared.refusal(
+                    "cloudwatch.alarm-evaluation-range",
+                    alarm,
+                    f"{periods} periods of {period:g} s span {period * periods / 86400:g} days",
+                )
+                break
+
+
+def _node_group_launch_templates(declared: _Declared) -> Iterator[Refusal]:
+    """A managed node group's launch template leaves the instance profile and lifecycle to EKS."""
+    templates = {
+        mock_identity(t.type, t.name, t.inputs, t.region)[0]: t for t in declared.evaluation.of_type(LAUNCH_TEMPLATE)
+    }
+    for group in declared.evaluation.of_type(NODE_GROUP):
+        template = templates.get(((group.inputs.get("launchTemplate") or {}).get("id")) or "")
+        prohibited = [key for key in _NODE_GROUP_LAUNCH_TEMPLATE_PROHIBITED if template and key in template.inputs]
+        if prohibited:
+            yield declared.refusal(
+                "eks.node-group-launch-template-rules",
+                group,
+                f"launch template {template.name} sets {', '.join(prohibited)}",
+            )
+
+
 RULES: tuple[Rule, ...] = (
     _replica_sources,
     _references_to_other_regions,
@@ -290,6 +400,11 @@ RULES: tuple[Rule, ...] = (
     _backup_rules,
     _open_public_endpoints,
     _lifecycle_transitions,
+    _vault_locks,
+    _restore_testing_names,
+    _fis_stop_conditions,
+    _alarm_evaluation_range,
+    _node_group_launch_templates,
 )
 
 

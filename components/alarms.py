@@ -17,6 +17,9 @@ Route53 publishes `HealthCheckStatus` (see `health_check_alarms`).
 Each region also watches its own monitoring stack from outside the cluster: an
 alarm on the heartbeat topic's published-message count pages when the
 Watchdog heartbeats Alertmanager sends there stop (a dead man's switch).
+
+And its AWS Backup restore tests (`components/restore_testing.py`): one alarm
+when a test fails, one when none has passed for a day and a quarter.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import pulumi_aws as aws
 
 from components.config import PlatformConfig
 from components.database import current_is_replica
+from components.functions.restore_validation import FAILED_METRIC, PASSED_METRIC, PLAN_DIMENSION
 from components.naming import (
     backup_vault_name,
     cache_group_id,
@@ -40,7 +44,9 @@ from components.naming import (
     heartbeat_topic_name,
     physical_name,
     replication_rule_id,
+    restore_testing_plan_name,
 )
+from components.restore_testing import METRIC_NAMESPACE as RESTORE_TEST_NAMESPACE
 from components.storage import REPLICATION_MINUTES, replication_source_role
 
 ROUTE53_METRICS_REGION = "us-east-1"
@@ -62,6 +68,11 @@ GIB = 1024**3
 # SNS publishes topic metrics every 5 minutes; Alertmanager re-sends Watchdog every 4.
 HEARTBEAT_PERIOD_SECONDS = 300
 HEARTBEAT_SILENT_PERIODS = 3
+# A restore test runs once a day at a time that varies by the start window and the restore's
+# length: a day and a quarter without a passing test means one was missed. CloudWatch allows
+# hourly periods over at most 7 days (catalogue: cloudwatch.alarm-evaluation-range).
+RESTORE_TEST_PERIOD_SECONDS = 3600
+RESTORE_TEST_SILENT_PERIODS = 30
 
 # CloudWatch's TreatMissingData values, named by what they mean for the alarm.
 MISSING_IS_BREACHING = "breaching"
@@ -90,6 +101,8 @@ class AlarmSpec:
     treat_missing_data: str
     dimension_sets: tuple[Mapping[str, pulumi.Input[str]], ...]
     query: str = ""
+    datapoints_to_alarm: int | None = None
+    """M of the N evaluation periods that must breach; None: all of them."""
 
 
 def _lag_alarms(
@@ -272,7 +285,56 @@ def regional_alarms(cfg: PlatformConfig, role: str) -> list[AlarmSpec]:
             )
         )
     alarms.append(_heartbeat_alarm(cfg, role))
+    alarms += _restore_test_alarms(cfg, role)
     return alarms
+
+
+def _restore_test_alarms(cfg: PlatformConfig, role: str) -> list[AlarmSpec]:
+    """A failed restore test (or restore job) pages; so does a day and a quarter without a passed one."""
+    region = cfg.region_of(role)
+    plan = restore_testing_plan_name(cfg, role)
+    dimensions = ({PLAN_DIMENSION: plan},)
+    silence_hours = RESTORE_TEST_PERIOD_SECONDS * RESTORE_TEST_SILENT_PERIODS // 3600
+    return [
+        AlarmSpec(
+            name=physical_name(cfg, region, "restore-test-failed"),
+            description=(
+                f"[{CRITICAL}] An AWS Backup restore test of {plan} in {region} failed: the restore job failed, "
+                "or what it restored was not complete, encrypted with the region's key, recent or reachable. "
+                "The restore job's validation message says which (aws backup list-restore-jobs)."
+            ),
+            severity=CRITICAL,
+            namespace=RESTORE_TEST_NAMESPACE,
+            metric=FAILED_METRIC,
+            statistic="Sum",
+            comparison="GreaterThanThreshold",
+            threshold=0,
+            period_seconds=RESTORE_TEST_PERIOD_SECONDS,
+            evaluation_periods=1,
+            treat_missing_data=MISSING_IS_FINE,
+            dimension_sets=dimensions,
+        ),
+        AlarmSpec(
+            name=physical_name(cfg, region, "restore-test-missing"),
+            description=(
+                f"[{CRITICAL}] No AWS Backup restore test of {plan} in {region} passed in {silence_hours} h: the "
+                "daily test did not run (no recent recovery point, the plan or its selections, the validator), "
+                "or it failed."
+            ),
+            severity=CRITICAL,
+            namespace=RESTORE_TEST_NAMESPACE,
+            metric=PASSED_METRIC,
+            statistic="Sum",
+            comparison="LessThanThreshold",
+            threshold=1,
+            period_seconds=RESTORE_TEST_PERIOD_SECONDS,
+            evaluation_periods=RESTORE_TEST_SILENT_PERIODS,
+            datapoints_to_alarm=RESTORE_TEST_SILENT_PERIODS,
+            # No datapoint is what a missing test looks like.
+            treat_missing_data=MISSING_IS_BREACHING,
+            dimension_sets=dimensions,
+        ),
+    ]
 
 
 def _heartbeat_alarm(cfg: PlatformConfig, role: str) -> AlarmSpec:
@@ -336,6 +398,8 @@ class AlertTopicArgs(TypedDict):
     kms_key_arn: pulumi.Input[str]
     emails: Sequence[str]
     https_endpoints: Sequence[str]
+    secret_protocols: frozenset[str]
+    """Protocols (email, https) whose endpoints came from config set with --secret: passed on as secrets."""
 
 
 class AlertTopic(pulumi.ComponentResource):
@@ -358,7 +422,9 @@ class AlertTopic(pulumi.ComponentResource):
                 f"{name}-{protocol}-{digest}",
                 topic=topic.arn,
                 protocol=protocol,
-                endpoint=endpoint,
+                # A secret input keeps the state's copy (and the subscription's outputs) encrypted.
+                # catalogue: pulumi-cli.language-host-passes-secret-keys
+                endpoint=pulumi.Output.secret(endpoint) if protocol in args["secret_protocols"] else endpoint,
                 opts=child,
             )
         self.arn = topic.arn
@@ -386,6 +452,7 @@ class Alarms(pulumi.ComponentResource):
                 treat_missing_data=spec.treat_missing_data,
                 alarm_actions=[args["topic_arn"]],
                 ok_actions=[args["topic_arn"]],
+                datapoints_to_alarm=spec.datapoints_to_alarm,
                 tags={"severity": spec.severity},
                 opts=pulumi.ResourceOptions(parent=self),
                 **_metric_arguments(spec),

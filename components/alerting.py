@@ -11,21 +11,34 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import ROUTE53_METRICS_REGION, Alarms, AlertTopic, health_check_alarms, regional_alarms
+from components.alarms import (
+    ROUTE53_METRICS_REGION,
+    Alarms,
+    AlertTopic,
+    AlertTopicArgs,
+    health_check_alarms,
+    regional_alarms,
+)
 from components.config import ROLES, PlatformConfig
 from components.encryption import RegionalKey
 from components.naming import alert_topic_name, heartbeat_topic_name, physical_name
 from components.providers import us_east_1_provider
 
+SUBSCRIPTION_KEYS = {"email": "notificationEmails", "https": "notificationHttpsEndpoints"}
+"""The config key each subscription protocol's endpoints come from."""
+
 
 def _topic(
     cfg: PlatformConfig, name: str, topic_name: str, key: RegionalKey, opts: pulumi.ResourceOptions
 ) -> AlertTopic:
-    args = {
+    args: AlertTopicArgs = {
         "topic_name": topic_name,
         "kms_key_arn": key.arn,
         "emails": cfg.notification_emails,
         "https_endpoints": cfg.notification_https_endpoints,
+        "secret_protocols": frozenset(
+            protocol for protocol, key in SUBSCRIPTION_KEYS.items() if key in cfg.secret_keys
+        ),
     }
     return AlertTopic(name, args, opts)
 
@@ -59,6 +72,7 @@ def declare_alerting(
                 "kms_key_arn": keys[role].arn,
                 "emails": (),
                 "https_endpoints": (),
+                "secret_protocols": frozenset(),
             },
             in_region,
         )

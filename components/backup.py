@@ -1,4 +1,4 @@
-"""AWS Backup: a vault and a plan per region, every rule copying to the other region.
+"""AWS Backup: a locked vault and a plan per region, every rule copying to the other region.
 
 Rules: daily snapshots, weekly backups that move to cold storage where the
 resource type supports it, and continuous backups (point-in-time recovery).
@@ -6,6 +6,23 @@ A region's selection covers its data bucket and its current database
 instance while that instance is standalone; AWS Backup cannot back up a read
 replica (catalogue: backup.no-read-replica). Vaults and plans exist in both regions in every state, so a failover
 only adds a selection in the DR region.
+
+No single admin (or a stolen deploy role) can erase the backups:
+
+- each vault carries a compliance-mode Vault Lock (`backupVaultLock*` keys):
+  once its grace time is over, no one, AWS included, can remove it or delete
+  a recovery point before its retention ends; config validation keeps every
+  rule's retention inside the lock's range, since AWS fails the jobs that fall
+  outside it (catalogue: backup.vault-lock-retention-range);
+- each vault's access policy denies deleting recovery points, shortening
+  their lifecycle and deleting the vault to every principal;
+- optionally (`backupCrossAccountVaultArn`), daily and weekly recovery points
+  are also copied to a vault in another account, whose owner decides who may
+  delete there (docs/data-tier.md: the destination account's setup).
+
+Two service roles: one that backs up (the plans' selections) and one that
+restores (restore testing, `components/restore_testing.py`); neither carries
+the other's permissions.
 """
 
 from __future__ import annotations
@@ -16,31 +33,36 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components.config import ROLES, PlatformConfig
+from components.config import ROLES, PlatformConfig, continuous_backup_days
 from components.database import other_role
 from components.encryption import RegionalKey
-from components.naming import backup_plan_name, backup_role_name, backup_vault_name
+from components.iam import service_trust
+from components.naming import backup_plan_name, backup_role_name, backup_vault_name, restore_role_name
 
-MANAGED_POLICIES = {
+BACKUP_POLICIES = {
     "backup": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
-    "restore": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
     "s3-backup": "arn:aws:iam::aws:policy/AWSBackupServiceRolePolicyForS3Backup",
+}
+RESTORE_POLICIES = {
+    "restore": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
     "s3-restore": "arn:aws:iam::aws:policy/AWSBackupServiceRolePolicyForS3Restore",
 }
 START_WINDOW_MINUTES = 60
 COMPLETION_WINDOW_MINUTES = 12 * 60
+VAULT_PROTECTED_ACTIONS = [
+    "backup:DeleteRecoveryPoint",
+    "backup:UpdateRecoveryPointLifecycle",
+    "backup:DisassociateRecoveryPoint",
+    "backup:DeleteBackupVault",
+]
+"""What the vault access policies deny to everyone: every way to remove a recovery point early."""
+CROSS_ACCOUNT_RULES = ("daily", "weekly")
+"""Rules whose recovery points also go to the other account's vault (point-in-time recovery stays regional)."""
 
 
 def continuous_retention_days(cfg: PlatformConfig) -> int:
-    """Days of point-in-time recovery the continuous rule keeps.
-
-    For RDS, AWS Backup's continuous backup is the instance's automated
-    backup, and it sets the instance's retention to the rule's. Keeping the
-    larger of the two settings means the rule never shortens the declared
-    `dbBackupRetentionDays` (and the program never fights AWS Backup over it),
-    while still meeting `backupContinuousRetentionDays`.
-    """
-    return max(cfg.backup_continuous_retention_days, cfg.db_backup_retention_days)
+    """Days of point-in-time recovery the continuous rule keeps (see `continuous_backup_days`)."""
+    return continuous_backup_days(cfg.backup_continuous_retention_days, cfg.db_backup_retention_days)
 
 
 # catalogue: backup.cold-storage-minimum-90-days (weekly: retention >= cold + 90, from config)
@@ -57,12 +79,40 @@ def rule_lifecycles(cfg: PlatformConfig) -> dict[str, dict[str, int | bool]]:
     }
 
 
+def cross_account_copy_role(cfg: PlatformConfig) -> str | None:
+    """The role whose plan copies to the other account's vault: the one in that vault's region.
+
+    catalogue: backup.cross-account-and-region-not-in-one-copy-for-rds
+    """
+    arn = cfg.backup_cross_account_vault_arn
+    return cfg.role_of(arn.split(":")[3]) if arn else None
+
+
+def deny_deletes_policy(vault_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Nobody deletes a recovery point, shortens its lifecycle or deletes the vault (the lifecycle still expires)."""
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "NoOneDeletesRecoveryPoints",
+                    "Effect": "Deny",
+                    "Principal": {"AWS": "*"},
+                    "Action": VAULT_PROTECTED_ACTIONS,
+                    "Resource": vault_arn,
+                }
+            ],
+        }
+    )
+
+
 class BackupArgs(TypedDict):
     config: PlatformConfig
     providers: Mapping[str, aws.Provider]
     keys: Mapping[str, RegionalKey]
     protected: Mapping[str, list[pulumi.Input[str]]]
     """Per role, the ARNs the region's plan selects (may be empty)."""
+    account_id: pulumi.Input[str]
 
 
 class Backup(pulumi.ComponentResource):
@@ -70,53 +120,68 @@ class Backup(pulumi.ComponentResource):
         super().__init__("dr-platform:data:Backup", name, None, opts)
         cfg = args["config"]
         providers = args["providers"]
+        in_primary = pulumi.ResourceOptions(parent=self, provider=providers["primary"])
 
+        # AWS Backup documents no source keys for its service role: applied where it sends them.
+        # catalogue: iam.source-keys-only-where-sent
+        trust = service_trust("backup.amazonaws.com", args["account_id"], documented=False)
         service_role = aws.iam.Role(
-            f"{name}-service",
-            name=backup_role_name(cfg),
-            assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "backup.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-            opts=pulumi.ResourceOptions(parent=self, provider=providers["primary"]),
+            f"{name}-service", name=backup_role_name(cfg), assume_role_policy=trust, opts=in_primary
         )
-        for purpose, policy_arn in MANAGED_POLICIES.items():
-            aws.iam.RolePolicyAttachment(
-                f"{name}-service-{purpose}",
-                role=service_role.name,
-                policy_arn=policy_arn,
-                opts=pulumi.ResourceOptions(parent=self, provider=providers["primary"]),
-            )
+        self.restore_role = aws.iam.Role(
+            f"{name}-restore", name=restore_role_name(cfg), assume_role_policy=trust, opts=in_primary
+        )
+        for prefix, role, policies in (
+            ("service", service_role, BACKUP_POLICIES),
+            ("restore", self.restore_role, RESTORE_POLICIES),
+        ):
+            for purpose, policy_arn in policies.items():
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-{prefix}-{purpose}", role=role.name, policy_arn=policy_arn, opts=in_primary
+                )
 
+        lock = cfg.backup_vault_lock
         self.vaults: dict[str, aws.backup.Vault] = {}
         for role in ROLES:
-            self.vaults[role] = aws.backup.Vault(
+            # Deleting a vault deletes every recovery point in it; a lock past its grace time cannot be removed.
+            kept = pulumi.ResourceOptions(parent=self, provider=providers[role], protect=True, retain_on_delete=True)
+            vault = aws.backup.Vault(
                 f"{name}-{role}",
                 name=backup_vault_name(cfg, role),
                 kms_key_arn=args["keys"][role].arn,
                 force_destroy=False,
-                # Deleting a vault deletes every recovery point in it.
-                opts=pulumi.ResourceOptions(parent=self, provider=providers[role], protect=True, retain_on_delete=True),
+                opts=kept,
             )
+            # catalogue: backup.vault-lock-compliance-mode
+            # catalogue: backup.vault-lock-retention-range (config keeps every rule inside the range)
+            aws.backup.VaultLockConfiguration(
+                f"{name}-{role}",
+                backup_vault_name=vault.name,
+                changeable_for_days=lock.changeable_for_days,
+                min_retention_days=lock.min_retention_days,
+                max_retention_days=lock.max_retention_days,
+                opts=kept,
+            )
+            aws.backup.VaultPolicy(
+                f"{name}-{role}",
+                backup_vault_name=vault.name,
+                policy=deny_deletes_policy(vault.arn),
+                opts=pulumi.ResourceOptions(parent=self, provider=providers[role]),
+            )
+            self.vaults[role] = vault
 
         lifecycles = rule_lifecycles(cfg)
+        copies_out_of_account = cross_account_copy_role(cfg)
         for role in ROLES:
             in_region = pulumi.ResourceOptions(parent=self, provider=providers[role])
-            copy_to = self.vaults[other_role(role)].arn
+            copy_to: list[pulumi.Input[str]] = [self.vaults[other_role(role)].arn]
+            copy_out = [cfg.backup_cross_account_vault_arn] if role == copies_out_of_account else []
             plan = aws.backup.Plan(
                 f"{name}-{role}",
                 name=backup_plan_name(cfg, role),
                 rules=[
-                    self._rule(role, "daily", cfg.backup_daily_schedule, lifecycles["daily"], copy_to),
-                    self._rule(role, "weekly", cfg.backup_weekly_schedule, lifecycles["weekly"], copy_to),
+                    self._rule(role, "daily", cfg.backup_daily_schedule, lifecycles["daily"], [*copy_to, *copy_out]),
+                    self._rule(role, "weekly", cfg.backup_weekly_schedule, lifecycles["weekly"], [*copy_to, *copy_out]),
                     # The schedule of a continuous rule sets how often its snapshot is copied.
                     self._rule(role, "continuous", cfg.backup_daily_schedule, lifecycles["continuous"], copy_to, True),
                 ],
@@ -134,7 +199,21 @@ class Backup(pulumi.ComponentResource):
                 )
 
         self.summary = {
-            cfg.region_of(role): {"name": vault.name, "arn": vault.arn} for role, vault in self.vaults.items()
+            cfg.region_of(role): {
+                "name": vault.name,
+                "arn": vault.arn,
+                "lock": {
+                    "mode": "compliance",
+                    "changeableForDays": lock.changeable_for_days,
+                    "minRetentionDays": lock.min_retention_days,
+                    "maxRetentionDays": lock.max_retention_days,
+                },
+                "copiesTo": [
+                    self.vaults[other_role(role)].arn,
+                    *([cfg.backup_cross_account_vault_arn] if role == copies_out_of_account else []),
+                ],
+            }
+            for role, vault in self.vaults.items()
         }
         self.register_outputs({"summary": self.summary})
 
@@ -144,7 +223,7 @@ class Backup(pulumi.ComponentResource):
         rule: str,
         schedule: str,
         lifecycle: Mapping[str, int | bool],
-        copy_to: pulumi.Input[str],
+        copy_to: list[pulumi.Input[str]],
         continuous: bool = False,
     ) -> aws.backup.PlanRuleArgs:
         return aws.backup.PlanRuleArgs(
@@ -157,8 +236,10 @@ class Backup(pulumi.ComponentResource):
             lifecycle=aws.backup.PlanRuleLifecycleArgs(**lifecycle),
             copy_actions=[
                 aws.backup.PlanRuleCopyActionArgs(
-                    destination_vault_arn=copy_to, lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(**lifecycle)
+                    destination_vault_arn=destination,
+                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(**lifecycle),
                 )
+                for destination in copy_to
             ],
             recovery_point_tags={"dr-platform:backup-rule": rule},
         )

@@ -16,6 +16,14 @@ Who reaches the Kubernetes API: the private endpoint (always on) from the VPC
 and from the networks in `eksPrivateAccessCidrs` (CI runners connected by
 peering, Transit Gateway or VPN), and, if `eksPublicEndpoint`, the public
 endpoint from the addresses in `eksPublicAccessCidrs` only.
+
+What pods can reach in AWS: nothing of the node's. Both node groups launch from
+a launch template that requires IMDSv2 with a response hop limit of 1, so a
+pod (one network hop further than the node) gets no answer from the instance
+metadata service and no node credentials; the node role carries no more than
+the kubelet needs. The VPC CNI, the EBS CSI driver and the monitoring stack get
+roles of their own through EKS Pod Identity, each trusted only for its service
+account, namespace and cluster.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.config import DrState, NodeGroupSize, PlatformConfig
+from components.iam import instance_trust, kms_via_service, pod_identity_trust, service_trust
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 KUBERNETES_API_PORT = 443
@@ -39,10 +48,18 @@ MONITORING_POOL = "monitoring"
 MONITORING_NODE_GROUP_SIZE = NodeGroupSize(min=1, desired=1, max=2)
 """One node; max 2 leaves room for the managed node group's rolling replacement."""
 
-# Installed before any node joins: networking, service proxy and the agent
-# that hands pod-identity credentials out (the EBS CSI driver needs it).
-_NODE_INDEPENDENT_ADDONS = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"]
+# Installed before any node joins: the agent that hands Pod Identity credentials
+# out (the VPC CNI and the EBS CSI driver use it), the service proxy, and networking.
+POD_IDENTITY_AGENT = "eks-pod-identity-agent"
+VPC_CNI = "vpc-cni"
+ADDON_NAMESPACE = "kube-system"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+VPC_CNI_SERVICE_ACCOUNT = "aws-node"
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
+"""The node role: the kubelet and the Pod Identity agent, image pulls. Not the CNI's policy: pods
+could use it through the node, so the VPC CNI gets a role of its own (catalogue: eks.cni-role-off-the-node)."""
+IMDS_HOP_LIMIT = 1
+"""One hop: the node reaches the instance metadata service, a pod behind it does not (catalogue: ec2.imds-hop-limit)."""
 
 
 def node_group_size(cfg: PlatformConfig, role: str) -> NodeGroupSize:
@@ -85,6 +102,8 @@ class ClusterArgs(TypedDict):
     size: NodeGroupSize
     admin_principal_arns: Sequence[str]
     log_retention_days: int
+    account_id: pulumi.Input[str]
+    """The owning account: the cluster role trusts EKS acting for this cluster of it only."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -94,10 +113,19 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("dr-platform:compute:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         region = args["region"]
+        self._region = region
         partition = aws_partition(region)
         managed_policy = f"arn:{partition}:iam::aws:policy"
 
-        cluster_role = self._role(name, "cluster", {"Service": "eks.amazonaws.com"}, ["sts:AssumeRole"])
+        cluster_arn = pulumi.Output.concat(
+            f"arn:{partition}:eks:{region}:", args["account_id"], f":cluster/{args['cluster_name']}"
+        )
+        # catalogue: eks.cluster-role-source-conditions
+        cluster_role = self._role(
+            name,
+            "cluster",
+            service_trust("eks.amazonaws.com", args["account_id"], source_arn=cluster_arn, documented=True),
+        )
         cluster_policies = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-cluster-policy",
@@ -105,7 +133,8 @@ class Cluster(pulumi.ComponentResource):
                 policy_arn=f"{managed_policy}/AmazonEKSClusterPolicy",
                 opts=child,
             ),
-            self._kms_policy(name, "cluster", cluster_role, args["kms_key_arn"], grants=False),
+            # EKS's envelope encryption of secrets; EKS documents no kms:ViaService for it.
+            self._kms_policy(name, "cluster", cluster_role, args["kms_key_arn"], via=None, grants=False),
         ]
 
         # EKS would create this group itself with no expiry; owning it sets the retention.
@@ -175,15 +204,52 @@ class Cluster(pulumi.ComponentResource):
                 opts=child,
             )
 
-        node_role = self._role(name, "node", {"Service": "ec2.amazonaws.com"}, ["sts:AssumeRole"])
+        node_role = self._role(name, "node", instance_trust("ec2.amazonaws.com"))
         node_policies = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}", role=node_role.name, policy_arn=f"{managed_policy}/{policy}", opts=child
             )
-            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
+            for policy in NODE_POLICIES
         ]
 
-        addons = {addon: self._addon(name, addon, child) for addon in _NODE_INDEPENDENT_ADDONS}
+        # The agent first: the CNI's pods get their credentials through it.
+        addons = {
+            POD_IDENTITY_AGENT: self._addon(name, POD_IDENTITY_AGENT, child),
+            "kube-proxy": self._addon(name, "kube-proxy", child),
+        }
+        cni_role = self._pod_identity_role(name, "vpc-cni", VPC_CNI_SERVICE_ACCOUNT)
+        cni_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-vpc-cni-policy",
+            role=cni_role.name,
+            policy_arn=f"{managed_policy}/AmazonEKS_CNI_Policy",
+            opts=child,
+        )
+        addons[VPC_CNI] = self._addon(
+            name,
+            VPC_CNI,
+            pulumi.ResourceOptions(parent=self, depends_on=[addons[POD_IDENTITY_AGENT], cni_policy]),
+            pod_identity_associations=[
+                aws.eks.AddonPodIdentityAssociationArgs(role_arn=cni_role.arn, service_account=VPC_CNI_SERVICE_ACCOUNT)
+            ],
+        )
+
+        # catalogue: ec2.imds-hop-limit
+        # catalogue: eks.node-group-launch-template-rules (declared from the first node group on)
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes",
+            name=f"{args['node_group_name']}-lt",
+            description="dr-platform EKS nodes: IMDSv2 only, not reachable from pods",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=IMDS_HOP_LIMIT,
+                instance_metadata_tags="disabled",
+            ),
+            # A new version rolls the nodes; the default version is the one EKS would launch from otherwise.
+            update_default_version=True,
+            opts=child,
+        )
+        node_launch = aws.eks.NodeGroupLaunchTemplateArgs(id=launch_template.id, version=launch_template.latest_version)
 
         size = args["size"]
         self.node_group = aws.eks.NodeGroup(
@@ -194,12 +260,13 @@ class Cluster(pulumi.ComponentResource):
             subnet_ids=list(args["subnet_ids"]),
             instance_types=list(args["instance_types"]),
             capacity_type="ON_DEMAND",
+            launch_template=node_launch,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=size.min, desired_size=size.desired, max_size=size.max
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={POOL_LABEL: APP_POOL},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons["vpc-cni"]]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons[VPC_CNI]]),
         )
         # catalogue: ebs.volume-in-one-availability-zone
         self.monitoring_node_group = aws.eks.NodeGroup(
@@ -210,6 +277,7 @@ class Cluster(pulumi.ComponentResource):
             subnet_ids=[args["subnet_ids"][0]],
             instance_types=list(args["instance_types"]),
             capacity_type="ON_DEMAND",
+            launch_template=node_launch,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=MONITORING_NODE_GROUP_SIZE.min,
                 desired_size=MONITORING_NODE_GROUP_SIZE.desired,
@@ -217,15 +285,13 @@ class Cluster(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={POOL_LABEL: MONITORING_POOL},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons["vpc-cni"]]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons[VPC_CNI]]),
         )
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.node_group])
         addons["coredns"] = self._addon(name, "coredns", after_nodes)
 
         # The EBS CSI driver provisions the monitoring stack's volumes, encrypted with this region's key.
-        csi_role = self._role(
-            name, "ebs-csi", {"Service": "pods.eks.amazonaws.com"}, ["sts:AssumeRole", "sts:TagSession"]
-        )
+        csi_role = self._pod_identity_role(name, "ebs-csi", EBS_CSI_SERVICE_ACCOUNT)
         csi_policies = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-ebs-csi-policy",
@@ -233,13 +299,14 @@ class Cluster(pulumi.ComponentResource):
                 policy_arn=f"{managed_policy}/service-role/AmazonEBSCSIDriverPolicy",
                 opts=child,
             ),
-            self._kms_policy(name, "ebs-csi", csi_role, args["kms_key_arn"], grants=True),
+            # Volumes are encrypted and attached by EC2 on the driver's behalf.
+            self._kms_policy(name, "ebs-csi", csi_role, args["kms_key_arn"], via="ec2", grants=True),
         ]
         self.ebs_csi_driver = self._addon(
             name,
             "aws-ebs-csi-driver",
             pulumi.ResourceOptions(
-                parent=self, depends_on=[self.node_group, addons["eks-pod-identity-agent"], *csi_policies]
+                parent=self, depends_on=[self.node_group, addons[POD_IDENTITY_AGENT], *csi_policies]
             ),
             pod_identity_associations=[
                 aws.eks.AddonPodIdentityAssociationArgs(role_arn=csi_role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT)
@@ -265,6 +332,7 @@ class Cluster(pulumi.ComponentResource):
         self.monitoring_node_group_name = self.monitoring_node_group.node_group_name
         self.size = size
         self.ebs_kms_key_arn = args["kms_key_arn"]
+        self.arn = self.cluster.arn
         self.register_outputs(
             {
                 "name": self.name,
@@ -274,28 +342,27 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
-    def _role(self, name: str, purpose: str, principal: dict[str, str], actions: list[str]) -> aws.iam.Role:
+    def _role(self, name: str, purpose: str, trust: pulumi.Input[str]) -> aws.iam.Role:
         return aws.iam.Role(
-            f"{name}-{purpose}-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": principal, "Action": actions}],
-                }
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            f"{name}-{purpose}-role", assume_role_policy=trust, opts=pulumi.ResourceOptions(parent=self)
         )
 
+    def _pod_identity_role(self, name: str, purpose: str, service_account: str) -> aws.iam.Role:
+        """A role for one add-on's service account in kube-system of this cluster."""
+        # catalogue: eks.pod-identity-session-tags
+        return self._role(name, purpose, pod_identity_trust(self.cluster.arn, ADDON_NAMESPACE, service_account))
+
     def _kms_policy(
-        self, name: str, purpose: str, role: aws.iam.Role, key_arn: pulumi.Input[str], grants: bool
+        self, name: str, purpose: str, role: aws.iam.Role, key_arn: pulumi.Input[str], via: str | None, grants: bool
     ) -> aws.iam.RolePolicy:
-        statements: list[dict[str, object]] = [
-            {
-                "Effect": "Allow",
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                "Resource": key_arn,
-            }
-        ]
+        """The region's key; with `via`, only through that service (catalogue: kms.via-service-condition)."""
+        through = kms_via_service(self._region, via) if via else {}
+        use: dict[str, object] = {
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            "Resource": key_arn,
+        }
+        statements: list[dict[str, object]] = [{**use, "Condition": through} if through else use]
         if grants:
             # EBS attaches encrypted volumes to instances through grants it creates for itself.
             statements.append(
@@ -303,7 +370,7 @@ class Cluster(pulumi.ComponentResource):
                     "Effect": "Allow",
                     "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
                     "Resource": key_arn,
-                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                    "Condition": {**through, "Bool": {"kms:GrantIsForAWSResource": "true"}},
                 }
             )
         return aws.iam.RolePolicy(

@@ -13,8 +13,8 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +39,14 @@ _DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _IDENT_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,62}$")
+_BACKUP_VAULT_ARN_RE = re.compile(
+    r"^arn:aws(-[a-z]+)*:backup:(?P<region>[a-z]{2}(-[a-z]+)+-\d):(?P<account>\d{12}):backup-vault:[a-zA-Z0-9_-]{2,50}$"
+)
+RESTORE_TESTED_TYPES = ("RDS", "S3")
+"""AWS Backup protected resource types the program backs up, and so can restore-test."""
+SECRET_CAPABLE_KEYS = frozenset({"notificationEmails", "notificationHttpsEndpoints"})
+"""Keys whose values the program passes to resources only as Pulumi secrets (subscription endpoints:
+webhook URLs often embed a key). Every other value names resources or lands in outputs in plaintext."""
 
 
 class ConfigError(ValueError):
@@ -71,6 +79,34 @@ class NodeGroupSize:
     min: int
     desired: int
     max: int
+
+
+@dataclass(frozen=True)
+class VaultLockSettings:
+    """A compliance-mode Vault Lock on both vaults (catalogue: backup.vault-lock-compliance-mode)."""
+
+    changeable_for_days: int
+    """Grace time: until it ends the lock can still be changed or removed; after it, by nobody."""
+    min_retention_days: int
+    max_retention_days: int
+
+
+@dataclass(frozen=True)
+class RestoreTestingSettings:
+    """AWS Backup restore testing in both regions."""
+
+    schedule: str
+    validation_window_hours: int
+    resource_types: tuple[str, ...]
+    """AWS Backup protected resource types tested: RDS (the database), S3 (the data buckets)."""
+
+
+@dataclass(frozen=True)
+class FaultInjectionSettings:
+    """AWS FIS experiment templates for live drills; none are declared unless enabled."""
+
+    enabled: bool
+    duration_minutes: int
 
 
 @dataclass(frozen=True)
@@ -115,6 +151,10 @@ class PlatformConfig:
     backup_weekly_cold_after_days: int
     backup_weekly_retention_days: int
     backup_continuous_retention_days: int
+    backup_vault_lock: VaultLockSettings
+    backup_cross_account_vault_arn: str | None
+    """A vault in another account that daily and weekly recovery points of its region are copied to."""
+    restore_testing: RestoreTestingSettings
     # cache
     cache_node_type: str
     cache_engine_version: str
@@ -151,7 +191,11 @@ class PlatformConfig:
     rpo_seconds: int
     rto_seconds: int
     replica_lag_warning_seconds: int
+    # live drills
+    fault_injection: FaultInjectionSettings
     tags: Mapping[str, str] = field(default_factory=dict)
+    secret_keys: frozenset[str] = frozenset()
+    """Keys set with `pulumi config set --secret`; their values reach resources only as Pulumi secrets."""
 
     # --- derived views of the DR state machine -------------------------------
 
@@ -489,8 +533,11 @@ def _check_state_machine(cfg: PlatformConfig) -> None:
             )
 
 
-def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
-    """Validate raw config values (keys with or without the `dr-platform:` prefix)."""
+def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> PlatformConfig:
+    """Validate raw config values (keys with or without the `dr-platform:` prefix).
+
+    `secret_keys` names the keys set with `--secret` (as the engine lists them, prefixed or not).
+    """
     r = _Reader(raw)
     primary_region = _region(r, "primaryRegion")
     dr_region = _region(r, "drRegion")
@@ -543,6 +590,18 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
             f"must be >= backupWeeklyColdAfterDays + 90 ({weekly_cold + 90}): AWS Backup keeps cold storage "
             f"90 days at least; got {weekly_keep}",
         )
+
+    daily_keep = r.integer("backupDailyRetentionDays", 7, 7, 36500)
+    continuous_keep = r.integer("backupContinuousRetentionDays", 1, 1, 35)
+    db_backup_days = r.integer("dbBackupRetentionDays", 7, 7, 35)
+    vault_lock = _vault_lock(
+        r,
+        {
+            "daily": daily_keep,
+            "weekly": weekly_keep,
+            "continuous": continuous_backup_days(continuous_keep, db_backup_days),
+        },
+    )
 
     eks_version = r.text("eksVersion", "1.33")
     if not re.fullmatch(r"1\.\d{2}", eks_version):
@@ -598,18 +657,21 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
         db_max_allocated_storage_gb=max_allocated,
         db_name=db_name,
         db_master_username=db_user,
-        db_backup_retention_days=r.integer("dbBackupRetentionDays", 7, 7, 35),
+        db_backup_retention_days=db_backup_days,
         db_performance_insights_retention_days=pi_days,
         uploads_retention_days=uploads_days,
         logs_retention_days=logs_days,
         storage_ia_after_days=ia_after,
         storage_glacier_after_days=glacier_after,
         backup_daily_schedule=_cron(r, "backupDailySchedule", "cron(0 5 ? * * *)"),
-        backup_daily_retention_days=r.integer("backupDailyRetentionDays", 7, 7, 36500),
+        backup_daily_retention_days=daily_keep,
         backup_weekly_schedule=_cron(r, "backupWeeklySchedule", "cron(0 6 ? * SUN *)"),
         backup_weekly_cold_after_days=weekly_cold,
         backup_weekly_retention_days=weekly_keep,
-        backup_continuous_retention_days=r.integer("backupContinuousRetentionDays", 1, 1, 35),
+        backup_continuous_retention_days=continuous_keep,
+        backup_vault_lock=vault_lock,
+        backup_cross_account_vault_arn=_cross_account_vault(r, {"primary": primary_region, "dr": dr_region}),
+        restore_testing=_restore_testing(r),
         cache_node_type=_formatted(
             r, "cacheNodeType", "cache.r7g.large", _CACHE_NODE_TYPE_RE, "an ElastiCache node type"
         ),
@@ -648,14 +710,116 @@ def parse_config(raw: Mapping[str, str]) -> PlatformConfig:
         rpo_seconds=rpo,
         rto_seconds=r.integer("rtoSeconds", 900, 60, 86400),
         replica_lag_warning_seconds=lag_warning,
+        fault_injection=FaultInjectionSettings(
+            enabled=r.boolean("faultInjection", False),
+            duration_minutes=r.integer("faultInjectionDurationMinutes", 30, 1, 720),
+        ),
         tags=tags,
+        secret_keys=frozenset(),
     )
     for key in r.unknown_keys():
         close = difflib.get_close_matches(key, r.known_keys, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise ConfigError(key, f"is not a setting of this program{hint}")
     _check_state_machine(cfg)
-    return cfg
+    return replace(cfg, secret_keys=_secret_keys(secret_keys))
+
+
+def continuous_backup_days(continuous_days: int, db_backup_retention_days: int) -> int:
+    """Days of point-in-time recovery AWS Backup's continuous rule keeps.
+
+    For RDS, AWS Backup's continuous backup is the instance's automated backup, and it sets the
+    instance's retention to the rule's. Keeping the larger of the two settings means the rule never
+    shortens `dbBackupRetentionDays` (and the program never fights AWS Backup over it), while still
+    meeting `backupContinuousRetentionDays`.
+    """
+    return max(continuous_days, db_backup_retention_days)
+
+
+def _vault_lock(reader: _Reader, rule_retentions: Mapping[str, int]) -> VaultLockSettings:
+    """Compliance-mode lock settings that no backup rule (nor its cross-region copy) can violate.
+
+    AWS Backup fails a backup or copy job whose retention is outside the lock's range
+    (catalogue: backup.vault-lock-retention-range), so a rule outside it would stop backing up.
+    """
+    # catalogue: backup.vault-lock-compliance-mode (grace time: 3 days at least)
+    changeable = reader.integer("backupVaultLockChangeableDays", 7, 3, 36500)
+    shortest, longest = min(rule_retentions.values()), max(rule_retentions.values())
+    minimum = reader.integer("backupVaultLockMinRetentionDays", min(7, shortest), 1, 36500)
+    maximum = reader.integer("backupVaultLockMaxRetentionDays", max(365, longest), 1, 36500)
+    if minimum > maximum:
+        raise ConfigError(
+            "backupVaultLockMaxRetentionDays", f"must be >= backupVaultLockMinRetentionDays ({minimum}), got {maximum}"
+        )
+    # The rule kept shortest and the one kept longest (the first in the order given, on a tie).
+    shortest_rule = min(rule_retentions, key=rule_retentions.__getitem__)
+    longest_rule = max(rule_retentions, key=rule_retentions.__getitem__)
+    if shortest < minimum:
+        raise ConfigError(
+            "backupVaultLockMinRetentionDays",
+            f"is {minimum} days, but the {shortest_rule} backups are kept {shortest} days: the locked vaults would "
+            f"fail those backup and copy jobs; lower it to {shortest} at most or keep the {shortest_rule} backups "
+            "longer",
+        )
+    if longest > maximum:
+        raise ConfigError(
+            "backupVaultLockMaxRetentionDays",
+            f"is {maximum} days, but the {longest_rule} backups are kept {longest} days: the locked vaults would "
+            f"fail those backup and copy jobs; raise it to {longest} at least",
+        )
+    return VaultLockSettings(changeable_for_days=changeable, min_retention_days=minimum, max_retention_days=maximum)
+
+
+def _cross_account_vault(reader: _Reader, regions: Mapping[str, str]) -> str | None:
+    """The vault in another account that recovery points are copied to, named by ARN (optional)."""
+    arn = reader.text("backupCrossAccountVaultArn", "") or None
+    if arn is None:
+        return None
+    match = _BACKUP_VAULT_ARN_RE.match(arn)
+    if not match:
+        raise ConfigError(
+            "backupCrossAccountVaultArn",
+            f"must be a backup vault ARN such as arn:aws:backup:us-east-1:111122223333:backup-vault:acme-dr-copy, "
+            f"got {arn!r}",
+        )
+    # catalogue: backup.cross-account-and-region-not-in-one-copy-for-rds
+    if match["region"] not in regions.values():
+        raise ConfigError(
+            "backupCrossAccountVaultArn",
+            f"is in {match['region']}; it must be in {' or '.join(regions.values())}: AWS Backup cannot copy RDS "
+            "snapshots across accounts and regions in one copy action, so the copy leaves from the vault's region",
+        )
+    return arn
+
+
+def _restore_testing(reader: _Reader) -> RestoreTestingSettings:
+    types = reader.structured("restoreTestingResourceTypes", list(RESTORE_TESTED_TYPES))
+    if not isinstance(types, list) or not types or not set(types) <= set(RESTORE_TESTED_TYPES):
+        raise ConfigError(
+            "restoreTestingResourceTypes",
+            f"must be a non-empty list of {', '.join(RESTORE_TESTED_TYPES)} (what the backup plans protect), "
+            f"got {types!r}",
+        )
+    return RestoreTestingSettings(
+        schedule=_cron(reader, "restoreTestingSchedule", "cron(0 9 ? * * *)"),
+        # catalogue: backup.restore-testing-validation-window
+        validation_window_hours=reader.integer("restoreTestingValidationWindowHours", 2, 1, 168),
+        resource_types=tuple(sorted(set(types), key=RESTORE_TESTED_TYPES.index)),
+    )
+
+
+def _secret_keys(secret_keys: Iterable[str]) -> frozenset[str]:
+    """The keys set with --secret; refused where the value would reach state or outputs in plaintext."""
+    # Other namespaces' secrets (aws:, kubernetes:...) are their plugins' business.
+    keys = frozenset(k.removeprefix(f"{NAMESPACE}:") for k in secret_keys if ":" not in k.removeprefix(f"{NAMESPACE}:"))
+    for key in sorted(keys - SECRET_CAPABLE_KEYS):
+        raise ConfigError(
+            key,
+            "is set as a secret (pulumi config set --secret), but its value names resources or appears in stack "
+            "outputs, which Pulumi keeps in plaintext; set it without --secret (secret-capable keys: "
+            f"{', '.join(sorted(SECRET_CAPABLE_KEYS))})",
+        )
+    return keys
 
 
 def _cron(reader: _Reader, key: str, default: str) -> str:
@@ -676,8 +840,10 @@ def _runbook_base_url(reader: _Reader) -> str:
 
 def load_config() -> PlatformConfig:
     """Read and validate the running stack's config (inside a Pulumi program)."""
-    from pulumi.runtime.config import CONFIG
+    from pulumi.runtime.config import CONFIG, is_config_secret
 
-    # The language host loads the whole stack config here (so do the test mocks);
-    # reading it all lets a misspelt key or namespace fail instead of silently falling back.
-    return parse_config(dict(CONFIG.get()))
+    # The language host loads the whole stack config here (so do the test mocks), with the keys
+    # set with --secret (catalogue: pulumi-cli.language-host-passes-secret-keys); reading it all lets
+    # a misspelt key or namespace fail instead of silently falling back.
+    config = dict(CONFIG.get())
+    return parse_config(config, secret_keys=[key for key in config if is_config_secret(key)])

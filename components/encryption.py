@@ -3,61 +3,72 @@
 from __future__ import annotations
 
 import json
-from typing import TypedDict
+from typing import Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
-# Services that publish to SNS topics encrypted with this key (alerts). SNS
-# asks KMS for a data key as the publisher, so the key policy must admit it,
-# and aws:SourceAccount limits it to this account's alarms.
+# The one service that publishes to SNS topics encrypted with this key: CloudWatch
+# alarms. SNS asks KMS for a data key as the publisher, so the key policy must admit
+# it, and aws:SourceAccount limits it to this account's alarms. Nothing routes
+# EventBridge events to these topics (the restore-test validator publishes metrics),
+# so EventBridge gets no grant.
 # catalogue: sns.cloudwatch-publishes-to-encrypted-topic
 _ALARM_PUBLISHER = "cloudwatch.amazonaws.com"
-# EventBridge carries other services' events (AWS Backup, RDS...) to SNS. AWS
-# documents that its KMS requests carry no aws:SourceAccount, so no condition.
-_EVENT_PUBLISHER = "events.amazonaws.com"
 _PUBLISH_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
+# What another account's AWS Backup needs to copy a recovery point encrypted with this key.
+_COPY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncrypt*"]
 
 
-class RegionalKeyArgs(TypedDict):
-    alias: str
-    description: str
-    account_id: pulumi.Input[str]
+class RegionalKeyArgs(TypedDict, total=False):
+    alias: Required[str]
+    description: Required[str]
+    account_id: Required[pulumi.Input[str]]
     """The owning account, whose root keeps administering the key through IAM."""
+    backup_copy_account: str
+    """Another account whose vault receives copies of recovery points encrypted with this key."""
 
 
-def key_policy(account_id: str) -> str:
-    """AWS's default key policy (account root: IAM decides) plus the SNS publishers."""
-    return json.dumps(
+def key_policy(account_id: str, backup_copy_account: str | None = None) -> str:
+    """AWS's default key policy (account root: IAM decides), the alarm publisher, and a backup copy account."""
+    statements: list[dict[str, object]] = [
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministersThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": account_id},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchAlarmsPublishToEncryptedTopics",
-                    "Effect": "Allow",
-                    "Principal": {"Service": _ALARM_PUBLISHER},
-                    "Action": _PUBLISH_ACTIONS,
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                },
-                {
-                    "Sid": "EventBridgePublishesToEncryptedTopics",
-                    "Effect": "Allow",
-                    "Principal": {"Service": _EVENT_PUBLISHER},
-                    "Action": _PUBLISH_ACTIONS,
-                    "Resource": "*",
-                },
-            ],
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_id},
+            "Action": "kms:*",
+            "Resource": "*",
         },
-        sort_keys=True,
-    )
+        {
+            "Sid": "CloudWatchAlarmsPublishToEncryptedTopics",
+            "Effect": "Allow",
+            "Principal": {"Service": _ALARM_PUBLISHER},
+            "Action": _PUBLISH_ACTIONS,
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+    ]
+    if backup_copy_account:
+        # catalogue: backup.cross-account-copy-needs-shared-key
+        copier = f"arn:aws:iam::{backup_copy_account}:root"
+        statements += [
+            {
+                "Sid": "BackupCopiesToAnotherAccount",
+                "Effect": "Allow",
+                "Principal": {"AWS": copier},
+                "Action": _COPY_ACTIONS,
+                "Resource": "*",
+            },
+            {
+                "Sid": "BackupCopiesToAnotherAccountGrants",
+                "Effect": "Allow",
+                "Principal": {"AWS": copier},
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
 
 class RegionalKey(pulumi.ComponentResource):
@@ -72,7 +83,9 @@ class RegionalKey(pulumi.ComponentResource):
             description=args["description"],
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=pulumi.Output.from_input(args["account_id"]).apply(key_policy),
+            policy=pulumi.Output.from_input(args["account_id"]).apply(
+                lambda account: key_policy(account, args.get("backup_copy_account"))
+            ),
             # Destroying the key destroys every backup and snapshot it encrypts.
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )

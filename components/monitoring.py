@@ -39,6 +39,7 @@ from components.alert_rules import rule_groups
 from components.cluster import MONITORING_POOL, POOL_LABEL
 from components.config import PlatformConfig
 from components.dashboards import dr_status, system_overview
+from components.iam import kms_via_service, pod_identity_trust
 
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.5.3"
@@ -72,8 +73,7 @@ EXPORTER_ACTIONS = [
 ]
 """YACE's documented minimum for static, discovery and custom-namespace jobs; none supports resource-level scoping."""
 PUBLISHER_KMS_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]
-"""What publishing to a KMS-encrypted SNS topic needs on the topic's key."""
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+"""What publishing to a KMS-encrypted SNS topic needs on the topic's key (through SNS only)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,8 @@ class MonitoringArgs(TypedDict):
     """The add-on that provisions the volumes; the chart's claims wait for it."""
     cluster_name: pulumi.Input[str]
     """The EKS cluster whose Pod Identity associations give the exporter and Alertmanager their roles."""
+    cluster_arn: pulumi.Input[str]
+    """The same cluster: the roles trust Pod Identity for its pods only."""
     alert_topic_arn: pulumi.Input[str]
     """The region's SNS alert topic (the CloudWatch alarms' topic): Alertmanager publishes to it."""
     alert_topic_kms_key_arn: pulumi.Input[str]
@@ -333,7 +335,7 @@ class Monitoring(pulumi.ComponentResource):
         alertmanager_role = self._pod_identity_role(
             name,
             "alertmanager",
-            args["cluster_name"],
+            args,
             ALERTMANAGER_SERVICE_ACCOUNT,
             pulumi.Output.json_dumps(
                 {
@@ -345,9 +347,12 @@ class Monitoring(pulumi.ComponentResource):
                             "Resource": [args["alert_topic_arn"], args["heartbeat_topic_arn"]],
                         },
                         {
+                            # SNS asks KMS for the data key as the publisher: only that way, not directly.
+                            # catalogue: kms.via-service-condition
                             "Effect": "Allow",
                             "Action": PUBLISHER_KMS_ACTIONS,
                             "Resource": args["alert_topic_kms_key_arn"],
+                            "Condition": kms_via_service(region, "sns"),
                         },
                     ],
                 }
@@ -374,7 +379,7 @@ class Monitoring(pulumi.ComponentResource):
         exporter_role = self._pod_identity_role(
             name,
             "exporter",
-            args["cluster_name"],
+            args,
             EXPORTER_SERVICE_ACCOUNT,
             json.dumps(
                 {
@@ -437,25 +442,15 @@ class Monitoring(pulumi.ComponentResource):
         self,
         name: str,
         purpose: str,
-        cluster_name: pulumi.Input[str],
+        args: MonitoringArgs,
         service_account: str,
         policy: pulumi.Input[str],
     ) -> list[pulumi.Resource]:
         """A role for one service account of this namespace, through EKS Pod Identity; returns what pods wait for."""
         role = aws.iam.Role(
             f"{name}-{purpose}-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
-                            "Action": ["sts:AssumeRole", "sts:TagSession"],
-                        }
-                    ],
-                }
-            ),
+            # catalogue: eks.pod-identity-session-tags
+            assume_role_policy=pod_identity_trust(args["cluster_arn"], NAMESPACE, service_account),
             opts=pulumi.ResourceOptions(parent=self),
         )
         role_policy = aws.iam.RolePolicy(
@@ -463,7 +458,7 @@ class Monitoring(pulumi.ComponentResource):
         )
         association = aws.eks.PodIdentityAssociation(
             f"{name}-{purpose}-pod-identity",
-            cluster_name=cluster_name,
+            cluster_name=args["cluster_name"],
             namespace=NAMESPACE,
             service_account=service_account,
             role_arn=role.arn,

@@ -6,6 +6,7 @@ import functools
 import json
 
 import pytest
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from automation.evaluate import ACCOUNT_ID, DeclaredResource, Evaluation, evaluate_program
 from components.alarms import (
@@ -32,6 +33,8 @@ ALWAYS = {
         "acme-drp-use1-vault-backup-jobs-failed",
         "acme-drp-use1-vault-cross-region-copy-jobs-failed",
         "acme-drp-use1-monitoring-heartbeat-missing",
+        "acme-drp-use1-restore-test-failed",
+        "acme-drp-use1-restore-test-missing",
         # Route53 health-check metrics exist in us-east-1 only.
         "acme-drp-use1-endpoint-unhealthy",
         "acme-drp-usw2-endpoint-unhealthy",
@@ -42,6 +45,8 @@ ALWAYS = {
         "acme-drp-usw2-vault-backup-jobs-failed",
         "acme-drp-usw2-vault-cross-region-copy-jobs-failed",
         "acme-drp-usw2-monitoring-heartbeat-missing",
+        "acme-drp-usw2-restore-test-failed",
+        "acme-drp-usw2-restore-test-missing",
     },
 }
 
@@ -310,6 +315,33 @@ def test_key_policy_lets_cloudwatch_publish_to_encrypted_topics_and_keeps_root_a
         assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
 
 
+def test_no_service_but_cloudwatch_may_use_the_keys_to_publish(steady):
+    """EventBridge had a grant no rule used: gone (issue 13.11)."""
+    for key in steady.of_type("aws:kms/key:Key"):
+        principals = {json.dumps(s["Principal"]) for s in json.loads(key.inputs["policy"])["Statement"]}
+        assert principals == {json.dumps({"AWS": ACCOUNT_ID}), json.dumps({"Service": "cloudwatch.amazonaws.com"})}
+
+
+def test_endpoints_set_as_secrets_reach_the_subscriptions_only_as_secrets():
+    """`pulumi config set --secret`: the value is kept encrypted in state, and so are the subscription's outputs.
+
+    catalogue: pulumi-cli.language-host-passes-secret-keys
+    """
+    evaluation = evaluate_program(
+        prod_config(notificationHttpsEndpoints=json.dumps(["https://hooks.example.com/T0/B0/s3cr3t"])),
+        secret_keys=["notificationHttpsEndpoints"],
+    )
+    https = [s for s in evaluation.of_type(SUBSCRIPTION) if s.inputs["protocol"] == "https"]
+    emails = [s for s in evaluation.of_type(SUBSCRIPTION) if s.inputs["protocol"] == "email"]
+    assert https and emails
+    for subscription in https:
+        assert is_rpc_secret(subscription.inputs["endpoint"]), subscription.inputs["endpoint"]
+        assert unwrap_rpc_secret(subscription.inputs["endpoint"]) == "https://hooks.example.com/T0/B0/s3cr3t"
+        assert "s3cr3t" not in subscription.urn
+    # Emails were not set with --secret: plain, as before.
+    assert all(s.inputs["endpoint"] == "sre-oncall@example.com" for s in emails)
+
+
 def test_subscriptions_come_from_config(steady):
     def subscriptions(evaluation: Evaluation) -> set[tuple[str, str, str]]:
         return {(s.region, s.inputs["protocol"], s.inputs["endpoint"]) for s in evaluation.of_type(SUBSCRIPTION)}
@@ -346,14 +378,33 @@ def test_without_a_region_in_us_east_1_health_check_alarms_get_their_own_topic_t
     assert {a.region for a in evaluation.of_type(ALARM)} == {"eu-west-1", "eu-central-1", "us-east-1"}
 
 
+@pytest.mark.parametrize("role", ["primary", "dr"])
+def test_restore_tests_page_on_a_failure_and_on_a_day_and_a_quarter_without_a_pass(role):
+    """catalogue: cloudwatch.alarm-evaluation-range"""
+    cfg = parse_config(prod_config())
+    code = "use1" if role == "primary" else "usw2"
+    specs = {spec.name: spec for spec in regional_alarms(cfg, role)}
+    failed, missing = specs[f"acme-drp-{code}-restore-test-failed"], specs[f"acme-drp-{code}-restore-test-missing"]
+    plan = {"RestoreTestingPlan": f"acme_drp_{code}_restore_tests"}
+    assert failed.dimension_sets == missing.dimension_sets == (plan,)
+    assert (failed.metric, failed.comparison, failed.threshold) == ("RestoreTestsFailed", "GreaterThanThreshold", 0)
+    assert (missing.metric, missing.comparison, missing.threshold) == ("RestoreTestsPassed", "LessThanThreshold", 1)
+    # Every one of 30 hourly periods without a pass: a daily test that did not happen, whatever its hour.
+    assert missing.datapoints_to_alarm == missing.evaluation_periods == 30
+    assert missing.period_seconds * missing.evaluation_periods > 24 * 3600
+    # CloudWatch evaluates at most 7 days, and at most 1 day below hourly periods.
+    for spec in regional_alarms(cfg, role):
+        assert spec.period_seconds * spec.evaluation_periods <= (7 if spec.period_seconds >= 3600 else 1) * 86400
+
+
 @pytest.mark.parametrize("state", STATES)
 def test_missing_data_treatment_matches_what_silence_means(state):
     cfg = parse_config(prod_config(**STATE_OVERRIDES[state]))
     for role in ("primary", "dr"):
         for spec in regional_alarms(cfg, role):
-            if spec.metric in ("ReplicaLag", "NumberOfMessagesPublished"):
+            if spec.metric in ("ReplicaLag", "NumberOfMessagesPublished", "RestoreTestsPassed"):
                 assert spec.treat_missing_data == MISSING_IS_BREACHING
-            elif spec.namespace in ("AWS/S3", "AWS/Backup"):
+            elif spec.namespace in ("AWS/S3", "AWS/Backup", "DrPlatform/RestoreTesting"):
                 assert spec.treat_missing_data == MISSING_IS_FINE
             else:
                 assert spec.treat_missing_data == MISSING_KEEPS_STATE, spec.name

@@ -20,7 +20,7 @@ import pytest
 from automation import aws_rules
 from automation.aws_rules import check_declared
 from automation.evaluate import Evaluation, evaluate_program
-from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
+from tests.conftest import FEATURE_OVERRIDES, STATE_OVERRIDES, evaluate_features, evaluate_state, prod_config
 
 INSTANCE = "aws:rds/instance:Instance"
 _REMOVED = object()
@@ -151,6 +151,60 @@ def _transition_to_infrequent_access_too_early() -> tuple[Evaluation, str]:
     return changed(steady, lifecycle.type, lifecycle.name, rules=rules)
 
 
+def _lock_longer_than_the_daily_rule() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    broken, _ = changed(
+        steady, "aws:backup/vaultLockConfiguration:VaultLockConfiguration", "backup-dr", minRetentionDays=30
+    )
+    # The DR plan's rules target the DR vault, and the primary plan's copies land there: both refused.
+    return broken, " ".join(steady.one("aws:backup/plan:Plan", f"backup-{role}").urn for role in ("primary", "dr"))
+
+
+def _lock_without_grace_time() -> tuple[Evaluation, str]:
+    lock = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+    return changed(evaluate_state("steady"), lock, "backup-primary", changeableForDays=1)
+
+
+def _restore_testing_plan_named_with_hyphens() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    plan = steady.one("aws:backup/restoreTestingPlan:RestoreTestingPlan", "restore-tests-dr-plan")
+    # `name` is also changed()'s own parameter: rename the input directly.
+    renamed = dataclasses.replace(plan, inputs={**plan.inputs, "name": "acme-drp-usw2-restore-tests"})
+    resources = [renamed if r is plan else r for r in steady.resources]
+    return Evaluation(steady.config, resources, steady.outputs), plan.urn
+
+
+def _experiment_stopping_on_another_regions_alarm() -> tuple[Evaluation, str]:
+    features = evaluate_features()
+    primary_abort = features.outputs["faultInjection"]["us-east-1"]["abortAlarmArn"]
+    stop = [{"source": "aws:cloudwatch:alarm", "value": primary_abort}]
+    return changed(
+        features, "aws:fis/experimentTemplate:ExperimentTemplate", "fault-injection-dr-s3-pause", stopConditions=stop
+    )
+
+
+def _alarm_spanning_more_than_a_week() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    (alarm,) = [
+        a
+        for a in steady.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a.name.endswith("usw2-restore-test-missing")
+    ]
+    return changed(steady, alarm.type, alarm.name, evaluationPeriods=200)
+
+
+def _node_launch_template_with_an_instance_profile() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    broken, _ = changed(
+        steady, "aws:ec2/launchTemplate:LaunchTemplate", "eks-primary-nodes", iamInstanceProfile={"name": "nodes"}
+    )
+    groups = [
+        steady.one("aws:eks/nodeGroup:NodeGroup", name)
+        for name in ("eks-primary-nodes", "eks-primary-monitoring-nodes")
+    ]
+    return broken, " ".join(g.urn for g in groups)
+
+
 # behaviour id -> a declaration that violates it (and the URN the refusal must name)
 BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("rds.replica-source-managed-password", _managed_password_source),
@@ -169,6 +223,12 @@ BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("eks.public-endpoint-open-by-default", _public_endpoint(None)),
     ("eks.public-endpoint-open-by-default", _public_endpoint(["0.0.0.0/0"])),
     ("s3.lifecycle-ia-minimum-30-days", _transition_to_infrequent_access_too_early),
+    ("backup.vault-lock-retention-range", _lock_longer_than_the_daily_rule),
+    ("backup.vault-lock-compliance-mode", _lock_without_grace_time),
+    ("backup.restore-testing-plan-limits", _restore_testing_plan_named_with_hyphens),
+    ("fis.stop-condition-alarm", _experiment_stopping_on_another_regions_alarm),
+    ("cloudwatch.alarm-evaluation-range", _alarm_spanning_more_than_a_week),
+    ("eks.node-group-launch-template-rules", _node_launch_template_with_an_instance_profile),
 ]
 
 
@@ -190,6 +250,11 @@ def test_every_dr_state_declares_nothing_aws_refuses(state):
 )
 def test_every_supported_setup_declares_nothing_aws_refuses(overrides):
     assert check_declared(variant(**overrides)) == []
+
+
+def test_every_optional_feature_declares_nothing_aws_refuses():
+    """Fault injection and the off-account backup copy (FEATURE_OVERRIDES)."""
+    assert FEATURE_OVERRIDES and check_declared(evaluate_features()) == []
 
 
 @pytest.mark.parametrize(("behaviour", "broken"), BROKEN, ids=lambda value: getattr(value, "__name__", value))

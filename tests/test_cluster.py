@@ -179,38 +179,114 @@ def test_admin_principals_must_be_iam_arns():
         parse_config(prod_config(eksAdminPrincipalArns='["platform-admins"]'))
 
 
-def test_node_group_runs_with_worker_cni_and_registry_policies(steady):
+def _attached(evaluation: Evaluation, prefix: str) -> set[str]:
+    return {
+        r.inputs["policyArn"].rsplit("/", 1)[-1]
+        for r in evaluation.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if r.name.startswith(prefix)
+    }
+
+
+def _trust(evaluation: Evaluation, role_name: str) -> dict:
+    (statement,) = json.loads(evaluation.one("aws:iam/role:Role", role_name).inputs["assumeRolePolicy"])["Statement"]
+    return statement
+
+
+def test_the_node_role_carries_what_the_kubelet_needs_and_not_the_cnis_policy(steady):
+    """catalogue: eks.cni-role-off-the-node"""
     for role in ("primary", "dr"):
-        attachments = {
-            r.inputs["policyArn"].rsplit("/", 1)[-1]
-            for r in steady.resources
-            if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" and r.name.startswith(f"eks-{role}-node-")
-        }
-        assert attachments == {
+        assert _attached(steady, f"eks-{role}-node-") == {
             "AmazonEKSWorkerNodePolicy",
-            "AmazonEKS_CNI_Policy",
             "AmazonEC2ContainerRegistryReadOnly",
         }
-        node_role = steady.one("aws:iam/role:Role", f"eks-{role}-node-role")
-        assert json.loads(node_role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-            "Service": "ec2.amazonaws.com"
+        assert _trust(steady, f"eks-{role}-node-role")["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+def test_both_node_groups_require_imdsv2_with_one_hop_so_pods_cannot_reach_the_node_role(steady):
+    """catalogue: ec2.imds-hop-limit
+    catalogue: eks.node-group-launch-template-rules (nothing the node group sets itself)"""
+    for role in ("primary", "dr"):
+        region = steady.config.region_of(role)
+        (template,) = steady.of_type("aws:ec2/launchTemplate:LaunchTemplate", region)
+        assert template.inputs["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 1,
+            "instanceMetadataTags": "disabled",
+        }
+        # Everything else a launch template may carry stays the node group's (EKS refuses some of it there).
+        assert not {"iamInstanceProfile", "networkInterfaces", "instanceType", "imageId"} & set(template.inputs)
+        for name in (f"eks-{role}-nodes", f"eks-{role}-monitoring-nodes"):
+            launch = steady.one(NODE_GROUP, name).inputs["launchTemplate"]
+            assert launch["id"].startswith(template.inputs["name"]) and launch["version"] == "1"
+
+
+def test_the_launch_template_is_the_same_in_every_state_so_no_transition_rolls_the_nodes():
+    templates = {
+        state: [r.inputs for r in evaluate_state(state).of_type("aws:ec2/launchTemplate:LaunchTemplate")]
+        for state in EXPECTED_SIZES
+    }
+    assert all(inputs == templates["steady"] for inputs in templates.values())
+
+
+def test_the_vpc_cni_has_its_own_pod_identity_role_with_the_cni_policy(steady):
+    """catalogue: eks.pod-identity-session-tags"""
+    for role in ("primary", "dr"):
+        region = steady.config.region_of(role)
+        addons = {a.inputs["addonName"]: a for a in steady.of_type(ADDON, region)}
+        (association,) = addons["vpc-cni"].inputs["podIdentityAssociations"]
+        assert association["serviceAccount"] == "aws-node"
+        assert association["roleArn"].endswith(f"eks-{role}-vpc-cni-role")
+        assert _attached(steady, f"eks-{role}-vpc-cni-") == {"AmazonEKS_CNI_Policy"}
+        # The agent that hands the CNI its credentials is there first.
+        agent = addons["eks-pod-identity-agent"]
+        assert agent.urn in addons["vpc-cni"].dependencies
+
+
+def test_pod_identity_roles_trust_one_service_account_of_one_namespace_of_one_cluster(steady):
+    """catalogue: eks.pod-identity-session-tags"""
+    for role in ("primary", "dr"):
+        (cluster,) = steady.of_type(CLUSTER, steady.config.region_of(role))
+        cluster_arn = f"arn:aws:eks:{cluster.region}:123456789012:{cluster.inputs['name']}"
+        for purpose, account in (("vpc-cni", "aws-node"), ("ebs-csi", "ebs-csi-controller-sa")):
+            trust = _trust(steady, f"eks-{role}-{purpose}-role")
+            assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+            assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+            assert trust["Condition"] == {
+                "StringEquals": {
+                    "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                    "aws:RequestTag/kubernetes-namespace": "kube-system",
+                    "aws:RequestTag/kubernetes-service-account": account,
+                }
+            }
+
+
+def test_the_cluster_role_trusts_eks_for_this_cluster_of_this_account_only(steady):
+    """catalogue: eks.cluster-role-source-conditions"""
+    for role in ("primary", "dr"):
+        (cluster,) = steady.of_type(CLUSTER, steady.config.region_of(role))
+        trust = _trust(steady, f"eks-{role}-cluster-role")
+        assert trust["Principal"] == {"Service": "eks.amazonaws.com"}
+        assert trust["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": "123456789012"},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:eks:{cluster.region}:123456789012:cluster/{cluster.inputs['name']}"},
         }
 
 
 def test_each_cluster_has_the_addons_and_an_ebs_csi_driver_with_pod_identity(steady):
+    """catalogue: kms.via-service-condition"""
     for role in ("primary", "dr"):
         region = steady.config.region_of(role)
         addons = {a.inputs["addonName"]: a for a in steady.of_type(ADDON, region)}
         assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
         (association,) = addons["aws-ebs-csi-driver"].inputs["podIdentityAssociations"]
         assert association["serviceAccount"] == "ebs-csi-controller-sa"
-        csi_role = steady.one("aws:iam/role:Role", f"eks-{role}-ebs-csi-role")
-        trust = json.loads(csi_role.inputs["assumeRolePolicy"])["Statement"][0]
-        assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-        assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
         assert association["roleArn"].endswith(f"eks-{role}-ebs-csi-role")
         kms = json.loads(steady.one("aws:iam/rolePolicy:RolePolicy", f"eks-{role}-ebs-csi-kms").inputs["policy"])
         assert {s["Resource"] for s in kms["Statement"]} == {steady.outputs["kmsKeys"][region]}
+        # The key only through EC2 (volumes), never directly with the driver's credentials.
+        for statement in kms["Statement"]:
+            assert statement["Condition"]["StringEquals"] == {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
 
 
 def test_a_kubernetes_provider_per_cluster_authenticates_with_aws_eks_get_token(steady):

@@ -107,6 +107,22 @@ def test_every_state_the_runbooks_write_is_valid(state):
         ({"zoneId": "zone-1"}, "zoneId", "Route53 hosted zone id"),
         ({"createZone": "true"}, "zoneId", "cannot be given with createZone"),
         ({"zoneId": "", "zoneDelegated": "true"}, "zoneDelegated", "createZone: true"),
+        # catalogue: backup.vault-lock-compliance-mode (3 days of grace at least)
+        ({"backupVaultLockChangeableDays": "1"}, "backupVaultLockChangeableDays", "from 3"),
+        # catalogue: backup.vault-lock-retention-range
+        ({"backupVaultLockMinRetentionDays": "14"}, "backupVaultLockMinRetentionDays", "daily backups are kept 7"),
+        ({"backupVaultLockMaxRetentionDays": "90"}, "backupVaultLockMaxRetentionDays", "weekly backups are kept 97"),
+        (
+            {"backupVaultLockMinRetentionDays": "30", "backupVaultLockMaxRetentionDays": "20"},
+            "backupVaultLockMaxRetentionDays",
+            ">= backupVaultLockMinRetentionDays",
+        ),
+        ({"restoreTestingResourceTypes": '["EC2"]'}, "restoreTestingResourceTypes", "RDS, S3"),
+        ({"restoreTestingResourceTypes": "[]"}, "restoreTestingResourceTypes", "non-empty"),
+        # catalogue: backup.restore-testing-validation-window
+        ({"restoreTestingValidationWindowHours": "200"}, "restoreTestingValidationWindowHours", "from 1 to 168"),
+        ({"restoreTestingSchedule": "daily"}, "restoreTestingSchedule", "cron expression"),
+        ({"faultInjectionDurationMinutes": "721"}, "faultInjectionDurationMinutes", "from 1 to 720"),
     ],
 )
 def test_bad_values_fail_with_the_key_and_what_is_allowed(overrides, key, fragment):
@@ -115,6 +131,26 @@ def test_bad_values_fail_with_the_key_and_what_is_allowed(overrides, key, fragme
     assert caught.value.key == key
     assert f"dr-platform:{key}:" in str(caught.value)
     assert fragment in str(caught.value)
+
+
+def test_a_longer_daily_retention_moves_the_locks_range_with_it():
+    cfg = parse_config(prod_config(backupDailyRetentionDays="400"))
+    assert (cfg.backup_vault_lock.min_retention_days, cfg.backup_vault_lock.max_retention_days) == (7, 400)
+    with pytest.raises(ConfigError, match="backupVaultLockMaxRetentionDays: is 365 days, but the daily backups"):
+        parse_config(prod_config(backupDailyRetentionDays="400", backupVaultLockMaxRetentionDays="365"))
+
+
+def test_secret_config_is_accepted_only_where_the_program_keeps_it_secret():
+    """The engine lists the keys set with --secret; a secret that would reach state in plaintext is refused.
+
+    catalogue: pulumi-cli.language-host-passes-secret-keys
+    """
+    cfg = parse_config(prod_config(), secret_keys=["dr-platform:notificationHttpsEndpoints", "aws:secretKey"])
+    assert cfg.secret_keys == frozenset({"notificationHttpsEndpoints"})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(prod_config(), secret_keys=["dr-platform:zoneName"])
+    assert caught.value.key == "zoneName"
+    assert "set it without --secret" in str(caught.value)
 
 
 def test_required_keys_are_named_when_missing():

@@ -87,6 +87,7 @@ def _program() -> None:
                 "ebs_kms_key_arn": _key_arn(cfg, role),
                 "ebs_csi_driver": ebs_csi_driver,
                 "cluster_name": f"eks-{role}",
+                "cluster_arn": _cluster_arn(cfg, role),
                 "alert_topic_arn": _topic_arn(cfg, role),
                 "alert_topic_kms_key_arn": _key_arn(cfg, role),
                 "heartbeat_topic_arn": _heartbeat_arn(cfg, role),
@@ -98,6 +99,10 @@ def _program() -> None:
 
 def _key_arn(cfg: PlatformConfig, role: str) -> str:
     return f"arn:aws:kms:{cfg.region_of(role)}:123456789012:key/{role}"
+
+
+def _cluster_arn(cfg: PlatformConfig, role: str) -> str:
+    return f"arn:aws:eks:{cfg.region_of(role)}:123456789012:cluster/eks-{role}"
 
 
 def _topic_arn(cfg: PlatformConfig, role: str) -> str:
@@ -540,8 +545,30 @@ def test_alertmanager_role_publishes_to_its_regions_topic_only(role):
         "kms:GenerateDataKey*": _key_arn(cfg, role),
         "kms:Decrypt": _key_arn(cfg, role),
     }
+    # The topics' key only as SNS uses it on Alertmanager's behalf (catalogue: kms.via-service-condition).
+    (kms,) = [s for s in policy["Statement"] if "kms:Decrypt" in s["Action"]]
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}}
     # Alertmanager's pod is created by the chart: its credentials must exist by then.
     assert association.urn in release_in(evaluation, region).dependencies
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("account", [ALERTMANAGER_SERVICE_ACCOUNT, EXPORTER_SERVICE_ACCOUNT])
+def test_monitoring_roles_trust_their_service_account_on_their_cluster_only(role, account):
+    """catalogue: eks.pod-identity-session-tags"""
+    evaluation = evaluate()
+    cfg = evaluation.config
+    association, _ = _pod_identity(evaluation, cfg.region_of(role), account)
+    (trusted,) = [
+        r for r in evaluation.of_type("aws:iam/role:Role") if association.inputs["roleArn"].endswith(f":{r.name}")
+    ]
+    (statement,) = json.loads(trusted.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {
+        "aws:RequestTag/eks-cluster-arn": _cluster_arn(cfg, role),
+        "aws:RequestTag/kubernetes-namespace": "monitoring",
+        "aws:RequestTag/kubernetes-service-account": account,
+    }
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -123,7 +123,13 @@ def test_replication_direction_per_state(state, source, destination):
 def test_replication_role_may_read_the_source_and_write_the_destination(steady):
     (config,) = steady.of_type(REPLICATION)
     role = next(r for r in steady.of_type("aws:iam/role:Role") if r.name == "storage-replication-from-primary")
-    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "s3.amazonaws.com"}
+    # catalogue: iam.source-keys-only-where-sent (the source bucket of this account, whenever S3 says so)
+    assert trust["Condition"] == {
+        "StringEqualsIfExists": {"aws:SourceAccount": "123456789012"},
+        "ArnLikeIfExists": {"aws:SourceArn": steady.outputs["buckets"]["us-east-1"]["arn"]},
+    }
     policy = next(
         p for p in steady.of_type("aws:iam/rolePolicy:RolePolicy") if p.name == "storage-replication-from-primary"
     )

@@ -230,12 +230,7 @@ def test_the_programs_own_resources_pass_every_rule(state):
     # The rules would pass vacuously on a program that declares none of what they check.
     assert {RDS, "aws:s3/bucket:Bucket", BACKUP_PLAN, "aws:eks/cluster:Cluster"} <= types
     assert [(v.policy, v.urn, v.message) for v in check_resources(resources)] == []
-    assert [(v.policy, v.message) for v in check_stack(resources) if v.policy not in PROGRAM_GAPS] == []
-
-
-# Rules the program does not meet yet, each owned by an open issue item. Remove
-# an entry when the program catches up (issue 13.12: Vault Lock on both vaults).
-PROGRAM_GAPS = {"backup-vaults-locked"}
+    assert [(v.policy, v.message) for v in check_stack(resources)] == []
 
 
 # --- issue 13.13: the holes, one rule at a time; each violating resource fails, each compliant one passes ----------

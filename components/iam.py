@@ -1,0 +1,89 @@
+"""Trust policies: which service (or which pods) may assume a role, and on whose behalf.
+
+A service principal alone trusts that service acting for anyone. Where the
+service documents that it sends `aws:SourceAccount`/`aws:SourceArn` when it
+assumes a role, the trust requires them (`documented=True`). Where it does not
+say, a positive condition on a key the service leaves out would deny every
+AssumeRole and break the feature silently, so the `...IfExists` operators apply
+the same limits only when the keys arrive (catalogue: iam.source-keys-only-where-sent).
+
+EKS Pod Identity passes the pod's cluster, namespace and service account as
+session tags; its trusts require all three (catalogue: eks.pod-identity-session-tags).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+
+ASSUME = "sts:AssumeRole"
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+
+def service_trust(
+    service: str,
+    account_id: pulumi.Input[str],
+    *,
+    source_arn: pulumi.Input[str] | None = None,
+    documented: bool,
+) -> pulumi.Output[str]:
+    """A trust for `service` acting for this account (and, with `source_arn`, for that resource only)."""
+    equals, like = ("StringEquals", "ArnLike") if documented else ("StringEqualsIfExists", "ArnLikeIfExists")
+    condition: dict[str, dict[str, pulumi.Input[str]]] = {equals: {"aws:SourceAccount": account_id}}
+    if source_arn is not None:
+        condition[like] = {"aws:SourceArn": source_arn}
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": ASSUME, "Condition": condition}
+            ],
+        }
+    )
+
+
+def instance_trust(service: str) -> str:
+    """A trust for a service that runs our own code with the role (EC2 instances, Lambda functions).
+
+    Nothing else can pass the role: iam:PassRole never crosses accounts, and these services send no
+    source keys to condition on (catalogue: iam.source-keys-only-where-sent).
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": ASSUME}],
+        }
+    )
+
+
+def pod_identity_trust(cluster_arn: pulumi.Input[str], namespace: str, service_account: str) -> pulumi.Output[str]:
+    """A role only pods of `service_account` in `namespace` on one cluster get through EKS Pod Identity.
+
+    Without the conditions any Pod Identity association in the account could name the role.
+    """
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+                    # catalogue: eks.pod-identity-session-tags (TagSession: the agent passes the tags)
+                    "Action": [ASSUME, "sts:TagSession"],
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                            "aws:RequestTag/kubernetes-namespace": namespace,
+                            "aws:RequestTag/kubernetes-service-account": service_account,
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+def kms_via_service(region: str, service: str) -> dict[str, dict[str, str]]:
+    """A key used only through `service` in `region`, never called directly (catalogue: kms.via-service-condition)."""
+    return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
