@@ -1,18 +1,27 @@
 """`drctl backup-verify`: prove, per region, that a recent database backup restores.
 
-For each region: pick the newest (or a seeded random) backup of the database,
-check it (completed, encrypted with the region's key, young enough for the
-daily schedule, copied to the other region), restore it to a scratch RDS
-instance, check that the instance comes up with an endpoint, and delete the
-scratch instance whatever happened. Every check's result goes into a report
-(JSON and Markdown); any failure makes the command exit non-zero.
+AWS itself restores the newest backups of each vault every day (restore testing,
+`components/restore_testing.py`) and a validator reports each result to its
+restore job. Against AWS, the command first reads those results per vault: the
+latest test of each protected resource must have completed and been validated
+within the daily schedule, or the region fails `restore-testing`.
+
+It then restores one backup itself, on demand: for each region, pick the newest
+(or a seeded random) backup of the database, check it (completed, encrypted with
+the region's key, young enough for the daily schedule, copied to the other
+region), restore it to a scratch RDS instance in the region's database subnets,
+check that the instance comes up with an endpoint, and delete the scratch
+instance whatever happened. Every check's result goes into a report (JSON and
+Markdown); any failure makes the command exit non-zero.
 
 Where the backups come from:
 - against AWS: AWS Backup recovery points in the stack's vaults
   (`backupVaults` output); an RDS recovery point is an RDS snapshot, whose
-  ARN `RestoreDBInstanceFromDBSnapshot` takes;
+  ARN `RestoreDBInstanceFromDBSnapshot` takes; restore testing results from
+  `ListRestoreJobs` of each region's plan (`restoreTesting` output);
 - in the sandbox: RDS snapshots in moto (moto has no Backup recovery points),
-  taken and copied across regions the way the backup plan would.
+  taken and copied across regions the way the backup plan would; moto has no
+  restore testing either, so the sandbox report lists it as not checked.
 """
 
 from __future__ import annotations
@@ -32,14 +41,15 @@ from automation.aws.clients import AwsClients, reaching
 from automation.aws.waiting import Clock, Observation, WaitTimeoutError, wait_for
 from automation.errors import DrctlError
 from components.config import PlatformConfig
-from components.naming import physical_name
+from components.naming import db_subnet_group_name, physical_name
+from components.restore_testing import MAX_RECOVERY_POINT_AGE
 
 PURPOSE_TAG = {"Key": "dr-platform:purpose", "Value": "backup-verify"}
-SCHEDULE_GRACE = timedelta(hours=3)
-"""A daily backup may start and finish within the plan's windows: allowed on top of one day."""
-DAILY = timedelta(days=1)
 DEFAULT_REPORT_DIR = "reports"
+RESTORE_TESTING = "restore-testing"
 CHECKS = ("status", "encryption", "age", "cross-region-copy", "restore", "cleanup")
+"""The on-demand restore's checks; against AWS, `restore-testing` comes first."""
+VALIDATED = "SUCCESSFUL"
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,48 @@ class SnapshotCatalogue:
         ]
 
 
+class RestoreTestingResults:
+    """What AWS Backup restore testing found in a region: the restore jobs of the region's plan."""
+
+    def __init__(self, clients: AwsClients, restore_testing: Mapping[str, Mapping[str, Any]]) -> None:
+        self._clients = clients
+        self._plans = restore_testing
+
+    def check(self, region: str, since: datetime) -> tuple[bool, str]:
+        """The latest test of each resource since `since` completed and was validated; any failure fails."""
+        plan = self._plans.get(region)
+        if not plan:
+            return False, "the stack declares no restore testing plan in this region (output restoreTesting)"
+        pages = (
+            self._clients.client("backup", region)
+            .get_paginator("list_restore_jobs")
+            .paginate(ByRestoreTestingPlanArn=plan["planArn"], ByCreatedAfter=since)
+        )
+        latest: dict[str, Mapping[str, Any]] = {}
+        for job in sorted((job for page in pages for job in page["RestoreJobs"]), key=lambda j: j["CreationDate"]):
+            latest[job.get("SourceResourceArn") or job["RestoreJobId"]] = job
+        if not latest:
+            return False, f"no restore test of {plan['plan']} since {since.isoformat()}"
+        problems = [_test_problem(job) for job in latest.values()]
+        failed = [problem for problem in problems if problem]
+        if failed:
+            return False, "; ".join(failed)
+        return True, f"{len(latest)} resource(s) restored and validated by {plan['plan']} since {since.isoformat()}"
+
+
+def _test_problem(job: Mapping[str, Any]) -> str:
+    """Why one restore test does not count as passed ("" when it does)."""
+    what = f"{job.get('ResourceType', '?')} {job.get('SourceResourceArn', '')} (job {job['RestoreJobId']})"
+    status, validation = job.get("Status"), job.get("ValidationStatus")
+    if status != "COMPLETED":
+        return f"{what}: restore {status}: {job.get('StatusMessage', 'no message')}"
+    if validation != VALIDATED:
+        return f"{what}: validation {validation or 'never reported'}: {job.get('ValidationStatusMessage', '')}".rstrip(
+            ": "
+        )
+    return ""
+
+
 @dataclass(frozen=True)
 class CheckResult:
     name: str
@@ -204,6 +256,14 @@ class BackupVerification:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Scratch:
+    """Where scratch restores go; the sandbox leaves placement to moto's defaults."""
+
+    subnet_groups: Mapping[str, str] = field(default_factory=dict)
+    """Region -> the database subnet group a scratch instance is restored into."""
+
+
 def verify_backups(
     clients: AwsClients,
     cfg: PlatformConfig,
@@ -212,33 +272,42 @@ def verify_backups(
     *,
     clock: Clock,
     mode: str,
+    restore_tests: RestoreTestingResults | None = None,
+    scratch: Scratch | None = None,
     pick_random: bool = False,
     seed: int | None = None,
     restore_timeout_seconds: float = 3600,
     poll_seconds: float = 30,
     simulated: Sequence[str] = (),
 ) -> BackupVerification:
-    """Verify each region's newest (or a random) backup; never raises for a failed check, only reports it."""
+    """Verify each region's restore tests and newest (or a random) backup; never raises for a failed check."""
     chooser = random.Random(seed)
     started = clock.now()
     regions = [cfg.primary_region, cfg.dr_region]
     results = []
     for region in regions:
         other = next(r for r in regions if r != region)
-        results.append(
-            _verify_region(
-                clients,
-                cfg,
-                outputs,
-                catalogue,
-                region,
-                other,
-                clock=clock,
-                chooser=chooser if pick_random else None,
-                restore_timeout_seconds=restore_timeout_seconds,
-                poll_seconds=poll_seconds,
-            )
+        result = RegionVerification(region)
+        if restore_tests is not None:
+            try:
+                with reaching(region):
+                    result.check(RESTORE_TESTING, *restore_tests.check(region, started - MAX_RECOVERY_POINT_AGE))
+            except (DrctlError, ClientError) as error:
+                result.check(RESTORE_TESTING, False, f"cannot read the restore tests: {error}")
+        _verify_region(
+            clients,
+            cfg,
+            outputs,
+            catalogue,
+            result,
+            other,
+            clock=clock,
+            chooser=chooser if pick_random else None,
+            subnet_group=(scratch or Scratch()).subnet_groups.get(region),
+            restore_timeout_seconds=restore_timeout_seconds,
+            poll_seconds=poll_seconds,
         )
+        results.append(result)
     return BackupVerification(mode, catalogue.kind, started, results, list(simulated))
 
 
@@ -247,24 +316,25 @@ def _verify_region(
     cfg: PlatformConfig,
     outputs: Mapping[str, Any],
     catalogue: Catalogue,
-    region: str,
+    result: RegionVerification,
     other_region: str,
     *,
     clock: Clock,
     chooser: random.Random | None,
+    subnet_group: str | None,
     restore_timeout_seconds: float,
     poll_seconds: float,
-) -> RegionVerification:
-    result = RegionVerification(region)
+) -> None:
+    region = result.region
     try:
         with reaching(region):
             found = sorted(catalogue.candidates(region), key=lambda c: (c.created_at, c.restore_from))
     except (DrctlError, ClientError) as error:
         result.check("status", False, f"cannot list backups: {error}")
-        return result
+        return
     if not found:
         result.check("status", False, f"no backup of the database found ({catalogue.kind})")
-        return result
+        return
     backup = chooser.choice(found) if chooser else found[-1]
     result.backup = backup.restore_from
     now = clock.now()
@@ -278,11 +348,11 @@ def _verify_region(
     else:
         result.check("encryption", True, f"encrypted with {backup.key_arn}")
     age = now - backup.created_at
-    allowed = DAILY + SCHEDULE_GRACE
+    # The same bound restore testing's validator holds recovery points to.
+    allowed = MAX_RECOVERY_POINT_AGE
     result.check("age", age <= allowed, f"{_hours(age)} old; the daily schedule allows {_hours(allowed)}")
     result.check("cross-region-copy", *_copy_in(catalogue, backup, other_region, now - allowed))
-    _restore_and_check(clients, cfg, region, backup, result, clock, restore_timeout_seconds, poll_seconds)
-    return result
+    _restore_and_check(clients, cfg, backup, result, clock, subnet_group, restore_timeout_seconds, poll_seconds)
 
 
 def _copy_in(catalogue: Catalogue, backup: Candidate, other_region: str, since: datetime) -> tuple[bool, str]:
@@ -305,17 +375,20 @@ def scratch_identifier(cfg: PlatformConfig, region: str, at: datetime) -> str:
 def _restore_and_check(
     clients: AwsClients,
     cfg: PlatformConfig,
-    region: str,
     backup: Candidate,
     result: RegionVerification,
     clock: Clock,
+    subnet_group: str | None,
     timeout_seconds: float,
     poll_seconds: float,
 ) -> None:
+    region = result.region
     rds = clients.client("rds", region)
     scratch = scratch_identifier(cfg, region, clock.now())
     result.scratch_instance = scratch
     requested = False
+    # In the stack's database subnets: an account may have no default VPC to restore into.
+    placement = {"DBSubnetGroupName": subnet_group} if subnet_group else {}
     try:
         with reaching(region):
             rds.restore_db_instance_from_db_snapshot(
@@ -325,6 +398,7 @@ def _restore_and_check(
                 PubliclyAccessible=False,
                 DeletionProtection=False,
                 Tags=[PURPOSE_TAG],
+                **placement,
             )
             requested = True
 
@@ -410,29 +484,49 @@ def run_in_sandbox(*, pick_random: bool, seed: int | None) -> BackupVerification
             mode="sandbox",
             pick_random=pick_random,
             seed=seed,
-            simulated=[*SIMULATED, "AWS Backup recovery points: RDS snapshots and their cross-region copies"],
+            simulated=[
+                *SIMULATED,
+                "AWS Backup recovery points: RDS snapshots and their cross-region copies",
+                "AWS Backup restore testing: not checked (moto has none); against AWS it is the first check",
+            ],
         )
 
 
 def run_against_stack(stack_name: str, *, pick_random: bool, seed: int | None) -> BackupVerification:
-    """The real thing: the stack's outputs name the vaults; boto3's standard credential chain."""
-    from automation.aws.waiting import SYSTEM_CLOCK
+    """The real thing: the stack's outputs name the vaults and plans; boto3's standard credential chain."""
     from automation.stack import PulumiStack
     from components.config import parse_config
 
     stack = PulumiStack.select(stack_name)
     cfg = parse_config(stack.get_config())
-    outputs = stack.outputs()
-    clients = AwsClients()
+    return verify_stack_backups(AwsClients(), cfg, stack.outputs(), pick_random=pick_random, seed=seed)
+
+
+def verify_stack_backups(
+    clients: AwsClients,
+    cfg: PlatformConfig,
+    outputs: Mapping[str, Any],
+    *,
+    clock: Clock | None = None,
+    pick_random: bool = False,
+    seed: int | None = None,
+    poll_seconds: float = 30,
+) -> BackupVerification:
+    """Against AWS: restore testing results per vault, then an on-demand restore of each region's newest backup."""
+    from automation.aws.waiting import SYSTEM_CLOCK
+
     return verify_backups(
         clients,
         cfg,
         outputs,
         RecoveryPointCatalogue(clients, outputs["backupVaults"]),
-        clock=SYSTEM_CLOCK,
+        clock=clock or SYSTEM_CLOCK,
         mode="aws",
+        restore_tests=RestoreTestingResults(clients, outputs.get("restoreTesting") or {}),
+        scratch=Scratch({cfg.region_of(role): db_subnet_group_name(cfg, role) for role in cfg.regions}),
         pick_random=pick_random,
         seed=seed,
+        poll_seconds=poll_seconds,
     )
 
 
@@ -453,7 +547,7 @@ def command(
     report_dir: str = typer.Option(DEFAULT_REPORT_DIR, help="Where the JSON and Markdown reports are written."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of a summary."),
 ) -> None:
-    """Restore each region's newest (or a random) database backup to a scratch instance, check it, delete it."""
+    """Check each region's AWS restore tests, then restore its newest (or a random) backup to scratch and back."""
     if sandbox:
         verification = run_in_sandbox(pick_random=pick_random, seed=seed)
     else:

@@ -223,7 +223,7 @@ def test_both_node_groups_require_imdsv2_with_one_hop_so_pods_cannot_reach_the_n
 
 def test_the_launch_template_is_the_same_in_every_state_so_no_transition_rolls_the_nodes():
     templates = {
-        state: [r.inputs for r in evaluate_state(state).of_type("aws:ec2/launchTemplate:LaunchTemplate")]
+        state: {r.urn: r.inputs for r in evaluate_state(state).of_type("aws:ec2/launchTemplate:LaunchTemplate")}
         for state in EXPECTED_SIZES
     }
     assert all(inputs == templates["steady"] for inputs in templates.values())
