@@ -133,68 +133,59 @@ class FaultInjection(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        after_role = pulumi.ResourceOptions(parent=self, depends_on=[network_access, replication_pause])
-        options = aws.fis.ExperimentTemplateExperimentOptionsArgs(
-            account_targeting="single-account",
-            # A template whose targets are gone fails instead of "succeeding" at nothing.
-            empty_target_resolution_mode="fail",
-        )
+
+        def template(
+            purpose: str, description: str, target: aws.fis.ExperimentTemplateTargetArgs, action: str
+        ) -> aws.fis.ExperimentTemplate:
+            return aws.fis.ExperimentTemplate(
+                f"{name}-{purpose}",
+                description=f"{description} for {duration}",
+                role_arn=experiment_role.arn,
+                stop_conditions=stop_on_abort,
+                targets=[target],
+                actions=[
+                    aws.fis.ExperimentTemplateActionArgs(
+                        name=purpose,
+                        action_id=action,
+                        parameters=_parameters(region=other_region, duration=duration),
+                        target=aws.fis.ExperimentTemplateActionTargetArgs(key=target.name, value=target.name),
+                    )
+                ],
+                # A template whose targets are gone fails instead of "succeeding" at nothing.
+                experiment_options=aws.fis.ExperimentTemplateExperimentOptionsArgs(
+                    account_targeting="single-account", empty_target_resolution_mode="fail"
+                ),
+                tags={"Name": f"{cfg.name_prefix}-{region}-{purpose}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[network_access, replication_pause]),
+            )
 
         # catalogue: fis.cross-region-connectivity-scope
-        self.cross_region = aws.fis.ExperimentTemplate(
-            f"{name}-cross-region",
-            description=f"Cut {region}'s application and data subnets off from {other_region} for {duration}",
-            role_arn=experiment_role.arn,
-            stop_conditions=stop_on_abort,
-            targets=[
-                aws.fis.ExperimentTemplateTargetArgs(
-                    name="Subnets",
-                    resource_type="aws:ec2:subnet",
-                    resource_arns=list(args["subnet_arns"]),
-                    selection_mode="ALL",
-                )
-            ],
-            actions=[
-                aws.fis.ExperimentTemplateActionArgs(
-                    name="disrupt-cross-region",
-                    action_id="aws:network:route-table-disrupt-cross-region-connectivity",
-                    parameters=_parameters(region=other_region, duration=duration),
-                    target=aws.fis.ExperimentTemplateActionTargetArgs(key="Subnets", value="Subnets"),
-                )
-            ],
-            experiment_options=options,
-            tags={"Name": f"{cfg.name_prefix}-{region}-cross-region-connectivity"},
-            opts=after_role,
+        self.cross_region = template(
+            "cross-region",
+            f"Cut {region}'s application and data subnets off from {other_region}",
+            aws.fis.ExperimentTemplateTargetArgs(
+                name="Subnets",
+                resource_type="aws:ec2:subnet",
+                resource_arns=list(args["subnet_arns"]),
+                selection_mode="ALL",
+            ),
+            "aws:network:route-table-disrupt-cross-region-connectivity",
         )
         # catalogue: fis.s3-pause-replication (targets by tags only)
-        self.s3_pause = aws.fis.ExperimentTemplate(
-            f"{name}-s3-pause",
-            description=f"Pause replication of {region}'s data bucket to {other_region} for {duration}",
-            role_arn=experiment_role.arn,
-            stop_conditions=stop_on_abort,
-            targets=[
-                aws.fis.ExperimentTemplateTargetArgs(
-                    name="Buckets",
-                    resource_type="aws:s3:bucket",
-                    # The provider's default tags name the stack and the region role of every bucket.
-                    resource_tags=[
-                        aws.fis.ExperimentTemplateTargetResourceTagArgs(key=key, value=value)
-                        for key, value in ((STACK_TAG, pulumi.get_stack()), (REGION_ROLE_TAG, role))
-                    ],
-                    selection_mode="ALL",
-                )
-            ],
-            actions=[
-                aws.fis.ExperimentTemplateActionArgs(
-                    name="pause-replication",
-                    action_id="aws:s3:bucket-pause-replication",
-                    parameters=_parameters(region=other_region, duration=duration),
-                    target=aws.fis.ExperimentTemplateActionTargetArgs(key="Buckets", value="Buckets"),
-                )
-            ],
-            experiment_options=options,
-            tags={"Name": f"{cfg.name_prefix}-{region}-s3-replication-pause"},
-            opts=after_role,
+        self.s3_pause = template(
+            "s3-pause",
+            f"Pause replication of {region}'s data bucket to {other_region}",
+            aws.fis.ExperimentTemplateTargetArgs(
+                name="Buckets",
+                resource_type="aws:s3:bucket",
+                # The provider's default tags name the stack and the region role of every bucket.
+                resource_tags=[
+                    aws.fis.ExperimentTemplateTargetResourceTagArgs(key=key, value=value)
+                    for key, value in ((STACK_TAG, pulumi.get_stack()), (REGION_ROLE_TAG, role))
+                ],
+                selection_mode="ALL",
+            ),
+            "aws:s3:bucket-pause-replication",
         )
         self.summary = {
             "crossRegionConnectivity": self.cross_region.id,

@@ -159,6 +159,16 @@ def _healthy_region(stubs, clock: FakeClock, region: str, *, jobs: list[dict] | 
     return point
 
 
+def _primary_up_to_its_restore(stubs, clock: FakeClock) -> dict:
+    """The primary region's stubs before its on-demand restore: tests passed, a recent point and its copy."""
+    writer = _database_arn(PRIMARY)
+    _expect_restore_tests(stubs, clock, PRIMARY, [_test_job(clock, PRIMARY, writer)])
+    point = _point(PRIMARY, 5, clock, writer)
+    _expect_points(stubs, PRIMARY, [point])
+    _expect_points(stubs, DR, [_point(DR, 5, clock, writer)])
+    return point
+
+
 def _failed(verification) -> dict[tuple[str, str], str]:
     return {(r.region, c.name): c.detail for r in verification.regions for c in r.checks if not c.passed}
 
@@ -221,11 +231,7 @@ def test_a_restore_test_job_that_failed_fails_with_its_message(world):
 
 def test_a_restore_that_fails_is_reported_and_nothing_is_left_to_delete(world):
     clients, stubs, clock = world
-    writer = _database_arn(PRIMARY)
-    _expect_restore_tests(stubs, clock, PRIMARY, [_test_job(clock, PRIMARY, writer)])
-    point = _point(PRIMARY, 5, clock, writer)
-    _expect_points(stubs, PRIMARY, [point])
-    _expect_points(stubs, DR, [_point(DR, 5, clock, writer)])
+    point = _primary_up_to_its_restore(stubs, clock)
     scratch = _expect_restore(stubs, clock, PRIMARY, point, error="KMSKeyNotAccessibleFault")
     _expect_delete(stubs, PRIMARY, scratch, error="DBInstanceNotFound")
     _healthy_region(stubs, clock, DR)
@@ -241,11 +247,7 @@ def test_a_scratch_instance_that_will_not_delete_fails_cleanup_and_the_command_n
     world, tmp_path: Path, monkeypatch
 ):
     clients, stubs, clock = world
-    writer = _database_arn(PRIMARY)
-    _expect_restore_tests(stubs, clock, PRIMARY, [_test_job(clock, PRIMARY, writer)])
-    point = _point(PRIMARY, 5, clock, writer)
-    _expect_points(stubs, PRIMARY, [point])
-    _expect_points(stubs, DR, [_point(DR, 5, clock, writer)])
+    point = _primary_up_to_its_restore(stubs, clock)
     scratch = _expect_restore(stubs, clock, PRIMARY, point)
     _expect_available(stubs, PRIMARY, scratch)
     _expect_delete(stubs, PRIMARY, scratch, error="InvalidDBInstanceState")
@@ -266,11 +268,7 @@ def test_a_scratch_instance_that_will_not_delete_fails_cleanup_and_the_command_n
 
 def test_a_scratch_instance_that_never_comes_up_times_out_and_is_still_deleted(world):
     clients, stubs, clock = world
-    writer = _database_arn(PRIMARY)
-    _expect_restore_tests(stubs, clock, PRIMARY, [_test_job(clock, PRIMARY, writer)])
-    point = _point(PRIMARY, 5, clock, writer)
-    _expect_points(stubs, PRIMARY, [point])
-    _expect_points(stubs, DR, [_point(DR, 5, clock, writer)])
+    point = _primary_up_to_its_restore(stubs, clock)
     scratch = _expect_restore(stubs, clock, PRIMARY, point)
     creating = {"DBInstances": [{"DBInstanceIdentifier": scratch, "DBInstanceStatus": "creating"}]}
     for _ in range(3):

@@ -200,24 +200,15 @@ def handle(
 
 
 def _count(cloudwatch: Any, settings: Settings, resource_type: str, *, passed: bool) -> None:
+    """One test, counted for the plan (what the alarms watch) and for the plan and resource type."""
+    plan = [{"Name": PLAN_DIMENSION, "Value": settings.plan_name}]
+    by_type = [*plan, {"Name": "ResourceType", "Value": resource_type}]
+    metric = PASSED_METRIC if passed else FAILED_METRIC
     cloudwatch.put_metric_data(
         Namespace=settings.metric_namespace,
         MetricData=[
-            {
-                "MetricName": PASSED_METRIC if passed else FAILED_METRIC,
-                "Dimensions": [{"Name": PLAN_DIMENSION, "Value": settings.plan_name}],
-                "Value": 1,
-                "Unit": "Count",
-            },
-            {
-                "MetricName": PASSED_METRIC if passed else FAILED_METRIC,
-                "Dimensions": [
-                    {"Name": PLAN_DIMENSION, "Value": settings.plan_name},
-                    {"Name": "ResourceType", "Value": resource_type},
-                ],
-                "Value": 1,
-                "Unit": "Count",
-            },
+            {"MetricName": metric, "Dimensions": dimensions, "Value": 1, "Unit": "Count"}
+            for dimensions in (plan, by_type)
         ],
     )
 
