@@ -199,10 +199,14 @@ def _findings(drill: Drill, report: dict[str, Any]) -> list[str]:
                     "the end (see the runbooks' follow-ups)"
                 )
             if back:
-                findings.append(
-                    f"{len(back)} {survival.kind} lost at failover are back in {final['region']}: the former primary "
-                    "still held them"
-                )
+                # A demoted Redis primary that rejoins does a full sync and loses what it alone held (catalogue:
+                # elasticache.rejoining-primary-full-sync): keys come back only from a holder that was never demoted.
+                holder = {
+                    "cache-keys": "the cache never failed over: its primary kept them",
+                    "s3-objects": "the former primary's bucket kept them",
+                    "database-rows": "the former writer's data was restored",
+                }.get(survival.kind, "the former primary kept them")
+                findings.append(f"{len(back)} {survival.kind} lost at failover are back in {final['region']}: {holder}")
     for run in report["runs"]:
         findings.extend(f"{run['runbook']}: {item}" for item in [*run["warnings"], *run["follow_ups"]])
     return list(dict.fromkeys(findings))
