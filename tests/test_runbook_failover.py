@@ -216,7 +216,10 @@ def test_graceful_failover_fences_the_writer_waits_for_every_write_and_moves_dns
     dr.world.lag_seconds = 240  # an idle primary: ReplicaLag high, nothing missing
     outcome = run(dr, GRACEFUL)
     names = [step.name for step in outcome.run.steps]
-    assert names[:2] == ["fence_primary_writer", "wait_until_dr_replica_has_everything"]
+    # The fence and the DR capacity come up together; the final sync follows the fence; the promotion follows both.
+    assert names.index("fence_primary_writer") < names.index("wait_until_dr_replica_has_everything")
+    assert names.index("wait_until_dr_replica_has_everything") < names.index("update_stack_in_dr_region")
+    assert names.index("scale_dr_compute_to_full") < names.index("update_stack_in_dr_region")
     assert dr.world.fenced_writers == [identifier(dr.cfg, "primary", 1)] and dr.world.fence_raised
     assert ("wait_until_replica_has_everything", PRIMARY) in dr.aws.calls  # the source's slot, not ReplicaLag
     assert report(dr, outcome.run.run_id)["data_loss_window"]["measured_seconds"] == 0

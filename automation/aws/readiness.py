@@ -291,40 +291,41 @@ class ReplayStop:
 
     replayed_through: datetime
     """The commit time of the last transaction the replica replayed: later writes are not on it."""
-    lag_before_seconds: float
-    """ReplicaLag at the last datapoint before replay stopped: the data-loss window, within one period."""
-    stopped_for_seconds: float
+    window_seconds: float
+    """ReplicaLag at the first datapoint after replay stopped: the data-loss window, within one period."""
+    frozen_since: datetime
+    """When a datapoint first showed replay stopped."""
 
 
 SAMPLE_TOLERANCE_SECONDS = 60.0
 """One CloudWatch period: a per-minute datapoint may have been taken anywhere in its minute."""
+FROZEN_TOLERANCE_SECONDS = 5.0
+"""Datapoints whose replayed-through times agree this closely show no replay in between (1-s granularity)."""
 
 
 def replay_stop(samples: list[LagSample], *, now: datetime, at_least: float) -> ReplayStop | None:
-    """The replica's replay stopped for at least `at_least` seconds before `now`, or None if it still replays.
+    """The replica's replay stopped and has stayed stopped for `at_least` seconds, or None if it still replays.
 
     Each datapoint says the replica had replayed the commits up to `at - lag`.
     While the source writes, that point moves forward; when the source is gone
-    it freezes and ReplicaLag grows by one second a second. The datapoint just
-    before the freeze carries the lag at the moment the source stopped: the
-    data-loss window, measured from the metric's history before the outage
-    (catalogue: rds.postgres-replica-lag-is-time-since-last-replay).
+    it freezes and ReplicaLag grows by one second a second. The first datapoint
+    of the freeze bounds the data-loss window: writes after the replayed point
+    and before the source stopped, which the datapoint's lag covers (catalogue:
+    rds.postgres-replica-lag-is-time-since-last-replay). An idle source also
+    freezes the point for up to its replay cycle, so only a longer freeze counts.
     """
-    if not samples:
-        return None
     points = [(s.at + timedelta(seconds=SAMPLE_TOLERANCE_SECONDS), s.seconds) for s in samples if s.seconds >= 0]
     if not points:
         return None
     through = [at - timedelta(seconds=lag) for at, lag in points]
     frozen_at = through[-1]
     start = len(points) - 1
-    while start > 0 and abs((through[start - 1] - frozen_at).total_seconds()) <= SAMPLE_TOLERANCE_SECONDS:
+    while start > 0 and abs((through[start - 1] - frozen_at).total_seconds()) <= FROZEN_TOLERANCE_SECONDS:
         start -= 1
-    stopped_for = (now - frozen_at).total_seconds()
-    if stopped_for < at_least:
+    frozen_since = points[start][0]
+    if (now - frozen_since).total_seconds() < at_least:
         return None
-    before = points[start - 1][1] if start > 0 else points[0][1]
-    return ReplayStop(frozen_at, before, stopped_for)
+    return ReplayStop(frozen_at, points[start][1], frozen_since)
 
 
 def data_loss_window(
@@ -354,16 +355,16 @@ def data_loss_window(
             return Reading("data-loss-window", region, identifier, Status.UNKNOWN, None, "s", detail, facts)
         stop = replay_stop(samples, now=now, at_least=replay_interval_seconds + SAMPLE_TOLERANCE_SECONDS)
         if stop is not None:
-            window = stop.lag_before_seconds
-            facts.update(replayedThrough=stop.replayed_through, stoppedForSeconds=stop.stopped_for_seconds)
+            window = stop.window_seconds
+            facts.update(replayedThrough=stop.replayed_through, frozenSince=stop.frozen_since)
             detail = (
-                f"replay stopped {stop.stopped_for_seconds:.0f}s ago, at commits of "
-                f"{stop.replayed_through.isoformat()}; "
-                f"ReplicaLag just before was {window:g}s: writes of about the last {window:g}s (+/-"
-                f"{SAMPLE_TOLERANCE_SECONDS:g}s) before the source stopped are lost (RPO {rpo_seconds}s)"
+                f"no replay since {stop.frozen_since.isoformat()} (the source stopped; last replayed commit of "
+                f"{stop.replayed_through.isoformat()}); ReplicaLag then was {window:g}s: writes of at most the last "
+                f"{window:g}s before the source stopped are lost (RPO {rpo_seconds}s)"
             )
         else:
-            recent = [s for s in samples if s.at >= now - timedelta(seconds=2 * replay_interval_seconds)] or samples
+            cycle = timedelta(seconds=replay_interval_seconds + SAMPLE_TOLERANCE_SECONDS)
+            recent = [s for s in samples if s.at >= now - cycle] or samples
             window = min(s.seconds for s in recent)
             detail = f"the replica still replays: caught up to within {window:g}s recently (RPO {rpo_seconds}s)"
         status = Status.FAILING if window > rpo_seconds else Status.OK

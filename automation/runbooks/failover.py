@@ -31,7 +31,7 @@ from typing import Any
 from automation.aws.readiness import Status
 from automation.errors import DrctlError
 from automation.journal import iso, parse_iso
-from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Runbook, RunContext
+from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Parallel, Runbook, RunContext, Step
 from automation.runbooks.context import DrContext, follow_up, output, route53_urns, warn
 from automation.runbooks.steps import (
     WRITES_STOPPED_AT,
@@ -350,27 +350,36 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             description=f"ReplicaLag of {dr_db} when replay stopped (the metric's history): the data-loss window",
         ),
     )
+    allow_dr_writes = allow_writes_step(
+        ctx, cfg, "dr", dr_db, description="make sure default_transaction_read_only is off where the DR writer will run"
+    )
+    fail_over_cache_step = ctx.step(
+        "fail_over_global_datastore_to_dr",
+        fail_over_cache,
+        description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'dr')} through {dr} "
+        f"(bounded: {ctx.settings.cache_timeout_seconds:g} s)",
+        timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
+    )
+    reconcile = ctx.step(
+        "reconcile_dns_records",
+        lambda run: reconcile_dns(ctx, run, failed, dr, required=not emergency),
+        description=f"update the Route53 failover records to PRIMARY={dr}"
+        + (" (a failure is a warning)" if emergency else " (required)"),
+    )
+    if emergency:
+        before_promotion: tuple[Step | Parallel, ...] = (
+            *emergency_first,
+            prepare_region_for_traffic(ctx, cfg, "dr", allow_dr_writes, fail_over_cache_step),
+        )
+    else:
+        # The DR capacity comes up while the primary is fenced; the cache moves while the replica receives the last
+        # writes: neither waits on the other.
+        before_promotion = (
+            prepare_region_for_traffic(ctx, cfg, "dr", allow_dr_writes, graceful_first[0]),
+            Parallel("final_sync", (graceful_first[1], fail_over_cache_step)),
+        )
     items = (
-        *(emergency_first if emergency else graceful_first),
-        prepare_region_for_traffic(
-            ctx,
-            cfg,
-            "dr",
-            allow_writes_step(
-                ctx,
-                cfg,
-                "dr",
-                dr_db,
-                description="make sure default_transaction_read_only is off where the DR writer will run",
-            ),
-            ctx.step(
-                "fail_over_global_datastore_to_dr",
-                fail_over_cache,
-                description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'dr')} through {dr} "
-                f"(bounded: {ctx.settings.cache_timeout_seconds:g} s)",
-                timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
-            ),
-        ),
+        *before_promotion,
         write_config_step(
             ctx,
             DrState.FAILED_OVER,
@@ -403,13 +412,8 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             update_again,
             description=f"wait until {dr_db} is a standalone writer with its backups; re-update if not",
         ),
-        *(() if emergency else (raise_fence,)),
-        ctx.step(
-            "reconcile_dns_records",
-            lambda run: reconcile_dns(ctx, run, failed, dr, required=not emergency),
-            description=f"update the Route53 failover records to PRIMARY={dr}"
-            + (" (a failure is a warning)" if emergency else " (required)"),
-        ),
+        # Graceful: the fence and the records move traffic together (either alone would, in time).
+        reconcile if emergency else Parallel("move_traffic_to_dr", (raise_fence, reconcile)),
         ctx.step(
             "verify_dr_serving",
             lambda run: wait_for_clients(ctx, run),

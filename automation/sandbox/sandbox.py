@@ -32,6 +32,8 @@ from enum import StrEnum
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.exceptions import ClientError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -64,6 +66,8 @@ S3_METRICS = {
     "OperationsFailedReplication": "Count",
 }
 BATCH_OPERATIONS_PRINCIPAL = "batchoperations.s3.amazonaws.com"
+SLOW_UPDATE_SECONDS = 3 * 3600
+"""switch-timeout: longer than any step timeout a stack update gets."""
 
 
 class Scenario(StrEnum):
@@ -72,6 +76,7 @@ class Scenario(StrEnum):
     DR_UNHEALTHY = "dr-unhealthy"
     CRASH_RESUME = "crash-resume"
     FAILBACK_ROLLBACK = "failback-rollback"
+    SWITCH_TIMEOUT = "switch-timeout"
 
 
 class SimulatedCrash(BaseException):
@@ -132,12 +137,12 @@ class Sandbox:
             batch_jobs=self._batch_jobs,
             region_up_at=lambda region, at: not self.down_at(region, at),
         )
-        session = boto3.session.Session(**_session_credentials())
+        session = _session()
         self.simulated.register(session)
         # One attempt: a down region must fail a call at once, not after the SDK's backoff.
         self.clients = AwsClients(server.endpoint_url, session=session, timeouts=Timeouts(max_attempts=1))
         # The sandbox's own calls (publishing metrics, copying objects) are AWS's work: no hooks, no models.
-        self._internal = AwsClients(server.endpoint_url, session=boto3.session.Session(**_session_credentials()))
+        self._internal = AwsClients(server.endpoint_url, session=_session())
         self.applier = MotoApplier(self.clients, self.simulated, self.cfg, self.clock)
         self.stack = SandboxStack(
             StandInStack(self.raw_config, name=SANDBOX_STACK, deployed=False), self.applier, self.clock, self._rewrite
@@ -476,7 +481,14 @@ class Sandbox:
             if not step:
                 raise DrctlError("the crash-resume scenario needs the step to crash at")
             return self.crash_once_at(step)
+        if scenario is Scenario.SWITCH_TIMEOUT:
+            return self.hold_next_update(SLOW_UPDATE_SECONDS)
         return self.set_error_rate(self.cfg.primary_region, 0.2)
+
+    def hold_next_update(self, seconds: float) -> str:
+        """The next stack update keeps running for `seconds` (modelled) before it applies, holding the stack."""
+        self.stack.hold_next_update(seconds)
+        return self._fault(f"the next stack update runs for {seconds:g} s before it applies anything")
 
     def _fault(self, description: str) -> str:
         with self._lock:
@@ -559,9 +571,17 @@ class Sandbox:
         }
 
 
-def _session_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "aws_session_token": DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
-    }
+# Service models parsed once for every sandbox of the process: a fresh loader per session re-reads them (~0.1 s a
+# client). Sessions stay separate, so one sandbox's hooks never reach another's clients.
+_LOADER = botocore.loaders.create_loader()
+
+
+def _session() -> boto3.session.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(
+        botocore_session=core,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
+    )

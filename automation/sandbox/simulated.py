@@ -30,7 +30,7 @@ from automation import catalogue
 from automation.sandbox.clock import LatencyClock
 from automation.sandbox.compute import ComputeModel, Scaling
 from automation.sandbox.server import RegionOutages
-from automation.sandbox.traffic import TrafficModel, breaches
+from automation.sandbox.traffic import ALARM_INGEST_SECONDS, TrafficModel, breaches
 from automation.timings import Op, latency
 
 SIMULATED = (
@@ -538,13 +538,15 @@ class SimulatedAws:
     def _describe_alarms(self, region: str, params: Params, parsed: Parsed, now: datetime) -> None:
         """moto does not evaluate alarms: state from the latest datapoint, `ignore` keeping the last state."""
         traffic = self._traffic()
+        # A datapoint counts once its period has ended and the alarm evaluated it.
+        seen = now - timedelta(seconds=ALARM_INGEST_SECONDS)
         for alarm in parsed.get("MetricAlarms", []):
-            found = traffic.alarm_points(region, alarm["AlarmName"], now)
+            found = traffic.alarm_points(region, alarm["AlarmName"], seen)
             if found is None:
                 continue
             definition, points = found
             window = timedelta(seconds=int(definition["Period"]) * int(definition.get("EvaluationPeriods", 1)))
-            recent = [p for p in points if p[0] > now - window]
+            recent = [p for p in points if p[0] > seen - window]
             latest = recent[-1] if recent else (points[-1] if points else None)
             # catalogue: cloudwatch.treat-missing-data-ignore-keeps-state
             if latest is None or (not recent and definition.get("TreatMissingData", "missing") == "missing"):
