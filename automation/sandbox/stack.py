@@ -33,6 +33,9 @@ from automation.timings import Op
 
 OutputsRewriter = Callable[[Mapping[str, Any]], dict[str, Any]]
 
+HOLD_REAL_PAUSE_SECONDS = 0.002
+"""Real seconds a held update pauses per modelled minute, so a watchdog can see it still running at scale 0."""
+
 
 class SandboxStack:
     """A `StackAdapter` whose cloud is moto."""
@@ -129,6 +132,8 @@ class SandboxStack:
             step = min(60.0, hold - waited)
             self.clock.sleep(step)
             waited += step
+            # A real pause per modelled minute: a watchdog on the modelled clock sees the update still running.
+            self._cancelled.wait(HOLD_REAL_PAUSE_SECONDS)
         before = dict(self.standin.state)
         self.clock.charge(Op.STACK_UPDATE_OVERHEAD)
         result = self.standin.up(targets, exclude=exclude, on_output=on_output, message=message)
