@@ -69,6 +69,14 @@ def test_the_source_slot_is_empty_once_the_replica_received_everything() -> None
     assert database.slot_lag_bytes("replica", at(110)) is None  # a replica has no replica of its own
 
 
+def test_an_idle_fenced_source_slot_reads_zero_between_its_own_heartbeats() -> None:
+    """catalogue: rds.fenced-source-slot-lag-reads-zero"""
+    database = lineage()
+    readings = [database.slot_lag_bytes("writer", at(t)) for t in range(0, 1200, 20)]
+    assert any(r for r in readings)  # RDS's own WAL is in flight for a few seconds every cycle
+    assert sum(1 for r in readings if r == 0) > 0.9 * len(readings)  # and received the rest of the time
+
+
 def test_a_read_only_default_lets_open_transactions_and_overriding_sessions_write_until_a_reboot() -> None:
     """catalogue: rds.read-only-parameter-is-a-session-default, rds.reboot-ends-every-session"""
     database = lineage()

@@ -378,6 +378,8 @@ def wait_until_replica_has_everything(
     all WAL means every replica has every write; promotion replays what was
     received (catalogue: rds.oldest-replication-slot-lag). ReplicaLag cannot say
     this: it grows on an idle source (rds.postgres-replica-lag-is-time-since-last-replay).
+    That a fenced source's slot lag does reach 0 is unconfirmed (rds.fenced-source-slot-lag-reads-zero): a timeout
+    stops the run with the writer still fenced.
     """
     period_after = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
 

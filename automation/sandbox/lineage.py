@@ -11,7 +11,8 @@ behaviour cited from the catalogue:
   source is gone (catalogue: rds.postgres-replica-lag-is-time-since-last-replay,
   rds.idle-source-replays-every-few-minutes);
 - the source's physical replication slot trails by the bytes written in the
-  last `lag_seconds` (catalogue: rds.oldest-replication-slot-lag);
+  last `lag_seconds`, RDS's own periodic WAL included, so an idle source's slot reads 0
+  between them (catalogue: rds.oldest-replication-slot-lag, rds.fenced-source-slot-lag-reads-zero);
 - `default_transaction_read_only` is a default for new transactions, applied
   when the parameter group change is in sync: transactions already open commit
   afterwards, and a session that set read-write for itself keeps writing,
