@@ -9,7 +9,7 @@ the resource and region; an interrupted runbook step simply runs the action agai
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -383,27 +383,23 @@ def wait_until_replica_has_everything(
     """
     period_after = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
-    def probe() -> Observation[LagSample | None]:
-        now = clock.now()
+    def samples(now: datetime) -> list[LagSample] | str:
         if now <= period_after:
-            return Observation(False, None, f"no full minute after {since.isoformat()} yet")
+            return f"no full minute after {since.isoformat()} yet"
         with _acting("read the replication slot lag of", source_identifier, source_region):
-            samples = replication_slot_lag_samples(
+            return replication_slot_lag_samples(
                 clients, source_region, source_identifier, since=period_after, until=now
             )
-        empty = next((sample for sample in samples if sample.seconds == 0), None)
-        latest = f"{samples[-1].seconds:g} bytes at {samples[-1].at.isoformat()}" if samples else "no datapoint yet"
-        return Observation(empty is not None, empty, f"OldestReplicationSlotLag {latest}")
 
-    found = wait_for(
+    return _wait_for_sample(
         f"every replica of {source_identifier} in {source_region} to have received all WAL (slot lag 0)",
-        probe,
+        samples,
+        lambda found: next((sample for sample in found if sample.seconds == 0), None),
+        "OldestReplicationSlotLag {:g} bytes",
         timeout_seconds=timeout_seconds,
         interval_seconds=interval_seconds,
         clock=clock,
     )
-    assert found is not None
-    return found
 
 
 def wait_until_slot_lag_below(
@@ -418,25 +414,46 @@ def wait_until_slot_lag_below(
 ) -> LagSample:
     """Wait until the source's replicas trail by at most `max_bytes` of WAL (the last datapoint's minimum)."""
 
-    def probe() -> Observation[LagSample | None]:
-        now = clock.now()
+    def samples(now: datetime) -> list[LagSample]:
         with _acting("read the replication slot lag of", source_identifier, source_region):
-            samples = replication_slot_lag_samples(
+            return replication_slot_lag_samples(
                 clients, source_region, source_identifier, since=now - timedelta(minutes=5), until=now
             )
-        latest = samples[-1] if samples else None
-        done = latest is not None and latest.seconds <= max_bytes
-        return Observation(done, latest, f"OldestReplicationSlotLag {latest.seconds:g} bytes" if latest else "none")
 
-    found = wait_for(
+    return _wait_for_sample(
         f"the replicas of {source_identifier} in {source_region} to trail by at most {max_bytes:g} bytes",
-        probe,
+        samples,
+        lambda found: found[-1] if found and found[-1].seconds <= max_bytes else None,
+        "OldestReplicationSlotLag {:g} bytes",
         timeout_seconds=timeout_seconds,
         interval_seconds=interval_seconds,
         clock=clock,
     )
-    assert found is not None
-    return found
+
+
+def _wait_for_sample(
+    what: str,
+    samples: Callable[[datetime], list[LagSample] | str],
+    pick: Callable[[list[LagSample]], LagSample | None],
+    shown_as: str,
+    *,
+    timeout_seconds: float,
+    interval_seconds: float,
+    clock: Clock,
+) -> LagSample:
+    """Poll a metric's datapoints until `pick` finds the one that settles it; `samples` says why not yet with a str."""
+
+    def probe() -> Observation[LagSample | None]:
+        found = samples(clock.now())
+        if isinstance(found, str):
+            return Observation(False, None, found)
+        chosen = pick(found)
+        latest = f"{shown_as.format(found[-1].seconds)} at {found[-1].at.isoformat()}" if found else "no datapoint yet"
+        return Observation(chosen is not None, chosen, latest)
+
+    result = wait_for(what, probe, timeout_seconds=timeout_seconds, interval_seconds=interval_seconds, clock=clock)
+    assert result is not None
+    return result
 
 
 def wait_until_caught_up(
@@ -457,25 +474,21 @@ def wait_until_caught_up(
     (catalogue: rds.idle-source-replays-every-few-minutes).
     """
 
-    def probe() -> Observation[LagSample | None]:
-        now = clock.now()
+    def samples(now: datetime) -> list[LagSample] | str:
         if now <= since:  # CloudWatch refuses an empty range (StartTime must be less than EndTime)
-            return Observation(False, None, f"no ReplicaLag datapoint since {since.isoformat()} yet")
+            return f"no ReplicaLag datapoint since {since.isoformat()} yet"
         with _acting("read replica lag of", replica_identifier, region):
-            samples = replica_lag_samples(clients, region, replica_identifier, since=since, until=now)
-        close = next((sample for sample in samples if 0 <= sample.seconds <= max_lag_seconds), None)
-        latest = f"ReplicaLag {samples[-1].seconds:g}s at {samples[-1].at.isoformat()}" if samples else "no datapoint"
-        return Observation(close is not None, close, latest)
+            return replica_lag_samples(clients, region, replica_identifier, since=since, until=now)
 
-    found = wait_for(
+    return _wait_for_sample(
         f"replica {replica_identifier} in {region} to catch up (lag <= {max_lag_seconds:g}s)",
-        probe,
+        samples,
+        lambda found: next((sample for sample in found if 0 <= sample.seconds <= max_lag_seconds), None),
+        "ReplicaLag {:g}s",
         timeout_seconds=timeout_seconds,
         interval_seconds=interval_seconds,
         clock=clock,
     )
-    assert found is not None
-    return found
 
 
 def wait_until_writer(

@@ -216,16 +216,23 @@ def replica_lag_samples(
     clients: AwsClients, region: str, identifier: str, *, since: datetime, until: datetime
 ) -> list[LagSample]:
     """Per-minute maxima of `AWS/RDS ReplicaLag`, oldest first (-1 means replication is not running)."""
+    return _rds_samples(clients, region, identifier, "ReplicaLag", "Maximum", since, until)
+
+
+def _rds_samples(
+    clients: AwsClients, region: str, identifier: str, metric: str, statistic: str, since: datetime, until: datetime
+) -> list[LagSample]:
+    """One `AWS/RDS` metric of an instance per 60-s period, oldest first."""
     response = clients.client("cloudwatch", region).get_metric_statistics(
         Namespace="AWS/RDS",
-        MetricName="ReplicaLag",
+        MetricName=metric,
         Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
         StartTime=since,
         EndTime=until,
         Period=60,
-        Statistics=["Maximum"],
+        Statistics=[statistic],
     )
-    samples = [LagSample(point["Maximum"], point["Timestamp"]) for point in response["Datapoints"]]
+    samples = [LagSample(point[statistic], point["Timestamp"]) for point in response["Datapoints"]]
     return sorted(samples, key=lambda sample: sample.at)
 
 
@@ -377,17 +384,7 @@ def replication_slot_lag_samples(
     clients: AwsClients, region: str, source_identifier: str, *, since: datetime, until: datetime
 ) -> list[LagSample]:
     """Per-minute minima of the source's `OldestReplicationSlotLag` (bytes), oldest first."""
-    response = clients.client("cloudwatch", region).get_metric_statistics(
-        Namespace="AWS/RDS",
-        MetricName="OldestReplicationSlotLag",
-        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": source_identifier}],
-        StartTime=since,
-        EndTime=until,
-        Period=60,
-        Statistics=["Minimum"],
-    )
-    samples = [LagSample(point["Minimum"], point["Timestamp"]) for point in response["Datapoints"]]
-    return sorted(samples, key=lambda sample: sample.at)
+    return _rds_samples(clients, region, source_identifier, "OldestReplicationSlotLag", "Minimum", since, until)
 
 
 def point_in_time_recovery(

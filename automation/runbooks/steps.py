@@ -207,6 +207,9 @@ def fence_writer_step(
 ) -> Step:
     """A write fence that holds, verified: read-only by default, every session ended by a reboot.
 
+    Not a security-group change: it would leave established connections writing
+    (catalogue: ec2.security-group-change-keeps-tracked-connections).
+
     Records `writes_stopped_at` (when the fence was verified) for the final sync.
     The first attempt's start is journaled, so a resumed run neither reboots twice
     nor accepts a restart from before the change.
