@@ -183,6 +183,8 @@ dns = DnsFailover(
         "health_check_interval_seconds": cfg.health_check_interval_seconds,
         "health_check_failure_threshold": cfg.health_check_failure_threshold,
         "health_check_names": {role: physical_name(cfg, cfg.region_of(role), "endpoint") for role in ROLES},
+        "fence_region": cfg.dr_region,
+        "fence_alarm_name": physical_name(cfg, cfg.dr_region, "traffic-fence"),
     },
     pulumi.ResourceOptions(provider=providers["dr"]),
 )
@@ -273,6 +275,8 @@ pulumi.export(
         "recordName": cfg.app_fqdn,
         "ttl": cfg.dns_ttl_seconds,
         "healthChecks": {cfg.region_of(role): dns.health_check_ids[role] for role in ROLES},
+        "routingChecks": {cfg.region_of(role): dns.routing_check_ids[role] for role in ROLES},
+        "fence": {**dns.fence, "fencedRegion": cfg.region_of(dns.fence["fencedRole"])},
         "endpoints": {cfg.region_of(role): entry_points[role].hostname for role in ROLES},
     },
 )

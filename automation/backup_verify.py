@@ -40,6 +40,7 @@ from botocore.exceptions import ClientError
 from automation.aws.clients import AwsClients, reaching
 from automation.aws.waiting import Clock, Observation, WaitTimeoutError, wait_for
 from automation.errors import DrctlError
+from automation.timings import Op, latency
 from components.config import PlatformConfig
 from components.naming import db_subnet_group_name, physical_name
 from components.restore_testing import MAX_RECOVERY_POINT_AGE
@@ -474,6 +475,7 @@ def run_in_sandbox(*, pick_random: bool, seed: int | None) -> BackupVerification
     with Sandbox.open(scale=0) as sandbox:
         outputs = sandbox.provision()
         take_sandbox_backups(sandbox.clients, outputs, sandbox.cfg, sandbox.clock.now())
+        sandbox.clock.sleep(latency(Op.RDS_SNAPSHOT))  # the plan's snapshots are complete by the time one verifies
         identifiers = [entry["identifier"] for entry in outputs["database"].values()]
         return verify_backups(
             sandbox.clients,

@@ -34,6 +34,11 @@ class Op(StrEnum):
     NODE_GROUP_SCALE_UP = "eks.node-group-scale-up"
     GLOBAL_DATASTORE_FAILOVER = "elasticache.global-datastore-failover"
     VERIFY_SERVICES = "drctl.verify-services"
+    RDS_REBOOT = "rds.reboot"
+    RDS_SNAPSHOT = "rds.create-snapshot"
+    NODE_GROUP_UPDATE = "eks.node-group-update"
+    TRAFFIC_FENCE_FLIP = "route53.traffic-fence-flip"
+    S3_BATCH_REPLICATION = "s3.batch-replication-job"
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,41 @@ TIMINGS: Mapping[Op, Timing] = {
     ),
     # Our estimate: the runbook's smoke tests against the DR endpoints.
     Op.VERIFY_SERVICES: Timing(Op.VERIFY_SERVICES, 60, 120, "estimate: drctl service verification"),
+    # Our estimate: a reboot without failover of a Multi-AZ instance ends every
+    # session at once and serves again within a minute or two.
+    Op.RDS_REBOOT: Timing(
+        Op.RDS_REBOOT,
+        60,
+        180,
+        "estimate; https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_RebootInstance.html",
+    ),
+    # Our estimate for a 100 GB instance: the first manual snapshot copies every
+    # block (later ones are incremental).
+    Op.RDS_SNAPSHOT: Timing(
+        Op.RDS_SNAPSHOT,
+        600,
+        3600,
+        "estimate; https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_CreateSnapshot.html",
+    ),
+    # Our estimate: a scaling-only UpdateNodegroupConfig ends once EKS has
+    # changed the Auto Scaling group; the nodes come later (NODE_GROUP_SCALE_UP).
+    Op.NODE_GROUP_UPDATE: Timing(Op.NODE_GROUP_UPDATE, 30, 120, "estimate: EKS node group update (scaling only)"),
+    # Our estimate: a datapoint for the current minute is evaluated once the
+    # minute ends; Route53's checkers then read the alarm's data stream.
+    Op.TRAFFIC_FENCE_FLIP: Timing(
+        Op.TRAFFIC_FENCE_FLIP,
+        90,
+        180,
+        "estimate; https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/health-checks-types.html",
+    ),
+    # Our estimate: manifest generation from the bucket, then a few hundred
+    # objects a second; millions of objects take hours.
+    Op.S3_BATCH_REPLICATION: Timing(
+        Op.S3_BATCH_REPLICATION,
+        300,
+        4 * 3600,
+        "estimate; https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-batch-replication-batch.html",
+    ),
 }
 
 _HEALTH_CHECK_SOURCE = (

@@ -170,7 +170,12 @@ class Storage(pulumi.ComponentResource):
                 depends_on=[versioning[source], versioning[destination]],
             ),
         )
-        self.replication = {"source": cfg.region_of(source), "destination": cfg.region_of(destination)}
+        batch_role = self._batch_replication_role(name, cfg, args["providers"]["dr"])
+        self.replication = {
+            "source": cfg.region_of(source),
+            "destination": cfg.region_of(destination),
+            "batchRoleArn": batch_role.arn,
+        }
         self.summary = {
             cfg.region_of(role): {"name": bucket.bucket, "arn": bucket.arn} for role, bucket in self.buckets.items()
         }
@@ -238,6 +243,56 @@ class Storage(pulumi.ComponentResource):
                             "Condition": {
                                 "StringEquals": {"kms:ViaService": f"s3.{cfg.region_of(destination)}.amazonaws.com"}
                             },
+                        },
+                    ],
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        return role
+
+    def _batch_replication_role(self, name: str, cfg: PlatformConfig, provider: aws.Provider) -> aws.iam.Role:
+        """The role S3 Batch Operations assumes to replicate objects live replication skipped.
+
+        Failback starts a Batch Replication job with it for what the DR bucket took
+        while failed over (catalogue: s3.live-replication-skips-existing-objects,
+        s3.batch-replication-job). The manifest is generated from the bucket and no
+        report is written, so it needs no manifest or report bucket.
+        """
+        role = aws.iam.Role(
+            f"{name}-batch-replication",
+            name=f"{cfg.name_prefix}-s3-batch-repl",
+            assume_role_policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        buckets = [bucket.arn for bucket in self.buckets.values()]
+        aws.iam.RolePolicy(
+            f"{name}-batch-replication",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:GetReplicationConfiguration", "s3:PutInventoryConfiguration"],
+                            "Resource": buckets,
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": "s3:InitiateReplication",
+                            "Resource": [pulumi.Output.concat(arn, "/*") for arn in buckets],
                         },
                     ],
                 }

@@ -260,10 +260,32 @@ class DnsFailoverArgs(TypedDict):
     health_check_failure_threshold: int
     health_check_names: Mapping[str, str]
     """Name tag per region role (Route53 health checks have no name of their own)."""
+    fence_region: str
+    """Where the traffic fence's alarm lives: the DR region, which an emergency failover can count on."""
+    fence_alarm_name: str
+
+
+# The traffic fence: drctl publishes 1 to raise it, 0 to lower it, from the DR region (PutMetricData).
+FENCE_NAMESPACE = "dr-platform/Traffic"
+FENCE_METRIC = "FormerRegionFenced"
+FENCED_ROLE = "primary"
+"""An emergency failover only ever leaves the primary region: that is the region a returning outage must not serve."""
 
 
 class DnsFailover(pulumi.ComponentResource):
-    """Health checks on both regions' endpoints and failover records that follow `activeRegion`."""
+    """Health checks on both regions' endpoints, a traffic fence, and failover records that follow `activeRegion`.
+
+    Each record's health check is a CALCULATED one: the primary region's
+    endpoint counts only while the fence is lowered, the DR region's endpoint
+    counts as healthy whenever the fence is raised. Raising the fence is a
+    datapoint put in the DR region's CloudWatch; Route53's checkers follow the
+    alarm in their data plane, so traffic leaves the primary region (and stays
+    away when it returns) without a Route53 control-plane call, and the fence
+    holds without drctl running (LastKnownStatus; catalogue:
+    route53.cloudwatch-metric-check-follows-the-alarm). With the fence raised,
+    the DR record is never unhealthy, so "all unhealthy" can never send traffic
+    back (catalogue: route53.failover-all-unhealthy-answers-as-healthy).
+    """
 
     def __init__(self, name: str, args: DnsFailoverArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dr-platform:traffic:DnsFailover", name, None, opts)
@@ -284,6 +306,22 @@ class DnsFailover(pulumi.ComponentResource):
             )
             self.health_check_ids[role] = check.id
 
+        lowered, raised = self._traffic_fence(name, args, child)
+        # Records carry the routing checks: the fenced role needs its endpoint AND the fence lowered; any other
+        # role needs its endpoint OR the fence raised (catalogue: route53.calculated-check-counts-healthy-children).
+        self.routing_check_ids: dict[str, pulumi.Output[str]] = {}
+        for role in args["endpoints"]:
+            fenced = role == FENCED_ROLE
+            routing = aws.route53.HealthCheck(
+                f"{name}-routing-{role}",
+                type="CALCULATED",
+                child_healthchecks=[self.health_check_ids[role], lowered.id if fenced else raised.id],
+                child_health_threshold=2 if fenced else 1,
+                tags={"Name": f"{args['health_check_names'][role]}-routing"},
+                opts=child,
+            )
+            self.routing_check_ids[role] = routing.id
+
         # Slot -> role for the current state. Each slot's record keeps its
         # logical name and set identifier; only its value and health check move.
         roles_by_slot = dict(zip(FAILOVER_SLOTS, (args["active_role"], args["standby_role"]), strict=True))
@@ -297,8 +335,62 @@ class DnsFailover(pulumi.ComponentResource):
                 records=[args["endpoints"][role]],
                 set_identifier=slot.lower(),
                 failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=slot)],
-                # Both slots carry a check: with both unhealthy Route53 answers PRIMARY.
-                health_check_id=self.health_check_ids[role],
+                health_check_id=self.routing_check_ids[role],
                 opts=child,
             )
-        self.register_outputs({"health_check_ids": self.health_check_ids})
+        self.fence = {
+            "region": args["fence_region"],
+            "alarmName": args["fence_alarm_name"],
+            "namespace": FENCE_NAMESPACE,
+            "metricName": FENCE_METRIC,
+            "dimensions": {"Record": args["record_name"]},
+            "fencedRole": FENCED_ROLE,
+            "raisedCheckId": raised.id,
+            "loweredCheckId": lowered.id,
+        }
+        self.register_outputs({"health_check_ids": self.health_check_ids, "routing_check_ids": self.routing_check_ids})
+
+    @staticmethod
+    def _traffic_fence(
+        name: str, args: DnsFailoverArgs, child: pulumi.ResourceOptions
+    ) -> tuple[aws.route53.HealthCheck, aws.route53.HealthCheck]:
+        """The fence's alarm in the DR region and two checks on it: (healthy while lowered, healthy while raised)."""
+        # catalogue: route53.cloudwatch-metric-check-follows-the-alarm
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-traffic-fence",
+            name=args["fence_alarm_name"],
+            alarm_description=(
+                f"Traffic fence of {args['record_name']}: in ALARM, Route53 answers only the DR region "
+                "(raised by drctl failover, lowered by drctl failback switch). Not an incident by itself."
+            ),
+            namespace=FENCE_NAMESPACE,
+            metric_name=FENCE_METRIC,
+            dimensions={"Record": args["record_name"]},
+            # Route53 supports standard-resolution metrics and the basic statistics only
+            # (catalogue: route53.cloudwatch-alarm-check-constraints).
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            # The fence is published once; without new data the alarm keeps its state
+            # (catalogue: cloudwatch.treat-missing-data-ignore-keeps-state).
+            treat_missing_data="ignore",
+            opts=child,
+        )
+        checks = []
+        for state, inverted in (("lowered", False), ("raised", True)):
+            checks.append(
+                aws.route53.HealthCheck(
+                    f"{name}-fence-{state}",
+                    type="CLOUDWATCH_METRIC",
+                    cloudwatch_alarm_name=alarm.name,
+                    cloudwatch_alarm_region=args["fence_region"],
+                    # Without data Route53 keeps the last status: the fence outlives drctl.
+                    insufficient_data_health_status="LastKnownStatus",
+                    invert_healthcheck=inverted,
+                    tags={"Name": f"{args['fence_alarm_name']}-{state}"},
+                    opts=child,
+                )
+            )
+        return checks[0], checks[1]

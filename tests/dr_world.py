@@ -25,7 +25,7 @@ from automation.aws.readiness import (
     GlobalDatastore,
     GlobalDatastoreMember,
     LagSample,
-    MetricRef,
+    LoadBalancerMetrics,
     Reading,
     Status,
 )
@@ -60,6 +60,17 @@ class World:
     node_desired: dict[str, int] = field(default_factory=lambda: {PRIMARY: 3, DR: 1})
     read_only: dict[str, bool] = field(default_factory=lambda: {PRIMARY: False, DR: False})
     route53_down: bool = False
+    fence_raised: bool = False
+    fenced_writers: list[str] = field(default_factory=list)
+    healthy_targets: dict[str, int] = field(default_factory=lambda: {PRIMARY: 3, DR: 1})
+    final_sync_fails: bool = False
+    batch_jobs: dict[str, str] = field(default_factory=dict)
+    """Job description -> status."""
+    batch_job_fails: bool = False
+    stale_backups: set[str] = field(default_factory=set)
+    no_traffic: set[str] = field(default_factory=set)
+    """Regions whose load balancer reports no datapoint at all."""
+    slot_lag_high: bool = False
     snapshots: list[str] = field(default_factory=list)
     notifications: list[tuple[str, str]] = field(default_factory=list)
     promoted_updates: dict[str, int] = field(default_factory=dict)
@@ -169,6 +180,14 @@ class FakeAws:
 
         return self._reading("replica_lag", region, "replica-lag", identifier, measure)
 
+    def data_loss_window(self, region: str, replica: str, cfg: PlatformConfig) -> Reading:
+        def measure() -> Reading:
+            lag = self.world.lag_seconds
+            status = Status.FAILING if lag > cfg.rpo_seconds else Status.OK
+            return Reading("data-loss-window", region, replica, status, lag, "s", f"lag up to {lag:g}s")
+
+        return self._reading("data_loss_window", region, "data-loss-window", replica, measure)
+
     def point_in_time_recovery(self, region: str, identifier: str, cfg: PlatformConfig) -> Reading:
         return self._reading(
             "pitr", region, "pitr", identifier, lambda: Reading("pitr", region, identifier, Status.OK, 30, "s", "30s")
@@ -180,9 +199,24 @@ class FakeAws:
             raise WaitTimeoutError(f"replica {replica} to catch up", 900, f"ReplicaLag {self.world.lag_seconds:g}s")
         return LagSample(self.world.lag_seconds, self.clock.now())
 
-    def lag_at_promotion(self, region: str, replica: str) -> LagSample | None:
-        self._call("lag_at_promotion", region)
-        return LagSample(self.world.lag_seconds, self.clock.now())
+    def wait_until_replica_has_everything(self, source_region: str, source: str, since: datetime) -> LagSample:
+        self._call("wait_until_replica_has_everything", source_region)
+        if self.world.final_sync_fails:
+            raise WaitTimeoutError(f"every replica of {source} to have received all WAL", 900, "slot lag 4096 bytes")
+        return LagSample(0, self.clock.now())
+
+    def wait_until_slot_lag_below(self, source_region: str, source: str) -> LagSample:
+        self._call("wait_until_slot_lag_below", source_region)
+        if self.world.slot_lag_high:
+            raise WaitTimeoutError(f"the replicas of {source} to come close", 900, "OldestReplicationSlotLag 2 GiB")
+        return LagSample(0, self.clock.now())
+
+    def fence_writer(self, region: str, parameter_group: str, writer: str, since: datetime) -> dict[str, Any]:
+        self._call("fence_writer", region)
+        self.world.read_only[region] = True
+        if writer not in self.world.fenced_writers:
+            self.world.fenced_writers.append(writer)
+        return {"writer": writer, "changed": True}
 
     def wait_until_writer(self, region: str, identifier: str) -> DatabaseInstance:
         instance = self.describe_database(region, identifier)
@@ -196,8 +230,11 @@ class FakeAws:
             raise WaitTimeoutError(f"{identifier} to be a replica", 3600, instance.role)
         return instance
 
-    def stop_writes(self, region: str, parameter_group: str, writer: str) -> Outcome:
-        return self._set_read_only("stop_writes", region, writer, True)
+    def verify_fence(self, region: str, parameter_group: str, writer: str, since: datetime) -> str:
+        self._call("verify_fence", region)
+        if writer not in self.world.fenced_writers:
+            raise AwsActionError("verify the write fence of", writer, region, "default_transaction_read_only is 0")
+        return "read-only, restarted"
 
     def allow_writes(self, region: str, parameter_group: str, writer: str) -> Outcome:
         return self._set_read_only("allow_writes", region, writer, False)
@@ -227,13 +264,60 @@ class FakeAws:
             "health_check", AwsClients.api_region("route53", region), "health-check", health_check_id, measure
         )
 
-    def error_rate(self, region: str, metrics: tuple[MetricRef, MetricRef]) -> Reading:
+    def error_rate(self, region: str, metrics: LoadBalancerMetrics) -> Reading:
         def measure() -> Reading:
+            if region in self.world.no_traffic:
+                return Reading("error-rate", region, "alb", Status.UNKNOWN, None, "ratio", "no requests reported")
             rate = self.world.error_rate.get(region, 0.001)
             status = Status.FAILING if rate > 0.05 else Status.OK
             return Reading("error-rate", region, "alb", status, rate, "ratio", f"{rate:.2%} of requests failed")
 
         return self._reading("error_rate", region, "error-rate", "alb", measure)
+
+    def target_health(self, region: str, target_group_arn: str, expected: int = 1) -> Reading:
+        def measure() -> Reading:
+            healthy = self.world.healthy_targets[region] if region not in self.world.unhealthy else 0
+            status = Status.OK if healthy else Status.FAILING
+            return Reading("target-health", region, target_group_arn, status, healthy, "targets", f"{healthy} healthy")
+
+        return self._reading("target_health", region, "target-health", target_group_arn, measure)
+
+    def traffic_fence(self, fence: Mapping[str, Any]) -> Reading:
+        region = fence["region"]
+
+        def measure() -> Reading:
+            value = "raised" if self.world.fence_raised else "lowered"
+            return Reading("traffic-fence", region, fence["alarmName"], Status.OK, value, "", f"fence {value}")
+
+        return self._reading("traffic_fence", region, "traffic-fence", fence["alarmName"], measure)
+
+    def set_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool) -> Outcome:
+        self._call("set_traffic_fence", fence["region"])
+        changed = self.world.fence_raised != raised
+        self.world.fence_raised = raised
+        return Outcome("fence", fence["alarmName"], fence["region"], changed, "fence", "ALARM" if raised else "OK")
+
+    def wait_until_nodes_ready(self, region: str, cluster: str, node_group: str, desired: int) -> int:
+        self._call("wait_until_nodes_ready", region)
+        return self.world.node_desired[region]
+
+    def start_batch_replication(
+        self, region: str, source_bucket_arn: str, role_arn: str, token: str, description: str
+    ) -> str:
+        self._call("start_batch_replication", region)
+        self.world.batch_jobs[description] = "Failed" if self.world.batch_job_fails else "Complete"
+        return f"job-{len(self.world.batch_jobs)}"
+
+    def wait_for_batch_job(self, region: str, job_id: str) -> dict[str, Any]:
+        self._call("wait_for_batch_job", region)
+        if self.world.batch_job_fails:
+            raise AwsActionError("wait for S3 Batch Replication job", job_id, region, "job Failed: role not trusted")
+        return {"JobId": job_id, "Status": "Complete", "ProgressSummary": {"TotalNumberOfTasks": 3}}
+
+    def find_batch_job(self, region: str, description: str) -> dict[str, Any] | None:
+        self._call("find_batch_job", region)
+        status = self.world.batch_jobs.get(description)
+        return {"JobId": "job-1", "Status": status, "CreationTime": self.clock.now()} if status else None
 
     def _datastore(self, global_id: str) -> GlobalDatastore:
         members = tuple(
@@ -292,13 +376,12 @@ class FakeAws:
         )
 
     def recovery_point_age(self, region: str, vault_name: str) -> Reading:
-        return self._reading(
-            "recovery_point_age",
-            region,
-            "backup",
-            vault_name,
-            lambda: Reading("backup", region, vault_name, Status.OK, 3600, "s", "1:00:00 old"),
-        )
+        def measure() -> Reading:
+            if region in self.world.stale_backups:
+                return Reading("backup", region, vault_name, Status.FAILING, 200000, "s", "2 days, 7:33:20 old")
+            return Reading("backup", region, vault_name, Status.OK, 3600, "s", "1:00:00 old")
+
+        return self._reading("recovery_point_age", region, "backup", vault_name, measure)
 
     def notify(self, region: str, topic_arn: str, subject: str, message: Mapping[str, Any]) -> str:
         self._call("notify", region)

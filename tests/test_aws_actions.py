@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from tests.aws_support import (
     create_node_group,
     create_writer_and_replica,
     global_groups,
+    put_metric,
     put_replica_lag,
     shared_clients,
     unreachable_clients,
@@ -154,17 +155,17 @@ def _read_only_parameter(aws: AwsClients, group: str) -> str | None:
     return values.get(actions.READ_ONLY_PARAMETER)
 
 
-def test_stop_writes_sets_read_only_immediately_once_and_allow_writes_reverses_it(
+def test_set_read_only_sets_the_default_immediately_once_and_allow_writes_reverses_it(
     aws: AwsClients, clock: FakeClock
 ) -> None:
     create_writer_and_replica(aws)
-    stopped = actions.stop_writes(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock)
+    stopped = actions.set_read_only(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock)
     assert stopped.changed
     assert _read_only_parameter(aws, WRITER_PARAMS) == "1"
     described = aws.client("rds", PRIMARY).describe_db_parameters(DBParameterGroupName=WRITER_PARAMS, Source="user")
     assert described["Parameters"][0]["ApplyMethod"] == "immediate"
 
-    assert not actions.stop_writes(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock).changed
+    assert not actions.set_read_only(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock).changed
 
     allowed = actions.allow_writes(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock)
     assert allowed.changed
@@ -172,36 +173,77 @@ def test_stop_writes_sets_read_only_immediately_once_and_allow_writes_reverses_i
     assert not actions.allow_writes(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock).changed
 
 
-def test_stop_writes_refuses_a_parameter_group_the_writer_does_not_use(aws: AwsClients, clock: FakeClock) -> None:
+def test_set_read_only_refuses_a_parameter_group_the_writer_does_not_use(aws: AwsClients, clock: FakeClock) -> None:
     create_writer_and_replica(aws)
     aws.client("rds", PRIMARY).create_db_parameter_group(
         DBParameterGroupName="unrelated", DBParameterGroupFamily="postgres16", Description="x"
     )
     with pytest.raises(AwsActionError, match=f"stop writes on {WRITER_ID} .* uses {WRITER_PARAMS}"):
-        actions.stop_writes(aws, PRIMARY, "unrelated", WRITER_ID, clock=clock)
+        actions.set_read_only(aws, PRIMARY, "unrelated", WRITER_ID, clock=clock)
     assert _read_only_parameter(aws, "unrelated") is None
 
 
-def test_wait_until_caught_up_returns_the_first_zero_lag_after_writes_stopped(
-    aws: AwsClients, clock: FakeClock
-) -> None:
+def test_a_read_only_default_without_a_restart_does_not_count_as_a_fence(aws: AwsClients, clock: FakeClock) -> None:
+    """catalogue: rds.read-only-parameter-is-a-session-default (moto records no restart: the fence is unproven)"""
     create_writer_and_replica(aws)
-    stopped_at = clock.now()
-    # Zero before the stop does not count; lag is still draining after it.
-    put_replica_lag(
-        aws, REPLICA_ID, [(stopped_at - timedelta(seconds=90), 0.0), (stopped_at + timedelta(seconds=5), 8.0)]
-    )
+    actions.set_read_only(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock)
+    with pytest.raises(AwsActionError, match=r"no restart since .* sessions opened before may still write"):
+        actions.verify_fence(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, in_sync_at=clock.now(), now=clock.now())
 
-    def replica_catches_up(fake: FakeClock) -> None:
+
+def _slot_lag(aws: AwsClients, points: list[tuple[datetime, float]]) -> None:
+    put_metric(aws, PRIMARY, "AWS/RDS", "OldestReplicationSlotLag", {"DBInstanceIdentifier": WRITER_ID}, points)
+
+
+def test_the_final_sync_waits_for_an_empty_slot_in_a_minute_after_the_fence(aws: AwsClients, clock: FakeClock) -> None:
+    """catalogue: rds.oldest-replication-slot-lag"""
+    create_writer_and_replica(aws)
+    fenced_at = clock.now() + timedelta(seconds=15)
+    period_after = fenced_at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    # An empty slot before the fence proves nothing; after it the replica is still receiving.
+    _slot_lag(aws, [(fenced_at - timedelta(minutes=2), 0.0), (period_after, 8192.0)])
+
+    def replica_receives_the_rest(fake: FakeClock) -> None:
         if len(fake.sleeps) == 2:
-            put_replica_lag(aws, REPLICA_ID, [(fake.now() - timedelta(seconds=5), 0.0)])
+            _slot_lag(aws, [(period_after + timedelta(minutes=1), 0.0)])
 
-    clock.current += timedelta(seconds=30)
-    clock.on_sleep = replica_catches_up
-    sample = actions.wait_until_caught_up(aws, DR, REPLICA_ID, since=stopped_at, interval_seconds=30, clock=clock)
-    assert sample.seconds == 0
-    assert sample.at > stopped_at
+    clock.current = period_after + timedelta(seconds=70)
+    clock.on_sleep = replica_receives_the_rest
+    sample = actions.wait_until_replica_has_everything(
+        aws, PRIMARY, WRITER_ID, since=fenced_at, interval_seconds=30, clock=clock
+    )
+    assert sample.seconds == 0 and sample.at >= period_after
     assert len(clock.sleeps) == 2
+
+
+def test_the_final_sync_times_out_naming_the_source(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    since = clock.now()
+    _slot_lag(aws, [(since + timedelta(minutes=1), 4096.0)])
+    clock.current += timedelta(minutes=3)
+    with pytest.raises(WaitTimeoutError, match=f"every replica of {WRITER_ID} in {PRIMARY}") as raised:
+        actions.wait_until_replica_has_everything(
+            aws, PRIMARY, WRITER_ID, since=since, timeout_seconds=120, clock=clock
+        )
+    assert "OldestReplicationSlotLag 4096 bytes" in str(raised.value)
+
+
+def test_wait_until_caught_up_takes_any_close_datapoint_since_it_started(aws: AwsClients, clock: FakeClock) -> None:
+    """An idle source's ReplicaLag saws: the low point after `since` shows the replica caught up."""
+    create_writer_and_replica(aws)
+    since = clock.now()
+    put_replica_lag(
+        aws,
+        REPLICA_ID,
+        [
+            (since - timedelta(seconds=90), 0.0),
+            (since + timedelta(seconds=5), 8.0),
+            (since + timedelta(seconds=65), 290.0),
+        ],
+    )
+    clock.current += timedelta(minutes=2)
+    sample = actions.wait_until_caught_up(aws, DR, REPLICA_ID, since=since, max_lag_seconds=10, clock=clock)
+    assert (sample.seconds, sample.at > since) == (8.0, True)
 
 
 def test_wait_until_caught_up_times_out_naming_the_replica(aws: AwsClients, clock: FakeClock) -> None:
@@ -210,38 +252,13 @@ def test_wait_until_caught_up_times_out_naming_the_replica(aws: AwsClients, cloc
     since = clock.now()
     clock.current += timedelta(seconds=30)
     with pytest.raises(WaitTimeoutError, match=f"replica {REPLICA_ID} in {DR} to catch up") as raised:
-        actions.wait_until_caught_up(aws, DR, REPLICA_ID, since=since, timeout_seconds=120, clock=clock)
+        actions.wait_until_caught_up(
+            aws, DR, REPLICA_ID, since=since, max_lag_seconds=10, timeout_seconds=120, clock=clock
+        )
     assert "last seen: ReplicaLag 45s" in str(raised.value)
 
 
 # --- promotion -------------------------------------------------------------------------------
-
-
-def test_promote_records_the_lag_at_promotion_and_a_repeat_is_a_no_op(aws: AwsClients, clock: FakeClock) -> None:
-    from automation.sandbox.simulated import correct_promotion
-
-    writer_arn = create_writer_and_replica(aws)
-    lags = [(clock.now() - timedelta(seconds=100), 90.0), (clock.now() - timedelta(seconds=40), 42.0)]
-    put_replica_lag(aws, REPLICA_ID, lags)
-
-    outcome = actions.promote_replica(aws, DR, REPLICA_ID, clock=clock)
-    assert outcome.changed and outcome.state is not None
-    # The latest datapoint, not the worst of the window: the lag when replication stopped.
-    assert (outcome.state.lag_seconds, outcome.state.source) == (42.0, writer_arn)
-    assert outcome.state.promoted_at == clock.now()
-
-    correct_promotion(DR, REPLICA_ID)  # what the offline sandbox does after moto's promote_read_replica
-    writer = actions.wait_until_writer(aws, DR, REPLICA_ID, clock=clock)
-    assert writer.standalone_writer
-    repeat = actions.promote_replica(aws, DR, REPLICA_ID, clock=clock)
-    assert (repeat.changed, repeat.detail, repeat.state) == (False, "already a writer", None)
-
-
-def test_promote_without_lag_datapoints_records_an_unknown_window(aws: AwsClients, clock: FakeClock) -> None:
-    create_writer_and_replica(aws)
-    outcome = actions.promote_replica(aws, DR, REPLICA_ID, backup_retention_days=7, clock=clock)
-    assert outcome.state is not None and outcome.state.lag_seconds is None
-    assert "unknown" in outcome.detail
 
 
 def test_wait_until_writer_times_out_naming_the_instance_while_it_is_still_a_replica(
@@ -379,8 +396,128 @@ def test_notify_to_a_missing_topic_names_it(aws: AwsClients) -> None:
         actions.notify(aws, DR, topic, "hello", {})
 
 
-def test_unused_replica_parameter_group_is_untouched_by_stop_writes(aws: AwsClients, clock: FakeClock) -> None:
+def test_unused_replica_parameter_group_is_untouched_by_set_read_only(aws: AwsClients, clock: FakeClock) -> None:
     create_writer_and_replica(aws)
-    actions.stop_writes(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock)
+    actions.set_read_only(aws, PRIMARY, WRITER_PARAMS, WRITER_ID, clock=clock)
     parameters = aws.client("rds", DR).describe_db_parameters(DBParameterGroupName=REPLICA_PARAMS, Source="user")
     assert parameters["Parameters"] == []
+
+
+# --- S3 Batch Replication (Stubber: moto lacks S3 Batch Operations) --------------------------------
+
+BUCKET_ARN = "arn:aws:s3:::acme-drp-usw2-data"
+BATCH_ROLE = "arn:aws:iam::123456789012:role/acme-drp-s3-batch-repl"
+
+
+def _job(status: str, **extra: Any) -> dict[str, Any]:
+    return {"Job": {"JobId": "job-1", "Status": status, **extra}}
+
+
+def test_batch_replication_selects_never_replicated_and_failed_objects_and_is_awaited(
+    credentials: None, clock: FakeClock
+) -> None:
+    """catalogue: s3.batch-replication-job"""
+    aws = shared_clients()
+    s3control = aws.client("s3control", DR)
+    with Stubber(s3control) as stub:
+        stub.add_response(
+            "create_job",
+            {"JobId": "job-1"},
+            {
+                "AccountId": "123456789012",
+                "ConfirmationRequired": False,
+                "Operation": {"S3ReplicateObject": {}},
+                "Report": {"Enabled": False},
+                "ClientRequestToken": "token-1",
+                "Priority": 10,
+                "RoleArn": BATCH_ROLE,
+                "ManifestGenerator": {
+                    "S3JobManifestGenerator": {
+                        "ExpectedBucketOwner": "123456789012",
+                        "SourceBucket": BUCKET_ARN,
+                        "EnableManifestOutput": False,
+                        "Filter": {"EligibleForReplication": True, "ObjectReplicationStatuses": ["NONE", "FAILED"]},
+                    }
+                },
+                "Description": "failback of prod",
+            },
+        )
+        for status in ("Preparing", "Active", "Complete"):
+            progress = {"TotalNumberOfTasks": 3, "NumberOfTasksSucceeded": 3 if status == "Complete" else 0}
+            stub.add_response(
+                "describe_job",
+                _job(status, ProgressSummary=progress),
+                {"AccountId": "123456789012", "JobId": "job-1"},
+            )
+        job_id = actions.start_batch_replication(
+            aws,
+            DR,
+            account="123456789012",
+            source_bucket_arn=BUCKET_ARN,
+            role_arn=BATCH_ROLE,
+            token="token-1",
+            description="failback of prod",
+        )
+        job = actions.wait_for_batch_job(aws, DR, account="123456789012", job_id=job_id, clock=clock)
+    assert job["Status"] == "Complete" and len(clock.sleeps) == 2
+
+
+def test_a_failed_batch_replication_job_raises_with_its_reason(credentials: None, clock: FakeClock) -> None:
+    aws = shared_clients()
+    with Stubber(aws.client("s3control", DR)) as stub:
+        reasons = [{"FailureCode": "AccessDenied", "FailureReason": "the role does not trust batchoperations"}]
+        stub.add_response("describe_job", _job("Failed", FailureReasons=reasons))
+        with pytest.raises(AwsActionError, match="job Failed: the role does not trust batchoperations") as raised:
+            actions.wait_for_batch_job(aws, DR, account="123456789012", job_id="job-1", clock=clock)
+    assert "rerun the same command" in raised.value.hint
+
+
+# --- nodes Ready, not just ACTIVE (Stubber: moto's node groups have no Auto Scaling group) ---------------
+
+
+def test_nodes_ready_counts_in_service_instances_of_the_node_group(credentials: None, clock: FakeClock) -> None:
+    """catalogue: eks.active-is-not-ready"""
+    aws = shared_clients()
+    group = {
+        "nodegroup": {
+            "nodegroupName": NODES,
+            "clusterName": CLUSTER,
+            "status": "ACTIVE",
+            "scalingConfig": {"minSize": 3, "maxSize": 9, "desiredSize": 3},
+            "resources": {"autoScalingGroups": [{"name": "eks-nodes-1"}]},
+        }
+    }
+
+    def asg(in_service: int) -> dict[str, Any]:
+        instances = [
+            {
+                "InstanceId": f"i-{n}",
+                "AvailabilityZone": f"{DR}a",
+                "LifecycleState": "InService" if n < in_service else "Pending",
+                "HealthStatus": "Healthy",
+                "ProtectedFromScaleIn": False,
+            }
+            for n in range(3)
+        ]
+        return {
+            "AutoScalingGroups": [
+                {
+                    "AutoScalingGroupName": "eks-nodes-1",
+                    "MinSize": 3,
+                    "MaxSize": 9,
+                    "DesiredCapacity": 3,
+                    "DefaultCooldown": 300,
+                    "AvailabilityZones": [f"{DR}a"],
+                    "HealthCheckType": "EC2",
+                    "CreatedTime": clock.now(),
+                    "Instances": instances,
+                }
+            ]
+        }
+
+    with Stubber(aws.client("eks", DR)) as eks, Stubber(aws.client("autoscaling", DR)) as autoscaling:
+        for in_service in (1, 3):
+            eks.add_response("describe_nodegroup", group)
+            autoscaling.add_response("describe_auto_scaling_groups", asg(in_service))
+        ready = actions.wait_until_nodes_ready(aws, DR, CLUSTER, NODES, 3, interval_seconds=30, clock=clock)
+    assert ready == 3 and clock.sleeps == [30]

@@ -90,7 +90,14 @@ READERS = {
     "s3-replication": lambda c: readiness.s3_replication(c, DR, "src", "arn:aws:s3:::dst", rpo_seconds=RPO),
     "global-datastore": lambda c: readiness.global_datastore(c, DR, "g", expected_primary_region=DR),
     "node-group": lambda c: readiness.node_group(c, DR, "cluster", "nodes"),
-    "error-rate": lambda c: readiness.error_rate(c, DR, errors=ALB[0], requests=ALB[1]),
+    "error-rate": lambda c: readiness.error_rate(c, DR, metrics=ALB),
+    "data-loss-window": lambda c: readiness.data_loss_window(
+        c, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300
+    ),
+    "target-health": lambda c: readiness.target_health(
+        c, DR, "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/t/1"
+    ),
+    "traffic-fence": lambda c: readiness.traffic_fence(c, DR, "fence"),
 }
 ALB = readiness.load_balancer_metrics("app/drp-usw2-alb/0123456789abcdef")
 
@@ -112,14 +119,17 @@ def test_unreachable_region_is_a_reading_not_an_exception(check: str, credential
 @pytest.mark.parametrize(
     ("lags", "status", "value"),
     [
-        ([3.0, 10.0], Status.OK, 10.0),
-        ([30.0, WARN + 1.0], Status.WARNING, WARN + 1.0),
-        ([60.0, RPO + 120.0], Status.FAILING, RPO + 120.0),
+        ([3.0, 10.0], Status.OK, 3.0),
+        # An idle source: ReplicaLag saws up to about 300 s, the low point shows the replica keeps up.
+        ([290.0, 5.0, 240.0], Status.OK, 5.0),
+        ([WARN + 30.0, WARN + 1.0], Status.WARNING, WARN + 1.0),
+        ([RPO + 60.0, RPO + 120.0], Status.FAILING, RPO + 60.0),
     ],
 )
-def test_replica_lag_is_the_worst_in_the_window_against_warning_and_rpo(
+def test_replica_lag_is_the_closest_the_replica_came_in_the_window(
     aws: AwsClients, clock: FakeClock, lags: list[float], status: Status, value: float
 ) -> None:
+    """catalogue: rds.postgres-replica-lag-is-time-since-last-replay"""
     create_writer_and_replica(aws)
     put_replica_lag(aws, REPLICA_ID, [(clock.now() - timedelta(seconds=30 + 60 * i), v) for i, v in enumerate(lags)])
     reading = readiness.replica_lag(aws, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
@@ -135,6 +145,48 @@ def test_replica_lag_ignores_datapoints_older_than_the_window(aws: AwsClients, c
     )
     reading = readiness.replica_lag(aws, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
     assert (reading.status, reading.value) == (Status.OK, 2.0)
+
+
+def _lag_history(aws: AwsClients, clock: FakeClock, points: list[tuple[int, float]]) -> None:
+    """(minutes before now, ReplicaLag) datapoints."""
+    put_replica_lag(aws, REPLICA_ID, [(clock.now() - timedelta(minutes=m), lag) for m, lag in points])
+
+
+def test_the_data_loss_window_is_the_lag_before_replay_stopped_not_the_time_since(
+    aws: AwsClients, clock: FakeClock
+) -> None:
+    """The primary stopped 10 minutes ago with the replica 4 s behind: the window is 4 s, not 600."""
+    create_writer_and_replica(aws)
+    history = [(20 - i, 4.0) for i in range(10)]  # busy source: a few seconds behind every minute
+    history += [(10 - i, 4.0 + 60 * (i + 1)) for i in range(10)]  # then frozen: grows a minute a minute
+    _lag_history(aws, clock, history)
+    reading = readiness.data_loss_window(aws, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300, clock=clock)
+    assert reading.status is Status.OK and reading.value == 4.0  # the lag of the first datapoint of the freeze
+    assert "no replay since" in reading.detail and reading.facts["replayedThrough"] < reading.facts["frozenSince"]
+    # The naive reading of the same history would refuse: the latest lag is far above the RPO.
+    latest = readiness.replica_lag_samples(
+        aws, DR, REPLICA_ID, since=clock.now() - timedelta(hours=1), until=clock.now()
+    )
+    assert latest[-1].seconds > RPO
+
+
+def test_a_replica_still_replaying_has_the_window_of_its_recent_lag(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    _lag_history(aws, clock, [(5, 250.0), (4, 6.0), (3, 60.0), (2, 120.0), (1, 3.0)])  # an idle source's saw
+    reading = readiness.data_loss_window(aws, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300, clock=clock)
+    assert (reading.status, reading.value) == (Status.OK, 3.0) and "still replays" in reading.detail
+
+
+def test_a_lag_above_the_rpo_when_replay_stopped_fails_and_no_history_is_unknown(
+    aws: AwsClients, clock: FakeClock
+) -> None:
+    create_writer_and_replica(aws)
+    unknown = readiness.data_loss_window(aws, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300, clock=clock)
+    assert unknown.status is Status.UNKNOWN
+    history = [(20 - i, 420.0) for i in range(5)] + [(14 - i, 480.0 + 60 * i) for i in range(14)]
+    _lag_history(aws, clock, [(m, lag) for m, lag in history])
+    reading = readiness.data_loss_window(aws, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300, clock=clock)
+    assert reading.status is Status.FAILING and reading.value == 480.0
 
 
 def test_replica_lag_without_datapoints_is_unknown(aws: AwsClients, clock: FakeClock) -> None:
@@ -484,33 +536,42 @@ def test_missing_node_group_is_failing(aws: AwsClients) -> None:
 # --- error rate -----------------------------------------------------------------------------
 
 
-def _alb_traffic(aws: AwsClients, clock: FakeClock, per_minute: list[tuple[float, float]]) -> None:
-    errors, requests = ALB
-    for minute, (failed, total) in enumerate(per_minute, start=1):
+def _alb_traffic(aws: AwsClients, clock: FakeClock, per_minute: list[tuple[float, float, float]]) -> None:
+    """(target 5xx, load balancer 5xx, RequestCount) per minute; the ELB's 5xx here are all 503s."""
+    for minute, (target, elb, total) in enumerate(per_minute, start=1):
         at = clock.now() - timedelta(minutes=minute) + timedelta(seconds=10)
-        put_metric(aws, DR, errors.namespace, errors.name, errors.dimensions, [(at, failed)])
-        put_metric(aws, DR, requests.namespace, requests.name, requests.dimensions, [(at, total)])
+        for metric, value in ((ALB.target_5xx, target), (ALB.elb_5xx, elb), (ALB.elb_503, elb), (ALB.requests, total)):
+            if value:  # ELB reports nothing for a count without a non-zero value
+                put_metric(aws, DR, metric.namespace, metric.name, metric.dimensions, [(at, value)])
 
 
 @pytest.mark.parametrize(
     ("traffic", "status", "ratio"),
     [
-        ([(1, 100), (0, 100)], Status.OK, 0.005),
-        ([(3, 100), (4, 100)], Status.WARNING, 0.035),
-        ([(30, 100), (2, 100)], Status.FAILING, 0.16),
+        ([(1, 0, 100), (0, 0, 100)], Status.OK, 0.005),
+        ([(3, 0, 100), (4, 0, 100)], Status.WARNING, 0.035),
+        ([(30, 0, 100), (2, 0, 100)], Status.FAILING, 0.16),
+        # No healthy target: the ALB rejects before choosing one, so RequestCount never sees those requests.
+        ([(0, 40, 60), (0, 0, 100)], Status.FAILING, 0.2),
     ],
 )
-def test_error_rate_is_errors_over_requests_in_the_window(
-    aws: AwsClients, clock: FakeClock, traffic: list[tuple[float, float]], status: Status, ratio: float
+def test_error_rate_counts_target_and_load_balancer_5xx_over_every_request(
+    aws: AwsClients, clock: FakeClock, traffic: list[tuple[float, float, float]], status: Status, ratio: float
 ) -> None:
+    """catalogue: elb.request-count-excludes-rejected-requests"""
     _alb_traffic(aws, clock, traffic)
     # Traffic before the window must not dilute a fresh spike.
     old = [(clock.now() - timedelta(minutes=30), 10000.0)]
-    put_metric(aws, DR, ALB[1].namespace, ALB[1].name, ALB[1].dimensions, old)
-    reading = readiness.error_rate(aws, DR, errors=ALB[0], requests=ALB[1], clock=clock)
+    put_metric(aws, DR, ALB.requests.namespace, ALB.requests.name, ALB.requests.dimensions, old)
+    reading = readiness.error_rate(aws, DR, metrics=ALB, clock=clock)
     assert reading.status is status
     assert reading.value == pytest.approx(ratio)
-    assert reading.facts["requests"] == 200
+
+
+def test_only_load_balancer_5xx_without_any_request_counted_is_a_full_outage(aws: AwsClients, clock: FakeClock) -> None:
+    _alb_traffic(aws, clock, [(0, 50, 0)])
+    reading = readiness.error_rate(aws, DR, metrics=ALB, clock=clock)
+    assert (reading.status, reading.value) == (Status.FAILING, 1.0)
 
 
 def test_metric_totals_only_combine_sums_and_maxima() -> None:
@@ -519,7 +580,8 @@ def test_metric_totals_only_combine_sums_and_maxima() -> None:
 
 
 def test_error_rate_without_requests_is_unknown(aws: AwsClients, clock: FakeClock) -> None:
-    reading = readiness.error_rate(aws, DR, errors=ALB[0], requests=ALB[1], clock=clock)
+    """catalogue: elb.metrics-per-60-seconds-only-with-traffic"""
+    reading = readiness.error_rate(aws, DR, metrics=ALB, clock=clock)
     assert (reading.status, reading.value) == (Status.UNKNOWN, None)
 
 

@@ -21,6 +21,7 @@ from automation.backup_verify import (
 )
 from automation.cli import app
 from automation.sandbox import MotoSandboxServer, Sandbox
+from automation.timings import Op, latency
 from tests.conftest import prod_config
 
 PRIMARY, DR = "us-east-1", "us-west-2"
@@ -31,6 +32,7 @@ def sandbox(server: MotoSandboxServer) -> Iterator[Sandbox]:
     with Sandbox.open(prod_config(), server=server, scale=0) as opened:
         outputs = opened.provision()
         take_sandbox_backups(opened.clients, outputs, opened.cfg, opened.clock.now())
+        opened.clock.sleep(latency(Op.RDS_SNAPSHOT))  # snapshots are creating until then (the sandbox's RDS model)
         yield opened
 
 

@@ -99,7 +99,7 @@ def test_a_rolled_back_switch_exits_with_3_and_says_so(dr: Dr) -> None:
     dr.world.lag_seconds, dr.world.error_rate[PRIMARY] = 0, 0.3
     result = invoke("failback", "switch", "--yes")
     assert result.exit_code == 3
-    assert "ROLLED BACK" in result.output and "error_rate_under_limit" in result.output
+    assert "ROLLED BACK" in result.output and "error rate in" in result.output
 
 
 def test_break_lock_records_and_can_abandon_the_unfinished_run(dr: Dr) -> None:

@@ -8,6 +8,7 @@ is shared by the tests that read it.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,6 @@ from automation.drill.scenarios import DEFAULT_CRASH_STEP, SCENARIOS, DrillResul
 from automation.errors import DrctlError
 from automation.sandbox import MotoSandboxServer, Sandbox, Scenario
 from automation.sandbox.clock import LatencyClock
-from automation.sandbox.dataplane import Lineage, Write
 from automation.timings import Op, latency
 from tests.aws_support import CFG
 from tests.conftest import prod_config
@@ -112,7 +112,7 @@ def test_region_failure_through_the_cli_succeeds_and_writes_a_complete_report(
     assert report["journal"]["run_ids"] == [run["run_id"] for run in report["runs"]]
     # Modelled, not measured: the RTO is the failover run from start to verification, within the target.
     assert 0 < report["rto_seconds"] <= 900
-    assert report["latency"]["rto_if_sequential_seconds"] > report["rto_seconds"]  # the parallel group paid off
+    assert report["latency"]["rto_if_sequential_seconds"] >= report["rto_seconds"]
     # The writes of the last replica-lag seconds before the failure are gone, and only those.
     assert report["rpo_seconds"] == 5
     rows = next(k for k in report["data"]["after-failover"]["kinds"] if k["kind"] == "database-rows")
@@ -165,8 +165,8 @@ def test_replica_lag_is_refused_by_the_preflight_before_anything_changes(drill: 
 
     assert (report["result"], report["as_expected"]) == ("refused", True)
     refusals = [check for check in report["preflight"] if not check["passed"]]
-    assert [check["name"] for check in refusals] == ["dr_replica_lag_under_rpo"]
-    assert "420s" in refusals[0]["detail"]
+    assert [check["name"] for check in refusals] == ["data_loss_window_under_rpo"]
+    assert re.search(r"caught up to within 4[23]\ds", refusals[0]["detail"])
     assert all(step["status"] == "pending" for step in report["steps"])
     assert report["rto_seconds"] is None and report["rpo_seconds"] is None
     assert report["final_state"] == {"activeRegion": PRIMARY, "drState": "steady"}
@@ -179,7 +179,7 @@ def test_replica_lag_with_force_proceeds_and_shows_the_rpo_missed(drill: Callabl
     assert (report["result"], report["expected_result"], report["as_expected"]) == ("succeeded", "succeeded", True)
     assert report["rpo_seconds"] == 420 and report["objectives"]["rpo"]["met"] is False
     assert "RPO missed: 420 s against 300 s" in report["findings"]
-    lag_check = next(check for check in report["preflight"] if check["name"] == "dr_replica_lag_under_rpo")
+    lag_check = next(check for check in report["preflight"] if check["name"] == "data_loss_window_under_rpo")
     assert lag_check["passed"] and lag_check["detail"].startswith("OVERRIDDEN by --force")
 
 
@@ -188,7 +188,8 @@ def test_dr_unhealthy_is_refused(drill: Callable[..., dict[str, Any]]) -> None:
 
     assert (report["result"], report["as_expected"]) == ("refused", True)
     refused = {check["name"] for check in report["preflight"] if not check["passed"]}
-    assert refused == {"dr_health_check_green"}
+    # Route53 and the DR load balancer both see the failing health path.
+    assert refused == {"dr_health_check_green", "dr_load_balancer_has_healthy_targets"}
 
 
 def test_crash_resume_resumes_the_journaled_run_instead_of_restarting(drill: Callable[..., dict[str, Any]]) -> None:
@@ -220,7 +221,7 @@ def test_failback_rollback_ends_back_on_the_dr_region(drill: Callable[..., dict[
     runbooks = [run["runbook"] for run in report["runs"]]
     assert runbooks == ["failover", "failback-prepare", "failback-switch", "failback-rollback"]
     switch = next(run for run in report["runs"] if run["runbook"] == "failback-switch")
-    assert switch["status"] == "failed" and "error_rate" in switch["error"]
+    assert switch["status"] == "failed" and "error rate in" in switch["error"]
     assert report["data"]["final"]["region"] == DR
 
 
@@ -268,7 +269,7 @@ def test_an_unexpected_result_exits_non_zero(
 def test_every_scenario_fault_is_one_the_sandbox_can_inject() -> None:
     faults = {fault for s in SCENARIOS.values() for fault in (*s.before_failover, *s.before_switch)}
 
-    assert set(SCENARIOS) == {scenario.value for scenario in Scenario}
+    assert {scenario.value for scenario in Scenario} <= set(SCENARIOS)  # each fault is also a scenario
     assert faults <= {scenario.value for scenario in Scenario}
     assert scenario_named("replica-lag").expected_result(forced=True) is DrillResult.SUCCEEDED
     assert scenario_named("dr-unhealthy").expected_result(forced=True) is DrillResult.REFUSED
@@ -299,30 +300,12 @@ def test_the_summary_table_has_one_line_per_scenario(drill: Callable[..., dict[s
 
     lines = render_summary(reports).splitlines()
 
-    assert "| region-failure | succeeded | succeeded | 720 | 5 |" in lines[4]
+    assert "| region-failure | succeeded | succeeded | 630 | 5 |" in lines[4]
     assert "| dr-unhealthy | refused | refused | - | - |" in lines[5]
     assert lines[6].endswith("| UNEXPECTED |")
 
 
 # --- the sandbox behaviour the graceful paths rely on -------------------------------------------------------
-
-
-def test_a_read_only_writer_refuses_writes_and_its_replica_drains() -> None:
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    lineage = Lineage(lag_seconds=5)
-    lineage.write("writer", [Write("a", start)])
-    lineage.attach("replica", "writer")
-    lineage.read_only("writer", start + timedelta(seconds=1))
-
-    with pytest.raises(DrctlError, match="read-only"):
-        lineage.write("writer", [Write("b", start + timedelta(seconds=2))])
-    assert lineage.lag("replica", start + timedelta(seconds=3)) == 3
-    assert lineage.lag("replica", start + timedelta(seconds=6)) == 0
-    assert [w.key for w in lineage.visible("replica", start + timedelta(seconds=6))] == ["a"]
-    detachment = lineage.detach("replica", start + timedelta(seconds=6))
-    assert detachment is not None and detachment.loss_window_seconds == 0  # a graceful switch loses nothing
-    lineage.read_only("writer", None)
-    lineage.write("writer", [Write("c", start + timedelta(seconds=7))])
 
 
 def test_a_thread_starts_where_its_starter_stands_even_when_a_sibling_ran_ahead() -> None:
@@ -342,3 +325,94 @@ def test_a_thread_starts_where_its_starter_stands_even_when_a_sibling_ran_ahead(
 
     assert seen["started"] == start
     assert joined == start + timedelta(seconds=latency(Op.NODE_GROUP_SCALE_UP, CFG))
+
+
+# --- the scenarios of issues 10 and 11 ------------------------------------------------------------------------
+
+
+def test_primary_returns_gets_no_request_and_its_writer_no_write_until_failback(
+    drill: Callable[..., dict[str, Any]],
+) -> None:
+    report = drill("primary-returns")
+
+    assert (report["result"], report["as_expected"]) == ("succeeded", True)
+    split = report["split_brain"]
+    assert (split["requests_to_former_region"], split["writes_accepted_by_former_writer"]) == (0, 0)
+    assert split["unfenced_seconds"] > 0 and split["former_writer_fenced_at"] is not None
+    statuses = [e["event"] for e in report["timeline"] if e["phase"] == "status"]
+    assert statuses and "UNFENCED FORMER WRITER" in statuses[0]  # drctl status shows it loudly
+    runbooks = [run["runbook"] for run in report["runs"]]
+    assert runbooks == ["failover", "fence-former-region", "failback-prepare", "failback-switch"]
+    fence = [s for s in report["steps"] if s["runbook"] == "fence-former-region"]
+    assert [s["name"] for s in fence] == ["fence_former_writer", "scale_former_compute_to_zero"]
+    # The drill ends with nothing missing but what the outage itself lost: the objects written to DR while failed
+    # over reached the primary by S3 Batch Replication.
+    assert not any("written after the failover are missing" in finding for finding in report["findings"])
+    prepare = next(s for s in report["steps"] if s["name"] == "replicate_objects_written_while_failed_over")
+    assert prepare["status"] == "succeeded"
+
+
+def test_without_the_traffic_fence_a_returning_region_gets_requests_and_its_writer_takes_writes(
+    server: MotoSandboxServer,
+) -> None:
+    """What the fence prevents: Route53 sends users back to a healthy former region as soon as it answers."""
+    from automation.aws import actions
+
+    with Sandbox.open(prod_config(), server=server, scale=0) as sandbox:
+        sandbox.provision()
+        sandbox.fail_region(PRIMARY)
+        sandbox.clock.sleep(600)
+        sandbox.restore_region(PRIMARY)
+        sandbox.clock.sleep(120)  # health checks green again, resolvers refreshed
+        unfenced = sandbox.serve(20, prefix="unfenced")
+        assert unfenced.requests.get(PRIMARY, 0) > 0 and unfenced.written.get(PRIMARY, 0) > 0
+
+        fence = sandbox.stack.outputs()["dns"]["fence"]
+        actions.set_traffic_fence(sandbox.clients, fence, raised=True, interval_seconds=15, clock=sandbox.clock)
+        sandbox.clock.sleep(latency(Op.TRAFFIC_FENCE_FLIP) + sandbox.cfg.dns_ttl_seconds)
+        fenced = sandbox.serve(20, prefix="fenced")
+        assert fenced.requests.get(PRIMARY, 0) == 0 and fenced.requests.get(DR, 0) == 20
+
+
+def test_graceful_idle_switches_within_the_rto_although_replica_lag_never_reaches_zero(
+    drill: Callable[..., dict[str, Any]],
+) -> None:
+    report = drill("graceful-idle")
+
+    assert (report["result"], report["as_expected"]) == ("succeeded", True)
+    assert report["rto_seconds"] <= report["targets"]["rto_seconds"] and report["rpo_seconds"] == 0
+    steps = {s["name"]: s for s in report["steps"] if s["runbook"] == "failover"}
+    assert steps["fence_primary_writer"]["status"] == steps["wait_until_dr_replica_has_everything"]["status"]
+    assert steps["wait_until_dr_replica_has_everything"]["status"] == "succeeded"
+    assert report["latency"]["rto_if_sequential_seconds"] > report["rto_seconds"]  # the parallel groups paid off
+    keeping_up = next(c for c in report["preflight"] if c["name"] == "dr_replica_keeping_up")
+    assert keeping_up["passed"]
+
+
+def test_late_start_measures_the_window_when_the_primary_stopped_not_the_time_since(
+    drill: Callable[..., dict[str, Any]],
+) -> None:
+    report = drill("late-start")
+
+    assert (report["result"], report["as_expected"], report["forced"]) == ("succeeded", True, False)
+    assert report["rpo_seconds"] is not None and report["rpo_seconds"] <= 60
+    window = next(c for c in report["preflight"] if c["name"] == "data_loss_window_under_rpo")
+    assert window["passed"] and "no replay since" in window["detail"]
+    assert report["data_loss_window"]["measured_by_runbook_seconds"] <= 60
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs WP1's engine (automation/runbook.py) to time steps out on the run's clock in simulation: its "
+    "watchdog counts wall-clock seconds x timeout_scale, and moto's real time is not on the modelled clock, so the "
+    "held update runs to its end and the switch does not roll back (a watchdog on clock.now() vs the step deadline "
+    "makes this pass: see the WP3 report)",
+)
+def test_a_switch_update_past_its_timeout_is_cancelled_and_rolled_back_without_overlap(
+    drill: Callable[..., dict[str, Any]],
+) -> None:
+    report = drill("switch-timeout")
+
+    assert report["concurrent_stack_updates"] == 0
+    assert (report["result"], report["as_expected"]) == ("rolled-back", True)
+    assert report["final_state"] == {"activeRegion": DR, "drState": "failed-over"}

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from automation.errors import DrctlError
 from automation.journal import Journal, RunParameters, RunStatus
 from automation.runbook import RunFailedError
-from automation.runbooks.context import FOLLOW_UPS, RESULT
+from automation.runbooks.context import RESULT
 from automation.runbooks.failback import (
     ROLLBACK,
     SWITCH,
@@ -78,11 +79,23 @@ def test_prepare_snapshots_the_old_primary_and_rebuilds_it_as_a_replica_of_dr(fa
     assert outputs["drState"] == "resyncing" and outputs["database"][PRIMARY]["identifier"] == new
     assert outputs["database"][PRIMARY]["role"] == "replica" and outputs["replication"]["source"] == DR
     assert {old, new} <= declared_identifiers(dr)  # the former writer stays declared for forensics
-    batch = next(item for item in outcome.run.measurements[FOLLOW_UPS] if "s3control create-job" in item)
-    assert (
-        f"--region {DR} --account-id 123456789012" in batch and '"ObjectReplicationStatuses":["NONE","FAILED"]' in batch
-    )
+    # First of all, the former writer is fenced and its region's compute stopped.
+    assert [step.name for step in outcome.run.steps][:2] == ["fence_former_writer", "scale_former_compute_to_zero"]
+    assert dr.world.fenced_writers == [old] and dr.world.read_only[PRIMARY] is True
+    # What the DR bucket took while failed over is copied by an S3 Batch Replication job, awaited.
+    assert list(dr.world.batch_jobs.values()) == ["Complete"]
+    assert outcome.run.step("replicate_objects_written_while_failed_over").detail["status"] == "Complete"
     assert dr.world.notifications[-1][0] == DR
+
+
+def test_a_failed_batch_replication_job_stops_prepare_and_the_rerun_starts_anew(failed_over: Dr) -> None:
+    dr = failed_over
+    dr.world.batch_job_fails = True
+    with pytest.raises(RunFailedError, match="replicate_objects_written_while_failed_over"):
+        dr.engine().run(prepare_runbook(dr.ctx), PREPARE)
+    dr.world.batch_job_fails = False
+    outcome = dr.engine().run(prepare_runbook(dr.ctx), PREPARE)
+    assert outcome.status == "succeeded" and len(dr.world.snapshots) == 1
 
 
 def test_prepare_refuses_while_the_primary_region_does_not_answer(failed_over: Dr) -> None:
@@ -103,13 +116,13 @@ def test_prepare_resumes_after_a_crash_without_a_second_snapshot_or_generation(f
     assert generations(dr)[0] == {"primary": 2, "dr": 1}
 
 
-def crash_once_at(crash_step: str):
+def crash_once_at(crash_step: str, error: BaseException | None = None):
     crashes = [crash_step]
 
     def hook(step: str) -> None:
         if step in crashes:
             crashes.remove(step)
-            raise RunnerCrashed(step)
+            raise error or RunnerCrashed(step)
 
     return hook
 
@@ -149,7 +162,7 @@ def test_switch_rolls_back_to_dr_when_the_error_rate_passes_five_percent(resynci
     dr.world.error_rate[PRIMARY] = 0.2
     result = switch(dr)
 
-    assert result.result == "rolled-back" and "error_rate_under_limit" in result.cause
+    assert result.result == "rolled-back" and "error rate in us-east-1" in result.cause
     assert_in_rollback_state(dr)
     assert result.switch_run.status is RunStatus.FAILED
     archived = json.loads((dr.store().root / f"journal/runs/{result.switch_run.run_id}.json").read_text())
@@ -166,6 +179,7 @@ def assert_in_rollback_state(dr: Dr) -> None:
     assert identifier(dr.cfg, "dr", 2) not in declared_identifiers(dr)  # never created, nothing to delete
     assert dr.world.cache_primary == DR
     assert dr.world.read_only[DR] is False and dr.world.read_only[PRIMARY] is True  # DR writes, primary fenced
+    assert identifier(dr.cfg, "primary", 2) in dr.world.fenced_writers and dr.world.fence_raised
     assert dr.stack.outputs()["activeRegion"] == DR
 
 
@@ -184,7 +198,7 @@ def test_switch_rolls_back_when_verification_fails(resyncing: Dr) -> None:
 
 def test_a_switch_failing_before_the_read_only_window_stops_without_rollback(resyncing: Dr) -> None:
     dr = resyncing
-    dr.world.lag_seconds = 60  # above the 5 s the switch waits for before stopping writes
+    dr.world.slot_lag_high = True  # the replica is too far behind to open the read-only window
     with pytest.raises(RunFailedError, match="wait_until_primary_replica_close"):
         switch(dr)
     assert Journal(dr.store()).load().runbook == SWITCH
@@ -199,8 +213,58 @@ def test_an_interrupted_automatic_rollback_resumes_when_the_switch_is_rerun(resy
         switch(dr)
     assert Journal(dr.store()).load().status is RunStatus.FAILED
     result = switch(dr)
-    assert result.result == "rolled-back" and "error_rate_under_limit" in result.cause
+    assert result.result == "rolled-back" and "error rate in us-east-1" in result.cause
     assert_in_rollback_state(dr)
+
+
+def test_an_unknown_error_rate_after_the_grace_period_fails_verification_and_rolls_back(resyncing: Dr) -> None:
+    dr = resyncing
+    dr.world.no_traffic.add(PRIMARY)
+    result = switch(dr)
+    assert result.result == "rolled-back" and "still unknown" in result.cause
+    assert_in_rollback_state(dr)
+
+
+def test_a_failure_after_verification_is_not_rolled_back_and_rerunning_the_switch_finishes(resyncing: Dr) -> None:
+    dr = resyncing
+    dr.ctx.step_hook = crash_once_at("rebuild_dr_replica", error=DrctlError("replica creation refused"))
+    with pytest.raises(DrctlError, match=r"is verified .* stopped at rebuild_dr_replica") as stopped:
+        switch(dr)
+    assert "not rolled back" in stopped.value.hint and "drctl failback switch" in stopped.value.hint
+    assert dr.stack.get_config()["dr-platform:drState"] == "steady" and dr.world.cache_primary == PRIMARY
+    assert Journal(dr.store()).load().runbook == SWITCH  # no rollback run
+    result = switch(dr)  # the hint, followed
+    assert result.result == "succeeded" and identifier(dr.cfg, "dr", 2) in declared_identifiers(dr)
+
+
+def test_a_refused_rollback_names_the_manual_rollback_and_that_command_recovers(resyncing: Dr) -> None:
+    dr = resyncing
+    dr.world.error_rate[PRIMARY] = 0.2
+
+    def dr_answers_no_more(step: str) -> None:
+        if step == "verify_primary_serving":
+            dr.world.down.add(DR)  # the rollback's preflight cannot prove the switch incomplete
+
+    dr.ctx.step_hook = dr_answers_no_more
+    with pytest.raises(DrctlError, match="automatic rollback stopped too") as stopped:
+        switch(dr)
+    assert "drctl failback rollback" in stopped.value.hint
+    dr.world.down.clear()
+    dr.ctx.step_hook = None
+    manual = RunParameters(reason="finish the rollback", operator="carol", mode="manual")
+    outcome = dr.engine().run(rollback_runbook(dr.ctx, "operator request"), manual, abandon_unfinished=True)
+    assert outcome.status == "succeeded" and outcome.run.measurements[RESULT] == "rolled-back"
+    assert_in_rollback_state(dr)
+
+
+def test_the_switch_refuses_until_the_batch_replication_job_completed(resyncing: Dr) -> None:
+    dr = resyncing
+    dr.world.batch_jobs.clear()
+    with pytest.raises(RunFailedError, match=r"objects_written_while_failed_over_replicated.*drctl failback prepare"):
+        switch(dr)
+    assert dr.stack.get_config()["dr-platform:drState"] == "resyncing" and dr.world.fenced_writers[-1:] != [
+        identifier(dr.cfg, "dr", 1)
+    ]
 
 
 def test_a_manual_rollback_is_refused_once_the_switch_completed(resyncing: Dr) -> None:

@@ -14,15 +14,16 @@ from automation.runbook import RunFailedError
 from automation.runbooks.context import FOLLOW_UPS, WARNINGS
 from automation.runbooks.failover import failover_runbook, reconcile_dns_runbook
 from automation.stack_standin import cached_evaluation
-from tests.dr_world import DR, PRIMARY, STACK, Dr
+from tests.dr_world import DR, PRIMARY, STACK, Dr, identifier
 
 EMERGENCY = RunParameters(reason="us-east-1 outage", operator="alice", mode="emergency")
 GRACEFUL = RunParameters(reason="quarterly drill", operator="alice", mode="graceful")
 EMERGENCY_STEPS = [
+    "raise_traffic_fence",
+    "record_data_loss_window",
     "scale_dr_compute_to_full",
     "allow_writes_on_dr_parameter_group",
     "fail_over_global_datastore_to_dr",
-    "record_replica_lag_at_promotion",
     "write_failed_over_config",
     "update_stack_in_dr_region",
     "converge_promoted_dr_database",
@@ -76,6 +77,7 @@ def test_emergency_failover_promotes_dr_without_any_call_to_the_primary_region(d
     outputs = dr.stack.outputs()
     assert outputs["activeRegion"] == DR and outputs["database"][DR]["role"] == "writer"
     assert dr.world.node_desired[DR] == 3 and dr.world.cache_primary == DR
+    assert dr.world.fence_raised is True  # the data-plane fence that keeps the returning primary out
     assert dr.world.notifications == [(DR, f"dr-platform {STACK}: failed over to {DR} (emergency)")]
 
     measured = report(dr, outcome.run.run_id)
@@ -85,14 +87,17 @@ def test_emergency_failover_promotes_dr_without_any_call_to_the_primary_region(d
     assert any("drctl reconcile-dns" in item for item in measured["measurements"][FOLLOW_UPS])
 
 
-def test_the_steps_run_in_order_with_compute_and_cache_in_parallel(dr: Dr) -> None:
+def test_the_fence_comes_first_then_compute_and_cache_in_parallel(dr: Dr) -> None:
     outcome = run(dr)
     steps = {step.name: step for step in outcome.run.steps}
     assert steps["scale_dr_compute_to_full"].group == steps["fail_over_global_datastore_to_dr"].group
-    started = [steps[name].started_at for name in EMERGENCY_STEPS[1:]]
+    started = [steps[name].started_at for name in EMERGENCY_STEPS[2:]]
     assert started == sorted(started)
-    actions = [method for method, _ in dr.aws.calls if method in ("lag_at_promotion", "notify", "scale_node_group")]
-    assert actions.index("scale_node_group") < actions.index("lag_at_promotion") < actions.index("notify")
+    wanted = ("set_traffic_fence", "data_loss_window", "scale_node_group", "wait_until_nodes_ready", "notify")
+    actions = [method for method, _ in dr.aws.calls if method in wanted]
+    after_fence = actions[actions.index("set_traffic_fence") :]  # the preflight read the window before
+    order = [after_fence.index(name) for name in wanted]
+    assert order == sorted(order)  # the primary is fenced off before anything else changes
 
 
 def test_a_repeated_failover_is_a_no_op(dr: Dr) -> None:
@@ -140,9 +145,9 @@ def test_an_interrupted_stack_update_is_cleared_and_resumed(dr: Dr) -> None:
 # --- preflight --------------------------------------------------------------------------------
 
 
-def test_preflight_refuses_lag_above_the_rpo_and_changes_nothing(dr: Dr) -> None:
+def test_preflight_refuses_a_data_loss_window_above_the_rpo_and_changes_nothing(dr: Dr) -> None:
     dr.world.lag_seconds = 420
-    with pytest.raises(RunFailedError, match=r"refused by its preflight.*lag up to 420s"):
+    with pytest.raises(RunFailedError, match=r"refused by its preflight.*data_loss_window_under_rpo.*lag up to 420s"):
         run(dr)
     assert Journal(dr.store()).load().status is RunStatus.REFUSED
     assert dr.stack.updates == [] and dr.stack.config_changes == [] and dr.world.notifications == []
@@ -160,7 +165,7 @@ def test_force_needs_a_reason_and_is_recorded(dr: Dr) -> None:
     outcome = run(dr, forced)
     assert outcome.status == "succeeded"
     measured = report(dr, outcome.run.run_id)
-    lag_check = next(check for check in measured["preflight"] if check["name"] == "dr_replica_lag_under_rpo")
+    lag_check = next(check for check in measured["preflight"] if check["name"] == "data_loss_window_under_rpo")
     assert lag_check["passed"] and "OVERRIDDEN by --force (primary gone" in lag_check["detail"]
     assert measured["data_loss_window"] == {"measured_seconds": 420, "target_seconds": 300, "met": False}
 
@@ -169,6 +174,23 @@ def test_preflight_refuses_an_unhealthy_dr_region(dr: Dr) -> None:
     dr.world.unhealthy.add(DR)
     with pytest.raises(RunFailedError, match="dr_health_check_green"):
         run(dr, GRACEFUL)
+    assert dr.stack.updates == []
+
+
+def test_with_route53_in_the_failed_region_dr_health_is_read_from_the_dr_region_itself(dr: Dr) -> None:
+    """us-east-1 down: Route53's health API is not read; the DR load balancer's targets decide."""
+    dr.world.down.add(PRIMARY)
+    dr.world.unhealthy.add(DR)  # no healthy target behind the DR load balancer
+    with pytest.raises(RunFailedError, match="dr_load_balancer_has_healthy_targets"):
+        run(dr)
+    assert PRIMARY not in dr.regions_called() and ("target_health", DR) in dr.aws.calls
+    assert dr.stack.updates == [] and dr.world.fence_raised is False
+
+
+def test_preflight_refuses_stale_backups_in_the_dr_region(dr: Dr) -> None:
+    dr.world.stale_backups.add(DR)
+    with pytest.raises(RunFailedError, match=r"dr_backups_recent.*2 days"):
+        run(dr)
     assert dr.stack.updates == []
 
 
@@ -190,12 +212,16 @@ def test_the_lock_refuses_a_second_run(dr: Dr) -> None:
 # --- graceful path, convergence, DNS, cache ---------------------------------------------------------
 
 
-def test_graceful_failover_stops_writes_waits_for_lag_zero_and_reconciles_dns(dr: Dr) -> None:
-    dr.world.lag_seconds = 0
+def test_graceful_failover_fences_the_writer_waits_for_every_write_and_moves_dns(dr: Dr) -> None:
+    dr.world.lag_seconds = 240  # an idle primary: ReplicaLag high, nothing missing
     outcome = run(dr, GRACEFUL)
     names = [step.name for step in outcome.run.steps]
-    assert names[:2] == ["stop_writes_on_primary", "wait_until_dr_replica_caught_up"]
-    assert dr.world.read_only[PRIMARY] is True
+    # The fence and the DR capacity come up together; the final sync follows the fence; the promotion follows both.
+    assert names.index("fence_primary_writer") < names.index("wait_until_dr_replica_has_everything")
+    assert names.index("wait_until_dr_replica_has_everything") < names.index("update_stack_in_dr_region")
+    assert names.index("scale_dr_compute_to_full") < names.index("update_stack_in_dr_region")
+    assert dr.world.fenced_writers == [identifier(dr.cfg, "primary", 1)] and dr.world.fence_raised
+    assert ("wait_until_replica_has_everything", PRIMARY) in dr.aws.calls  # the source's slot, not ReplicaLag
     assert report(dr, outcome.run.run_id)["data_loss_window"]["measured_seconds"] == 0
     dns_update = dr.stack.updates[-1]
     assert dns_update.targets[0] == dr.stack.root_urn
@@ -203,13 +229,14 @@ def test_graceful_failover_stops_writes_waits_for_lag_zero_and_reconciles_dns(dr
     assert outcome.run.measurements["dns_reconciled"] is True
 
 
-def test_graceful_failover_that_cannot_reach_lag_zero_stops_journaled_and_resumes(dr: Dr) -> None:
-    with pytest.raises(RunFailedError, match="wait_until_dr_replica_caught_up"):
+def test_graceful_failover_whose_final_sync_times_out_stops_journaled_and_resumes(dr: Dr) -> None:
+    dr.world.final_sync_fails = True
+    with pytest.raises(RunFailedError, match="wait_until_dr_replica_has_everything"):
         run(dr, GRACEFUL)
     assert dr.stack.config_changes == [] and dr.world.read_only[PRIMARY] is True
-    dr.world.lag_seconds = 0
+    dr.world.final_sync_fails = False
     outcome = run(dr, GRACEFUL)
-    assert outcome.status == "succeeded" and outcome.run.step("stop_writes_on_primary").attempts == 1
+    assert outcome.status == "succeeded" and outcome.run.step("fence_primary_writer").attempts == 1
 
 
 def test_convergence_repeats_the_targeted_update_until_the_promoted_instance_is_complete(dr: Dr) -> None:
@@ -231,15 +258,27 @@ def test_convergence_gives_up_after_its_bound_with_a_clear_error(dr: Dr) -> None
     assert report(dr, journal.run_id)["status"] == "failed"
 
 
-def test_a_route53_control_plane_outage_is_a_warning_and_reconcile_dns_fixes_it_later(dr: Dr) -> None:
-    dr.world.lag_seconds = 0
+def test_a_graceful_switch_is_not_done_until_dns_moved_and_the_hint_resumes_it(dr: Dr) -> None:
     dr.world.route53_down = True
-    outcome = run(dr, GRACEFUL)
+    with pytest.raises(RunFailedError, match="reconcile_dns_records") as failed:
+        run(dr, GRACEFUL)
+    journal = Journal(dr.store()).load()
+    assert "rerun the same `drctl failover --mode graceful` command" in journal.step("reconcile_dns_records").error
+    assert "rerun the same command" in failed.value.hint
+    dr.world.route53_down = False
+    outcome = run(dr, GRACEFUL)  # the hint, followed
+    assert outcome.status == "succeeded" and outcome.run.measurements["dns_reconciled"] is True
+    assert outcome.run.step("fence_primary_writer").attempts == 1
+
+
+def test_an_emergency_with_route53_down_warns_and_reconcile_dns_fixes_it_later(dr: Dr) -> None:
+    dr.world.route53_down = True
+    outcome = run(dr)
     assert outcome.status == "succeeded"
     assert outcome.run.measurements["dns_reconciled"] is False
     assert any("drctl reconcile-dns" in item for item in outcome.run.measurements[FOLLOW_UPS])
     verify = outcome.run.step("verify_dr_serving")
-    assert any("not reconciled yet" in check.detail for check in verify.checks)
+    assert any("fence raised" in check.detail and "not reconciled yet" in check.detail for check in verify.checks)
 
     dr.world.route53_down = False
     params = RunParameters(reason="Route53 is back", operator="alice", options={"drState": "failed-over"})
@@ -248,15 +287,17 @@ def test_a_route53_control_plane_outage_is_a_warning_and_reconcile_dns_fixes_it_
     assert all("aws:route53/" in urn for urn in dr.stack.updates[-1].targets[1:])
 
 
-def test_emergency_failover_carries_on_when_the_cache_cannot_fail_over(dr: Dr) -> None:
+def test_emergency_failover_carries_on_when_the_cache_cannot_fail_over_and_says_where_it_stands(dr: Dr) -> None:
     dr.world.cache_failover_fails = True
     outcome = run(dr)
     assert outcome.status == "succeeded"
     assert any("disassociate-global-replication-group" in item for item in outcome.run.measurements[FOLLOW_UPS])
+    assert "read-only secondary" in outcome.run.measurements["cache_state"]
+    assert dr.world.notifications  # the promotion was not held up by the cache
 
 
 def test_graceful_failover_stops_when_the_cache_cannot_fail_over(dr: Dr) -> None:
-    dr.world.lag_seconds, dr.world.cache_failover_fails = 0, True
+    dr.world.cache_failover_fails = True
     with pytest.raises(RunFailedError, match="fail_over_global_datastore_to_dr"):
         run(dr, GRACEFUL)
     assert dr.stack.config_changes == []
@@ -266,9 +307,17 @@ def test_dry_run_prints_the_plan_and_changes_nothing(dr: Dr) -> None:
     outcome = dr.engine().run(failover_runbook(dr.ctx, "emergency"), EMERGENCY, dry_run=True)
     text = "\n".join(outcome.plan)
     assert outcome.status == "planned"
-    assert "[ok] dr_replica_lag_under_rpo" in text and "in parallel (prepare_dr_region)" in text
+    assert "[ok] data_loss_window_under_rpo" in text and "in parallel (prepare_dr_region)" in text
     assert "would change: set dr-platform:activeRegion=us-west-2" in text
     assert "update_stack_in_dr_region" in text and f"(in {DR}" in text
     assert dr.stack.config_changes == [] and dr.stack.updates == []
-    assert {method for method, _ in dr.aws.calls} <= {"database_role", "replica_lag", "health_check"}
+    assert {method for method, _ in dr.aws.calls} <= {
+        "database_role",
+        "data_loss_window",
+        "health_check",
+        "target_health",
+        "node_group",
+        "traffic_fence",
+        "recovery_point_age",
+    }
     assert not dr.store().root.exists()

@@ -59,6 +59,32 @@ def test_after_failover_the_cache_primary_is_compared_with_the_active_region(dr:
     assert by_check(report)[("global-datastore", DR)] is Status.FAILING
 
 
+def test_a_former_writer_that_answers_unfenced_is_shown_loudly_until_it_is_fenced(dr: Dr) -> None:
+    from automation.runbooks.failover import fence_former_region_runbook
+
+    dr.world.down.add(PRIMARY)
+    dr.engine().run(failover_runbook(dr.ctx, "emergency"), RunParameters("outage", "alice", "emergency"))
+    fence_row = next(r for r in read_status(dr.ctx).readings if r.check == "former-writer-fence")
+    assert fence_row.status is Status.WARNING and "does not answer" in fence_row.detail
+    assert by_check(read_status(dr.ctx))[("traffic-fence", DR)] is Status.OK  # raised, as failed-over wants
+
+    dr.world.down.clear()  # the primary region returns, its writer still writable
+    report = read_status(dr.ctx)
+    fence_row = next(r for r in report.readings if r.check == "former-writer-fence")
+    assert fence_row.status is Status.FAILING and "UNFENCED FORMER WRITER" in fence_row.detail
+    assert "drctl failback prepare" in fence_row.detail and not report.ready
+
+    dr.engine().run(fence_former_region_runbook(dr.ctx), RunParameters("primary back", "alice"))
+    assert by_check(read_status(dr.ctx))[("former-writer-fence", PRIMARY)] is Status.OK
+    assert dr.world.node_desired[PRIMARY] == 0
+
+
+def test_a_lowered_fence_while_failed_over_is_failing(dr: Dr) -> None:
+    dr.engine().run(failover_runbook(dr.ctx, "emergency"), RunParameters("outage", "alice", "emergency"))
+    dr.world.fence_raised = False  # someone lowered it by hand
+    assert by_check(read_status(dr.ctx))[("traffic-fence", DR)] is Status.FAILING
+
+
 def test_real_readers_turn_unreachable_endpoints_into_rows(dr: Dr, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
@@ -76,14 +102,21 @@ def test_every_aws_binding_of_the_runbooks_fails_as_unreachable_not_with_a_crash
         monkeypatch.setenv(key, value)
     settings = RunbookSettings(poll_seconds=1, catch_up_timeout_seconds=1, promotion_timeout_seconds=1)
     aws, cfg = DrAws(unreachable_clients(), dr.clock, settings), dr.cfg
+    fence = {"region": DR, "alarmName": "fence", "namespace": "n", "metricName": "m", "dimensions": {"R": "r"}}
     readings = [
         aws.replica_lag(DR, "db", cfg),
+        aws.data_loss_window(DR, "db", cfg),
         aws.error_rate(DR, load_balancer_metrics("app/alb/1")),
         aws.global_datastore(DR, "ldgnf-x", DR),
+        aws.target_health(DR, "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/tg/1"),
+        aws.traffic_fence(fence),
     ]
     assert all(reading.status is Status.UNREACHABLE for reading in readings)
     actions = [
-        lambda: aws.stop_writes(DR, "params", "db"),
+        lambda: aws.fence_writer(DR, "params", "db", dr.clock.now()),
+        lambda: aws.set_traffic_fence(fence, raised=True),
+        lambda: aws.wait_until_replica_has_everything(DR, "db", dr.clock.now()),
+        lambda: aws.start_batch_replication(DR, "arn:aws:s3:::b", "arn:aws:iam::1:role/r", "t", "d"),
         lambda: aws.scale_node_group(DR, "eks", "nodes", cfg.node_group_full),
         lambda: aws.fail_over_global_datastore("ldgnf-x", DR, "group"),
         lambda: aws.wait_until_writer(DR, "db"),

@@ -107,7 +107,8 @@ def test_replication_direction_per_state(state, source, destination):
     evaluation = evaluate_state(state)
     (config,) = evaluation.of_type(REPLICATION)
     assert config.region == source
-    assert evaluation.outputs["replication"] == {"source": source, "destination": destination}
+    replication = evaluation.outputs["replication"]
+    assert (replication["source"], replication["destination"]) == (source, destination)
     assert config.inputs["bucket"] == evaluation.outputs["buckets"][source]["name"]
     (rule,) = config.inputs["rules"]
     target = rule["destination"]

@@ -48,7 +48,7 @@ def test_primary_record_points_at_the_active_region_and_carries_its_health_check
     assert set(records) == {"PRIMARY", "SECONDARY"}
     for slot, region in (("PRIMARY", cfg.active_region), ("SECONDARY", cfg.standby_region)):
         assert records[slot]["records"] == [dns["endpoints"][region]]
-        assert records[slot]["healthCheckId"] == dns["healthChecks"][region]
+        assert records[slot]["healthCheckId"] == dns["routingChecks"][region]  # endpoint and traffic fence
         assert records[slot]["name"] == cfg.app_fqdn
         assert records[slot]["type"] == "CNAME"
         assert records[slot]["ttl"] == cfg.dns_ttl_seconds
@@ -128,7 +128,7 @@ def zone_variant(**overrides: str) -> Evaluation:
 
 def test_health_checks_watch_both_regions_endpoints_over_https(steady):
     cfg, dns = steady.config, steady.outputs["dns"]
-    checks = {check.urn: check for check in steady.of_type(HEALTH_CHECK)}
+    checks = {check.urn: check for check in steady.of_type(HEALTH_CHECK) if check.inputs["type"] == "HTTPS"}
     assert len(checks) == 2
     fqdns = {check.inputs["fqdn"] for check in checks.values()}
     assert fqdns == set(dns["endpoints"].values())
@@ -249,12 +249,12 @@ def test_an_ingress_hostname_replaces_the_load_balancer():
     assert len(evaluation.of_type(LOAD_BALANCER, "us-east-1")) == 1
     assert evaluation.outputs["entryPoints"]["us-west-2"]["targetGroupArn"] is None
     assert failover_records(evaluation)["SECONDARY"]["records"] == ["ingress.usw2.example.net"]
-    assert "ingress.usw2.example.net" in {c.inputs["fqdn"] for c in evaluation.of_type(HEALTH_CHECK)}
+    assert "ingress.usw2.example.net" in {c.inputs.get("fqdn") for c in evaluation.of_type(HEALTH_CHECK)}
 
 
 def test_health_check_settings_and_ttl_come_from_config():
     evaluation = customised()
-    for check in evaluation.of_type(HEALTH_CHECK):
+    for check in (c for c in evaluation.of_type(HEALTH_CHECK) if c.inputs["type"] == "HTTPS"):
         assert check.inputs["resourcePath"] == "/ready"
         assert check.inputs["requestInterval"] == 30
         assert check.inputs["failureThreshold"] == 5

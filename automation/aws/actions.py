@@ -9,7 +9,7 @@ the resource and region; an interrupted runbook step simply runs the action agai
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +19,6 @@ from botocore.exceptions import ClientError
 
 from automation.aws.clients import AwsClients, reaching
 from automation.aws.readiness import (
-    REPLICA,
     DatabaseInstance,
     GlobalDatastore,
     LagSample,
@@ -27,7 +26,9 @@ from automation.aws.readiness import (
     describe_database,
     describe_global_datastore,
     describe_node_group,
+    ready_nodes,
     replica_lag_samples,
+    replication_slot_lag_samples,
 )
 from automation.aws.waiting import SYSTEM_CLOCK, Clock, Observation, wait_for
 from automation.errors import DrctlError
@@ -96,7 +97,11 @@ def scale_node_group(
     interval_seconds: float = 15,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Outcome[NodeGroupState]:
-    """Set the node group's min/desired/max and wait until it is ACTIVE at that size."""
+    """Set the node group's min/desired/max and wait until it is ACTIVE at that size.
+
+    The update is asynchronous and EKS refuses another while one runs (catalogue:
+    eks.node-group-update-is-asynchronous): a group already UPDATING is awaited first.
+    """
     action, subject = "scale node group", f"{cluster}/{node_group}"
     target = (size.min, size.desired, size.max)
     deadline = clock.now() + timedelta(seconds=timeout_seconds)
@@ -137,6 +142,37 @@ def scale_node_group(
         clock=clock,
     )
     return Outcome(action, subject, region, changed, f"ACTIVE at {size.desired} nodes", state)
+
+
+def wait_until_nodes_ready(
+    clients: AwsClients,
+    region: str,
+    cluster: str,
+    node_group: str,
+    desired: int,
+    *,
+    timeout_seconds: float = 900,
+    interval_seconds: float = 15,
+    clock: Clock = SYSTEM_CLOCK,
+) -> int:
+    """Wait until `desired` instances of the node group are InService: ACTIVE alone is not capacity.
+
+    catalogue: eks.active-is-not-ready
+    """
+    subject = f"{cluster}/{node_group}"
+
+    def probe() -> Observation[int]:
+        with _acting("count ready nodes of", subject, region):
+            ready = ready_nodes(clients, region, cluster, node_group)
+        return Observation(ready >= desired, ready, f"{ready} of {desired} nodes InService")
+
+    return wait_for(
+        f"{desired} nodes of {subject} in {region} to be InService",
+        probe,
+        timeout_seconds=timeout_seconds,
+        interval_seconds=interval_seconds,
+        clock=clock,
+    )
 
 
 # --- database writes ---------------------------------------------------------------
@@ -201,6 +237,7 @@ def _set_read_only(
                 ],
             )
 
+    # catalogue: rds.parameter-change-applies-asynchronously
     def applied() -> Observation[DatabaseInstance]:
         with _acting(action, subject, region):
             instance = describe_database(clients, region, writer_identifier)
@@ -218,18 +255,205 @@ def _set_read_only(
     return Outcome(action, subject, region, changed, detail, instance)
 
 
-def stop_writes(
+def set_read_only(
     clients: AwsClients, region: str, parameter_group: str, writer_identifier: str, **wait: Unpack[_ParameterWait]
 ) -> Outcome[DatabaseInstance]:
-    """Graceful switchover: new transactions on the writer default to read-only (applied immediately)."""
+    """New transactions on the writer default to read-only, once the change is in sync (asynchronous).
+
+    Only a default (catalogue: rds.read-only-parameter-is-a-session-default):
+    `fence_writer` adds the reboot that makes it hold.
+    """
     return _set_read_only(clients, region, parameter_group, writer_identifier, read_only=True, **wait)
 
 
 def allow_writes(
     clients: AwsClients, region: str, parameter_group: str, writer_identifier: str, **wait: Unpack[_ParameterWait]
 ) -> Outcome[DatabaseInstance]:
-    """The reverse of `stop_writes` (a switchover that rolls back, or a region's writer coming back)."""
+    """The reverse of `set_read_only` (a switchover that rolls back, or a region's writer coming back)."""
     return _set_read_only(clients, region, parameter_group, writer_identifier, read_only=False, **wait)
+
+
+RESTARTED_EVENT = "DB instance restarted"
+
+
+def _restarted_since(
+    clients: AwsClients, region: str, identifier: str, since: datetime, now: datetime
+) -> datetime | None:
+    """When RDS last recorded "DB instance restarted" for the instance at or after `since` (None: not since)."""
+    events = clients.client("rds", region).describe_events(
+        SourceIdentifier=identifier, SourceType="db-instance", StartTime=since, EndTime=now
+    )["Events"]
+    dates = [e["Date"] for e in events if RESTARTED_EVENT in e.get("Message", "") and e["Date"] >= since]
+    return max(dates) if dates else None
+
+
+def end_sessions(
+    clients: AwsClients,
+    region: str,
+    writer_identifier: str,
+    *,
+    after: datetime,
+    timeout_seconds: float = 900,
+    interval_seconds: float = 15,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Outcome[datetime]:
+    """Reboot the writer once after `after` so every session and open transaction ends; `state`: the restart.
+
+    A restart already recorded after `after` (an earlier, interrupted run) is not
+    repeated (catalogue: rds.reboot-ends-every-session).
+    """
+    action = "end every session on"
+    with _acting(action, writer_identifier, region):
+        done = _restarted_since(clients, region, writer_identifier, after, clock.now())
+        # A reboot already under way (an interrupted run) ends the sessions too: RDS would refuse a second one.
+        rebooting = describe_database(clients, region, writer_identifier).status == "rebooting"
+        if done is None and not rebooting:
+            clients.client("rds", region).reboot_db_instance(
+                DBInstanceIdentifier=writer_identifier, ForceFailover=False
+            )
+
+    def restarted() -> Observation[datetime | None]:
+        with _acting(action, writer_identifier, region):
+            instance = describe_database(clients, region, writer_identifier)
+            seen = _restarted_since(clients, region, writer_identifier, after, clock.now())
+        ready = seen is not None and instance.status == "available"
+        return Observation(ready, seen, f"instance {instance.status}, restart event {'seen' if seen else 'not yet'}")
+
+    at = wait_for(
+        f"{writer_identifier} in {region} to restart and be available",
+        restarted,
+        timeout_seconds=timeout_seconds,
+        interval_seconds=interval_seconds,
+        clock=clock,
+    )
+    assert at is not None
+    started = done is None and not rebooting
+    detail = "rebooted: every session ended" if started else "already restarted after the read-only change"
+    return Outcome(action, writer_identifier, region, started, detail, at)
+
+
+def verify_fence(
+    clients: AwsClients,
+    region: str,
+    parameter_group: str,
+    writer_identifier: str,
+    *,
+    in_sync_at: datetime,
+    now: datetime,
+) -> str:
+    """Raise unless the writer is fenced: read-only by default, in sync, restarted since then, available."""
+    action = "verify the write fence of"
+    with _acting(action, writer_identifier, region):
+        value = _read_only_value(clients, region, parameter_group)
+        instance = describe_database(clients, region, writer_identifier)
+        restarted = _restarted_since(clients, region, writer_identifier, in_sync_at, now)
+    problems = []
+    if (value or "0").lower() not in ("1", "on", "true"):
+        problems.append(f"{READ_ONLY_PARAMETER} is {value or 'unset'} in {parameter_group}")
+    if instance.parameter_groups.get(parameter_group) != "in-sync":
+        problems.append(f"parameter group {parameter_group} is {instance.parameter_groups.get(parameter_group)}")
+    if restarted is None:
+        problems.append(f"no restart since {in_sync_at.isoformat()}: sessions opened before may still write")
+    if instance.status != "available":
+        problems.append(f"instance is {instance.status}")
+    if problems:
+        raise AwsActionError(action, writer_identifier, region, "; ".join(problems))
+    return f"{READ_ONLY_PARAMETER}=1 in sync, restarted at {restarted.isoformat() if restarted else '?'}"
+
+
+def wait_until_replica_has_everything(
+    clients: AwsClients,
+    source_region: str,
+    source_identifier: str,
+    *,
+    since: datetime,
+    timeout_seconds: float = 600,
+    interval_seconds: float = 30,
+    clock: Clock = SYSTEM_CLOCK,
+) -> LagSample:
+    """Wait for an OldestReplicationSlotLag datapoint of 0 bytes on the source, for a minute that began after `since`.
+
+    `since` is when the write fence was verified: nothing the application writes
+    can commit after it, so a later moment at which every replica had received
+    all WAL means every replica has every write; promotion replays what was
+    received (catalogue: rds.oldest-replication-slot-lag). ReplicaLag cannot say
+    this: it grows on an idle source (rds.postgres-replica-lag-is-time-since-last-replay).
+    That a fenced source's slot lag does reach 0 is unconfirmed (rds.fenced-source-slot-lag-reads-zero): a timeout
+    stops the run with the writer still fenced.
+    """
+    period_after = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+    def samples(now: datetime) -> list[LagSample] | str:
+        if now <= period_after:
+            return f"no full minute after {since.isoformat()} yet"
+        with _acting("read the replication slot lag of", source_identifier, source_region):
+            return replication_slot_lag_samples(
+                clients, source_region, source_identifier, since=period_after, until=now
+            )
+
+    return _wait_for_sample(
+        f"every replica of {source_identifier} in {source_region} to have received all WAL (slot lag 0)",
+        samples,
+        lambda found: next((sample for sample in found if sample.seconds == 0), None),
+        "OldestReplicationSlotLag {:g} bytes",
+        timeout_seconds=timeout_seconds,
+        interval_seconds=interval_seconds,
+        clock=clock,
+    )
+
+
+def wait_until_slot_lag_below(
+    clients: AwsClients,
+    source_region: str,
+    source_identifier: str,
+    *,
+    max_bytes: float,
+    timeout_seconds: float = 900,
+    interval_seconds: float = 30,
+    clock: Clock = SYSTEM_CLOCK,
+) -> LagSample:
+    """Wait until the source's replicas trail by at most `max_bytes` of WAL (the last datapoint's minimum)."""
+
+    def samples(now: datetime) -> list[LagSample]:
+        with _acting("read the replication slot lag of", source_identifier, source_region):
+            return replication_slot_lag_samples(
+                clients, source_region, source_identifier, since=now - timedelta(minutes=5), until=now
+            )
+
+    return _wait_for_sample(
+        f"the replicas of {source_identifier} in {source_region} to trail by at most {max_bytes:g} bytes",
+        samples,
+        lambda found: found[-1] if found and found[-1].seconds <= max_bytes else None,
+        "OldestReplicationSlotLag {:g} bytes",
+        timeout_seconds=timeout_seconds,
+        interval_seconds=interval_seconds,
+        clock=clock,
+    )
+
+
+def _wait_for_sample(
+    what: str,
+    samples: Callable[[datetime], list[LagSample] | str],
+    pick: Callable[[list[LagSample]], LagSample | None],
+    shown_as: str,
+    *,
+    timeout_seconds: float,
+    interval_seconds: float,
+    clock: Clock,
+) -> LagSample:
+    """Poll a metric's datapoints until `pick` finds the one that settles it; `samples` says why not yet with a str."""
+
+    def probe() -> Observation[LagSample | None]:
+        found = samples(clock.now())
+        if isinstance(found, str):
+            return Observation(False, None, found)
+        chosen = pick(found)
+        latest = f"{shown_as.format(found[-1].seconds)} at {found[-1].at.isoformat()}" if found else "no datapoint yet"
+        return Observation(chosen is not None, chosen, latest)
+
+    result = wait_for(what, probe, timeout_seconds=timeout_seconds, interval_seconds=interval_seconds, clock=clock)
+    assert result is not None
+    return result
 
 
 def wait_until_caught_up(
@@ -238,98 +462,33 @@ def wait_until_caught_up(
     replica_identifier: str,
     *,
     since: datetime,
-    max_lag_seconds: float = 0,
+    max_lag_seconds: float,
     timeout_seconds: float = 600,
     interval_seconds: float = 30,
     clock: Clock = SYSTEM_CLOCK,
 ) -> LagSample:
-    """Wait until a ReplicaLag datapoint taken after `since` (when writes stopped) is at most `max_lag_seconds`."""
+    """Wait until a ReplicaLag datapoint taken after `since` is at most `max_lag_seconds` (a replica being built).
 
-    def probe() -> Observation[list[LagSample]]:
-        now = clock.now()
+    Any datapoint counts, not the latest: on an idle source ReplicaLag saws up to
+    about 300 s between replays, and the low points show the replica keeping up
+    (catalogue: rds.idle-source-replays-every-few-minutes).
+    """
+
+    def samples(now: datetime) -> list[LagSample] | str:
         if now <= since:  # CloudWatch refuses an empty range (StartTime must be less than EndTime)
-            return Observation(False, [], f"no ReplicaLag datapoint since {since.isoformat()} yet")
+            return f"no ReplicaLag datapoint since {since.isoformat()} yet"
         with _acting("read replica lag of", replica_identifier, region):
-            samples = replica_lag_samples(clients, region, replica_identifier, since=since, until=now)
-        if not samples:
-            return Observation(False, samples, f"no ReplicaLag datapoint since {since.isoformat()}")
-        latest = samples[-1]
-        done = 0 <= latest.seconds <= max_lag_seconds
-        return Observation(done, samples, f"ReplicaLag {latest.seconds:g}s at {latest.at.isoformat()}")
+            return replica_lag_samples(clients, region, replica_identifier, since=since, until=now)
 
-    samples = wait_for(
+    return _wait_for_sample(
         f"replica {replica_identifier} in {region} to catch up (lag <= {max_lag_seconds:g}s)",
-        probe,
+        samples,
+        lambda found: next((sample for sample in found if 0 <= sample.seconds <= max_lag_seconds), None),
+        "ReplicaLag {:g}s",
         timeout_seconds=timeout_seconds,
         interval_seconds=interval_seconds,
         clock=clock,
     )
-    return samples[-1]
-
-
-# --- promotion ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """The data-loss window: the replica's lag when it stopped replicating (None if no datapoint was found)."""
-
-    identifier: str
-    source: str | None
-    lag_seconds: float | None
-    lag_observed_at: datetime | None
-    promoted_at: datetime
-
-
-def lag_at_promotion(
-    clients: AwsClients,
-    region: str,
-    replica_identifier: str,
-    *,
-    look_back: timedelta = timedelta(minutes=5),
-    clock: Clock = SYSTEM_CLOCK,
-) -> LagSample | None:
-    """The latest ReplicaLag datapoint: record it just before promoting (here or through the stack update)."""
-    now = clock.now()
-    with _acting("read replica lag of", replica_identifier, region):
-        samples = replica_lag_samples(clients, region, replica_identifier, since=now - look_back, until=now)
-    return samples[-1] if samples else None
-
-
-def promote_replica(
-    clients: AwsClients,
-    region: str,
-    identifier: str,
-    *,
-    backup_retention_days: int | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-) -> Outcome[Promotion | None]:
-    """Emergency path outside Pulumi: promote the replica at once (no wait; see `wait_until_writer`).
-
-    Normally the failover stack update promotes by dropping `replicate_source_db`;
-    this is for when the runbook must not wait for an update. Already a writer:
-    nothing is done and no promotion is recorded.
-    """
-    action = "promote replica"
-    with _acting(action, identifier, region):
-        instance = describe_database(clients, region, identifier)
-    if instance.role != REPLICA:
-        return Outcome(action, identifier, region, False, "already a writer", None)
-    sample = lag_at_promotion(clients, region, identifier, clock=clock)
-    request: dict[str, Any] = {"DBInstanceIdentifier": identifier}
-    if backup_retention_days is not None:
-        request["BackupRetentionPeriod"] = backup_retention_days
-    with _acting(action, identifier, region):
-        clients.client("rds", region).promote_read_replica(**request)
-    promotion = Promotion(
-        identifier=identifier,
-        source=instance.source,
-        lag_seconds=sample.seconds if sample else None,
-        lag_observed_at=sample.at if sample else None,
-        promoted_at=clock.now(),
-    )
-    lag = f"{sample.seconds:g}s" if sample else "unknown (no ReplicaLag datapoint)"
-    return Outcome(action, identifier, region, True, f"promotion started; replica lag at promotion {lag}", promotion)
 
 
 def wait_until_writer(
@@ -341,7 +500,10 @@ def wait_until_writer(
     interval_seconds: float = 30,
     clock: Clock = SYSTEM_CLOCK,
 ) -> DatabaseInstance:
-    """Poll until the instance is a standalone, available writer (however it was promoted)."""
+    """Poll until the instance is a standalone, available writer (however it was promoted).
+
+    catalogue: rds.promotion-is-asynchronous
+    """
 
     def probe() -> Observation[DatabaseInstance]:
         with _acting("read", identifier, region):
@@ -406,7 +568,8 @@ def fail_over_global_datastore(
     if target_group_id not in {m.replication_group_id for m in current.value.members}:
         raise AwsActionError(action, subject, target_region, f"{target_group_id} is not a member of the datastore")
     if current.value.status != "available":
-        # A failover started by an earlier, interrupted run may still be running: let it finish, not start another.
+        # A failover started by an earlier, interrupted run may still be running: let it finish, not start another
+        # (catalogue: elasticache.global-datastore-failover-needs-available).
         settled = wait("to become available", require_target=False)
         if observe(require_target=True).done:
             return Outcome(action, subject, target_region, False, f"primary already in {target_region}", settled)
@@ -443,7 +606,10 @@ def snapshot_before_replacement(
     interval_seconds: float = 30,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Outcome[str]:
-    """Take the final manual snapshot of a former writer before failback replaces it; `state` is its id."""
+    """Take the final manual snapshot of a former writer before failback replaces it; `state` is its id.
+
+    catalogue: rds.snapshot-creation-is-asynchronous
+    """
     action = "snapshot"
     snapshot_id = pre_replacement_snapshot_identifier(identifier)
     subject = f"{identifier} as {snapshot_id}"
@@ -484,6 +650,170 @@ def snapshot_before_replacement(
         clock=clock,
     )
     return Outcome(action, subject, region, found is None, "snapshot available", snapshot_id)
+
+
+# --- traffic fence ---------------------------------------------------------------
+
+
+def set_traffic_fence(
+    clients: AwsClients,
+    fence: Mapping[str, Any],
+    *,
+    raised: bool,
+    timeout_seconds: float = 300,
+    interval_seconds: float = 15,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Outcome[str]:
+    """Raise (1) or lower (0) the traffic fence: a datapoint in the DR region, then wait until its alarm agrees.
+
+    Data plane only: PutMetricData and DescribeAlarms in the fence's (the DR)
+    region; Route53's health checkers follow the alarm without any call to
+    Route53's control plane (catalogue: route53.cloudwatch-metric-check-follows-the-alarm).
+    The datapoint is repeated each poll until the alarm turns, so a lost or late
+    datapoint cannot leave the fence half set.
+    """
+    region, alarm = fence["region"], fence["alarmName"]
+    wanted = "ALARM" if raised else "OK"
+    action = "raise the traffic fence" if raised else "lower the traffic fence"
+    metric = {
+        "MetricName": fence["metricName"],
+        "Dimensions": [{"Name": k, "Value": v} for k, v in fence["dimensions"].items()],
+        "Value": 1.0 if raised else 0.0,
+        "Unit": "Count",
+    }
+
+    def state() -> str:
+        found = clients.client("cloudwatch", region).describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+        if not found:
+            raise AwsActionError(action, alarm, region, "no such alarm: deploy the program with the traffic fence")
+        return found[0]["StateValue"]
+
+    with _acting(action, alarm, region):
+        before = state()
+    changed = before != wanted
+
+    def probe() -> Observation[str]:
+        with _acting(action, alarm, region):
+            clients.client("cloudwatch", region).put_metric_data(
+                Namespace=fence["namespace"], MetricData=[{**metric, "Timestamp": clock.now()}]
+            )
+            now_state = state()
+        return Observation(now_state == wanted, now_state, f"alarm {alarm} is {now_state}")
+
+    reached = wait_for(
+        f"the traffic fence alarm {alarm} in {region} to be {wanted}",
+        probe,
+        timeout_seconds=timeout_seconds,
+        interval_seconds=interval_seconds,
+        clock=clock,
+    )
+    detail = f"fence {'raised' if raised else 'lowered'} (alarm {reached})"
+    return Outcome(action, alarm, region, changed, detail, reached)
+
+
+# --- S3 Batch Replication -------------------------------------------------------------------
+
+BATCH_JOB_DONE = "Complete"
+BATCH_JOB_FAILED = frozenset({"Failed", "Cancelled"})
+
+
+def account_id(clients: AwsClients, region: str) -> str:
+    with reaching(region):
+        return clients.client("sts", region).get_caller_identity()["Account"]
+
+
+def start_batch_replication(
+    clients: AwsClients,
+    region: str,
+    *,
+    account: str,
+    source_bucket_arn: str,
+    role_arn: str,
+    token: str,
+    description: str,
+) -> str:
+    """Start (or find again, by `token`) the S3 Batch Replication job of what live replication skipped.
+
+    The manifest is generated from the source bucket: objects never replicated
+    (NONE) or failed, that the bucket's rules select (catalogue:
+    s3.live-replication-skips-existing-objects, s3.batch-replication-job).
+    Returns the job id.
+    """
+    action, subject = "start S3 Batch Replication of", source_bucket_arn
+    with _acting(action, subject, region):
+        response = clients.client("s3control", region).create_job(
+            AccountId=account,
+            ConfirmationRequired=False,
+            Operation={"S3ReplicateObject": {}},
+            Report={"Enabled": False},
+            ClientRequestToken=token,
+            Priority=10,
+            RoleArn=role_arn,
+            ManifestGenerator={
+                "S3JobManifestGenerator": {
+                    "ExpectedBucketOwner": account,
+                    "SourceBucket": source_bucket_arn,
+                    "EnableManifestOutput": False,
+                    "Filter": {"EligibleForReplication": True, "ObjectReplicationStatuses": ["NONE", "FAILED"]},
+                }
+            },
+            Description=description,
+        )
+    return response["JobId"]
+
+
+def find_batch_job(clients: AwsClients, region: str, *, account: str, description: str) -> dict[str, Any] | None:
+    """The newest S3 Batch Operations job with this description (JobId, Status, CreationTime), if any."""
+    jobs: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"AccountId": account}
+    with _acting("list S3 Batch Operations jobs for", description, region):
+        while True:
+            page = clients.client("s3control", region).list_jobs(**request)
+            jobs += [job for job in page.get("Jobs", []) if job.get("Description") == description]
+            if not page.get("NextToken"):
+                break
+            request["NextToken"] = page["NextToken"]
+    return max(jobs, key=lambda job: job["CreationTime"]) if jobs else None
+
+
+def wait_for_batch_job(
+    clients: AwsClients,
+    region: str,
+    *,
+    account: str,
+    job_id: str,
+    timeout_seconds: float = 4 * 3600,
+    interval_seconds: float = 60,
+    clock: Clock = SYSTEM_CLOCK,
+) -> dict[str, Any]:
+    """Poll DescribeJob until the job is Complete; a Failed or Cancelled job raises naming why."""
+    action = "wait for S3 Batch Replication job"
+
+    def probe() -> Observation[dict[str, Any]]:
+        with _acting(action, job_id, region):
+            job = clients.client("s3control", region).describe_job(AccountId=account, JobId=job_id)["Job"]
+        status = job["Status"]
+        if status in BATCH_JOB_FAILED:
+            reasons = "; ".join(r.get("FailureReason", "") for r in job.get("FailureReasons", [])) or "no reason given"
+            raise AwsActionError(
+                action,
+                job_id,
+                region,
+                f"job {status}: {reasons}",
+                hint="fix the cause (the batch role's trust and permissions, the bucket's replication rule), then "
+                "rerun the same command: a new job is started",
+            )
+        progress = job.get("ProgressSummary", {})
+        note = f"{status}, {progress.get('NumberOfTasksSucceeded', 0)}/{progress.get('TotalNumberOfTasks', '?')} done"
+        return Observation(status == BATCH_JOB_DONE, job, note)
+
+    return wait_for(
+        f"S3 Batch Replication job {job_id} in {region} to complete",
+        probe,
+        timeout_seconds=timeout_seconds,
+        interval_seconds=interval_seconds,
+        clock=clock,
+    )
 
 
 # --- notification ------------------------------------------------------------------

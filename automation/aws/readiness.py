@@ -37,7 +37,8 @@ _SERVING_STATUSES = frozenset(
         "upgrading",
     }
 )
-# Route53 itself treats an endpoint as healthy while more than 18% of its checkers say so.
+# Route53 itself treats an endpoint as healthy while more than 18% of its checkers say so
+# (catalogue: route53.endpoint-health-2xx-3xx-and-18-percent).
 _ROUTE53_HEALTHY_FRACTION = 0.18
 # S3 Replication Time Control replicates 99.99% of objects within 15 minutes.
 _S3_RTC_THRESHOLD_SECONDS = 900
@@ -215,16 +216,23 @@ def replica_lag_samples(
     clients: AwsClients, region: str, identifier: str, *, since: datetime, until: datetime
 ) -> list[LagSample]:
     """Per-minute maxima of `AWS/RDS ReplicaLag`, oldest first (-1 means replication is not running)."""
+    return _rds_samples(clients, region, identifier, "ReplicaLag", "Maximum", since, until)
+
+
+def _rds_samples(
+    clients: AwsClients, region: str, identifier: str, metric: str, statistic: str, since: datetime, until: datetime
+) -> list[LagSample]:
+    """One `AWS/RDS` metric of an instance per 60-s period, oldest first."""
     response = clients.client("cloudwatch", region).get_metric_statistics(
         Namespace="AWS/RDS",
-        MetricName="ReplicaLag",
+        MetricName=metric,
         Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
         StartTime=since,
         EndTime=until,
         Period=60,
-        Statistics=["Maximum"],
+        Statistics=[statistic],
     )
-    samples = [LagSample(point["Maximum"], point["Timestamp"]) for point in response["Datapoints"]]
+    samples = [LagSample(point[statistic], point["Timestamp"]) for point in response["Datapoints"]]
     return sorted(samples, key=lambda sample: sample.at)
 
 
@@ -235,10 +243,18 @@ def replica_lag(
     *,
     rpo_seconds: int,
     warning_seconds: int,
-    window: timedelta = timedelta(minutes=5),
+    window: timedelta = timedelta(minutes=10),
     clock: Clock = SYSTEM_CLOCK,
 ) -> Reading:
-    """The worst ReplicaLag of the replica over `window`, against the RPO (failing) and warning threshold."""
+    """Is the replica keeping up? The lowest ReplicaLag of the window, against the RPO and warning threshold.
+
+    ReplicaLag is the time since the replica last replayed a commit (catalogue:
+    rds.postgres-replica-lag-is-time-since-last-replay): on an idle source it climbs
+    to about 300 s between RDS's own commits (catalogue:
+    rds.idle-source-replays-every-few-minutes), so its maximum says nothing about
+    data at risk. The minimum over a window longer than that cycle is how close
+    the replica came to its source: a replica that keeps up gets back to seconds.
+    """
 
     def measure() -> Reading:
         instance = describe_database(clients, region, identifier)
@@ -259,14 +275,116 @@ def replica_lag(
         samples = replica_lag_samples(clients, region, identifier, since=now - window, until=now)
         if not samples:
             return reading(Status.UNKNOWN, None, f"no ReplicaLag datapoints in the last {window}")
-        facts.update(latestSeconds=samples[-1].seconds, latestAt=samples[-1].at, rpoSeconds=rpo_seconds)
+        lowest = min(sample.seconds for sample in samples)
         highest = max(sample.seconds for sample in samples)
-        if min(sample.seconds for sample in samples) < 0:
+        facts.update(
+            latestSeconds=samples[-1].seconds, latestAt=samples[-1].at, rpoSeconds=rpo_seconds, highestSeconds=highest
+        )
+        if lowest < 0:
             return reading(Status.FAILING, None, "ReplicaLag is -1: replication is not running")
-        status = _classify(highest, warning_seconds, rpo_seconds)
-        return reading(status, highest, f"lag up to {highest:g}s over the last {window} (RPO {rpo_seconds}s)")
+        status = _classify(lowest, warning_seconds, rpo_seconds)
+        detail = (
+            f"caught up to within {lowest:g}s over the last {window} (ReplicaLag {lowest:g}-{highest:g}s: the time "
+            f"since the last replayed commit; RPO {rpo_seconds}s)"
+        )
+        return reading(status, lowest, detail)
 
     return _guarded("replica-lag", region, identifier, region, measure)
+
+
+@dataclass(frozen=True)
+class ReplayStop:
+    """When a replica stopped replaying (its source went away) and how far behind it was then."""
+
+    replayed_through: datetime
+    """The commit time of the last transaction the replica replayed: later writes are not on it."""
+    window_seconds: float
+    """ReplicaLag at the first datapoint after replay stopped: the data-loss window, within one period."""
+    frozen_since: datetime
+    """When a datapoint first showed replay stopped."""
+
+
+SAMPLE_TOLERANCE_SECONDS = 60.0
+"""One CloudWatch period: a per-minute datapoint may have been taken anywhere in its minute."""
+FROZEN_TOLERANCE_SECONDS = 5.0
+"""Datapoints whose replayed-through times agree this closely show no replay in between (1-s granularity)."""
+
+
+def replay_stop(samples: list[LagSample], *, now: datetime, at_least: float) -> ReplayStop | None:
+    """The replica's replay stopped and has stayed stopped for `at_least` seconds, or None if it still replays.
+
+    Each datapoint says the replica had replayed the commits up to `at - lag`.
+    While the source writes, that point moves forward; when the source is gone
+    it freezes and ReplicaLag grows by one second a second. The first datapoint
+    of the freeze bounds the data-loss window: writes after the replayed point
+    and before the source stopped, which the datapoint's lag covers (catalogue:
+    rds.postgres-replica-lag-is-time-since-last-replay). An idle source also
+    freezes the point for up to its replay cycle, so only a longer freeze counts.
+    """
+    points = [(s.at + timedelta(seconds=SAMPLE_TOLERANCE_SECONDS), s.seconds) for s in samples if s.seconds >= 0]
+    if not points:
+        return None
+    through = [at - timedelta(seconds=lag) for at, lag in points]
+    frozen_at = through[-1]
+    start = len(points) - 1
+    while start > 0 and abs((through[start - 1] - frozen_at).total_seconds()) <= FROZEN_TOLERANCE_SECONDS:
+        start -= 1
+    frozen_since = points[start][0]
+    if (now - frozen_since).total_seconds() < at_least:
+        return None
+    return ReplayStop(frozen_at, points[start][1], frozen_since)
+
+
+def data_loss_window(
+    clients: AwsClients,
+    region: str,
+    identifier: str,
+    *,
+    rpo_seconds: int,
+    replay_interval_seconds: float,
+    look_back: timedelta = timedelta(hours=2),
+    clock: Clock = SYSTEM_CLOCK,
+) -> Reading:
+    """The data-loss window of promoting the replica now, from the DR region's metrics alone (emergency).
+
+    If the replica stopped replaying longer ago than its source's idle replay
+    cycle, the source is gone: the window is the lag just before that, not the
+    time since. Otherwise the source still feeds it and the window is the lowest
+    recent lag. `value` is the window in seconds.
+    """
+
+    def measure() -> Reading:
+        now = clock.now()
+        samples = replica_lag_samples(clients, region, identifier, since=now - look_back, until=now)
+        facts: dict[str, Any] = {"rpoSeconds": rpo_seconds, "datapoints": len(samples)}
+        if not samples:
+            detail = f"no ReplicaLag datapoints in the last {look_back}: the data-loss window is unknown"
+            return Reading("data-loss-window", region, identifier, Status.UNKNOWN, None, "s", detail, facts)
+        stop = replay_stop(samples, now=now, at_least=replay_interval_seconds + SAMPLE_TOLERANCE_SECONDS)
+        if stop is not None:
+            window = stop.window_seconds
+            facts.update(replayedThrough=stop.replayed_through, frozenSince=stop.frozen_since)
+            detail = (
+                f"no replay since {stop.frozen_since.isoformat()} (the source stopped; last replayed commit of "
+                f"{stop.replayed_through.isoformat()}); ReplicaLag then was {window:g}s: writes of at most the last "
+                f"{window:g}s before the source stopped are lost (RPO {rpo_seconds}s)"
+            )
+        else:
+            cycle = timedelta(seconds=replay_interval_seconds + SAMPLE_TOLERANCE_SECONDS)
+            recent = [s for s in samples if s.at >= now - cycle] or samples
+            window = min(s.seconds for s in recent)
+            detail = f"the replica still replays: caught up to within {window:g}s recently (RPO {rpo_seconds}s)"
+        status = Status.FAILING if window > rpo_seconds else Status.OK
+        return Reading("data-loss-window", region, identifier, status, window, "s", detail, facts)
+
+    return _guarded("data-loss-window", region, identifier, region, measure)
+
+
+def replication_slot_lag_samples(
+    clients: AwsClients, region: str, source_identifier: str, *, since: datetime, until: datetime
+) -> list[LagSample]:
+    """Per-minute minima of the source's `OldestReplicationSlotLag` (bytes), oldest first."""
+    return _rds_samples(clients, region, source_identifier, "OldestReplicationSlotLag", "Minimum", since, until)
 
 
 def point_in_time_recovery(
@@ -386,12 +504,28 @@ class MetricRef:
             raise ValueError(f"metric {self.name}: statistic must be Sum or Maximum, got {self.statistic!r}")
 
 
-def load_balancer_metrics(load_balancer: str) -> tuple[MetricRef, MetricRef]:
-    """5xx responses from targets and all requests of an ALB (`app/<name>/<id>`, the ARN's suffix)."""
+@dataclass(frozen=True)
+class LoadBalancerMetrics:
+    """The ALB metrics an error rate needs (catalogue: elb.request-count-excludes-rejected-requests)."""
+
+    target_5xx: MetricRef
+    elb_5xx: MetricRef
+    elb_503: MetricRef
+    requests: MetricRef
+
+
+def load_balancer_metrics(load_balancer: str) -> LoadBalancerMetrics:
+    """5xx from targets and from the ALB itself, its own 503s, and requests of an ALB (`app/<name>/<id>`)."""
     dimensions = {"LoadBalancer": load_balancer}
-    return (
-        MetricRef("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", dimensions),
-        MetricRef("AWS/ApplicationELB", "RequestCount", dimensions),
+
+    def metric(name: str) -> MetricRef:
+        return MetricRef("AWS/ApplicationELB", name, dimensions)
+
+    return LoadBalancerMetrics(
+        metric("HTTPCode_Target_5XX_Count"),
+        metric("HTTPCode_ELB_5XX_Count"),
+        metric("HTTPCode_ELB_503_Count"),
+        metric("RequestCount"),
     )
 
 
@@ -431,33 +565,104 @@ def error_rate(
     clients: AwsClients,
     region: str,
     *,
-    errors: MetricRef,
-    requests: MetricRef,
+    metrics: LoadBalancerMetrics,
     threshold: float = 0.05,
     window: timedelta = timedelta(minutes=5),
     clock: Clock = SYSTEM_CLOCK,
 ) -> Reading:
-    """Errors / requests over the window; failing above `threshold` (the failback rollback trigger).
+    """Failed requests / all requests over the window; failing above `threshold` (the failback rollback trigger).
 
-    The ratio of the two sums is what the metric-math expression
-    `SUM(errors)/SUM(requests)` over one period gives; it is computed here so the
-    same code runs against moto, whose GetMetricData does not evaluate math.
+    A request the ALB rejected before choosing a target (no Ready target: it
+    answers 503 itself) is in HTTPCode_ELB_5XX_Count and not in RequestCount, so
+    failures are target and ELB 5xx, over RequestCount plus the ELB's 503s
+    (catalogue: elb.request-count-excludes-rejected-requests). Computed here
+    rather than with metric math so the same code runs against moto. No
+    datapoint at all is `unknown`: ELB reports nothing without traffic
+    (catalogue: elb.metrics-per-60-seconds-only-with-traffic).
     """
-    subject = ",".join(f"{k}={v}" for k, v in errors.dimensions.items()) or errors.name
+    subject = ",".join(f"{k}={v}" for k, v in metrics.requests.dimensions.items()) or metrics.requests.name
 
     def measure() -> Reading:
-        totals = _metric_totals(clients, region, {"errors": errors, "requests": requests}, window=window, clock=clock)
-        failed, total = totals["errors"] or 0.0, totals["requests"] or 0.0
-        facts = {"errors": failed, "requests": total, "windowSeconds": window.total_seconds(), "threshold": threshold}
+        refs = {
+            "target5xx": metrics.target_5xx,
+            "elb5xx": metrics.elb_5xx,
+            "elb503": metrics.elb_503,
+            "requests": metrics.requests,
+        }
+        totals = _metric_totals(clients, region, refs, window=window, clock=clock)
+        failed = (totals["target5xx"] or 0.0) + (totals["elb5xx"] or 0.0)
+        total = (totals["requests"] or 0.0) + (totals["elb503"] or 0.0)
+        facts = {
+            "targetErrors": totals["target5xx"],
+            "loadBalancerErrors": totals["elb5xx"],
+            "rejectedRequests": totals["elb503"],
+            "requests": totals["requests"],
+            "windowSeconds": window.total_seconds(),
+            "threshold": threshold,
+        }
         if total <= 0:
-            detail = f"no {requests.name} in the last {window}: cannot tell the error rate"
+            detail = f"no requests reported in the last {window}: cannot tell the error rate"
             return Reading("error-rate", region, subject, Status.UNKNOWN, None, "ratio", detail, facts)
-        ratio = failed / total
+        ratio = min(1.0, failed / total)
         status = _classify(ratio, threshold / 2, threshold)
-        detail = f"{ratio:.2%} of {total:g} requests failed over the last {window} (limit {threshold:.0%})"
+        detail = (
+            f"{ratio:.2%} of {total:g} requests failed over the last {window} ({totals['target5xx'] or 0:g} target "
+            f"5xx, {totals['elb5xx'] or 0:g} load balancer 5xx; limit {threshold:.0%})"
+        )
         return Reading("error-rate", region, subject, status, ratio, "ratio", detail, facts)
 
     return _guarded("error-rate", region, subject, region, measure)
+
+
+def target_health(clients: AwsClients, region: str, target_group_arn: str, *, expected: int = 1) -> Reading:
+    """Healthy targets behind the region's load balancer: the application serving, as the ALB itself sees it."""
+
+    def measure() -> Reading:
+        described = clients.client("elbv2", region).describe_target_health(TargetGroupArn=target_group_arn)
+        states = [d["TargetHealth"]["State"] for d in described["TargetHealthDescriptions"]]
+        healthy = states.count("healthy")
+        facts = {"healthy": healthy, "targets": len(states), "expected": expected}
+        detail = f"{healthy} of {len(states)} targets healthy"
+        if healthy == 0:
+            status = Status.FAILING
+        elif healthy < expected:
+            status, detail = Status.WARNING, f"{detail}, expected {expected}"
+        else:
+            status = Status.OK
+        return Reading("target-health", region, target_group_arn, status, healthy, "targets", detail, facts)
+
+    return _guarded("target-health", region, target_group_arn, region, measure)
+
+
+def ready_nodes(clients: AwsClients, region: str, cluster: str, node_group_name: str) -> int:
+    """InService instances of the node group's Auto Scaling group (catalogue: eks.active-is-not-ready)."""
+    group = clients.client("eks", region).describe_nodegroup(clusterName=cluster, nodegroupName=node_group_name)
+    names = [g["name"] for g in group["nodegroup"].get("resources", {}).get("autoScalingGroups", [])]
+    if not names:
+        return 0
+    described = clients.client("autoscaling", region).describe_auto_scaling_groups(AutoScalingGroupNames=names)
+    return sum(
+        1
+        for asg in described["AutoScalingGroups"]
+        for instance in asg.get("Instances", [])
+        if instance.get("LifecycleState") == "InService" and instance.get("HealthStatus", "Healthy") == "Healthy"
+    )
+
+
+def traffic_fence(clients: AwsClients, region: str, alarm_name: str) -> Reading:
+    """The traffic fence's alarm in the DR region: `raised` (ALARM), `lowered` (OK) or `never raised`."""
+
+    def measure() -> Reading:
+        alarms = clients.client("cloudwatch", region).describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
+        if not alarms:
+            detail = f"no alarm {alarm_name}: the stack was not deployed with the traffic fence"
+            return Reading("traffic-fence", region, alarm_name, Status.FAILING, None, "", detail)
+        state = alarms[0]["StateValue"]
+        value = {"ALARM": "raised", "OK": "lowered"}.get(state, "never raised")
+        detail = f"fence {value} (alarm {state})"
+        return Reading("traffic-fence", region, alarm_name, Status.OK, value, "", detail, {"state": state})
+
+    return _guarded("traffic-fence", region, alarm_name, region, measure)
 
 
 # --- object storage --------------------------------------------------------------
@@ -474,6 +679,8 @@ def s3_replication(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Reading:
     """The source bucket replicates to the destination (enabled rule, RTC) and keeps up (CloudWatch).
+
+    The rule's metrics exist only with RTC or metrics enabled (catalogue: s3.rtc-and-replication-metrics).
 
     `region` is the source bucket's region: its replication metrics live there.
     """

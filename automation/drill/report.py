@@ -75,6 +75,9 @@ def build_report(drill: Drill, result: DrillResult, failover: dict[str, Any]) ->
             "measured_by_runbook_seconds": failover_run.measurements.get(DATA_LOSS_WINDOW) if failover_run else None,
         },
         "isolation": failover["isolation"],
+        "split_brain": failover.get("split_brain"),
+        "concurrent_stack_updates": sandbox.stack.concurrent_updates,
+        "cache": failover_run.measurements.get("cache_state") if failover_run else None,
         "preflight": [
             {"name": check.name, "passed": check.passed, "detail": check.detail}
             for check in (failover_run.preflight if failover_run else [])
@@ -184,6 +187,14 @@ def _findings(drill: Drill, report: dict[str, Any]) -> list[str]:
             findings.append(
                 f"{name.upper()} missed: {objective['measured_seconds']:g} s against {objective['target_seconds']} s"
             )
+    split = report.get("split_brain") or {}
+    if split.get("requests_to_former_region") or split.get("writes_accepted_by_former_writer"):
+        findings.append(
+            f"SPLIT BRAIN: the former region got {split['requests_to_former_region']} requests and its writer "
+            f"acknowledged {split['writes_accepted_by_former_writer']} writes after the failover"
+        )
+    if report.get("concurrent_stack_updates"):
+        findings.append(f"{report['concurrent_stack_updates']} stack update(s) started while another still ran")
     calls = report["isolation"]["calls_to_failed_region"]
     if calls:
         findings.append(f"the failover called the failed region {report['isolation']['failed_region']} {calls} times")
@@ -199,10 +210,14 @@ def _findings(drill: Drill, report: dict[str, Any]) -> list[str]:
                     "the end (see the runbooks' follow-ups)"
                 )
             if back:
-                findings.append(
-                    f"{len(back)} {survival.kind} lost at failover are back in {final['region']}: the former primary "
-                    "still held them"
-                )
+                # A demoted Redis primary that rejoins does a full sync and loses what it alone held (catalogue:
+                # elasticache.rejoining-primary-full-sync): keys come back only from a holder that was never demoted.
+                holder = {
+                    "cache-keys": "the cache never failed over: its primary kept them",
+                    "s3-objects": "the former primary's bucket kept them",
+                    "database-rows": "the former writer's data was restored",
+                }.get(survival.kind, "the former primary kept them")
+                findings.append(f"{len(back)} {survival.kind} lost at failover are back in {final['region']}: {holder}")
     for run in report["runs"]:
         findings.extend(f"{run['runbook']}: {item}" for item in [*run["warnings"], *run["follow_ups"]])
     return list(dict.fromkeys(findings))
@@ -216,8 +231,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# DR drill (SIMULATION): {report['scenario']}: {report['result']} ({verdict})",
         "",
-        "> Offline sandbox: moto stood in for AWS and every duration is modelled from documented AWS figures "
-        "(automation/timings.py). No real infrastructure was touched.",
+        "> Offline sandbox: moto stood in for AWS and every duration is modelled, from documented AWS figures or "
+        "our estimates (automation/timings.py; each charge names its source). No real infrastructure was touched. "
+        "What was simulated is listed at the end.",
         "",
         f"- scenario: {report['summary']}",
         f"- failover mode: {report['failover_mode']}" + ("; forced with --force" if report["forced"] else ""),
@@ -247,6 +263,21 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"Calls to the failed region {isolation['failed_region']} during the failover: "
             f"**{isolation['calls_to_failed_region']}** (of {isolation['calls']} API calls).",
         ]
+    split = report.get("split_brain")
+    if split:
+        unfenced = split["unfenced_seconds"]
+        lines += [
+            "",
+            f"Split brain: **{split['requests_to_former_region']}** requests reached the former region and its writer "
+            f"{split['former_writer']} acknowledged **{split['writes_accepted_by_former_writer']}** writes after the "
+            "failover"
+            + (f"; it answered unfenced for {unfenced:g} s after it returned." if unfenced is not None else "."),
+        ]
+    lines += [
+        "",
+        f"Stack updates started while another still ran: **{report['concurrent_stack_updates']}**."
+        + (f" Cache after the failover: {report['cache']}." if report.get("cache") else ""),
+    ]
     if report["findings"]:
         lines += ["", "## Findings", "", *[f"- {finding}" for finding in report["findings"]]]
     lines += ["", "## Timeline", "", "| T (s) | modelled time | phase | event |", "|---:|---|---|---|"]

@@ -25,15 +25,24 @@ from typing import Any
 
 from automation.aws import readiness
 from automation.drill.report import build_report
-from automation.drill.scenarios import CRASH_RESUME, DEFAULT_CRASH_STEP, REPLICA_LAG, DrillResult, DrillScenario
+from automation.drill.scenarios import (
+    CRASH_RESUME,
+    DEFAULT_CRASH_STEP,
+    REPLICA_LAG,
+    SWITCH_TIMEOUT,
+    DrillResult,
+    DrillScenario,
+)
 from automation.errors import DrctlError
 from automation.journal import RunParameters, RunRecord, RunStatus, iso, local_store
 from automation.runbook import RunbookEngine, RunFailedError
 from automation.runbooks.context import DrAws, DrContext, RunbookSettings
 from automation.runbooks.failback import prepare_runbook, run_failback_switch
-from automation.runbooks.failover import failover_runbook
+from automation.runbooks.failover import failover_runbook, fence_former_region_runbook
+from automation.runbooks.status import read_status
 from automation.sandbox import MotoSandboxServer, Sandbox, SimulatedCrash, load_balancer_dimension
 from automation.timings import REPLICATION, Op
+from components.naming import db_identifier
 
 DRILL_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 """Modelled time starts here in every drill: timestamps repeat from run to run (run ids carry a random part)."""
@@ -53,6 +62,8 @@ class Traffic:
     steady_seconds: float = 300
     failed_over_seconds: float = 120
     after_failback_seconds: float = 60
+    returned_seconds: float = 120
+    """primary-returns: how long users keep coming after the former region answers again, before drctl fences it."""
 
 
 @dataclass
@@ -79,6 +90,13 @@ class Drill:
     run_anchors: dict[str, int] = field(default_factory=dict)
     """Run id -> the event that started it, so the timeline lists a run's steps after it at equal times."""
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    served: list[tuple[datetime, str, dict[str, int], dict[str, int]]] = field(default_factory=list)
+    """(when, phase, requests per region, rows acknowledged per region) of each batch of users' requests."""
+    failover_started: datetime | None = None
+    former_writer: str | None = None
+    returned_at: datetime | None = None
+    fenced_at: datetime | None = None
+    switch_started: datetime | None = None
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -92,10 +110,10 @@ class Drill:
             self.runs.append(run)
             self.run_anchors[run.run_id] = anchor
 
-    def context(self) -> DrContext:
+    def context(self, settings: RunbookSettings | None = None) -> DrContext:
         """What `drctl failover`/`failback` build from a real stack, built from the sandbox instead."""
         sandbox = self.sandbox
-        settings = RunbookSettings()
+        settings = settings or RunbookSettings()
         return DrContext(
             stack=sandbox.stack,
             aws=DrAws(sandbox.clients, sandbox.clock, settings),
@@ -119,15 +137,22 @@ class Drill:
     def parameters(self, mode: str | None = None) -> RunParameters:
         return RunParameters(reason=self.reason, operator=DRILL_OPERATOR, mode=mode, force=self.forced)
 
-    def write_for(self, region: str, seconds: float, phase: str) -> None:
-        """The application in `region` writes a batch every interval for `seconds`, the last one at the end."""
+    def serve_for(self, seconds: float, phase: str) -> None:
+        """Users send a batch every interval for `seconds`, each request where its resolver's DNS answer says."""
         clock, traffic = self.sandbox.clock, self.traffic
         batches = int(seconds // traffic.interval_seconds)
+        requests: Counter[str] = Counter()
+        written: Counter[str] = Counter()
         for index in range(batches + 1):
             if index:
                 clock.sleep(traffic.interval_seconds)
-            self.sandbox.data.write_batch(region, traffic.per_batch, prefix=phase)
-        self.event(phase, f"application wrote {(batches + 1) * traffic.per_batch} rows, objects and keys in {region}")
+            served = self.sandbox.serve(traffic.per_batch, prefix=phase)
+            self.served.append((clock.now(), phase, dict(served.requests), dict(served.written)))
+            requests.update(served.requests)
+            written.update(served.written)
+        where = ", ".join(f"{region} {count}" for region, count in sorted(requests.items())) or "none"
+        rows = ", ".join(f"{region} {count}" for region, count in sorted(written.items())) or "none"
+        self.event(phase, f"users sent {sum(requests.values())} requests ({where}); rows acknowledged: {rows}")
 
     def checkpoint(self, name: str, region: str) -> None:
         survivals = self.sandbox.data.survivors(region)
@@ -156,9 +181,16 @@ class Drill:
         for fault in self.scenario.before_failover:
             step = self.crash_step if fault == CRASH_RESUME else None
             self.event("fault", sandbox.inject(fault, step=step))
+        if self.scenario.fault_lead_seconds:
+            self.serve_for(self.scenario.fault_lead_seconds, "lead")
         if self.scenario.primary_region_fails:
             sandbox.clock.charge(Op.HEALTH_CHECK_DETECTION)
-            self.event("detect", f"Route53 health checks see {cfg.primary_region} failing; on-call starts drctl")
+            self.event("detect", f"Route53 health checks see {cfg.primary_region} failing")
+        if self.scenario.start_delay_seconds:
+            sandbox.clock.sleep(self.scenario.start_delay_seconds)
+            self.event("detect", f"the on-call starts drctl {self.scenario.start_delay_seconds:g} s after detection")
+        self.failover_started = sandbox.clock.now()
+        self.former_writer = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
         mark, first_call = sandbox.clock.mark(), len(sandbox.simulated.calls)
         anchor = self.event("failover", f"drctl failover --mode {mode.value}" + (" --force" if self.forced else ""))
         result: DrillResult | None = None
@@ -199,26 +231,61 @@ class Drill:
             typical = REPLICATION["rds-cross-region-replica"].typical_seconds
             self.event("repair", f"replication healthy again: {sandbox.set_replica_lag(typical)}")
 
+    def primary_returns(self) -> DrillResult | None:
+        """The failed region answers again while failed over: users keep coming, drctl sees and fences it."""
+        sandbox, cfg = self.sandbox, self.sandbox.cfg
+        self.event("repair", sandbox.restore_region(cfg.primary_region))
+        self.returned_at = sandbox.clock.now()
+        self.serve_for(self.traffic.returned_seconds, "primary-back")
+        rows = {reading.check: reading for reading in read_status(self.context()).readings}
+        fence_row = rows.get("former-writer-fence")
+        self.event("status", f"drctl status: {fence_row.status.value}: {fence_row.detail}" if fence_row else "-")
+        anchor = self.event("fence", "drctl fence-former-region")
+        try:
+            fenced = self.engine().run(fence_former_region_runbook(self.context()), self.parameters())
+        except (RunFailedError, DrctlError) as failure:
+            if isinstance(failure, RunFailedError):
+                self.add_run(failure.run, anchor)
+            self.event("fence", f"failed: {failure}")
+            return DrillResult.FAILED
+        self.add_run(fenced.run, anchor)
+        self.fenced_at = sandbox.clock.now()
+        self.event("fence", _ended(fenced.run))
+        return None
+
     def fail_back(self) -> DrillResult:
         sandbox, cfg = self.sandbox, self.sandbox.cfg
-        self.repair()
-        self.write_for(cfg.dr_region, self.traffic.failed_over_seconds, "failed-over")
+        if self.scenario.primary_returns_while_failed_over:
+            self.serve_for(self.traffic.failed_over_seconds, "failed-over")
+            stopped = self.primary_returns()
+            if stopped is not None:
+                return stopped
+        else:
+            self.repair()
+            self.serve_for(self.traffic.failed_over_seconds, "failed-over")
         anchor = self.event("failback", "drctl failback prepare")
         try:
             prepared = self.engine().run(prepare_runbook(self.context()), self.parameters())
-        except RunFailedError as failure:
-            self.add_run(failure.run, anchor)
+        except (RunFailedError, DrctlError) as failure:
+            if isinstance(failure, RunFailedError):
+                self.add_run(failure.run, anchor)
             self.event("failback", f"failed: {failure}")
             return DrillResult.FAILED
         self.add_run(prepared.run, anchor)
         self.event("failback", _ended(prepared.run))
         for fault in self.scenario.before_switch:
             self.event("fault", sandbox.inject(fault))
+        # switch-timeout: an update must not outlive its step; the held one runs far longer than this bound.
+        settings = (
+            RunbookSettings(promotion_timeout_seconds=600) if SWITCH_TIMEOUT in self.scenario.before_switch else None
+        )
+        self.switch_started = sandbox.clock.now()
         anchor = self.event("failback", "drctl failback switch")
         try:
-            switched = run_failback_switch(self.engine(), self.context(), self.parameters())
-        except RunFailedError as failure:
-            self.add_run(failure.run, anchor)
+            switched = run_failback_switch(self.engine(), self.context(settings), self.parameters())
+        except (RunFailedError, DrctlError) as failure:
+            if isinstance(failure, RunFailedError):
+                self.add_run(failure.run, anchor)
             self.event("failback", f"failed: {failure}")
             return DrillResult.FAILED
         for run in (switched.switch_run, switched.outcome.run):
@@ -229,6 +296,34 @@ class Drill:
             return DrillResult.ROLLED_BACK
         self.event("failback", _ended(switched.outcome.run))
         return DrillResult.SUCCEEDED
+
+    def split_brain(self) -> dict[str, Any] | None:
+        """Requests the former region got, and writes its writer acknowledged, between the failover and the switch.
+
+        Only the failback switch may send users back: anything before it reached a
+        region the platform had left.
+        """
+        if not self.scenario.primary_region_fails or self.failover_started is None or self.former_writer is None:
+            return None
+        primary = self.sandbox.cfg.primary_region
+        until = self.switch_started or self.sandbox.clock.now()
+        requests = sum(
+            counts.get(primary, 0) for at, _, counts, _ in self.served if self.failover_started <= at <= until
+        )
+        writes = [
+            w
+            for w in self.sandbox.data.database.writes_of(self.former_writer, self.failover_started)
+            if w.written_at <= until
+        ]
+        unfenced = (self.fenced_at - self.returned_at).total_seconds() if self.fenced_at and self.returned_at else None
+        return {
+            "requests_to_former_region": requests,
+            "writes_accepted_by_former_writer": len(writes),
+            "former_writer": self.former_writer,
+            "former_region_returned_at": iso(self.returned_at) if self.returned_at else None,
+            "former_writer_fenced_at": iso(self.fenced_at) if self.fenced_at else None,
+            "unfenced_seconds": unfenced,
+        }
 
 
 def run_drill(
@@ -263,16 +358,23 @@ def run_drill(
         drill.check_crash_step()
         sandbox.provision()
         drill.event("provision", f"steady state applied to moto ({cfg.primary_region} active, {cfg.dr_region} standby)")
-        drill.write_for(cfg.primary_region, drill.traffic.steady_seconds, "steady")
+        drill.serve_for(drill.traffic.steady_seconds, "steady")
+        if scenario.idle_before_failover_seconds:
+            sandbox.clock.sleep(scenario.idle_before_failover_seconds)
+            drill.event("idle", f"no writes for {scenario.idle_before_failover_seconds:g} s")
         result, failover = drill.fail_over()
         if result is None:
             drill.checkpoint("after-failover", cfg.dr_region)
             result = drill.fail_back()
         active = sandbox.stack.outputs()["activeRegion"]
         if result is not DrillResult.FAILED:
-            drill.write_for(active, drill.traffic.after_failback_seconds, "after")
+            drill.serve_for(drill.traffic.after_failback_seconds, "after")
         drill.checkpoint("final", active)
-        return build_report(drill, result, failover)
+        split = drill.split_brain()
+        if split and (split["requests_to_former_region"] or split["writes_accepted_by_former_writer"]):
+            drill.event("split-brain", f"the former region got {split['requests_to_former_region']} requests")
+            result = DrillResult.FAILED if result is DrillResult.SUCCEEDED else result
+        return build_report(drill, result, {**failover, "split_brain": split})
 
 
 @contextmanager

@@ -21,6 +21,11 @@ REPLICA_LAG = "replica-lag"
 DR_UNHEALTHY = "dr-unhealthy"
 CRASH_RESUME = "crash-resume"
 FAILBACK_ROLLBACK = "failback-rollback"
+SWITCH_TIMEOUT = "switch-timeout"
+# Scenarios that are a timeline rather than a fault of their own.
+PRIMARY_RETURNS = "primary-returns"
+GRACEFUL_IDLE = "graceful-idle"
+LATE_START = "late-start"
 
 
 class DrillResult(StrEnum):
@@ -44,6 +49,14 @@ class DrillScenario:
     before_switch: tuple[str, ...] = ()
     expected_when_forced: DrillResult | None = None
     """The result with --force --reason, where forcing changes it (only the RPO check can be overridden)."""
+    fault_lead_seconds: float = 0
+    """How long the fault has lasted (users still served) when the failover starts: its history in the metrics."""
+    idle_before_failover_seconds: float = 0
+    """The application writes nothing for this long before the failover starts."""
+    start_delay_seconds: float = 0
+    """How long after the failure is detected the on-call starts drctl."""
+    primary_returns_while_failed_over: bool = False
+    """The failed region answers again before failback; its application serves whatever reaches it."""
 
     @property
     def primary_region_fails(self) -> bool:
@@ -72,6 +85,7 @@ SCENARIOS: dict[str, DrillScenario] = {
             DrillResult.REFUSED,
             before_failover=(REPLICA_LAG,),
             expected_when_forced=DrillResult.SUCCEEDED,
+            fault_lead_seconds=900,
         ),
         DrillScenario(
             DR_UNHEALTHY,
@@ -79,6 +93,7 @@ SCENARIOS: dict[str, DrillScenario] = {
             FailoverMode.GRACEFUL,
             DrillResult.REFUSED,
             before_failover=(DR_UNHEALTHY,),
+            fault_lead_seconds=60,
         ),
         DrillScenario(
             CRASH_RESUME,
@@ -86,6 +101,42 @@ SCENARIOS: dict[str, DrillScenario] = {
             FailoverMode.EMERGENCY,
             DrillResult.SUCCEEDED,
             before_failover=(REGION_FAILURE, CRASH_RESUME),
+        ),
+        DrillScenario(
+            PRIMARY_RETURNS,
+            "emergency failover out of the primary region; the region returns while still failed over, its "
+            "application serving and writing whatever reaches it: the traffic fence keeps every request away, drctl "
+            "fences the former writer and stops its compute, then fails back",
+            FailoverMode.EMERGENCY,
+            DrillResult.SUCCEEDED,
+            before_failover=(REGION_FAILURE,),
+            primary_returns_while_failed_over=True,
+        ),
+        DrillScenario(
+            GRACEFUL_IDLE,
+            "planned switchover after the primary took no writes for 10 minutes (ReplicaLag saws up to ~300 s): "
+            "the writer is fenced and the final sync reads the replication slot, not ReplicaLag",
+            FailoverMode.GRACEFUL,
+            DrillResult.SUCCEEDED,
+            idle_before_failover_seconds=600,
+        ),
+        DrillScenario(
+            LATE_START,
+            "the primary region stops and the on-call starts the emergency failover 10 minutes later: the data-loss "
+            "window is the lag when the primary stopped (seconds), not the time since",
+            FailoverMode.EMERGENCY,
+            DrillResult.SUCCEEDED,
+            before_failover=(REGION_FAILURE,),
+            start_delay_seconds=600,
+        ),
+        DrillScenario(
+            SWITCH_TIMEOUT,
+            "after a region failure and repair, the failback switch's stack update runs past its step timeout: the "
+            "update is cancelled, the stack is free again before anything else updates it, and the switch rolls back",
+            FailoverMode.EMERGENCY,
+            DrillResult.ROLLED_BACK,
+            before_failover=(REGION_FAILURE,),
+            before_switch=(SWITCH_TIMEOUT,),
         ),
         DrillScenario(
             FAILBACK_ROLLBACK,

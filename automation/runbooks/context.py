@@ -16,7 +16,7 @@ from typing import Any
 
 from automation.aws import actions, readiness
 from automation.aws.clients import AwsClients, reaching
-from automation.aws.readiness import DatabaseInstance, GlobalDatastore, LagSample, MetricRef, Reading
+from automation.aws.readiness import DatabaseInstance, GlobalDatastore, LagSample, LoadBalancerMetrics, Reading
 from automation.aws.waiting import Clock, Observation, wait_for
 from automation.changes import diff
 from automation.dr_state import dr_keys
@@ -27,6 +27,9 @@ from automation.stack import ChangeSummary, ResourceStep, StackAdapter, UpdateRe
 from automation.stack_standin import cached_evaluation
 from components.config import NodeGroupSize, PlatformConfig, parse_config
 
+# catalogue: rds.idle-source-replays-every-few-minutes
+REPLAY_INTERVAL_SECONDS = 300.0
+"""How long an idle RDS PostgreSQL source may go without a replayed commit (RDS's own periodic activity)."""
 WARNINGS = "warnings"
 FOLLOW_UPS = "follow_ups"
 RESULT = "result"
@@ -41,18 +44,25 @@ class RunbookSettings:
 
     poll_seconds: float = 15
     catch_up_timeout_seconds: float = 900
-    """Graceful failover and failback switch: how long to wait for the replica to reach lag 0."""
+    """Graceful failover and failback switch: how long the final sync may take once writes are fenced."""
     promotion_timeout_seconds: float = 1800
     convergence_updates: int = 3
     """#4419: targeted updates after the first one before giving up on a promoted instance's settings."""
     replica_build_timeout_seconds: float = 4 * 3600
     """Failback prepare: a cross-region replica of a large database takes hours to build."""
-    switch_lag_threshold_seconds: float = 5
-    """Failback switch opens the read-only window only once the replica lags at most this much."""
+    switch_slot_lag_threshold_bytes: float = 64 * 1024 * 1024
+    """Failback switch fences the DR writer only once its replica trails by at most this much WAL."""
     error_rate_threshold: float = 0.05
     error_rate_window_seconds: float = 300
-    cache_timeout_seconds: float = 900
+    error_rate_grace_seconds: float = 120
+    """After the switch, how long the load balancer may report no traffic before that fails verification."""
+    cache_timeout_seconds: float = 300
+    """Bound of a Global Datastore failover (about a minute on AWS): a cache must never hold up the database."""
     compute_timeout_seconds: float = 900
+    fence_timeout_seconds: float = 300
+    """Raising or lowering the traffic fence: its alarm must follow within this."""
+    reboot_timeout_seconds: float = 900
+    batch_replication_timeout_seconds: float = 4 * 3600
 
 
 class DrAws:
@@ -106,16 +116,31 @@ class DrAws:
     def node_group(self, region: str, cluster: str, node_group: str, expected_desired: int | None) -> Reading:
         return readiness.node_group(self.clients, region, cluster, node_group, expected_desired=expected_desired)
 
-    def error_rate(self, region: str, metrics: tuple[MetricRef, MetricRef]) -> Reading:
+    def error_rate(self, region: str, metrics: LoadBalancerMetrics) -> Reading:
         return readiness.error_rate(
             self.clients,
             region,
-            errors=metrics[0],
-            requests=metrics[1],
+            metrics=metrics,
             threshold=self.settings.error_rate_threshold,
             window=timedelta(seconds=self.settings.error_rate_window_seconds),
             clock=self.clock,
         )
+
+    def data_loss_window(self, region: str, replica: str, cfg: PlatformConfig) -> Reading:
+        return readiness.data_loss_window(
+            self.clients,
+            region,
+            replica,
+            rpo_seconds=cfg.rpo_seconds,
+            replay_interval_seconds=REPLAY_INTERVAL_SECONDS,
+            clock=self.clock,
+        )
+
+    def target_health(self, region: str, target_group_arn: str, expected: int = 1) -> Reading:
+        return readiness.target_health(self.clients, region, target_group_arn, expected=expected)
+
+    def traffic_fence(self, fence: Mapping[str, Any]) -> Reading:
+        return readiness.traffic_fence(self.clients, fence["region"], fence["alarmName"])
 
     # --- descriptions (raise) -------------------------------------------------------------
 
@@ -141,9 +166,46 @@ class DrAws:
             clock=self.clock,
         )
 
-    def stop_writes(self, region: str, parameter_group: str, writer: str) -> actions.Outcome:
-        return actions.stop_writes(
-            self.clients, region, parameter_group, writer, interval_seconds=self.settings.poll_seconds, clock=self.clock
+    def wait_until_nodes_ready(self, region: str, cluster: str, node_group: str, desired: int) -> int:
+        return actions.wait_until_nodes_ready(
+            self.clients,
+            region,
+            cluster,
+            node_group,
+            desired,
+            timeout_seconds=self.settings.compute_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def fence_writer(self, region: str, parameter_group: str, writer: str, since: datetime) -> dict[str, Any]:
+        """Read-only by default, then a reboot that ends every session, then verified (catalogue:
+        rds.read-only-parameter-is-a-session-default, rds.reboot-ends-every-session).
+
+        `since`: when fencing first started (journaled), so a resumed run neither reboots twice nor accepts a
+        restart from before the change.
+        """
+        wait = {"interval_seconds": self.settings.poll_seconds, "clock": self.clock}
+        read_only = actions.set_read_only(self.clients, region, parameter_group, writer, **wait)
+        restart = actions.end_sessions(
+            self.clients, region, writer, after=since, timeout_seconds=self.settings.reboot_timeout_seconds, **wait
+        )
+        verified = actions.verify_fence(
+            self.clients, region, parameter_group, writer, in_sync_at=since, now=self.clock.now()
+        )
+        return {
+            "writer": writer,
+            "readOnly": read_only.detail,
+            "sessions": restart.detail,
+            "restartedAt": restart.state.isoformat(),
+            "verified": verified,
+            "changed": read_only.changed or restart.changed,
+        }
+
+    def verify_fence(self, region: str, parameter_group: str, writer: str, since: datetime) -> str:
+        """Raises unless the writer is read-only by default, in sync, and restarted since `since`."""
+        return actions.verify_fence(
+            self.clients, region, parameter_group, writer, in_sync_at=since, now=self.clock.now()
         )
 
     def allow_writes(self, region: str, parameter_group: str, writer: str) -> actions.Outcome:
@@ -163,8 +225,66 @@ class DrAws:
             clock=self.clock,
         )
 
-    def lag_at_promotion(self, region: str, replica: str) -> LagSample | None:
-        return actions.lag_at_promotion(self.clients, region, replica, clock=self.clock)
+    def wait_until_replica_has_everything(self, source_region: str, source: str, since: datetime) -> LagSample:
+        return actions.wait_until_replica_has_everything(
+            self.clients,
+            source_region,
+            source,
+            since=since,
+            timeout_seconds=self.settings.catch_up_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def wait_until_slot_lag_below(self, source_region: str, source: str) -> LagSample:
+        return actions.wait_until_slot_lag_below(
+            self.clients,
+            source_region,
+            source,
+            max_bytes=self.settings.switch_slot_lag_threshold_bytes,
+            timeout_seconds=self.settings.catch_up_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def set_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool) -> actions.Outcome:
+        return actions.set_traffic_fence(
+            self.clients,
+            fence,
+            raised=raised,
+            timeout_seconds=self.settings.fence_timeout_seconds,
+            interval_seconds=self.settings.poll_seconds,
+            clock=self.clock,
+        )
+
+    def start_batch_replication(
+        self, region: str, source_bucket_arn: str, role_arn: str, token: str, description: str
+    ) -> str:
+        return actions.start_batch_replication(
+            self.clients,
+            region,
+            account=actions.account_id(self.clients, region),
+            source_bucket_arn=source_bucket_arn,
+            role_arn=role_arn,
+            token=token,
+            description=description,
+        )
+
+    def find_batch_job(self, region: str, description: str) -> dict[str, Any] | None:
+        with reaching(region):
+            account = actions.account_id(self.clients, region)
+        return actions.find_batch_job(self.clients, region, account=account, description=description)
+
+    def wait_for_batch_job(self, region: str, job_id: str) -> dict[str, Any]:
+        return actions.wait_for_batch_job(
+            self.clients,
+            region,
+            account=actions.account_id(self.clients, region),
+            job_id=job_id,
+            timeout_seconds=self.settings.batch_replication_timeout_seconds,
+            interval_seconds=max(self.settings.poll_seconds, 60),
+            clock=self.clock,
+        )
 
     def wait_until_writer(self, region: str, identifier: str) -> DatabaseInstance:
         return actions.wait_until_writer(
@@ -250,7 +370,7 @@ class DrContext:
     evaluate: Callable[[Mapping[str, str], str], Evaluation] = cached_evaluation
     step_hook: Callable[[str], None] | None = None
     """Called with the step's name before each action (the sandbox's crash points)."""
-    error_metrics: Callable[[str], tuple[MetricRef, MetricRef] | None] | None = None
+    error_metrics: Callable[[str], LoadBalancerMetrics | None] | None = None
     """The (errors, requests) metrics of a region; default: its ALB from the stack outputs."""
     record_dr_state: Callable[[RunContext, Mapping[str, str]], None] | None = None
     """Writes the DR state authority (automation.dr_state); called before DR keys reach the stack config."""
@@ -351,7 +471,7 @@ class DrContext:
         regions = sorted({change.region for change in changes})
         return ", ".join(f"{n} to {op}" for op, n in sorted(counts.items())) + f" (in {', '.join(regions)})"
 
-    def load_balancer_metrics(self, region: str) -> tuple[MetricRef, MetricRef] | None:
+    def load_balancer_metrics(self, region: str) -> LoadBalancerMetrics | None:
         if self.error_metrics is not None:
             return self.error_metrics(region)
         entry = (self.stack.outputs().get("entryPoints") or {}).get(region) or {}

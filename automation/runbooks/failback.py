@@ -1,27 +1,35 @@
 """`drctl failback prepare`, `drctl failback switch` and the switch's automatic rollback.
 
-prepare (failed-over -> resyncing): snapshot the old primary, write the
-resyncing config, run a full update (the primary region answers again; never
-refresh) that builds a new primary-region replica of the DR writer and
-reverses S3 replication, wait until it is in sync, re-seed the cache, verify.
+prepare (failed-over -> resyncing): first fence the former writer and stop
+the former region's compute (what an emergency failover could not do while it
+was down), snapshot it, write the resyncing config, run a full update (the
+primary region answers again; never refresh) that builds a new primary-region
+replica of the DR writer and reverses S3 replication, wait until it is in
+sync, re-seed the cache, replicate with S3 Batch Replication what the DR
+bucket took while failed over, verify.
 
-switch (resyncing -> steady): scale primary compute and let the replica
-catch up, open the read-only window on the DR writer, final sync (lag 0), move
-the cache writer back, write the steady config, update the stack while
-leaving the new DR replica (and the DR node group's scale-down) out, verify
-and watch the error rate. Only then rebuild the DR replica with a second,
-full update (ARC's "post-recovery action that re-creates replication").
+switch (resyncing -> steady): scale primary compute and let the replica come
+close, fence the DR writer (read-only, every session ended, verified), wait
+until the replica has received everything (the DR writer's replication slot
+empty), move the cache writer back, write the steady config, update the stack
+while leaving the new DR replica (and the DR node group's scale-down) out,
+lower the traffic fence, then verify and watch the error rate. Only then
+rebuild the DR replica with a second, full update (ARC's "post-recovery
+action that re-creates replication").
 
-If anything fails once the read-only window is open, `run_failback_switch`
-rolls back at once (writes are down until it does): the `failback-rollback`
-runbook fences the promoted primary, moves the cache and the writes back to the
-DR writer, writes `rollback_config` (failed-over, DR generation restored) and
-updates the DR region and global resources. Its result is "rolled-back".
+If anything fails between the fence on the DR writer and a passed
+verification, `run_failback_switch` rolls back at once (writes are down until
+it does): the `failback-rollback` runbook raises the traffic fence again,
+fences the promoted primary, moves the cache and the writes back to the DR
+writer, writes `rollback_config` (failed-over, DR generation restored) and
+updates the DR region and global resources. Its result is "rolled-back". A
+failure after verification passed is not rolled back (writes on the primary
+would be thrown away): the run stops and rerunning the switch finishes it.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +37,7 @@ from automation.aws.clients import RegionUnreachableError
 from automation.aws.readiness import Status
 from automation.errors import DrctlError
 from automation.evaluate import Evaluation
-from automation.journal import RunParameters, RunRecord, StepStatus, iso, parse_iso
+from automation.journal import RunParameters, RunRecord, RunStatus, StepStatus, iso, parse_iso
 from automation.runbook import (
     DATA_LOSS_WINDOW,
     Check,
@@ -41,10 +49,13 @@ from automation.runbook import (
     RunOutcome,
 )
 from automation.runbooks.context import RESULT, DrContext, dependents, follow_up, output, warn
-from automation.runbooks.failover import WRITES_STOPPED_AT, dns_targets, failover_targets
+from automation.runbooks.failover import dns_targets, failover_targets
 from automation.runbooks.steps import (
+    WRITES_STOPPED_AT,
     allow_writes_step,
     converge_step,
+    fence_writer_step,
+    former_region_steps,
     health_check_green,
     notify,
     prepare_region_for_traffic,
@@ -52,6 +63,8 @@ from automation.runbooks.steps import (
     standalone_writer_check,
     state_is,
     target_config,
+    traffic_fence_step,
+    wait_for_clients,
     write_config_step,
 )
 from automation.transitions import rollback_config, transition_config
@@ -65,7 +78,9 @@ from components.naming import (
 PREPARE = "failback-prepare"
 SWITCH = "failback-switch"
 ROLLBACK = "failback-rollback"
-READ_ONLY_STEP = "stop_writes_on_dr_writer"
+READ_ONLY_STEP = "fence_dr_writer"
+VERIFY_STEP = "verify_primary_serving"
+BATCH_JOB = "batch_replication_job"
 EXCLUDED = "excluded_from_first_update"
 ROLLBACK_CAUSE = "rollback_cause"
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -107,27 +122,9 @@ def dr_rebuild_urns(ctx: DrContext, raw_config: dict[str, str], new_dr_db: str) 
     return dependents(evaluation, [instance_urn(evaluation, new_dr_db), *node_groups])
 
 
-def batch_replication_command(ctx: DrContext, cfg: PlatformConfig) -> str:
-    """S3 Batch Replication of what the DR bucket holds that never replicated (written while failed over)."""
-    outputs = ctx.stack.outputs()
-    account = output(outputs, "alertTopics", cfg.dr_region).split(":")[4]
-    bucket_arn = output(outputs, "buckets", cfg.dr_region, "arn")
-    generator = json.dumps(
-        {
-            "S3JobManifestGenerator": {
-                "ExpectedBucketOwner": account,
-                "SourceBucket": bucket_arn,
-                "EnableManifestOutput": False,
-                "Filter": {"EligibleForReplication": True, "ObjectReplicationStatuses": ["NONE", "FAILED"]},
-            }
-        },
-        separators=(",", ":"),
-    )
-    return (
-        f"aws s3control create-job --region {cfg.dr_region} --account-id {account} "
-        "--operation '{\"S3ReplicateObject\":{}}' --report '{\"Enabled\":false}' --priority 10 "
-        f"--role-arn <BATCH_REPLICATION_ROLE_ARN> --manifest-generator '{generator}' --no-confirmation-required"
-    )
+def batch_job_description(ctx: DrContext, dr_writer: str) -> str:
+    """Names the failback cycle's S3 Batch Replication job: the prepare that starts it and the switch that checks it."""
+    return f"dr-platform failback of {ctx.stack.fully_qualified_name} from {dr_writer}"
 
 
 # --- prepare -------------------------------------------------------------------------------------
@@ -173,12 +170,23 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
         reading = ctx.aws.s3_replication(dr, bucket, output(outputs, "buckets", primary, "arn"), cfg)
         if reading.status is Status.FAILING or reading.status is Status.UNREACHABLE:
             raise CheckFailedError(f"replication from {bucket}: {reading.detail}")
-        follow_up(
-            run,
-            "objects written to the DR bucket while failed over are not replicated by the new rule; copy them "
-            f"before the failback switch with S3 Batch Replication: {batch_replication_command(ctx, cfg)}",
-        )
         return {"source": bucket, "status": reading.status.value, "detail": reading.detail}
+
+    def replicate_existing_objects(run: RunContext) -> dict[str, Any]:
+        # catalogue: s3.live-replication-skips-existing-objects
+        outputs = ctx.stack.outputs()
+        description = batch_job_description(ctx, dr_db)
+        job_id = run.measurement(BATCH_JOB) or ctx.aws.start_batch_replication(
+            dr,
+            output(outputs, "buckets", dr, "arn"),
+            output(outputs, "replication", "batchRoleArn"),
+            hashlib.sha256(description.encode()).hexdigest()[:32],
+            description,
+        )
+        run.record(BATCH_JOB, job_id)
+        job = ctx.aws.wait_for_batch_job(dr, job_id)
+        progress = job.get("ProgressSummary", {})
+        return {"job": job_id, "status": job["Status"], "objects": progress.get("TotalNumberOfTasks")}
 
     def outputs_show_resyncing(run: RunContext) -> str:
         outputs = ctx.stack.outputs()
@@ -191,7 +199,10 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
         subject = f"dr-platform {ctx.stack.fully_qualified_name}: failback prepared, {new_db} replicates from {dr}"
         return notify(ctx, run, dr, subject, {"event": "resyncing", "activeRegion": dr, "newReplica": new_db})
 
+    fence_former, stop_former_compute = former_region_steps(ctx, cfg, old_db)
     items = (
+        fence_former,
+        stop_former_compute,
         ctx.step(
             "snapshot_old_primary",
             snapshot,
@@ -226,7 +237,13 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
         ctx.step(
             "check_reversed_s3_replication",
             reverse_s3_replication,
-            description=f"replication now runs {dr} -> {primary}; S3 Batch Replication follow-up for older objects",
+            description=f"replication now runs {dr} -> {primary}",
+        ),
+        ctx.step(
+            "replicate_objects_written_while_failed_over",
+            replicate_existing_objects,
+            description=f"S3 Batch Replication of what the {dr} bucket took before the reversed rule existed",
+            timeout_seconds=ctx.settings.batch_replication_timeout_seconds + 300,
         ),
         ctx.step(
             "verify_resync",
@@ -272,24 +289,19 @@ def switch_runbook(ctx: DrContext) -> Runbook:
     primary_db = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
 
     def allow_writes_on_primary_parameters(run: RunContext) -> dict[str, Any]:
-        # A graceful failover left read-only set here; the replica ignores it, the promoted writer would not.
+        # The former writer's fence set read-only here; the replica ignores it, the promoted writer would not.
         outcome = ctx.aws.allow_writes(primary, db_parameter_group_name(cfg, "primary"), primary_db)
         return {"changed": outcome.changed, "detail": outcome.detail}
 
     def wait_until_close(run: RunContext) -> dict[str, Any]:
-        threshold = ctx.settings.switch_lag_threshold_seconds
-        sample = ctx.aws.wait_until_caught_up(primary, primary_db, ctx.clock.now(), threshold)
-        return {"lagSeconds": sample.seconds, "threshold": threshold}
+        sample = ctx.aws.wait_until_slot_lag_below(dr, dr_writer)
+        return {"slotLagBytes": sample.seconds, "threshold": ctx.settings.switch_slot_lag_threshold_bytes}
 
-    def stop_writes_on_dr(run: RunContext) -> dict[str, Any]:
-        outcome = ctx.aws.stop_writes(dr, db_parameter_group_name(cfg, "dr"), dr_writer)
-        run.record(WRITES_STOPPED_AT, iso(ctx.clock.now()))
-        return {"writer": dr_writer, "changed": outcome.changed}
-
+    # catalogue: rds.oldest-replication-slot-lag
     def final_sync(run: RunContext) -> dict[str, Any]:
-        sample = ctx.aws.wait_until_caught_up(primary, primary_db, parse_iso(run.measurement(WRITES_STOPPED_AT)), 0)
-        run.record(DATA_LOSS_WINDOW, sample.seconds)
-        return {"lagSeconds": sample.seconds, "at": iso(sample.at)}
+        sample = ctx.aws.wait_until_replica_has_everything(dr, dr_writer, parse_iso(run.measurement(WRITES_STOPPED_AT)))
+        run.record(DATA_LOSS_WINDOW, 0)
+        return {"source": dr_writer, "slotLagBytes": sample.seconds, "at": iso(sample.at)}
 
     def fail_back_cache(run: RunContext) -> dict[str, Any]:
         global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
@@ -312,20 +324,28 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         ctx.update(run, None, exclude=excluded(run), message="drctl: converge #4419")
 
     def watch_error_rate(run: RunContext) -> dict[str, Any]:
-        run.sleep(ctx.settings.error_rate_window_seconds)
-        return {"watchedSeconds": ctx.settings.error_rate_window_seconds}
-
-    def error_rate_under_limit(run: RunContext) -> str:
+        """Clients moved, then the error rate watched for the window: a failing rate stops at once."""
+        waited = wait_for_clients(ctx, run)
         metrics = ctx.load_balancer_metrics(primary)
         if metrics is None:
             warn(run, f"{primary} has no load balancer in the stack outputs: the error rate was not measured")
-            return "not measured (no load balancer metrics)"
-        reading = ctx.aws.error_rate(primary, metrics)
-        if reading.status in (Status.FAILING, Status.UNREACHABLE):
-            raise CheckFailedError(f"error rate in {primary}: {reading.detail}")
-        if reading.status is Status.UNKNOWN:
-            warn(run, f"error rate in {primary} unknown: {reading.detail}")
-        return reading.detail
+            return {**waited, "watchedSeconds": 0}
+        started = ctx.clock.now()
+        window = ctx.settings.error_rate_window_seconds
+        while True:
+            run.sleep(min(ctx.settings.poll_seconds, window))
+            elapsed = (ctx.clock.now() - started).total_seconds()
+            reading = ctx.aws.error_rate(primary, metrics)
+            if reading.status in (Status.FAILING, Status.UNREACHABLE):
+                raise CheckFailedError(f"error rate in {primary}: {reading.detail}")
+            # catalogue: elb.metrics-per-60-seconds-only-with-traffic
+            if reading.status is Status.UNKNOWN and elapsed >= ctx.settings.error_rate_grace_seconds:
+                raise CheckFailedError(
+                    f"error rate in {primary} still unknown after {elapsed:g} s: {reading.detail}; the switch "
+                    "cannot be verified"
+                )
+            if elapsed >= window and reading.status is not Status.UNKNOWN:
+                return {**waited, "watchedSeconds": elapsed, "errorRate": reading.detail}
 
     def outputs_show_primary_active(run: RunContext) -> str:
         outputs = ctx.stack.outputs()
@@ -336,6 +356,12 @@ def switch_runbook(ctx: DrContext) -> Runbook:
 
     def cache_primary_in_primary(run: RunContext) -> Any:
         return ctx.aws.global_datastore(primary, output(ctx.stack.outputs(), "cache", "globalDatastoreId"), primary)
+
+    def fence_lowered(run: RunContext) -> str:
+        reading = ctx.aws.traffic_fence(output(ctx.stack.outputs(), "dns", "fence"))
+        if reading.value != "lowered":
+            raise CheckFailedError(f"the traffic fence is not lowered: {reading.detail}")
+        return reading.detail
 
     def rebuild_dr_replica(run: RunContext) -> dict[str, Any]:
         result = ctx.update(
@@ -348,6 +374,20 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         return notify(
             ctx, run, primary, subject, {"event": "steady", "activeRegion": primary, "newDrReplica": new_dr_db}
         )
+
+    def objects_replicated(run: RunContext) -> str:
+        job = ctx.aws.find_batch_job(dr, batch_job_description(ctx, dr_writer))
+        if job is None:
+            raise CheckFailedError(
+                "no S3 Batch Replication job copied what the DR bucket took while failed over: rerun "
+                "`drctl failback prepare` (it starts the job and waits for it)"
+            )
+        if job["Status"] != "Complete":
+            raise CheckFailedError(
+                f"S3 Batch Replication job {job['JobId']} is {job['Status']}: wait until it completed (rerun "
+                "`drctl failback prepare` to wait for it)"
+            )
+        return f"S3 Batch Replication job {job['JobId']} complete"
 
     items = (
         prepare_region_for_traffic(
@@ -362,19 +402,23 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             ctx.step(
                 "wait_until_primary_replica_close",
                 wait_until_close,
-                description=f"{primary_db} lags at most {ctx.settings.switch_lag_threshold_seconds:g} s",
+                description=f"{primary_db} trails {dr_writer} by at most "
+                f"{ctx.settings.switch_slot_lag_threshold_bytes:g} bytes of WAL",
                 timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
             ),
         ),
-        ctx.step(
+        fence_writer_step(
+            ctx,
             READ_ONLY_STEP,
-            stop_writes_on_dr,
-            description=f"read-only window: default_transaction_read_only on {dr_writer} ({dr})",
+            dr,
+            db_parameter_group_name(cfg, "dr"),
+            dr_writer,
+            description=f"read-only window: default_transaction_read_only on {dr_writer} ({dr}), reboot, verify",
         ),
         ctx.step(
             "wait_for_final_sync",
             final_sync,
-            description=f"{primary_db} reports lag 0 after writes stopped",
+            description=f"OldestReplicationSlotLag of {dr_writer} at 0 after the fence: {primary_db} has every write",
             timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
         ),
         ctx.step(
@@ -402,20 +446,26 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             "primary",
             primary_db,
             update_again,
-            description=f"wait until {primary_db} is a standalone writer with backups and its secret",
+            description=f"wait until {primary_db} is a standalone writer with its backups",
+        ),
+        traffic_fence_step(
+            ctx,
+            raised=False,
+            description=f"traffic fence lowered: Route53 answers {primary} again (its record is PRIMARY)",
         ),
         ctx.step(
-            "verify_primary_serving",
+            VERIFY_STEP,
             watch_error_rate,
-            description=f"watch {primary} for {ctx.settings.error_rate_window_seconds:g} s; any failure rolls back",
+            description=f"clients moved, then watch {primary} for {ctx.settings.error_rate_window_seconds:g} s; "
+            "any failure rolls back",
             verifies_recovery=True,
-            timeout_seconds=ctx.settings.error_rate_window_seconds + 300,
+            timeout_seconds=max(ctx.settings.error_rate_window_seconds, ctx.settings.error_rate_grace_seconds) + 900,
             post_checks=(
                 standalone_writer_check(ctx, cfg, "primary", primary_db),
                 Check("stack_outputs_show_primary_active", outputs_show_primary_active),
+                Check("traffic_fence_lowered", fence_lowered),
                 health_check_green(ctx, "primary_health_check_green", primary, failed_region=None),
                 reading_check("global_datastore_primary_in_primary", cache_primary_in_primary),
-                Check("error_rate_under_limit", error_rate_under_limit),
             ),
         ),
         ctx.step(
@@ -455,6 +505,7 @@ def switch_runbook(ctx: DrContext) -> Runbook:
                 ),
             ),
             reading_check("dr_writer_serving", lambda run: ctx.aws.database_role(dr, dr_writer, "writer")),
+            Check("objects_written_while_failed_over_replicated", objects_replicated),
             health_check_green(ctx, "primary_health_check_green", primary, failed_region=None),
         ),
         rto_target_seconds=cfg.rto_seconds,
@@ -492,12 +543,23 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
         return {"cause": run.measurement(ROLLBACK_CAUSE) or "operator request"}
 
     def fence_primary(run: RunContext) -> dict[str, Any]:
+        started = run.measurement("fence_promoted_primary_started_at") or iso(ctx.clock.now())
+        run.record("fence_promoted_primary_started_at", started)
         try:
-            outcome = ctx.aws.stop_writes(primary, db_parameter_group_name(cfg, "primary"), primary_db)
+            role = ctx.aws.database_role(primary, primary_db, "writer")
+            if role.value != "writer":
+                return {"fenced": False, "detail": f"{primary_db} was never promoted ({role.detail}): nothing to fence"}
+            group = db_parameter_group_name(cfg, "primary")
+            fenced = ctx.aws.fence_writer(primary, group, primary_db, parse_iso(started))
         except RegionUnreachableError as error:
-            warn(run, f"could not fence {primary_db}: {error}; make sure nothing writes to it")
+            warn(run, f"could not fence {primary_db}: {error}; the traffic fence keeps users away from it")
+            follow_up(
+                run,
+                f"once {primary} answers: drctl failback prepare --stack {ctx.stack.fully_qualified_name} (its first "
+                f"steps fence {primary_db} and stop {primary}'s compute)",
+            )
             return {"fenced": False}
-        return {"fenced": True, "changed": outcome.changed}
+        return {"fenced": True, **fenced}
 
     def cache_back_to_dr(run: RunContext) -> dict[str, Any]:
         global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
@@ -535,10 +597,14 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
 
     items = (
         ctx.step("record_rollback_cause", record_cause, description="keep why the failback is being rolled back"),
+        traffic_fence_step(
+            ctx, raised=True, description=f"traffic fence raised again: Route53 answers {dr} only, at once"
+        ),
         ctx.step(
             "fence_promoted_primary",
             fence_primary,
-            description=f"default_transaction_read_only on {primary_db} so nothing keeps writing there",
+            description=f"read-only and every session ended on {primary_db} if it was promoted, verified",
+            timeout_seconds=ctx.settings.reboot_timeout_seconds + 600,
         ),
         ctx.step(
             "fail_over_global_datastore_to_dr",
@@ -563,8 +629,9 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
         ),
         ctx.step(
             "verify_dr_serving_again",
-            lambda run: None,
-            description=f"{dr_writer} is a writable writer, outputs and cache at {dr}",
+            lambda run: wait_for_clients(ctx, run),
+            description=f"clients back at {dr}; {dr_writer} is a writable writer, outputs and cache at {dr}",
+            timeout_seconds=900,
             verifies_recovery=True,
             post_checks=(
                 standalone_writer_check(ctx, cfg, "dr", dr_writer),
@@ -617,6 +684,10 @@ def read_only_window_opened(run: RunRecord) -> bool:
     return run.step(READ_ONLY_STEP).status is not StepStatus.PENDING
 
 
+def switch_verified(run: RunRecord) -> bool:
+    return run.step(VERIFY_STEP).status.done
+
+
 def run_failback_switch(
     engine: RunbookEngine,
     ctx: DrContext,
@@ -625,8 +696,15 @@ def run_failback_switch(
     dry_run: bool = False,
     abandon_unfinished: bool = False,
 ) -> SwitchOutcome:
-    """Run the switch; if it fails once writes are stopped on the DR writer, roll back at once and say so."""
+    """Run the switch; if it fails between the DR writer's fence and a passed verification, roll back at once.
+
+    Before the fence nothing has changed for users: the failure stops the run.
+    After verification passed, writes go to the primary: rolling back would
+    throw them away, so a later failure (the DR rebuild, the notification)
+    stops the run and rerunning the switch finishes it.
+    """
     rollback_params = rollback_parameters(parameters)
+    stack = ctx.stack.fully_qualified_name
     current = engine.journal.load()
     if not dry_run and current and current.runbook == ROLLBACK and not current.finished and current.any_step_started:
         engine.output(f"resuming the interrupted automatic rollback {current.run_id}")
@@ -637,6 +715,14 @@ def run_failback_switch(
     except RunFailedError as failure:
         if not read_only_window_opened(failure.run):
             raise
+        if switch_verified(failure.run):
+            failed = next((step.name for step in failure.run.steps if step.status.name in ("FAILED", "TIMED_OUT")), "")
+            raise DrctlError(
+                f"the failback switch is verified ({ctx.config().primary_region} serves and takes the writes) but "
+                f"stopped at {failed}: {failure.run.error}",
+                hint=f"not rolled back: that would throw away writes made on the primary since. Fix the cause and "
+                f"rerun `drctl failback switch --stack {stack}`: it resumes at {failed}",
+            ) from failure
         cause = failure.run.error or "the switch failed"
         engine.output(f"FAILBACK SWITCH FAILED with writes stopped on the DR writer: {cause}")
         engine.output("ROLLING BACK to the DR region now")
@@ -646,11 +732,21 @@ def run_failback_switch(
 
 
 def _rollback(engine: RunbookEngine, ctx: DrContext, parameters: RunParameters, cause: str | None) -> RunOutcome:
+    stack = ctx.stack.fully_qualified_name
     try:
         return engine.run(rollback_runbook(ctx, cause), parameters, abandon_unfinished=True)
     except RunFailedError as failure:
+        if failure.run.status is RunStatus.REFUSED:
+            hint = (
+                "nothing of the rollback ran and writes are still stopped on the DR writer: fix what its preflight "
+                f"reports, then run `drctl failback rollback --stack {stack} --reason '...'` (rerunning the switch "
+                "would start a new switch)"
+            )
+        else:
+            hint = (
+                "writes may still be stopped on the DR writer; fix the cause and rerun the same "
+                f"`drctl failback switch --stack {stack}` command: it resumes the rollback"
+            )
         raise DrctlError(
-            f"the failback switch failed and its automatic rollback stopped too: {failure}",
-            hint="writes may still be stopped on the DR writer; fix the cause and rerun the same "
-            "`drctl failback switch` command: it resumes the rollback",
+            f"the failback switch failed and its automatic rollback stopped too: {failure}", hint=hint
         ) from failure

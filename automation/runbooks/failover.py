@@ -2,17 +2,24 @@
 
 Two modes, as operators know them:
 
-- graceful (planned switchover): both regions answer. Writes stop on the
-  primary, the DR replica catches up to lag 0, then the switch: no data loss.
+- graceful (planned switchover): both regions answer. The primary writer is
+  fenced (read-only by default, every session ended by a reboot, verified),
+  the DR replica is awaited until it has received everything (the source's
+  replication slot empty after the fence), then the switch; moving DNS is
+  part of success: no data loss, no traffic left on a read-only writer.
 - emergency: the primary region is impaired. Nothing here calls it: no read,
   no refresh, no update (the stack update targets the DR region and global
-  resources only, and Route53 is neither read nor changed while its control
-  plane is the failed region). The data-loss window is the replica lag at
-  promotion, bounded by the RPO check of the preflight.
+  resources only, and Route53's control plane is neither read nor changed
+  while it is the failed region). The first step raises the traffic fence in
+  the DR region's data plane, so the primary gets no request when it returns;
+  `drctl failback prepare` (or the `fence-former-region` runbook) then fences
+  its writer and compute as soon as it answers. The data-loss window is the
+  replica's lag when the primary stopped, read from the metric's history.
 
-Order: [scale DR compute || fail the cache over] -> record the lag at
-promotion -> write the failed-over config -> targeted update (promotes the DR
-database) -> converge (#4419) -> reconcile DNS records -> verify -> notify.
+Order (emergency): raise the traffic fence -> measure the data-loss window ->
+[scale DR compute || allow writes there || fail the cache over (bounded)] ->
+write the failed-over config -> targeted update (promotes the DR database) ->
+converge (#4419) -> reconcile DNS records -> verify (clients moved) -> notify.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ from typing import Any
 from automation.aws.readiness import Status
 from automation.errors import DrctlError
 from automation.journal import iso, parse_iso
-from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Runbook, RunContext
+from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Parallel, Runbook, RunContext, Step
 from automation.runbooks.context import DrContext, follow_up, output, route53_urns, warn
 from automation.runbooks.steps import (
+    WRITES_STOPPED_AT,
     allow_writes_step,
     converge_step,
+    fence_writer_step,
+    former_region_steps,
     health_check_green,
     notify,
     prepare_region_for_traffic,
@@ -37,11 +47,13 @@ from automation.runbooks.steps import (
     standalone_writer_check,
     state_is,
     target_config,
+    traffic_fence_step,
+    wait_for_clients,
     write_config_step,
 )
 from automation.stack import root_stack_urn, short_stack_name
 from automation.targets import refuse_failed_region_targets, surviving_region_targets
-from components.config import DrState
+from components.config import DrState, PlatformConfig
 from components.naming import (
     cache_group_id,
     cluster_name,
@@ -51,9 +63,9 @@ from components.naming import (
 )
 
 RUNBOOK = "failover"
-WRITES_STOPPED_AT = "writes_stopped_at"
+FENCE_FORMER_REGION = "fence-former-region"
 DNS_RECONCILED = "dns_reconciled"
-CACHE_FAILED_OVER = "cache_failed_over"
+CACHE_STATE = "cache_state"
 
 
 class FailoverMode(StrEnum):
@@ -82,11 +94,15 @@ def dns_targets(ctx: DrContext, raw_config: Mapping[str, str], failed_region: st
     return targets
 
 
-def reconcile_dns(ctx: DrContext, run: RunContext, failed_region: str | None, surviving_region: str) -> dict[str, Any]:
-    """Make the declared Route53 records agree with where health-check failover already sends traffic.
+def reconcile_dns(
+    ctx: DrContext, run: RunContext, failed_region: str | None, surviving_region: str, *, required: bool
+) -> dict[str, Any]:
+    """Make the declared Route53 records agree with where the traffic fence already sends traffic.
 
-    Reconciliation, not the step traffic depends on: a failure is a warning and
-    a follow-up (`drctl reconcile-dns`), never a failed run.
+    In an emergency this is reconciliation, not the step traffic depends on: a
+    failure is a warning and a follow-up (`drctl reconcile-dns`). When
+    `required` (a graceful switchover), a failure fails the step: the run
+    resumes here when rerun.
     """
     later = f"drctl reconcile-dns --stack {ctx.stack.fully_qualified_name} once Route53's control plane answers"
     if failed_region is not None and not route53_readable(failed_region):
@@ -99,7 +115,14 @@ def reconcile_dns(ctx: DrContext, run: RunContext, failed_region: str | None, su
     try:
         result = ctx.update(run, targets, message=f"drctl: reconcile DNS records with {surviving_region}")
     except DrctlError as error:
-        warn(run, f"Route53 records not updated ({error}); health-check failover routes traffic meanwhile")
+        if required:
+            raise DrctlError(
+                f"the Route53 records could not be moved to {surviving_region} ({error}); a planned switchover must "
+                "move DNS: when Route53 answers, rerun the same `drctl failover --mode graceful` command, it resumes "
+                "at this step",
+                hint=f"the traffic fence already sends users to {surviving_region}",
+            ) from error
+        warn(run, f"Route53 records not updated ({error}); the traffic fence routes traffic meanwhile")
         follow_up(run, later)
         run.record(DNS_RECONCILED, False)
         return {"reconciled": False, "error": str(error)}
@@ -107,15 +130,51 @@ def reconcile_dns(ctx: DrContext, run: RunContext, failed_region: str | None, su
     return {"reconciled": True, "changes": result.summary.describe()}
 
 
+def dr_health_checks(ctx: DrContext, cfg: PlatformConfig, failed_region: str | None) -> list[Check]:
+    """Is the DR region fit to serve? Read from its own data: target health and nodes, and Route53 when it answers.
+
+    Route53's control plane is in us-east-1: with the primary there and down, its
+    health-check API is not read at all, and the DR region's load balancer and
+    node group say what it would (catalogue: eks.active-is-not-ready).
+    """
+    dr = cfg.dr_region
+
+    def targets_healthy(run: RunContext) -> Any:
+        group = (ctx.stack.outputs().get("entryPoints") or {}).get(dr, {}).get("targetGroupArn")
+        if not group:
+            return None
+        return ctx.aws.target_health(dr, group)
+
+    def dr_serves(run: RunContext) -> str:
+        reading = targets_healthy(run)
+        if reading is None:
+            return f"{dr} is reached through an existing ingress: no target group to read"
+        text = f"target group in {dr}: {reading.status.value}, {reading.detail}"
+        if reading.status not in (Status.OK, Status.WARNING):
+            raise CheckFailedError(text)
+        return text
+
+    checks = [
+        Check("dr_load_balancer_has_healthy_targets", dr_serves),
+        reading_check(
+            "dr_node_group_active",
+            lambda run: ctx.aws.node_group(dr, cluster_name(cfg, "dr"), node_group_name(cfg, "dr"), None),
+        ),
+    ]
+    if route53_readable(failed_region):
+        checks.append(health_check_green(ctx, "dr_health_check_green", dr, failed_region=failed_region))
+    return checks
+
+
 def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
     mode = FailoverMode(mode)
     cfg = ctx.config()
     primary, dr = cfg.primary_region, cfg.dr_region
+    emergency = mode is FailoverMode.EMERGENCY
     # The emergency path treats the primary region as gone, Route53's control plane included if it lives there.
-    failed = primary if mode is FailoverMode.EMERGENCY else None
+    failed = primary if emergency else None
     dr_db = db_identifier(cfg, "dr", cfg.regions["dr"].db_generation)
     primary_db = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
-    primary_params = db_parameter_group_name(cfg, "primary")
 
     # --- preflight -----------------------------------------------------------------------
 
@@ -124,10 +183,10 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             raise CheckFailedError("--force overrides the RPO check and must be recorded with a --reason")
         return f"forced: {run.parameters.reason}" if run.parameters.force else "not forced"
 
-    def lag_under_rpo(run: RunContext) -> str:
-        reading = ctx.aws.replica_lag(dr, dr_db, cfg)
+    def data_loss_under_rpo(run: RunContext) -> str:
+        reading = ctx.aws.data_loss_window(dr, dr_db, cfg)
         text = f"{dr_db} in {dr}: {reading.status.value}, {reading.detail}"
-        if reading.status in (Status.OK, Status.WARNING):
+        if reading.status is Status.OK:
             return text
         if reading.status is Status.UNREACHABLE:
             raise CheckFailedError(f"the DR region does not answer: {text}")
@@ -139,33 +198,47 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         source = output(ctx.stack.outputs(), "database", primary, "arn")
         return ctx.aws.database_role(dr, dr_db, "replica", expected_source=source)
 
+    def traffic_fence_deployed(run: RunContext) -> str:
+        reading = ctx.aws.traffic_fence(output(ctx.stack.outputs(), "dns", "fence"))
+        if reading.status is not Status.OK:
+            raise CheckFailedError(f"traffic fence: {reading.detail}")
+        return reading.detail
+
+    def dr_backups_recent(run: RunContext) -> Any:
+        return ctx.aws.recovery_point_age(dr, output(ctx.stack.outputs(), "backupVaults", dr, "name"))
+
     preflight: list[Check] = [
         state_is(ctx, DrState.STEADY),
         Check("forced_with_a_reason", forced_with_a_reason),
         reading_check("dr_database_is_a_serving_replica", dr_replicates_from_primary),
-        Check("dr_replica_lag_under_rpo", lag_under_rpo),
-        health_check_green(ctx, "dr_health_check_green", dr, failed_region=failed),
+        Check("traffic_fence_deployed", traffic_fence_deployed),
+        *dr_health_checks(ctx, cfg, failed),
+        # The DR region keeps copies of every recovery point: after failover they are the backups there are.
+        reading_check("dr_backups_recent", dr_backups_recent),
     ]
-    if mode is FailoverMode.GRACEFUL:
-        preflight.append(
+    if emergency:
+        preflight.insert(3, Check("data_loss_window_under_rpo", data_loss_under_rpo))
+    else:
+        preflight += [
+            reading_check("dr_replica_keeping_up", lambda run: ctx.aws.replica_lag(dr, dr_db, cfg)),
             reading_check(
                 "primary_writer_reachable_for_a_graceful_switch",
                 lambda run: ctx.aws.database_role(primary, primary_db, "writer"),
-            )
-        )
+            ),
+            reading_check(
+                "primary_point_in_time_recovery_fresh",
+                lambda run: ctx.aws.point_in_time_recovery(primary, primary_db, cfg),
+            ),
+        ]
 
     # --- steps -----------------------------------------------------------------------------
 
-    def stop_writes_on_primary(run: RunContext) -> dict[str, Any]:
-        outcome = ctx.aws.stop_writes(primary, primary_params, primary_db)
-        run.record(WRITES_STOPPED_AT, iso(ctx.clock.now()))
-        return {"writer": primary_db, "changed": outcome.changed, "detail": outcome.detail}
-
-    def wait_until_dr_caught_up(run: RunContext) -> dict[str, Any]:
+    # catalogue: rds.oldest-replication-slot-lag
+    def wait_until_dr_has_everything(run: RunContext) -> dict[str, Any]:
         since = parse_iso(run.measurement(WRITES_STOPPED_AT))
-        sample = ctx.aws.wait_until_caught_up(dr, dr_db, since, 0)
-        run.record(DATA_LOSS_WINDOW, sample.seconds)
-        return {"replica": dr_db, "lagSeconds": sample.seconds, "at": iso(sample.at)}
+        sample = ctx.aws.wait_until_replica_has_everything(primary, primary_db, since)
+        run.record(DATA_LOSS_WINDOW, 0)
+        return {"source": primary_db, "slotLagBytes": sample.seconds, "at": iso(sample.at)}
 
     def fail_over_cache(run: RunContext) -> dict[str, Any]:
         global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
@@ -173,30 +246,32 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         try:
             outcome = ctx.aws.fail_over_global_datastore(global_id, dr, group)
         except DrctlError as error:
-            if mode is not FailoverMode.EMERGENCY:
+            if not emergency:
                 raise
-            # A cache must not hold up the database: the DR member can be detached to serve writes on its own.
-            warn(run, f"global datastore {global_id} did not fail over to {dr}: {error}")
+            # The cache must not hold up the database: report its state and leave the detach to a person
+            # (catalogue: elasticache.global-datastore-failover-with-primary-region-down,
+            # elasticache.disassociate-makes-standalone).
+            state = f"still a read-only secondary of {primary}: {error}"
+            run.record(CACHE_STATE, state)
+            warn(run, f"global datastore {global_id} did not fail over to {dr}; cache in {dr} {state}")
             follow_up(
                 run,
                 f"aws elasticache disassociate-global-replication-group --region {dr} "
                 f"--global-replication-group-id {global_id} --replication-group-id {group} "
-                f"--replication-group-region {dr}  (then failback prepare re-seeds the cache)",
+                f"--replication-group-region {dr}  (the DR cache then takes writes on its own; failback prepare "
+                "re-seeds it)",
             )
-            run.record(CACHE_FAILED_OVER, False)
-            return {"globalDatastore": global_id, "failedOver": False, "error": str(error)}
-        run.record(CACHE_FAILED_OVER, True)
+            return {"globalDatastore": global_id, "failedOver": False, "state": state}
+        run.record(CACHE_STATE, f"primary in {dr} ({outcome.detail})")
         return {"globalDatastore": global_id, "primary": f"{group} in {dr}", "changed": outcome.changed}
 
-    def record_lag_at_promotion(run: RunContext) -> dict[str, Any]:
-        if run.measurement(DATA_LOSS_WINDOW) is not None:
-            return {"lagSeconds": run.measurement(DATA_LOSS_WINDOW), "source": "final sync"}
-        sample = ctx.aws.lag_at_promotion(dr, dr_db)
-        if sample is None or sample.seconds < 0:
-            warn(run, f"no usable ReplicaLag datapoint for {dr_db}: the data-loss window is unknown")
-            return {"lagSeconds": None}
-        run.record(DATA_LOSS_WINDOW, sample.seconds)
-        return {"lagSeconds": sample.seconds, "at": iso(sample.at)}
+    def record_data_loss_window(run: RunContext) -> dict[str, Any]:
+        reading = ctx.aws.data_loss_window(dr, dr_db, cfg)
+        if reading.value is None:
+            warn(run, f"the data-loss window of promoting {dr_db} is unknown: {reading.detail}")
+            return {"windowSeconds": None}
+        run.record(DATA_LOSS_WINDOW, reading.value)
+        return {"windowSeconds": reading.value, "detail": reading.detail}
 
     def update_dr_region(run: RunContext) -> dict[str, Any]:
         targets = failover_targets(ctx, ctx.stack.get_config(), primary)
@@ -213,16 +288,22 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             raise CheckFailedError(f"stack outputs say activeRegion/drState/DR database role {seen}")
         return f"activeRegion {dr}, failed-over, {dr_db} declared writer"
 
-    def dns_primary_at_dr(run: RunContext) -> str:
+    def traffic_sent_to_dr(run: RunContext) -> str:
         endpoint = output(ctx.stack.outputs(), "dns", "endpoints", dr)
+        fence = ctx.aws.traffic_fence(output(ctx.stack.outputs(), "dns", "fence"))
+        if fence.value != "raised":
+            raise CheckFailedError(f"the traffic fence is not raised: {fence.detail}")
         if run.measurement(DNS_RECONCILED):
-            return f"PRIMARY record declared at {endpoint} ({dr})"
-        return f"PRIMARY record not reconciled yet (follow-up recorded); health-check failover answers {endpoint}"
+            return f"fence raised; PRIMARY record declared at {endpoint} ({dr})"
+        if not emergency:
+            raise CheckFailedError("a planned switchover must move the Route53 records; they were not reconciled")
+        return f"fence raised: Route53 answers {endpoint}; records not reconciled yet (follow-up recorded)"
 
-    def cache_primary_in_dr(run: RunContext) -> str:
+    def cache_state(run: RunContext) -> str:
+        recorded = run.measurement(CACHE_STATE)
+        if recorded and not recorded.startswith("primary in"):
+            return f"cache {recorded} (warning and follow-up recorded)"
         global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
-        if run.measurement(CACHE_FAILED_OVER) is False:
-            return f"{global_id} not failed over (warning and follow-up recorded)"
         reading = ctx.aws.global_datastore(dr, global_id, dr)
         if reading.status not in (Status.OK, Status.WARNING):
             raise CheckFailedError(f"{global_id}: {reading.status.value}, {reading.detail}")
@@ -230,46 +311,75 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
 
     def notify_dr(run: RunContext) -> dict[str, Any]:
         subject = f"dr-platform {ctx.stack.fully_qualified_name}: failed over to {dr} ({mode.value})"
-        return notify(ctx, run, dr, subject, {"event": "failed-over", "activeRegion": dr, "failedRegion": primary})
+        extra = {
+            "event": "failed-over",
+            "activeRegion": dr,
+            "failedRegion": primary,
+            "cache": run.measurement(CACHE_STATE),
+        }
+        return notify(ctx, run, dr, subject, extra)
 
-    graceful_steps = (
-        ctx.step(
-            "stop_writes_on_primary",
-            stop_writes_on_primary,
-            description=f"set default_transaction_read_only on {primary_db} ({primary}) so writes stop",
+    raise_fence = traffic_fence_step(
+        ctx,
+        raised=True,
+        description=f"traffic fence raised in {dr}'s CloudWatch: Route53 answers {dr} only, also when {primary} "
+        "returns (data plane; no Route53 control-plane call)",
+    )
+    graceful_first = (
+        fence_writer_step(
+            ctx,
+            "fence_primary_writer",
+            primary,
+            db_parameter_group_name(cfg, "primary"),
+            primary_db,
+            description=f"default_transaction_read_only on {primary_db} ({primary}), reboot to end every session, "
+            "verify",
         ),
         ctx.step(
-            "wait_until_dr_replica_caught_up",
-            wait_until_dr_caught_up,
-            description=f"wait until {dr_db} reports replica lag 0 after writes stopped",
+            "wait_until_dr_replica_has_everything",
+            wait_until_dr_has_everything,
+            description=f"OldestReplicationSlotLag of {primary_db} at 0 after the fence: {dr_db} has every write",
             timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
         ),
     )
-    items = (
-        *(graceful_steps if mode is FailoverMode.GRACEFUL else ()),
-        prepare_region_for_traffic(
-            ctx,
-            cfg,
-            "dr",
-            allow_writes_step(
-                ctx,
-                cfg,
-                "dr",
-                dr_db,
-                description="make sure default_transaction_read_only is off where the DR writer will run",
-            ),
-            ctx.step(
-                "fail_over_global_datastore_to_dr",
-                fail_over_cache,
-                description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'dr')} through {dr}",
-                timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
-            ),
-        ),
+    emergency_first = (
+        raise_fence,
         ctx.step(
-            "record_replica_lag_at_promotion",
-            record_lag_at_promotion,
-            description=f"the newest ReplicaLag of {dr_db}: the data-loss window",
+            "record_data_loss_window",
+            record_data_loss_window,
+            description=f"ReplicaLag of {dr_db} when replay stopped (the metric's history): the data-loss window",
         ),
+    )
+    allow_dr_writes = allow_writes_step(
+        ctx, cfg, "dr", dr_db, description="make sure default_transaction_read_only is off where the DR writer will run"
+    )
+    fail_over_cache_step = ctx.step(
+        "fail_over_global_datastore_to_dr",
+        fail_over_cache,
+        description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'dr')} through {dr} "
+        f"(bounded: {ctx.settings.cache_timeout_seconds:g} s)",
+        timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
+    )
+    reconcile = ctx.step(
+        "reconcile_dns_records",
+        lambda run: reconcile_dns(ctx, run, failed, dr, required=not emergency),
+        description=f"update the Route53 failover records to PRIMARY={dr}"
+        + (" (a failure is a warning)" if emergency else " (required)"),
+    )
+    if emergency:
+        before_promotion: tuple[Step | Parallel, ...] = (
+            *emergency_first,
+            prepare_region_for_traffic(ctx, cfg, "dr", allow_dr_writes, fail_over_cache_step),
+        )
+    else:
+        # The DR capacity comes up while the primary is fenced; the cache moves while the replica receives the last
+        # writes: neither waits on the other.
+        before_promotion = (
+            prepare_region_for_traffic(ctx, cfg, "dr", allow_dr_writes, graceful_first[0]),
+            Parallel("final_sync", (graceful_first[1], fail_over_cache_step)),
+        )
+    items = (
+        *before_promotion,
         write_config_step(
             ctx,
             DrState.FAILED_OVER,
@@ -300,24 +410,22 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             "dr",
             dr_db,
             update_again,
-            description=f"wait until {dr_db} is a standalone writer with backups and its secret; re-update if not",
+            description=f"wait until {dr_db} is a standalone writer with its backups; re-update if not",
         ),
-        ctx.step(
-            "reconcile_dns_records",
-            lambda run: reconcile_dns(ctx, run, failed, dr),
-            description=f"update the Route53 failover records to PRIMARY={dr} (a failure is a warning)",
-        ),
+        # Graceful: the fence and the records move traffic together (either alone would, in time).
+        reconcile if emergency else Parallel("move_traffic_to_dr", (raise_fence, reconcile)),
         ctx.step(
             "verify_dr_serving",
-            lambda run: None,
-            description="DR database writable, outputs and DNS at DR, DR health check green, cache and compute",
+            lambda run: wait_for_clients(ctx, run),
+            description="clients moved (fence flip + DNS TTL), DR database writable, traffic at DR, cache, compute",
             verifies_recovery=True,
+            timeout_seconds=900,
             post_checks=(
                 standalone_writer_check(ctx, cfg, "dr", dr_db),
                 Check("stack_outputs_show_dr_active", outputs_show_dr_active),
-                Check("dns_primary_record_at_dr", dns_primary_at_dr),
-                health_check_green(ctx, "dr_health_check_green", dr, failed_region=failed),
-                Check("global_datastore_primary_in_dr", cache_primary_in_dr),
+                Check("traffic_sent_to_dr", traffic_sent_to_dr),
+                *dr_health_checks(ctx, cfg, failed)[:1],
+                Check("global_datastore_state", cache_state),
                 reading_check(
                     "dr_compute_at_full_size",
                     lambda run: ctx.aws.node_group(
@@ -335,6 +443,29 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         preflight=tuple(preflight),
         rto_target_seconds=cfg.rto_seconds,
         rpo_target_seconds=cfg.rpo_seconds,
+    )
+
+
+def fence_former_region_runbook(ctx: DrContext) -> Runbook:
+    """The first thing once the region an emergency failover left answers again: fence its writer, stop its compute.
+
+    `drctl status` shows the former writer UNFENCED until this (or the first
+    steps of `drctl failback prepare`, which are the same) has run.
+    """
+    cfg = ctx.config()
+    former = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
+    fence, scale = former_region_steps(ctx, cfg, former)
+    return Runbook(
+        name=FENCE_FORMER_REGION,
+        description=f"fence the former writer {former} and stop the compute of {cfg.primary_region}",
+        items=(fence, scale),
+        preflight=(
+            state_is(ctx, DrState.FAILED_OVER),
+            reading_check(
+                "former_region_answers",
+                lambda run: ctx.aws.database_role(cfg.primary_region, former, "writer"),
+            ),
+        ),
     )
 
 

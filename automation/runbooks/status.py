@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from automation.aws.readiness import Reading, Status, worst
+from automation.errors import DrctlError
 from automation.journal import iso
 from automation.runbooks.context import DrContext
-from components.config import PlatformConfig
-from components.naming import cluster_name, node_group_name
+from components.config import DrState, PlatformConfig
+from components.naming import cluster_name, db_identifier, db_parameter_group_name, node_group_name
 
 NOT_READY = (Status.FAILING, Status.UNREACHABLE)
+FENCE_LOOK_BACK = timedelta(days=14)
+"""RDS keeps events 14 days: a fence's restart older than that cannot be shown."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,46 @@ def planned_readings(ctx: DrContext, cfg: PlatformConfig, outputs: Mapping[str, 
         readers.append(lambda: _global_datastore(ctx, global_id, active, standby))
     expected = (outputs.get("clusters") or {}).get(cfg.dr_region, {}).get("desiredSize")
     readers.append(lambda: aws.node_group(cfg.dr_region, cluster_name(cfg, "dr"), node_group_name(cfg, "dr"), expected))
+    fence = (outputs.get("dns") or {}).get("fence")
+    if fence:
+        readers.append(lambda: _traffic_fence(ctx, cfg, fence))
+    if cfg.dr_state is DrState.FAILED_OVER:
+        readers.append(lambda: former_writer_fence(ctx, cfg))
     return readers
+
+
+def _traffic_fence(ctx: DrContext, cfg: PlatformConfig, fence: Mapping[str, Any]) -> Reading:
+    """Raised exactly while the DR region serves (failed-over, resyncing); lowered in steady state."""
+    reading = ctx.aws.traffic_fence(fence)
+    if reading.status is not Status.OK:
+        return reading
+    wanted = "lowered" if cfg.dr_state is DrState.STEADY else "raised"
+    if reading.value == wanted or (wanted == "lowered" and reading.value == "never raised"):
+        return reading
+    status = Status.FAILING if wanted == "raised" else Status.WARNING
+    detail = f"fence {reading.value} while drState is {cfg.dr_state.value}: Route53 may answer the wrong region"
+    return Reading(reading.check, reading.region, reading.subject, status, reading.value, "", detail, reading.facts)
+
+
+def former_writer_fence(ctx: DrContext, cfg: PlatformConfig) -> Reading:
+    """After a failover, the former writer must not take writes: loudly FAILING while it answers unfenced."""
+    primary = cfg.primary_region
+    former = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
+    group = db_parameter_group_name(cfg, "primary")
+    check = "former-writer-fence"
+    fix = f"run `drctl failback prepare --stack {ctx.stack.fully_qualified_name}` (its first steps fence it)"
+    role = ctx.aws.database_role(primary, former, "writer")
+    if role.status is Status.UNREACHABLE:
+        detail = f"{primary} does not answer; when it does, its writer must be fenced before anything else: {fix}"
+        return Reading(check, primary, former, Status.WARNING, "unknown", "", detail)
+    if role.value != "writer":
+        return Reading(check, primary, former, Status.OK, "not a writer", "", f"{former} is {role.detail}")
+    try:
+        verified = ctx.aws.verify_fence(primary, group, former, ctx.clock.now() - FENCE_LOOK_BACK)
+    except DrctlError as error:  # a fence that cannot be shown counts as absent
+        detail = f"UNFENCED FORMER WRITER {former} in {primary} answers and may take writes ({error}): {fix}"
+        return Reading(check, primary, former, Status.FAILING, "unfenced", "", detail)
+    return Reading(check, primary, former, Status.OK, "fenced", "", f"{former} fenced: {verified}")
 
 
 def _global_datastore(ctx: DrContext, global_id: str, active: str, standby: str) -> Reading:

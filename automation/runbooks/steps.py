@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from automation.aws.clients import AwsClients
 from automation.aws.readiness import DatabaseInstance, Reading, Status
 from automation.errors import DrctlError
+from automation.journal import iso, parse_iso
 from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Parallel, RunContext, Step
 from automation.runbooks.context import FOLLOW_UPS, WARNINGS, DrContext, output
+from automation.timings import Op, latency
 from automation.transitions import transition_config
-from components.config import DrState, PlatformConfig
+from components.config import DrState, NodeGroupSize, PlatformConfig
 from components.naming import cluster_name, db_parameter_group_name, node_group_name
+
+WRITES_STOPPED_AT = "writes_stopped_at"
+"""When the write fence was verified: nothing the application writes commits after it."""
+TRAFFIC_MOVED_AT = "traffic_moved_at"
+"""When the traffic fence's alarm turned: Route53 answers the new region from about then."""
 
 PASSING = (Status.OK, Status.WARNING)
 
@@ -176,20 +184,119 @@ def converge_step(
 
 
 def scale_compute_step(ctx: DrContext, cfg: PlatformConfig, role: str) -> Step:
-    """`scale_<role>_compute_to_full`: the region's node group at full size before it takes the traffic."""
+    """`scale_<role>_compute_to_full`: the region's node group at full size, its nodes Ready, before traffic."""
     region, node_group = cfg.region_of(role), node_group_name(cfg, role)
 
     def scale(run: RunContext) -> dict[str, Any]:
         size = cfg.node_group_full
         outcome = ctx.aws.scale_node_group(region, cluster_name(cfg, role), node_group, size)
-        return {"nodeGroup": outcome.subject, "desired": size.desired, "changed": outcome.changed}
+        # catalogue: eks.active-is-not-ready
+        ready = ctx.aws.wait_until_nodes_ready(region, cluster_name(cfg, role), node_group, size.desired)
+        return {"nodeGroup": outcome.subject, "desired": size.desired, "ready": ready, "changed": outcome.changed}
 
     return ctx.step(
         f"scale_{role}_compute_to_full",
         scale,
-        description=f"scale {node_group} to {cfg.node_group_full.desired} nodes",
+        description=f"scale {node_group} to {cfg.node_group_full.desired} nodes and wait until they are InService",
+        timeout_seconds=2 * ctx.settings.compute_timeout_seconds + 60,
+    )
+
+
+def fence_writer_step(
+    ctx: DrContext, name: str, region: str, parameter_group: str, writer: str, *, description: str
+) -> Step:
+    """A write fence that holds, verified: read-only by default, every session ended by a reboot.
+
+    Not a security-group change: it would leave established connections writing
+    (catalogue: ec2.security-group-change-keeps-tracked-connections).
+
+    Records `writes_stopped_at` (when the fence was verified) for the final sync.
+    The first attempt's start is journaled, so a resumed run neither reboots twice
+    nor accepts a restart from before the change.
+    """
+    started_key = f"{name}_started_at"
+
+    def fence(run: RunContext) -> dict[str, Any]:
+        if run.measurement(started_key) is None:
+            run.record(started_key, iso(ctx.clock.now()))
+        result = ctx.aws.fence_writer(region, parameter_group, writer, parse_iso(run.measurement(started_key)))
+        run.record(WRITES_STOPPED_AT, iso(ctx.clock.now()))
+        return result
+
+    return ctx.step(
+        name,
+        fence,
+        description=description,
+        timeout_seconds=ctx.settings.reboot_timeout_seconds + 2 * ctx.settings.poll_seconds + 600,
+    )
+
+
+def traffic_fence_step(ctx: DrContext, *, raised: bool, description: str) -> Step:
+    """`raise_traffic_fence` / `lower_traffic_fence`: the DR region's data plane tells Route53 where to answer."""
+
+    def flip(run: RunContext) -> dict[str, Any]:
+        fence = output(ctx.stack.outputs(), "dns", "fence")
+        outcome = ctx.aws.set_traffic_fence(fence, raised=raised)
+        if outcome.changed or run.measurement(TRAFFIC_MOVED_AT) is None:
+            run.record(TRAFFIC_MOVED_AT, iso(ctx.clock.now()))
+        return {"alarm": fence["alarmName"], "state": outcome.state, "changed": outcome.changed}
+
+    return ctx.step(
+        "raise_traffic_fence" if raised else "lower_traffic_fence",
+        flip,
+        description=description,
+        timeout_seconds=ctx.settings.fence_timeout_seconds + 60,
+    )
+
+
+def wait_for_clients(ctx: DrContext, run: RunContext) -> dict[str, Any]:
+    """Wait until users reach the new region: the fence's flip, then every resolver's cached answer expired.
+
+    Charged here, where clients really wait, so the measured RTO includes it
+    (catalogue: dns.resolvers-cache-for-the-ttl, route53.fence-flip-time).
+    """
+    cfg = ctx.config()
+    moved = run.measurement(TRAFFIC_MOVED_AT)
+    if moved is None:
+        return {"waited": 0, "detail": "traffic did not move in this run"}
+    flip, ttl = latency(Op.TRAFFIC_FENCE_FLIP), cfg.dns_ttl_seconds
+    until = parse_iso(moved) + timedelta(seconds=flip + ttl)
+    remaining = (until - ctx.clock.now()).total_seconds()
+    if remaining > 0:
+        run.sleep(remaining)
+    return {"waited": max(0.0, remaining), "detail": f"fence flip {flip:g}s + DNS TTL {ttl}s since {moved}"}
+
+
+def former_region_steps(ctx: DrContext, cfg: PlatformConfig, former_writer: str) -> tuple[Step, Step]:
+    """The first thing to do once the region left by an emergency failover answers again.
+
+    Its database would still take writes and its compute still serve: fence the
+    writer (read-only, sessions ended, verified) and scale its node group to
+    zero. Both are safe to repeat. Requests are already kept away by the traffic
+    fence (catalogue: route53.cloudwatch-metric-check-follows-the-alarm).
+    """
+    primary = cfg.primary_region
+    fence = fence_writer_step(
+        ctx,
+        "fence_former_writer",
+        primary,
+        db_parameter_group_name(cfg, "primary"),
+        former_writer,
+        description=f"read-only and every session ended on the former writer {former_writer} ({primary})",
+    )
+
+    def scale_to_zero(run: RunContext) -> dict[str, Any]:
+        zero = NodeGroupSize(min=0, desired=0, max=cfg.node_group_full.max)
+        outcome = ctx.aws.scale_node_group(primary, cluster_name(cfg, "primary"), node_group_name(cfg, "primary"), zero)
+        return {"nodeGroup": outcome.subject, "desired": 0, "changed": outcome.changed}
+
+    scale = ctx.step(
+        "scale_former_compute_to_zero",
+        scale_to_zero,
+        description=f"scale {node_group_name(cfg, 'primary')} in {primary} to 0 nodes: nothing there serves",
         timeout_seconds=ctx.settings.compute_timeout_seconds + 60,
     )
+    return fence, scale
 
 
 def allow_writes_step(ctx: DrContext, cfg: PlatformConfig, role: str, writer: str, *, description: str) -> Step:

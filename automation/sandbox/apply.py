@@ -21,10 +21,12 @@ from botocore.exceptions import EndpointConnectionError
 
 from automation.aws.clients import AwsClients, RegionUnreachableError, reaching
 from automation.evaluate import GLOBAL, DeclaredResource, mock_identity
+from automation.sandbox.clock import LatencyClock
 from automation.sandbox.simulated import SimulatedAws
+from automation.timings import Op
 from components.config import PlatformConfig
 
-SANDBOX_DB_PASSWORD = "sandbox-only-password"  # moto needs one; a managed secret is modelled on promotion only
+SANDBOX_DB_PASSWORD = "sandbox-only-password"  # moto needs one when the program does not let RDS manage it
 ROUTE53_API_REGION = "us-east-1"
 
 
@@ -89,9 +91,10 @@ def _handles(type_token: str) -> Callable[[Handler], Handler]:
 
 
 class MotoApplier:
-    def __init__(self, clients: AwsClients, simulated: SimulatedAws, cfg: PlatformConfig) -> None:
+    def __init__(self, clients: AwsClients, simulated: SimulatedAws, cfg: PlatformConfig, clock: LatencyClock) -> None:
         self.clients = clients
         self.simulated = simulated
+        self.clock = clock
         self.ids = IdMap(provider_regions=(cfg.primary_region, cfg.dr_region, ROUTE53_API_REGION))
         self.cache_node_type = cfg.cache_node_type
         self.zone_name = cfg.zone_name
@@ -173,6 +176,16 @@ def _source_region(arn: str) -> str:
     return arn.split(":")[3]
 
 
+def _wait_for_promotion(applier: MotoApplier, identifier: str) -> None:
+    """The provider polls until the promoted instance is available: modelled time passes until it is."""
+    due = applier.simulated.promotion_due(identifier)
+    if due is not None:
+        remaining = (due - applier.clock.now()).total_seconds()
+        if remaining > 0:
+            applier.clock.sleep(remaining)
+        applier.simulated.settle(applier.clock.now())
+
+
 @_handles("aws:rds/instance:Instance")
 def _db_instance(applier: MotoApplier, op: str, old: DeclaredResource | None, new: DeclaredResource | None) -> str:
     if new is None or op not in ("create", "update"):
@@ -184,11 +197,13 @@ def _db_instance(applier: MotoApplier, op: str, old: DeclaredResource | None, ne
         was_replica = old is not None and old.inputs.get("replicateSourceDb")
         if was_replica and not inputs.get("replicateSourceDb"):
             # Dropping replicate_source_db promotes the replica in place: the provider calls PromoteReadReplica
-            # with the backup retention, then modifies what only a standalone writer has (its managed secret).
+            # with the backup retention, waits until the instance is available, then modifies what only a
+            # standalone writer has (its managed secret).
             retention = inputs.get("backupRetentionPeriod")
             rds.promote_read_replica(
                 DBInstanceIdentifier=identifier, **({"BackupRetentionPeriod": int(retention)} if retention else {})
             )
+            _wait_for_promotion(applier, identifier)
             if inputs.get("manageMasterUserPassword"):
                 secret_key = inputs.get("masterUserSecretKmsKeyId")
                 rds.modify_db_instance(
@@ -211,14 +226,24 @@ def _db_instance(applier: MotoApplier, op: str, old: DeclaredResource | None, ne
         created = rds.create_db_instance_read_replica(
             **common, SourceDBInstanceIdentifier=source, SourceRegion=_source_region(source)
         )["DBInstance"]
+        # The provider waits until the replica is available: a snapshot copied across regions, then restored.
+        applier.clock.charge(Op.RDS_CREATE_CROSS_REGION_REPLICA)
         detail = f"created {identifier} as a cross-region replica of {source}"
     else:
+        # As declared: an instance whose master password RDS manages cannot be a replica source
+        # (catalogue: rds.replica-source-managed-password), and the sandbox refuses such a replica.
+        # A declared password arrives as a secret (its value wrapped): moto only needs some string.
+        password = (
+            {"ManageMasterUserPassword": True}
+            if inputs.get("manageMasterUserPassword")
+            else {"MasterUserPassword": SANDBOX_DB_PASSWORD}
+        )
         created = rds.create_db_instance(
             **common,
+            **password,
             Engine=inputs.get("engine", "postgres"),
             EngineVersion=inputs.get("engineVersion"),
             MasterUsername=inputs.get("username", "dbadmin"),
-            MasterUserPassword=SANDBOX_DB_PASSWORD,
             AllocatedStorage=int(inputs.get("allocatedStorage", 20)),
             StorageEncrypted=bool(inputs.get("storageEncrypted", False)),
             BackupRetentionPeriod=int(inputs.get("backupRetentionPeriod") or 0),
@@ -266,10 +291,47 @@ def _replication_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
         "DeleteMarkerReplication": {"Status": (rule.get("deleteMarkerReplication") or {}).get("status", "Disabled")},
         "Destination": {"Bucket": destination["bucket"]},
     }
+    # The KMS opt-in and delete markers decide what S3 copies (catalogue: s3.replication-of-sse-kms-needs-opt-in,
+    # s3.delete-marker-replication): dropping them here would model a different rule.
+    kms = ((rule.get("sourceSelectionCriteria") or {}).get("sseKmsEncryptedObjects") or {}).get("status")
+    if kms:
+        converted["SourceSelectionCriteria"] = {"SseKmsEncryptedObjects": {"Status": kms}}
+    replica_key = (destination.get("encryptionConfiguration") or {}).get("replicaKmsKeyId")
+    if replica_key:
+        converted["Destination"]["EncryptionConfiguration"] = {"ReplicaKmsKeyID": replica_key}
     if (destination.get("replicationTime") or {}).get("status") == "Enabled":
         converted["Destination"]["ReplicationTime"] = {"Status": "Enabled", "Time": {"Minutes": 15}}
+    if (destination.get("metrics") or {}).get("status") == "Enabled":
         converted["Destination"]["Metrics"] = {"Status": "Enabled", "EventThreshold": {"Minutes": 15}}
     return converted
+
+
+@_handles("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+def _bucket_encryption(
+    applier: MotoApplier, op: str, old: DeclaredResource | None, new: DeclaredResource | None
+) -> str:
+    """Default encryption decides whether an object is SSE-KMS, which replication must opt in to."""
+    if new is None:
+        return _not_applied(op)
+    inputs = applier.inputs(new)
+    rules = [
+        {
+            "ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"],
+                **(
+                    {"KMSMasterKeyID": rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]}
+                    if rule["applyServerSideEncryptionByDefault"].get("kmsMasterKeyId")
+                    else {}
+                ),
+            },
+            "BucketKeyEnabled": bool(rule.get("bucketKeyEnabled", False)),
+        }
+        for rule in inputs["rules"]
+    ]
+    applier.client("s3", new).put_bucket_encryption(
+        Bucket=inputs["bucket"], ServerSideEncryptionConfiguration={"Rules": rules}
+    )
+    return f"default encryption on {inputs['bucket']}"
 
 
 @_handles("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
@@ -311,20 +373,32 @@ def _zone(applier: MotoApplier, op: str, old: DeclaredResource | None, new: Decl
 def _health_check(applier: MotoApplier, op: str, old: DeclaredResource | None, new: DeclaredResource | None) -> str:
     if op != "create" or new is None:
         return _not_applied(op)
-    inputs = new.inputs
-    config = {
-        "Type": inputs["type"],
-        "FullyQualifiedDomainName": inputs["fqdn"],
-        "Port": int(inputs.get("port", 443)),
-        "ResourcePath": inputs.get("resourcePath", "/"),
-        "RequestInterval": int(inputs.get("requestInterval", 30)),
-        "FailureThreshold": int(inputs.get("failureThreshold", 3)),
-    }
+    inputs = applier.inputs(new)
+    kind = inputs["type"]
+    config: dict[str, Any] = {"Type": kind, "Inverted": bool(inputs.get("invertHealthcheck", False))}
+    if kind == "CALCULATED":
+        config.update(
+            ChildHealthChecks=list(inputs.get("childHealthchecks", [])),
+            HealthThreshold=int(inputs.get("childHealthThreshold", 0)),
+        )
+    elif kind == "CLOUDWATCH_METRIC":
+        config.update(
+            AlarmIdentifier={"Region": inputs["cloudwatchAlarmRegion"], "Name": inputs["cloudwatchAlarmName"]},
+            InsufficientDataHealthStatus=inputs.get("insufficientDataHealthStatus", "LastKnownStatus"),
+        )
+    else:
+        config.update(
+            FullyQualifiedDomainName=inputs["fqdn"],
+            Port=int(inputs.get("port", 443)),
+            ResourcePath=inputs.get("resourcePath", "/"),
+            RequestInterval=int(inputs.get("requestInterval", 30)),
+            FailureThreshold=int(inputs.get("failureThreshold", 3)),
+        )
     check = applier.client("route53", new).create_health_check(
         CallerReference=_caller_reference(new), HealthCheckConfig=config
     )["HealthCheck"]
     applier.ids.register(new, check["Id"])
-    return f"created health check {check['Id']} on {inputs['fqdn']}"
+    return f"created {kind} health check {check['Id']}"
 
 
 def _record_set(applier: MotoApplier, resource: DeclaredResource) -> tuple[str, dict[str, Any]]:
@@ -372,6 +446,8 @@ def _record(applier: MotoApplier, op: str, old: DeclaredResource | None, new: De
     applier.client("route53", resource).change_resource_record_sets(
         HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": action, "ResourceRecordSet": record}]}
     )
+    # The provider waits until the change is INSYNC on every Route53 name server.
+    applier.clock.charge(Op.RECORD_PROPAGATION)
     return f"{action} {record['Name']} {record['Type']} {record.get('Failover', '')}".rstrip()
 
 
@@ -422,6 +498,8 @@ def _node_group(applier: MotoApplier, op: str, old: DeclaredResource | None, new
         eks.update_nodegroup_config(
             clusterName=inputs["clusterName"], nodegroupName=inputs["nodeGroupName"], scalingConfig=_scaling(inputs)
         )
+        # The provider waits for the update to succeed (the group ACTIVE again), not for the nodes.
+        applier.clock.charge(Op.NODE_GROUP_UPDATE)
         return f"scaled node group {inputs['nodeGroupName']} to {_scaling(inputs)}"
     return _not_applied(op)
 

@@ -2,18 +2,19 @@
 
 Three kinds of data, each with timestamps on the sandbox's modelled clock:
 
-- database rows, held per RDS instance. A replica holds what its source held
-  `lag` seconds earlier; promotion freezes that and the instance takes writes of
-  its own from then on, so the rows written in the last `lag` seconds before
-  promotion exist only in the old writer: the data-loss window;
-- S3 objects, really put in moto; the sandbox copies them to the replication
-  destination `lag` seconds after they were written (moto stores the rule but
-  copies nothing), only while the source region is reachable;
-- Redis keys, per replication group, replicated the same way through the
-  global datastore model.
+- database rows, per RDS instance (`automation.sandbox.lineage`: PostgreSQL's
+  replay, lag and read-only semantics);
+- S3 objects, really put in moto and replicated the way S3 does
+  (`automation.sandbox.objects`);
+- Redis keys, per replication group, replicated through the global datastore
+  model; a demoted primary that rejoins does a full sync.
 
-Lags start at the typical figures of `automation.timings.REPLICATION`; the
-`replica-lag` fault raises the database's.
+The application writes through `serve` (users' requests, routed by DNS to a
+region's load balancer) or, for tests, `write_batch` in a named region. Each
+batch carries, besides ordinary writes, one from a transaction opened
+`long_transaction_seconds` earlier and one from a session that set read-write
+for itself, so that a write fence that only changes a default shows the
+writes it lets through.
 """
 
 from __future__ import annotations
@@ -24,126 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from automation.errors import DrctlError
+from automation.sandbox.lineage import Detachment, Lineage, Write
+from automation.sandbox.objects import RTC_LAG_SECONDS, WRITTEN_AT_METADATA, ObjectReplication
 from automation.timings import REPLICATION
 
-WRITTEN_AT_METADATA = "written-at"
-
-
-@dataclass(frozen=True)
-class Write:
-    key: str
-    written_at: datetime
-
-
-@dataclass(frozen=True)
-class Detachment:
-    """A replica that stopped replicating (promotion): when, and how far its copy had got."""
-
-    node: str
-    source: str
-    promoted_at: datetime
-    stopped_at: datetime
-    """When replication stopped: the promotion, or earlier if the source's region went down first."""
-    lag_seconds: float
-    replicated_through: datetime
-
-    @property
-    def loss_window_seconds(self) -> float:
-        """Writes acknowledged by the source in this span before replication stopped exist only there."""
-        return (self.stopped_at - self.replicated_through).total_seconds()
-
-
-class Lineage:
-    """Nodes that take writes, or replicate from a source `lag_seconds` behind it.
-
-    A writer made read-only (a switchover's read-only window) takes no more
-    writes, so its replicas drain: their lag falls to 0 over `lag_seconds`.
-    """
-
-    def __init__(self, lag_seconds: float) -> None:
-        self.lag_seconds = lag_seconds
-        self._own: dict[str, list[Write]] = {}
-        self._source: dict[str, str] = {}
-        self._inherited: dict[str, list[Write]] = {}
-        self._down_since: dict[str, datetime] = {}
-        self._read_only_since: dict[str, datetime] = {}
-        self.detachments: list[Detachment] = []
-        self._lock = threading.RLock()
-
-    def is_replica(self, node: str) -> bool:
-        with self._lock:
-            return node in self._source
-
-    def write(self, node: str, writes: Iterable[Write]) -> None:
-        with self._lock:
-            if node in self._source:
-                raise DrctlError(f"{node} is a read replica of {self._source[node]}: it does not accept writes")
-            if node in self._read_only_since:
-                raise DrctlError(f"{node} is read-only (writes stopped): it does not accept writes")
-            self._own.setdefault(node, []).extend(writes)
-
-    def read_only(self, node: str, at: datetime | None) -> None:
-        """`node` stops taking writes from `at` (None: takes writes again)."""
-        with self._lock:
-            if at is None:
-                self._read_only_since.pop(node, None)
-            else:
-                self._read_only_since.setdefault(node, at)
-
-    def lag(self, node: str, at: datetime) -> float:
-        """How far the replica `node` trails its source at `at`: it catches up once the source stops writing."""
-        with self._lock:
-            since = self._read_only_since.get(self._source.get(node, ""))
-            if since is None:
-                return self.lag_seconds
-            return max(0.0, self.lag_seconds - (at - since).total_seconds())
-
-    def attach(self, node: str, source: str) -> None:
-        """A new replica: seeded from its source's snapshot, then replicating (what `visible` computes)."""
-        with self._lock:
-            self._source[node] = source
-
-    def source_down(self, node: str, at: datetime | None) -> None:
-        """`node`'s region is down from `at` (None: back up): its replicas stop receiving from then on."""
-        with self._lock:
-            if at is None:
-                self._down_since.pop(node, None)
-            else:
-                self._down_since.setdefault(node, at)
-
-    def _stopped(self, source: str, at: datetime) -> datetime:
-        down = self._down_since.get(source)
-        return min(at, down) if down is not None else at
-
-    def detach(self, node: str, at: datetime) -> Detachment | None:
-        """Stop replicating into `node` (promotion): it keeps what it had replicated when replication stopped."""
-        with self._lock:
-            source = self._source.get(node)
-            if source is None:
-                return None
-            stopped = self._stopped(source, at)
-            lag = self.lag(node, stopped)
-            through = stopped - timedelta(seconds=lag)
-            self._inherited[node] = self.visible(source, through)
-            del self._source[node]
-            detachment = Detachment(node, source, at, stopped, lag, through)
-            self.detachments.append(detachment)
-            return detachment
-
-    def visible(self, node: str, at: datetime) -> list[Write]:
-        """What `node` holds at `at`."""
-        with self._lock:
-            source = self._source.get(node)
-            if source is not None:
-                stopped = self._stopped(source, at)
-                return self.visible(source, stopped - timedelta(seconds=self.lag(node, stopped)))
-            own = [w for w in self._own.get(node, []) if w.written_at <= at]
-            return [*self._inherited.get(node, []), *own]
-
-    def all_writes(self) -> list[Write]:
-        with self._lock:
-            return [write for writes in self._own.values() for write in writes]
+# catalogue: rds.idle-source-replays-every-few-minutes
+RDS_HEARTBEAT_SECONDS = 300.0
+LONG_TRANSACTION_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -188,11 +76,14 @@ def _survival(kind: str, region: str, holder: str, written: list[Write], held: I
 
 
 @dataclass
-class _Objects:
-    """Objects written by the application per bucket (replica copies are not re-replicated, as in S3)."""
+class Served:
+    """What one batch of requests did: where each went, what was written."""
 
-    originals: dict[str, list[Write]] = field(default_factory=dict)
-    copied: dict[str, set[str]] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+    """Region (or "unanswered") -> requests that reached its load balancer."""
+    written: dict[str, int] = field(default_factory=dict)
+    """Region -> rows its database acknowledged."""
+    keys: list[str] = field(default_factory=list)
 
 
 class DataPlane:
@@ -206,105 +97,109 @@ class DataPlane:
         s3_client: Callable[[str], Any],
         region_down: Callable[[str], bool],
         cache_primary: Callable[[], tuple[str, str] | None],
+        objects: ObjectReplication,
+        epoch: datetime,
     ) -> None:
         self._now = now
         self._outputs = outputs
         self._s3 = s3_client
         self._region_down = region_down
         self._cache_primary = cache_primary
-        self.database = Lineage(REPLICATION["rds-cross-region-replica"].typical_seconds)
-        self.cache = Lineage(REPLICATION["elasticache-global-datastore"].typical_seconds)
-        self.object_lag_seconds = REPLICATION["s3-replication-time-control"].typical_seconds
-        self._objects = _Objects()
+        self.objects = objects
+        self.database = Lineage(
+            REPLICATION["rds-cross-region-replica"].typical_seconds,
+            epoch=epoch,
+            heartbeat_seconds=RDS_HEARTBEAT_SECONDS,
+        )
+        self.cache = Lineage(REPLICATION["elasticache-global-datastore"].typical_seconds, epoch=epoch)
         self._sequence = 0
         self._lock = threading.RLock()
 
+    object_lag_seconds = RTC_LAG_SECONDS
+    """How long after a write S3 with Replication Time Control typically has the copy."""
+
     # --- writing -----------------------------------------------------------------
 
-    def write_batch(self, region: str, count: int, *, at: datetime | None = None, prefix: str = "batch") -> list[str]:
-        """The application in `region` writes `count` rows, objects and cache keys at `at` (default: now)."""
-        if self._region_down(region):
-            raise DrctlError(f"the application in {region} cannot write: the region is down")
-        at = at or self._now()
-        outputs = self._outputs()
+    def _keys(self, count: int, prefix: str) -> list[str]:
         with self._lock:
             keys = [f"{prefix}-{self._sequence + index:06d}" for index in range(count)]
             self._sequence += count
-        writes = [Write(key, at) for key in keys]
-        self.database.write(outputs["database"][region]["identifier"], writes)
+        return keys
+
+    def write_batch(
+        self, region: str, count: int, *, at: datetime | None = None, prefix: str = "batch", sessions: bool = False
+    ) -> list[str]:
+        """The application in `region` writes `count` rows, objects and cache keys; returns the keys it stored.
+
+        A row the database refuses is not stored anywhere (the request failed).
+        With `sessions`, the batch adds a write from a long transaction and one
+        from a session that overrode the read-only default.
+        """
+        if self._region_down(region):
+            return []
+        at = at or self._now()
+        writes = [Write(key, at) for key in self._keys(count, prefix)]
+        if sessions:
+            long_key, override_key = self._keys(2, f"{prefix}-session")
+            writes.append(Write(long_key, at, began_at=at - timedelta(seconds=LONG_TRANSACTION_SECONDS)))
+            writes.append(Write(override_key, at, overrides_read_only=True))
+        outputs = self._outputs()
+        accepted = self.database.write(outputs["database"][region]["identifier"], writes)
         bucket = outputs["buckets"][region]["name"]
         s3 = self._s3(region)
-        for write in writes:
+        for write in accepted:
             s3.put_object(
                 Bucket=bucket,
                 Key=f"uploads/{write.key}",
                 Body=write.key.encode(),
                 Metadata={WRITTEN_AT_METADATA: write.written_at.isoformat()},
             )
-        with self._lock:
-            self._objects.originals.setdefault(bucket, []).extend(writes)
+            self.objects.written(bucket, f"uploads/{write.key}", write.written_at)
         primary = self._cache_primary()
         if primary is not None and primary[0] == region:
-            self.cache.write(primary[1], writes)
-        return keys
+            self.cache.write(primary[1], accepted)
+        return [write.key for write in accepted]
 
-    def region_down(self, region: str, at: datetime | None) -> None:
-        """The region's database and cache stop (or, with None, resume) feeding their replicas."""
+    def serve(self, route: Callable[[int], str | None], count: int, *, prefix: str, sessions: bool = False) -> Served:
+        """Users' requests: request i goes where `route(i)` (their resolver's cached DNS answer) sends it."""
+        served = Served()
+        by_region: dict[str | None, int] = {}
+        for index in range(count):
+            region = route(index)
+            by_region[region] = by_region.get(region, 0) + 1
+        for region, number in sorted(by_region.items(), key=lambda item: str(item[0])):
+            name = region or "unanswered"
+            if region is None or self._region_down(region):
+                served.requests[name] = served.requests.get(name, 0)
+                continue
+            served.requests[name] = number
+            keys = self.write_batch(region, number, prefix=prefix, sessions=sessions)
+            served.written[name] = len(keys)
+            served.keys.extend(keys)
+        return served
+
+    def region_down(self, region: str, at: datetime) -> None:
+        """The region's database and cache stop answering and feeding their replicas."""
         outputs = self._outputs()
-        self.database.source_down(outputs["database"][region]["identifier"], at)
-        self.cache.source_down(outputs["cache"]["groups"][region], at)
+        self.database.node_down(outputs["database"][region]["identifier"], at)
+        self.cache.node_down(outputs["cache"]["groups"][region], at)
+
+    def region_up(self, region: str, at: datetime) -> None:
+        outputs = self._outputs()
+        for entry in self._instances_in(region, outputs):
+            self.database.node_up(entry, at)
+        self.cache.node_up(outputs["cache"]["groups"][region], at)
+
+    @staticmethod
+    def _instances_in(region: str, outputs: Mapping[str, Any]) -> list[str]:
+        entry = outputs["database"][region]
+        return [entry["identifier"], *entry.get("retained", [])]
 
     # --- replication the sandbox performs -----------------------------------------------
 
     def replicate_objects(self, until: datetime | None = None) -> int:
         """Copy what S3 replication would have copied by `until`; returns how many objects were copied."""
-        until = until or self._now()
-        outputs = self._outputs()
-        copied = 0
-        for region, bucket in ((region, entry["name"]) for region, entry in outputs["buckets"].items()):
-            if self._region_down(region):
-                continue  # nothing leaves a region that is down
-            for destination_region, destination in self._destinations(region, bucket, outputs):
-                if self._region_down(destination_region):
-                    continue
-                copied += self._copy(region, bucket, destination_region, destination, until)
-        return copied
-
-    def _destinations(self, region: str, bucket: str, outputs: Mapping[str, Any]) -> list[tuple[str, str]]:
-        from botocore.exceptions import ClientError
-
-        try:
-            rules = self._s3(region).get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]["Rules"]
-        except ClientError:
-            return []
-        by_name = {entry["name"]: other for other, entry in outputs["buckets"].items()}
-        found = []
-        for rule in rules:
-            name = rule["Destination"]["Bucket"].rsplit(":", 1)[-1]
-            if rule.get("Status") == "Enabled" and name in by_name:
-                found.append((by_name[name], name))
-        return found
-
-    def _copy(self, region: str, bucket: str, destination_region: str, destination: str, until: datetime) -> int:
-        due = timedelta(seconds=self.object_lag_seconds)
-        with self._lock:
-            originals = list(self._objects.originals.get(bucket, []))
-            done = self._objects.copied.setdefault(destination, set())
-        copied = 0
-        for write in originals:
-            if write.key in done or write.written_at + due > until:
-                continue
-            body = self._s3(region).get_object(Bucket=bucket, Key=f"uploads/{write.key}")
-            self._s3(destination_region).put_object(
-                Bucket=destination,
-                Key=f"uploads/{write.key}",
-                Body=body["Body"].read(),
-                Metadata=body.get("Metadata", {}),
-            )
-            with self._lock:
-                done.add(write.key)
-            copied += 1
-        return copied
+        return self.objects.replicate(until or self._now())
 
     # --- counting ------------------------------------------------------------------
 
@@ -318,8 +213,9 @@ class DataPlane:
             _survival("database-rows", region, writer, self.database.all_writes(), self.database.visible(writer, now))
         ]
         bucket = outputs["buckets"][region]["name"]
-        with self._lock:
-            written_objects = [w for writes in self._objects.originals.values() for w in writes]
+        written_objects = _unique(
+            [Write(o.key.removeprefix("uploads/"), o.written_at) for o in self.objects.objects if o.deleted_at is None]
+        )
         held_objects = [] if self._region_down(region) else self._listed(region, bucket)
         results.append(_survival("s3-objects", region, bucket, written_objects, held_objects))
         group = outputs["cache"]["groups"][region]
@@ -335,5 +231,12 @@ class DataPlane:
         ]
 
     def data_loss_window(self) -> Detachment | None:
-        """The latest database promotion: its window is promotion time minus how far the replica had got."""
+        """The latest database promotion: its window is the span of writes that only the old writer acknowledged."""
         return self.database.detachments[-1] if self.database.detachments else None
+
+
+def _unique(writes: list[Write]) -> list[Write]:
+    seen: dict[str, Write] = {}
+    for write in writes:
+        seen.setdefault(write.key, write)
+    return list(seen.values())

@@ -11,38 +11,63 @@
 Nothing leaves the machine: the endpoint is asserted to be loopback and the
 credentials are dummies. A runbook must use `sandbox.clients` (their hooks
 fail calls to a region that is down at once, simulate what moto lacks and
-charge the latency model); clients built from the environment still reach
-moto, and still find a down region refusing them (the server's guard), but
-bypass the models.
+report AWS's asynchronous changes in progress); clients built from the
+environment still reach moto, and still find a down region refusing them (the
+server's guard), but bypass the models.
+
+The models (`automation.sandbox.lineage`, `objects`, `compute`, `traffic`,
+`metrics`) are functions of modelled time; this module wires them to moto and
+to each other, and injects the faults.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
+from botocore.exceptions import ClientError
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.route53.models import route53_backends
 
 from automation.aws.clients import AwsClients, Timeouts
 from automation.errors import DrctlError
 from automation.evaluate import stack_file_config
 from automation.sandbox.apply import MotoApplier
 from automation.sandbox.clock import DEFAULT_SCALE, LatencyClock
+from automation.sandbox.compute import ComputeModel
 from automation.sandbox.dataplane import DataPlane
+from automation.sandbox.lineage import Write
+from automation.sandbox.metrics import Publisher, Series
+from automation.sandbox.objects import WRITTEN_AT_METADATA, ObjectReplication
 from automation.sandbox.server import DUMMY_CREDENTIALS, MotoSandboxServer
 from automation.sandbox.simulated import SIMULATED, SimulatedAws
 from automation.sandbox.stack import SandboxStack
+from automation.sandbox.traffic import RecordSet, Timeline, TrafficModel
 from automation.stack import namespaced
 from automation.stack_standin import StandInStack
 from components.config import parse_config
 from components.naming import load_balancer_name
 
 SANDBOX_STACK = "organization/dr-platform/sandbox"
-_ALB_REQUESTS_PER_MINUTE = 1000.0
+ALB_METRICS = ("RequestCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "HTTPCode_ELB_503_Count")
+S3_METRICS = {
+    "ReplicationLatency": "Seconds",
+    "OperationsPendingReplication": "Count",
+    "OperationsFailedReplication": "Count",
+}
+BATCH_OPERATIONS_PRINCIPAL = "batchoperations.s3.amazonaws.com"
+SLOW_UPDATE_SECONDS = 3 * 3600
+"""switch-timeout: longer than any step timeout a stack update gets."""
 
 
 class Scenario(StrEnum):
@@ -51,6 +76,7 @@ class Scenario(StrEnum):
     DR_UNHEALTHY = "dr-unhealthy"
     CRASH_RESUME = "crash-resume"
     FAILBACK_ROLLBACK = "failback-rollback"
+    SWITCH_TIMEOUT = "switch-timeout"
 
 
 class SimulatedCrash(BaseException):
@@ -62,6 +88,23 @@ def load_balancer_dimension(cfg: Any, region: str) -> str:
     return f"app/{load_balancer_name(cfg, cfg.role_of(region))}/sandbox"
 
 
+def _aware(at: datetime) -> datetime:
+    """moto keeps datapoint timestamps naive, in UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _dimension_pairs(dimensions: Any) -> set[tuple[str, str]]:
+    pairs = set()
+    for dimension in dimensions or []:
+        if isinstance(dimension, Mapping):
+            pairs.add(
+                (dimension.get("Name") or dimension.get("name"), dimension.get("Value") or dimension.get("value"))
+            )
+        else:
+            pairs.add((dimension.name, dimension.value))
+    return pairs
+
+
 class Sandbox:
     def __init__(
         self, server: MotoSandboxServer, config: Mapping[str, str], *, scale: float, start: datetime | None
@@ -70,28 +113,47 @@ class Sandbox:
         self.raw_config = namespaced(config)
         self.cfg = parse_config(self.raw_config)
         self.clock = LatencyClock(self.cfg, start=start, scale=scale)
+        self.outage_log = Timeline()
+        self.fault_log = Timeline()
+        self.compute = ComputeModel(self.cfg)
+        self.publisher = Publisher(put=self._put_metrics, region_up=lambda region, at: not self.down_at(region, at))
+        self._alb_periods: dict[tuple[str, datetime], dict[str, float]] = {}
         self.simulated = SimulatedAws(
             server.outages,
             self.clock,
             endpoint_url=server.endpoint_url,
-            on_promoted=lambda region, identifier, at: self.data.database.detach(identifier, at),
-            on_replica_created=lambda region, identifier, source, at: self.data.database.attach(
-                identifier, source.rsplit(":", 1)[-1]
-            ),
-            on_cache_primary_changed=self._cache_primary_changed,
-            on_cache_member_joined=lambda group, primary: self.data.cache.attach(group, primary),
+            compute=self.compute,
+            traffic=lambda: self.traffic,
             publish_metrics=self.publish_metrics,
+            on_promoted=lambda region, identifier, at: self._promoted(region, identifier, at),
+            on_replica_created=self._replica_created,
+            on_cache_primary_changed=self._cache_primary_changed,
+            on_cache_member_joined=lambda group, primary, at: self.data.cache.attach(group, primary, at),
+            on_cache_member_left=lambda group, at: self.data.cache.detach(group, at),
             on_read_only=self._read_only_changed,
+            on_reboot=lambda identifier, start, end: self.data.database.restart(identifier, start, end),
+            on_replication_rules=self._replication_rules,
+            on_bucket_encryption=lambda bucket, kms: self.objects.encrypt_with_kms(bucket, kms),
+            batch_jobs=self._batch_jobs,
+            region_up_at=lambda region, at: not self.down_at(region, at),
         )
-        session = boto3.session.Session(**_session_credentials())
+        session = _session()
         self.simulated.register(session)
         # One attempt: a down region must fail a call at once, not after the SDK's backoff.
         self.clients = AwsClients(server.endpoint_url, session=session, timeouts=Timeouts(max_attempts=1))
-        # The sandbox's own calls (publishing metrics, copying objects) are AWS's work: no hooks, no charges.
-        self._internal = AwsClients(server.endpoint_url, session=boto3.session.Session(**_session_credentials()))
-        self.applier = MotoApplier(self.clients, self.simulated, self.cfg)
+        # The sandbox's own calls (publishing metrics, copying objects) are AWS's work: no hooks, no models.
+        self._internal = AwsClients(server.endpoint_url, session=_session())
+        self.applier = MotoApplier(self.clients, self.simulated, self.cfg, self.clock)
         self.stack = SandboxStack(
             StandInStack(self.raw_config, name=SANDBOX_STACK, deployed=False), self.applier, self.clock, self._rewrite
+        )
+        self.objects = ObjectReplication(
+            put_object=self._copy_object,
+            delete_object=lambda bucket, key: self._internal.client(
+                "s3", self._bucket_region(bucket) or ""
+            ).delete_object(Bucket=bucket, Key=key),
+            region_of_bucket=self._bucket_region,
+            region_down=self.down_at,
         )
         self.data = DataPlane(
             now=self.clock.now,
@@ -99,9 +161,21 @@ class Sandbox:
             s3_client=lambda region: self._internal.client("s3", region),
             region_down=lambda region: region in server.outages.down,
             cache_primary=self.simulated.cache_primary,
+            objects=self.objects,
+            epoch=self.clock.start,
+        )
+        self.traffic = TrafficModel(
+            self.cfg,
+            outages=self.outage_log,
+            faults=self.fault_log,
+            ready_nodes=self.compute.ready_nodes,
+            write_refusal=self._write_refusal,
+            health_checks=self.simulated.health_checks,
+            endpoint_regions=self._endpoint_regions,
+            records=self._records,
+            alarm_datapoints=self._alarm_datapoints,
         )
         self.faults: list[str] = []
-        self._error_rates: dict[str, float] = {}
         self._crash_steps: set[str] = set()
         self._lock = threading.Lock()
 
@@ -136,6 +210,20 @@ class Sandbox:
     def provision(self) -> dict[str, Any]:
         """Apply the config's state to an empty moto (a whole-stack update); returns the stack outputs."""
         self.stack.up(None, message="sandbox: provision")
+        for region in (self.cfg.primary_region, self.cfg.dr_region):
+            dimensions = {"LoadBalancer": load_balancer_dimension(self.cfg, region)}
+            for name in ALB_METRICS:
+                self.publisher.add(
+                    Series(
+                        region,
+                        "AWS/ApplicationELB",
+                        name,
+                        dimensions,
+                        lambda start, end, r=region, n=name: self._alb_value(r, start, n),
+                        "Count",
+                        self.clock.now(),
+                    )
+                )
         return self.stack.outputs()
 
     def _rewrite(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,8 +232,6 @@ class Sandbox:
         zone_ids = [real for urn, real in self.applier.ids.real_ids.items() if "aws:route53/zone:Zone" in urn]
         if zone_ids and "dns" in rewritten:
             rewritten["dns"]["zoneId"] = zone_ids[0]
-        for region, check_id in (rewritten.get("dns", {}).get("healthChecks") or {}).items():
-            self.simulated.health_check_regions[check_id] = region
         for region, entry in (rewritten.get("database") or {}).items():
             if region in self.server.outages.down:
                 continue
@@ -154,7 +240,231 @@ class Sandbox:
             if instance is not None:
                 endpoint = instance.get("Endpoint") or {}
                 entry["endpoint"] = f"{endpoint.get('Address')}:{endpoint.get('Port')}"
+        self.traffic.invalidate()
         return rewritten
+
+    # --- time and regions -----------------------------------------------------------------
+
+    def down_at(self, region: str, at: datetime) -> bool:
+        return self.outage_log.holds(region, at)
+
+    def publish_metrics(self, now: datetime | None = None) -> None:
+        self.publisher.publish_until(now or self.clock.now())
+
+    def _put_metrics(self, region: str, namespace: str, data: list[dict[str, Any]]) -> None:
+        self._internal.client("cloudwatch", region).put_metric_data(Namespace=namespace, MetricData=data)
+
+    def _alb_value(self, region: str, start: datetime, name: str) -> float | None:
+        # catalogue: elb.metrics-per-60-seconds-only-with-traffic
+        key = (region, start)
+        with self._lock:
+            counts = self._alb_periods.get(key)
+        if counts is None:
+            counts = self.traffic.period_counts(region, start)
+            with self._lock:
+                self._alb_periods[key] = counts
+        return counts[name] or None
+
+    def _endpoint_regions(self) -> dict[str, str]:
+        endpoints = (self.stack.outputs().get("dns") or {}).get("endpoints") or {}
+        return {hostname.rstrip("."): region for region, hostname in endpoints.items()}
+
+    def _records(self) -> list[RecordSet]:
+        """The zones' records as Route53's data plane serves them (read in-process: no control plane needed)."""
+        backend = route53_backends[DEFAULT_ACCOUNT_ID]["global"]
+        found = []
+        for zone in list(backend.zones.values()):
+            for record in list(zone.rrsets):
+                values = [v.get("Value", "") if isinstance(v, Mapping) else str(v) for v in record.records or []]
+                found.append(
+                    RecordSet(
+                        record.name,
+                        record.failover,
+                        values[0] if values else "",
+                        int(record.ttl or 0),
+                        record.health_check_id,
+                    )
+                )
+        return found
+
+    def _alarm_datapoints(
+        self, region: str, name: str, until: datetime
+    ) -> tuple[Mapping[str, Any], list[tuple[datetime, float]]] | None:
+        """An alarm's definition and its metric's datapoints up to `until` (None: its region does not answer)."""
+        if not region or self.down_at(region, until):
+            return None
+        backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+        alarm = backend.alarms.get(name)
+        if alarm is None:
+            return None
+        wanted = _dimension_pairs(alarm.dimensions)
+        points = sorted(
+            (_aware(datum.timestamp), float(datum.value))
+            for datum in list(backend.metric_data)
+            if datum.namespace == alarm.namespace
+            and datum.name == alarm.metric_name
+            and _dimension_pairs(datum.dimensions) == wanted
+            and _aware(datum.timestamp) <= until
+        )
+        definition = {
+            "Period": alarm.period,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "Threshold": alarm.threshold,
+            "ComparisonOperator": alarm.comparison_operator,
+            "TreatMissingData": alarm.treat_missing_data or "missing",
+        }
+        return definition, points
+
+    # --- the data plane's view of AWS ------------------------------------------------------------
+
+    def _write_refusal(self, region: str, at: datetime) -> str | None:
+        entry = (self.stack.outputs().get("database") or {}).get(region)
+        if entry is None:
+            return "no database"
+        return self.data.database.refusal(entry["identifier"], Write("request", at))
+
+    def _promoted(self, region: str, identifier: str, at: datetime) -> None:
+        self.data.database.detach(identifier, at)
+        self.publisher.stop(region, "AWS/RDS", "ReplicaLag", {"DBInstanceIdentifier": identifier}, at)
+
+    def _replica_created(self, region: str, identifier: str, source: str, at: datetime) -> None:
+        source_id = source.rsplit(":", 1)[-1]
+        source_region = source.split(":")[3] if source.startswith("arn:") else region
+        self.data.database.attach(identifier, source_id, at)
+        lineage = self.data.database
+        self.publisher.add(
+            Series(
+                region,
+                "AWS/RDS",
+                "ReplicaLag",
+                {"DBInstanceIdentifier": identifier},
+                lambda start, end: lineage.replica_lag(identifier, end) if lineage.is_replica(identifier) else None,
+                "Seconds",
+                at,
+            )
+        )
+        self.publisher.add(
+            Series(
+                source_region,
+                "AWS/RDS",
+                "OldestReplicationSlotLag",
+                {"DBInstanceIdentifier": source_id},
+                lambda start, end: lineage.slot_lag_bytes(source_id, end),
+                "Bytes",
+                at,
+            )
+        )
+
+    def _read_only_changed(self, region: str, parameter_group: str, read_only: bool, at: datetime) -> None:
+        """`default_transaction_read_only` changed: the instances of the region that use the group follow."""
+        found = self._internal.client("rds", region).describe_db_instances()["DBInstances"]
+        for instance in found:
+            if any(group["DBParameterGroupName"] == parameter_group for group in instance.get("DBParameterGroups", [])):
+                self.data.database.read_only(instance["DBInstanceIdentifier"], at if read_only else None)
+        self.traffic.invalidate()
+
+    def _cache_primary_changed(self, old_group: str, new_group: str, at: datetime) -> None:
+        self.data.cache.detach(new_group, at)
+        self.data.cache.attach(old_group, new_group, at)
+
+    def _bucket_region(self, bucket: str) -> str | None:
+        buckets = self.stack.outputs().get("buckets") or {}
+        return next((region for region, entry in buckets.items() if entry["name"] == bucket), None)
+
+    def _copy_object(self, destination: str, key: str, source: str, written_at: datetime) -> None:
+        region = self._bucket_region(destination) or ""
+        self._internal.client("s3", region).put_object(
+            Bucket=destination, Key=key, Body=key.encode(), Metadata={WRITTEN_AT_METADATA: written_at.isoformat()}
+        )
+
+    def _replication_rules(self, region: str, bucket: str, rules: list[Mapping[str, Any]] | None, at: datetime) -> None:
+        if rules is None:
+            self.objects.remove(bucket)
+            return
+        self.objects.configure(bucket, list(rules), at)
+        for rule in self.objects.rules.get(bucket, []):
+            dimensions = {"SourceBucket": bucket, "DestinationBucket": rule.destination_bucket, "RuleId": rule.rule_id}
+            for name, unit in S3_METRICS.items():
+                self.publisher.add(
+                    Series(
+                        region,
+                        "AWS/S3",
+                        name,
+                        dimensions,
+                        lambda start, end, r=rule, n=name: (self.objects.rule_metrics(bucket, r, start, end) or {}).get(
+                            n
+                        ),
+                        unit,
+                        at,
+                    )
+                )
+
+    def _batch_jobs(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """S3 Batch Operations (catalogue: s3.batch-replication-job), answered from the object model."""
+        now = self.clock.now()
+        self.data.replicate_objects(now)
+        if operation == "ListJobs":
+            return {
+                "Jobs": [
+                    {
+                        "JobId": job.job_id,
+                        "Description": job.description,
+                        "Status": job.status_at(now),
+                        "CreationTime": job.created_at,
+                        "Operation": "S3ReplicateObject",
+                    }
+                    for job in self.objects.jobs.values()
+                    if job.created_at <= now
+                ]
+            }
+        if operation == "DescribeJob":
+            job = self.objects.jobs.get(params["JobId"])
+            if job is None:
+                raise ClientError({"Error": {"Code": "NotFoundException", "Message": "no such job"}}, operation)
+            status = job.status_at(now)
+            done = status == "Complete"
+            return {
+                "Job": {
+                    "JobId": job.job_id,
+                    "Status": status,
+                    "CreationTime": job.created_at,
+                    "RoleArn": job.role_arn,
+                    "FailureReasons": [{"FailureCode": "ManifestGenerationFailed", "FailureReason": job.failure}]
+                    if job.failure and status == "Failed"
+                    else [],
+                    "ProgressSummary": {
+                        "TotalNumberOfTasks": len(job.selected),
+                        "NumberOfTasksSucceeded": len(job.selected) if done else 0,
+                        "NumberOfTasksFailed": 0,
+                    },
+                }
+            }
+        generator = params["ManifestGenerator"]["S3JobManifestGenerator"]
+        source = generator["SourceBucket"].rsplit(":", 1)[-1]
+        failure = self._batch_role_problem(params["RoleArn"])
+        job = self.objects.create_job(
+            f"sandbox-{uuid.uuid4().hex[:12]}",
+            params["ClientRequestToken"],
+            params.get("Description", ""),
+            source,
+            params["RoleArn"],
+            failure,
+            now,
+        )
+        return {"JobId": job.job_id}
+
+    def _batch_role_problem(self, role_arn: str) -> str | None:
+        name = role_arn.rsplit("/", 1)[-1]
+        try:
+            role = self._internal.client("iam", "us-east-1").get_role(RoleName=name)["Role"]
+        except ClientError:
+            return f"the role {role_arn} does not exist"
+        document = role["AssumeRolePolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        principals = json.dumps(document)
+        if BATCH_OPERATIONS_PRINCIPAL not in principals:
+            return f"the role {role_arn} does not trust {BATCH_OPERATIONS_PRINCIPAL}"
+        return None
 
     # --- faults ------------------------------------------------------------------------
 
@@ -171,41 +481,53 @@ class Sandbox:
             if not step:
                 raise DrctlError("the crash-resume scenario needs the step to crash at")
             return self.crash_once_at(step)
+        if scenario is Scenario.SWITCH_TIMEOUT:
+            return self.hold_next_update(SLOW_UPDATE_SECONDS)
         return self.set_error_rate(self.cfg.primary_region, 0.2)
+
+    def hold_next_update(self, seconds: float) -> str:
+        """The next stack update keeps running for `seconds` (modelled) before it applies, holding the stack."""
+        self.stack.hold_next_update(seconds)
+        return self._fault(f"the next stack update runs for {seconds:g} s before it applies anything")
 
     def _fault(self, description: str) -> str:
         with self._lock:
             self.faults.append(description)
+        self.traffic.invalidate()
         return description
 
     def fail_region(self, region: str, *, global_control_planes: bool = False) -> str:
         """Every API of `region` stops answering; what S3 replicated until now stays replicated."""
-        self.data.replicate_objects()
-        self.data.region_down(region, self.clock.now())
+        now = self.clock.now()
+        self.publish_metrics(now)
+        self.data.replicate_objects(now)
+        self.data.region_down(region, now)
+        self.outage_log.begin(region, now)
         self.server.outages.fail(region, global_control_planes=global_control_planes)
         scope = " (Route53 and IAM control planes too)" if global_control_planes else ""
-        return self._fault(f"region {region} unreachable from {self.clock.now().isoformat()}{scope}")
+        return self._fault(f"region {region} unreachable from {now.isoformat()}{scope}")
 
     def restore_region(self, region: str) -> str:
+        now = self.clock.now()
         self.server.outages.restore(region)
-        self.data.region_down(region, None)
-        return self._fault(f"region {region} reachable again from {self.clock.now().isoformat()}")
+        self.outage_log.end(region, now)
+        self.data.region_up(region, now)
+        return self._fault(f"region {region} reachable again from {now.isoformat()}")
 
     def set_replica_lag(self, seconds: float) -> str:
-        """The database replica falls `seconds` behind: in the data plane and in the ReplicaLag metric."""
+        """The database replica falls `seconds` behind its source (streaming delay)."""
+        self.publish_metrics()
         self.data.database.lag_seconds = seconds
-        return self._fault(f"database replica lag {seconds:g}s (RPO {self.cfg.rpo_seconds}s)")
+        return self._fault(f"database replica streaming delay {seconds:g}s (RPO {self.cfg.rpo_seconds}s)")
 
     def make_unhealthy(self, region: str) -> str:
-        """Route53 checkers find the region's endpoint failing."""
-        check_id = self.stack.outputs()["dns"]["healthChecks"][region]
-        self.simulated.unhealthy_health_checks.add(check_id)
-        return self._fault(f"health check {check_id} of {region} failing")
+        """The region's endpoint fails its health path (503) from now on."""
+        self.fault_log.begin(f"unhealthy:{region}", self.clock.now())
+        return self._fault(f"endpoint of {region} answers its health path with 503")
 
     def set_error_rate(self, region: str, ratio: float) -> str:
-        """The region's load balancer answers `ratio` of requests with a 5xx from now on."""
-        with self._lock:
-            self._error_rates[region] = ratio
+        """The region's application answers `ratio` of requests with a 5xx from now on."""
+        self.fault_log.begin(f"errors:{region}", self.clock.now(), ratio)
         return self._fault(f"{ratio:.0%} of requests in {region} fail with 5xx")
 
     def crash_once_at(self, step: str) -> str:
@@ -221,56 +543,17 @@ class Sandbox:
             self._crash_steps.discard(step)
         raise SimulatedCrash(f"simulated crash of the runner at step {step}")
 
-    # --- what AWS would have published ----------------------------------------------------
+    # --- users -------------------------------------------------------------------------------
 
-    def publish_metrics(self) -> None:
-        """ReplicaLag of each database replica and the ALB request/5xx counts, stamped with the modelled now."""
-        outputs = self.stack.outputs()
-        # Stamped just before now: CloudWatch reads exclude a datapoint at their end time.
-        now = self.clock.now() - timedelta(seconds=1)
-        down = self.server.outages.down
-        for region, entry in (outputs.get("database") or {}).items():
-            if region in down or not self.data.database.is_replica(entry["identifier"]):
-                continue
-            self._internal.client("cloudwatch", region).put_metric_data(
-                Namespace="AWS/RDS",
-                MetricData=[
-                    {
-                        "MetricName": "ReplicaLag",
-                        "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": entry["identifier"]}],
-                        "Timestamp": now,
-                        "Value": self.data.database.lag(entry["identifier"], self.clock.now()),
-                        "Unit": "Seconds",
-                    }
-                ],
-            )
-        for region in (self.cfg.primary_region, self.cfg.dr_region):
-            if region in down:
-                continue
-            with self._lock:
-                ratio = self._error_rates.get(region, 0.0)
-            dimensions = [{"Name": "LoadBalancer", "Value": load_balancer_dimension(self.cfg, region)}]
-            self._internal.client("cloudwatch", region).put_metric_data(
-                Namespace="AWS/ApplicationELB",
-                MetricData=[
-                    {"MetricName": name, "Dimensions": dimensions, "Timestamp": now, "Value": value, "Unit": "Count"}
-                    for name, value in (
-                        ("RequestCount", _ALB_REQUESTS_PER_MINUTE),
-                        ("HTTPCode_Target_5XX_Count", _ALB_REQUESTS_PER_MINUTE * ratio),
-                    )
-                ],
-            )
-
-    def _read_only_changed(self, region: str, parameter_group: str, read_only: bool, at: datetime) -> None:
-        """`default_transaction_read_only` changed: the instances of the region that use the group follow."""
-        found = self._internal.client("rds", region).describe_db_instances()["DBInstances"]
-        for instance in found:
-            if any(group["DBParameterGroupName"] == parameter_group for group in instance.get("DBParameterGroups", [])):
-                self.data.database.read_only(instance["DBInstanceIdentifier"], at if read_only else None)
-
-    def _cache_primary_changed(self, old_group: str, new_group: str, at: datetime) -> None:
-        self.data.cache.detach(new_group, at)
-        self.data.cache.attach(old_group, new_group)
+    def serve(self, count: int, *, prefix: str, sessions: bool = False) -> Any:
+        """`count` users' requests now, spread over the resolvers, each to the region its resolver's cache says."""
+        now = self.clock.now()
+        return self.data.serve(
+            lambda index: self.traffic.resolver_region(index % self.traffic.resolvers, now),
+            count,
+            prefix=prefix,
+            sessions=sessions,
+        )
 
     # --- reporting -------------------------------------------------------------------------
 
@@ -288,9 +571,17 @@ class Sandbox:
         }
 
 
-def _session_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "aws_session_token": DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
-    }
+# Service models parsed once for every sandbox of the process: a fresh loader per session re-reads them (~0.1 s a
+# client). Sessions stay separate, so one sandbox's hooks never reach another's clients.
+_LOADER = botocore.loaders.create_loader()
+
+
+def _session() -> boto3.session.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(
+        botocore_session=core,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
+    )

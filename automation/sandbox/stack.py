@@ -9,10 +9,18 @@ overhead. Targets are respected for free: a step outside the targets is
 it and those after it would have made are taken back out of the stand-in's
 state, the stack outputs stay as they were, and the update raises, as a Pulumi
 update that fails on one resource does.
+
+An update can be held (`hold_next_update`): it keeps running on the modelled
+clock, holding the stack, until it has run its time or is cancelled
+(`cancel`). Every update that starts while another is still running is
+counted in `concurrent_updates` and refused, as the real stack lock refuses it:
+a runbook that gives up on a step must cancel the update and wait until the
+stack is free before it updates again.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +32,9 @@ from automation.stack_standin import StandInStack
 from automation.timings import Op
 
 OutputsRewriter = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+HOLD_REAL_PAUSE_SECONDS = 0.002
+"""Real seconds a held update pauses per modelled minute, so a watchdog can see it still running at scale 0."""
 
 
 class SandboxStack:
@@ -38,6 +49,21 @@ class SandboxStack:
         self._rewrite_outputs = rewrite_outputs
         self._outputs: dict[str, Any] = {}
         self.applied: list[AppliedChange] = []
+        self.concurrent_updates = 0
+        """Updates started while another was still running: each one a race on real infrastructure."""
+        self._running = 0
+        self._hold_seconds = 0.0
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+
+    def hold_next_update(self, seconds: float) -> None:
+        with self._lock:
+            self._hold_seconds = seconds
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._running > 0
 
     @property
     def fully_qualified_name(self) -> str:
@@ -56,6 +82,8 @@ class SandboxStack:
         return dict(self._outputs)
 
     def cancel(self) -> None:
+        """Stop a running (held) update, as `pulumi cancel` does; the stand-in's record follows."""
+        self._cancelled.set()
         self.standin.cancel()
 
     def pending_operations(self) -> list[PendingOperation]:
@@ -72,6 +100,40 @@ class SandboxStack:
         on_output: OutputCallback | None = None,
         message: str | None = None,
     ) -> UpdateResult:
+        with self._lock:
+            if self._running:
+                self.concurrent_updates += 1
+                raise DrctlError(
+                    f"cannot update {self.fully_qualified_name}: another update is running and holds the stack lock "
+                    "(ConcurrentUpdateError)",
+                    hint="cancel that update and wait until the stack is free, or wait until it ends",
+                )
+            self._running += 1
+            hold, self._hold_seconds = self._hold_seconds, 0.0
+            self._cancelled.clear()
+        try:
+            return self._up(targets, exclude, on_output, message, hold)
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def _up(
+        self,
+        targets: Sequence[str] | None,
+        exclude: Sequence[str] | None,
+        on_output: OutputCallback | None,
+        message: str | None,
+        hold: float,
+    ) -> UpdateResult:
+        waited = 0.0
+        while waited < hold:
+            if self._cancelled.is_set():
+                raise DrctlError(f"the update of {self.fully_qualified_name} was cancelled after {waited:g} s")
+            step = min(60.0, hold - waited)
+            self.clock.sleep(step)
+            waited += step
+            # A real pause per modelled minute: a watchdog on the modelled clock sees the update still running.
+            self._cancelled.wait(HOLD_REAL_PAUSE_SECONDS)
         before = dict(self.standin.state)
         self.clock.charge(Op.STACK_UPDATE_OVERHEAD)
         result = self.standin.up(targets, exclude=exclude, on_output=on_output, message=message)
