@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# drctl's consoles take their width when first imported; tests read what they print, so a narrow terminal
+# (or a CI that sets COLUMNS=80) must not wrap a long path mid-assertion.
+os.environ["COLUMNS"] = "200"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
