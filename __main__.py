@@ -30,13 +30,15 @@ from components.naming import (
     target_group_name,
 )
 from components.network import Network
-from components.providers import regional_providers
+from components.providers import global_provider, regional_providers
 from components.restore_testing import RestoreTesting
 from components.storage import Storage
 from components.traffic import DnsFailover, EntryPoint, HostedZone
 
 cfg = load_config()
 providers = regional_providers(cfg)
+# IAM and Route53 are global: declared through the DR region's provider, which a failover counts on.
+iam_provider = global_provider(providers)
 # The other account a vault's recovery points are copied to shares the key of that vault's region.
 copy_out_of_account = cross_account_copy_role(cfg)
 
@@ -83,6 +85,7 @@ for role in ROLES:
             "admin_principal_arns": cfg.eks_admin_principal_arns,
             "log_retention_days": cfg.logs_retention_days,
             "account_id": networks[role].vpc.owner_id,
+            "global_provider": iam_provider,
         },
         in_region,
     )
@@ -138,18 +141,17 @@ restore_tests = {
             "vpc_id": networks[role].vpc_id,
             "subnet_ids": networks[role].app_subnet_ids,
             "database_security_group_id": networks[role].database_security_group.id,
+            "global_provider": iam_provider,
         },
         pulumi.ResourceOptions(provider=providers[role]),
     )
     for role in ROLES
 }
 
-# Route53 is global; its zone, checks and records use the DR provider, the one
-# a failover out of the primary region can count on.
 zone = HostedZone(
     "dns",
     {"zone_name": cfg.zone_name, "zone_id": cfg.zone_id, "create": cfg.create_zone},
-    pulumi.ResourceOptions(provider=providers["dr"]),
+    pulumi.ResourceOptions(provider=iam_provider),
 )
 entry_points = {
     role: EntryPoint(
@@ -165,6 +167,7 @@ entry_points = {
             "target_group_name": target_group_name(cfg, role),
             "health_check_path": cfg.health_check_path,
             "validate_certificate": cfg.certificates_validated,
+            "global_provider": iam_provider,
         },
         pulumi.ResourceOptions(provider=providers[role]),
     )
@@ -186,6 +189,7 @@ dns = DnsFailover(
         "fence_region": cfg.dr_region,
         "fence_alarm_name": physical_name(cfg, cfg.dr_region, "traffic-fence"),
     },
+    # Route53's checks and records (global) and the fence's alarm (in the DR region): the DR provider.
     pulumi.ResourceOptions(provider=providers["dr"]),
 )
 
@@ -201,6 +205,7 @@ fault_injection = {
             "account_id": account_id,
             "subnet_arns": [s.arn for s in (*networks[role].app_subnets, *networks[role].data_subnets)],
             "alert_topic_arn": alerting.topics[cfg.region_of(role)].arn,
+            "global_provider": iam_provider,
         },
         pulumi.ResourceOptions(provider=providers[role]),
     )
@@ -223,6 +228,7 @@ for role in ROLES:
             "alert_topic_kms_key_arn": keys[role].arn,
             "heartbeat_topic_arn": alerting.heartbeat_topics[role].arn,
             "monitoring_nodes": clusters[role].monitoring_node_group,
+            "global_provider": iam_provider,
         },
         # Kubernetes resources go to the cluster, the roles and Pod Identity associations to its region.
         pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),

@@ -45,6 +45,7 @@ RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSe
 FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+AWS_PROVIDER = "pulumi:providers:aws"
 
 ROUTE53_METRICS_REGION = "us-east-1"
 # Regional things a resource may only use in its own region: inputs naming them, by how the name ends
@@ -391,7 +392,39 @@ def _node_group_launch_templates(declared: _Declared) -> Iterator[Refusal]:
             )
 
 
+def _providers_that_call_aws(declared: _Declared) -> Iterator[Refusal]:
+    """No provider calls AWS to be configured, and none but the DR region's manages a global resource.
+
+    An emergency failover configures the failed region's provider too; a global resource declared
+    through it would need that provider in the targeted update.
+    """
+    dr_region = declared.evaluation.config.dr_region
+    providers = declared.evaluation.of_type(AWS_PROVIDER)
+    for provider in providers:
+        calls = [
+            f"{key} {provider.inputs.get(key) or 'unset'}"
+            for key in ("skipCredentialsValidation", "skipRequestingAccountId")
+            if str(provider.inputs.get(key)).lower() != "true"
+        ]
+        if provider.inputs.get("stsRegion") != dr_region:
+            calls.append(f"stsRegion {provider.inputs.get('stsRegion') or 'unset'} (not {dr_region})")
+        if calls:
+            yield declared.refusal(
+                "pulumi-aws.provider-configure-calls-aws", provider, f"a provider configured with {', '.join(calls)}"
+            )
+    regions = {provider.urn: provider.region for provider in providers}
+    for resource in declared.evaluation.resources:
+        if resource.region == GLOBAL and regions.get(resource.provider, dr_region) != dr_region:
+            yield declared.refusal(
+                "pulumi-aws.provider-configure-calls-aws",
+                resource,
+                f"a global resource declared through the provider of {regions[resource.provider]}, not the DR "
+                f"region's ({dr_region}): a failover out of that region would have to configure it",
+            )
+
+
 RULES: tuple[Rule, ...] = (
+    _providers_that_call_aws,
     _replica_sources,
     _references_to_other_regions,
     _certificates_through_undelegated_zones,

@@ -38,6 +38,7 @@ from components.database import other_role
 from components.encryption import RegionalKey
 from components.iam import service_trust
 from components.naming import backup_plan_name, backup_role_name, backup_vault_name, restore_role_name
+from components.providers import global_provider
 
 BACKUP_POLICIES = {
     "backup": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
@@ -120,16 +121,17 @@ class Backup(pulumi.ComponentResource):
         super().__init__("dr-platform:data:Backup", name, None, opts)
         cfg = args["config"]
         providers = args["providers"]
-        in_primary = pulumi.ResourceOptions(parent=self, provider=providers["primary"])
+        # IAM is global: declared through the DR region's provider, which a failover counts on.
+        in_global = pulumi.ResourceOptions(parent=self, provider=global_provider(providers))
 
         # AWS Backup documents no source keys for its service role: applied where it sends them.
         # catalogue: iam.source-keys-only-where-sent
         trust = service_trust("backup.amazonaws.com", args["account_id"], documented=False)
         service_role = aws.iam.Role(
-            f"{name}-service", name=backup_role_name(cfg), assume_role_policy=trust, opts=in_primary
+            f"{name}-service", name=backup_role_name(cfg), assume_role_policy=trust, opts=in_global
         )
         self.restore_role = aws.iam.Role(
-            f"{name}-restore", name=restore_role_name(cfg), assume_role_policy=trust, opts=in_primary
+            f"{name}-restore", name=restore_role_name(cfg), assume_role_policy=trust, opts=in_global
         )
         for prefix, role, policies in (
             ("service", service_role, BACKUP_POLICIES),
@@ -137,7 +139,7 @@ class Backup(pulumi.ComponentResource):
         ):
             for purpose, policy_arn in policies.items():
                 aws.iam.RolePolicyAttachment(
-                    f"{name}-{prefix}-{purpose}", role=role.name, policy_arn=policy_arn, opts=in_primary
+                    f"{name}-{prefix}-{purpose}", role=role.name, policy_arn=policy_arn, opts=in_global
                 )
 
         lock = cfg.backup_vault_lock

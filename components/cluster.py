@@ -104,6 +104,8 @@ class ClusterArgs(TypedDict):
     log_retention_days: int
     account_id: pulumi.Input[str]
     """The owning account: the cluster role trusts EKS acting for this cluster of it only."""
+    global_provider: aws.Provider
+    """Where IAM resources are declared (components/providers.py: the DR region's provider)."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -112,6 +114,8 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dr-platform:compute:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # Roles and their policies: IAM is global, declared through the DR region's provider.
+        self._in_global = in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
         region = args["region"]
         self._region = region
         partition = aws_partition(region)
@@ -131,7 +135,7 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-cluster-policy",
                 role=cluster_role.name,
                 policy_arn=f"{managed_policy}/AmazonEKSClusterPolicy",
-                opts=child,
+                opts=in_global,
             ),
             # EKS's envelope encryption of secrets; EKS documents no kms:ViaService for it.
             self._kms_policy(name, "cluster", cluster_role, args["kms_key_arn"], via=None, grants=False),
@@ -207,7 +211,7 @@ class Cluster(pulumi.ComponentResource):
         node_role = self._role(name, "node", instance_trust("ec2.amazonaws.com"))
         node_policies = [
             aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy}", role=node_role.name, policy_arn=f"{managed_policy}/{policy}", opts=child
+                f"{name}-node-{policy}", role=node_role.name, policy_arn=f"{managed_policy}/{policy}", opts=in_global
             )
             for policy in NODE_POLICIES
         ]
@@ -222,7 +226,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-vpc-cni-policy",
             role=cni_role.name,
             policy_arn=f"{managed_policy}/AmazonEKS_CNI_Policy",
-            opts=child,
+            opts=in_global,
         )
         addons[VPC_CNI] = self._addon(
             name,
@@ -297,7 +301,7 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-ebs-csi-policy",
                 role=csi_role.name,
                 policy_arn=f"{managed_policy}/service-role/AmazonEBSCSIDriverPolicy",
-                opts=child,
+                opts=in_global,
             ),
             # Volumes are encrypted and attached by EC2 on the driver's behalf.
             self._kms_policy(name, "ebs-csi", csi_role, args["kms_key_arn"], via="ec2", grants=True),
@@ -343,9 +347,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
     def _role(self, name: str, purpose: str, trust: pulumi.Input[str]) -> aws.iam.Role:
-        return aws.iam.Role(
-            f"{name}-{purpose}-role", assume_role_policy=trust, opts=pulumi.ResourceOptions(parent=self)
-        )
+        return aws.iam.Role(f"{name}-{purpose}-role", assume_role_policy=trust, opts=self._in_global)
 
     def _pod_identity_role(self, name: str, purpose: str, service_account: str) -> aws.iam.Role:
         """A role for one add-on's service account in kube-system of this cluster."""
@@ -377,7 +379,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{purpose}-kms",
             role=role.id,
             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._in_global,
         )
 
     def _addon(self, name: str, addon: str, opts: pulumi.ResourceOptions, **extra: object) -> aws.eks.Addon:

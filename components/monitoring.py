@@ -122,6 +122,8 @@ class MonitoringArgs(TypedDict):
     """The region's heartbeat topic: Watchdog goes there, and an alarm watches for its silence."""
     monitoring_nodes: pulumi.Resource
     """The node group the stack runs on (its volumes' zone); the chart waits for it."""
+    global_provider: aws.Provider
+    """Where IAM resources are declared (components/providers.py: the DR region's provider)."""
 
 
 def _volume_claim(size_gb: int) -> dict[str, Any]:
@@ -447,15 +449,15 @@ class Monitoring(pulumi.ComponentResource):
         policy: pulumi.Input[str],
     ) -> list[pulumi.Resource]:
         """A role for one service account of this namespace, through EKS Pod Identity; returns what pods wait for."""
+        # IAM is global: declared through the DR region's provider; the association is the cluster's region's.
+        in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
         role = aws.iam.Role(
             f"{name}-{purpose}-role",
             # catalogue: eks.pod-identity-session-tags
             assume_role_policy=pod_identity_trust(args["cluster_arn"], NAMESPACE, service_account),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=in_global,
         )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-{purpose}-policy", role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=self)
-        )
+        role_policy = aws.iam.RolePolicy(f"{name}-{purpose}-policy", role=role.id, policy=policy, opts=in_global)
         association = aws.eks.PodIdentityAssociation(
             f"{name}-{purpose}-pod-identity",
             cluster_name=args["cluster_name"],

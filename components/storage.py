@@ -20,6 +20,7 @@ from components.database import other_role
 from components.encryption import RegionalKey
 from components.iam import service_trust
 from components.naming import data_bucket_name, replication_role_name
+from components.providers import global_provider
 
 # Glacier Instant Retrieval for uploads: still readable in milliseconds by the
 # application until they expire, unlike GLACIER (Flexible Retrieval) which
@@ -115,12 +116,12 @@ class Storage(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(in_region, pulumi.ResourceOptions(depends_on=[versioning[role]])),
             )
 
-        # One IAM role per direction, both always declared: IAM is global, and a
-        # failback then only has to create the replication configuration. A new rule
+        # One IAM role per direction, both always declared (through the DR region's provider, like
+        # every IAM resource): a failback then only has to create the replication configuration. A new rule
         # copies new objects only (catalogue: s3.replication-new-objects-only): failback
         # copies what the DR bucket gained meanwhile with S3 Batch Replication.
         replication_roles = {
-            source: self._replication_role(name, cfg, source, args, args["providers"][source]) for source in ROLES
+            source: self._replication_role(name, cfg, source, args, global_provider(args["providers"])) for source in ROLES
         }
         source = replication_source_role(cfg)
         destination = other_role(source)
@@ -170,7 +171,7 @@ class Storage(pulumi.ComponentResource):
                 depends_on=[versioning[source], versioning[destination]],
             ),
         )
-        batch_role = self._batch_replication_role(name, cfg, args["providers"]["dr"])
+        batch_role = self._batch_replication_role(name, cfg, global_provider(args["providers"]))
         self.replication = {
             "source": cfg.region_of(source),
             "destination": cfg.region_of(destination),

@@ -49,6 +49,8 @@ class EntryPointArgs(TypedDict):
     health_check_path: str
     validate_certificate: bool
     """False while a zone the stack created awaits delegation: no certificate, no HTTPS listener yet."""
+    global_provider: aws.Provider
+    """Where the Route53 validation record is declared (components/providers.py: the DR region's provider)."""
 
 
 class EntryPoint(pulumi.ComponentResource):
@@ -196,7 +198,8 @@ class EntryPoint(pulumi.ComponentResource):
             # account, so both regions' certificates declare it; and it stays
             # when one region stops declaring it, for the other keeps renewing.
             allow_overwrite=True,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            # Route53 is global: through the DR region's provider, like every record.
+            opts=pulumi.ResourceOptions(parent=self, provider=args["global_provider"], retain_on_delete=True),
         )
         validation = aws.acm.CertificateValidation(
             f"{name}-cert-validation",

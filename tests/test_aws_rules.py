@@ -205,6 +205,25 @@ def _node_launch_template_with_an_instance_profile() -> tuple[Evaluation, str]:
     return broken, " ".join(g.urn for g in groups)
 
 
+def _provider_validating_credentials() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(steady, "pulumi:providers:aws", "aws-primary", skipCredentialsValidation="false")
+
+
+def _provider_using_its_own_regions_sts() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(steady, "pulumi:providers:aws", "aws-dr", stsRegion=_REMOVED, skipRequestingAccountId=_REMOVED)
+
+
+def _role_through_the_primary_provider() -> tuple[Evaluation, str]:
+    """catalogue: pulumi-aws.provider-configure-calls-aws (a global resource bound to the primary's provider)."""
+    steady = evaluate_state("steady")
+    role = steady.one("aws:iam/role:Role", "backup-service")
+    primary = steady.one("pulumi:providers:aws", "aws-primary").urn
+    rebound = dataclasses.replace(role, provider=primary)
+    return Evaluation(steady.config, [rebound if r is role else r for r in steady.resources], steady.outputs), role.urn
+
+
 # behaviour id -> a declaration that violates it (and the URN the refusal must name)
 BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("rds.replica-source-managed-password", _managed_password_source),
@@ -229,6 +248,9 @@ BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("fis.stop-condition-alarm", _experiment_stopping_on_another_regions_alarm),
     ("cloudwatch.alarm-evaluation-range", _alarm_spanning_more_than_a_week),
     ("eks.node-group-launch-template-rules", _node_launch_template_with_an_instance_profile),
+    ("pulumi-aws.provider-configure-calls-aws", _provider_validating_credentials),
+    ("pulumi-aws.provider-configure-calls-aws", _provider_using_its_own_regions_sts),
+    ("pulumi-aws.provider-configure-calls-aws", _role_through_the_primary_provider),
 ]
 
 
