@@ -85,9 +85,7 @@ def refuse_failed_region_targets(evaluation: Evaluation, targets: Iterable[str],
     declared = evaluation.by_urn()
     root = root_urn_of(evaluation)
     provider_regions = _provider_regions(evaluation)
-    in_failed = [
-        urn for urn in targets if urn in declared and _touches(declared[urn], failed_region, provider_regions)
-    ]
+    in_failed = [urn for urn in targets if urn in declared and _touches(declared[urn], failed_region, provider_regions)]
     unknown = [urn for urn in targets if urn not in declared and urn != root]
     if in_failed:
         raise DrctlError(

@@ -120,9 +120,8 @@ class Storage(pulumi.ComponentResource):
         # every IAM resource): a failback then only has to create the replication configuration. A new rule
         # copies new objects only (catalogue: s3.replication-new-objects-only): failback
         # copies what the DR bucket gained meanwhile with S3 Batch Replication.
-        replication_roles = {
-            source: self._replication_role(name, cfg, source, args, global_provider(args["providers"])) for source in ROLES
-        }
+        iam_provider = global_provider(args["providers"])
+        replication_roles = {source: self._replication_role(name, cfg, source, args, iam_provider) for source in ROLES}
         source = replication_source_role(cfg)
         destination = other_role(source)
         aws.s3.BucketReplicationConfig(
@@ -171,7 +170,7 @@ class Storage(pulumi.ComponentResource):
                 depends_on=[versioning[source], versioning[destination]],
             ),
         )
-        batch_role = self._batch_replication_role(name, cfg, global_provider(args["providers"]))
+        batch_role = self._batch_replication_role(name, cfg, iam_provider)
         self.replication = {
             "source": cfg.region_of(source),
             "destination": cfg.region_of(destination),
