@@ -16,6 +16,7 @@ from components.config import ROLES, load_config
 from components.database import Database
 from components.encryption import RegionalKey, RegionalKeyArgs
 from components.fault_injection import FaultInjection
+from components.heartbeat import ReplicationHeartbeat, heartbeat_roles
 from components.monitoring import Monitoring
 from components.naming import (
     cache_auth_secret_name,
@@ -53,7 +54,7 @@ for role in ROLES:
         {
             "region": region,
             "cidr": cfg.regions[role].vpc_cidr,
-            "availability_zones": cfg.regions[role].availability_zones,
+            "availability_zone_ids": cfg.regions[role].availability_zone_ids,
             "name_prefix": physical_name(cfg, region, "net"),
         },
         in_region,
@@ -83,7 +84,7 @@ for role in ROLES:
             "instance_types": cfg.node_instance_types,
             "size": node_group_size(cfg, role),
             "admin_principal_arns": cfg.eks_admin_principal_arns,
-            "log_retention_days": cfg.logs_retention_days,
+            "log_retention_days": cfg.log_group_retention_days,
             "account_id": networks[role].vpc.owner_id,
             "global_provider": iam_provider,
         },
@@ -188,6 +189,7 @@ dns = DnsFailover(
         "health_check_names": {role: physical_name(cfg, cfg.region_of(role), "endpoint") for role in ROLES},
         "fence_region": cfg.dr_region,
         "fence_alarm_name": physical_name(cfg, cfg.dr_region, "traffic-fence"),
+        "failover_mode": cfg.dns_failover_mode,
     },
     # Route53's checks and records (global) and the fence's alarm (in the DR region): the DR provider.
     pulumi.ResourceOptions(provider=providers["dr"]),
@@ -231,6 +233,27 @@ for role in ROLES:
             "global_provider": iam_provider,
         },
         # Kubernetes resources go to the cluster, the roles and Pod Identity associations to its region.
+        pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
+    )
+
+# A row written to the writer every 30 s from the active region's cluster, so an idle database's replica
+# lag stays far below the RPO and the lag alarms page only when replication is behind. Both clusters hold
+# its identity in every state: a failover creates only the CronJob.
+for role in ROLES:
+    ReplicationHeartbeat(
+        f"heartbeat-{role}",
+        {
+            "config": cfg,
+            "role": role,
+            "writes": role in heartbeat_roles(cfg),
+            "writer_address": database.addresses[role],
+            "secret_name": database.master_secret.name,
+            "key_arn": keys[role].arn,
+            "account_id": account_id,
+            "cluster_name": clusters[role].name,
+            "cluster_arn": clusters[role].arn,
+            "global_provider": iam_provider,
+        },
         pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
     )
 

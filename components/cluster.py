@@ -145,6 +145,7 @@ class Cluster(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
             name=f"/aws/eks/{args['cluster_name']}/cluster",
+            # catalogue: cloudwatch.logs-retention-values (config allows CloudWatch's values only)
             retention_in_days=args["log_retention_days"],
             opts=child,
         )

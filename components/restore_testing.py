@@ -232,7 +232,7 @@ class RestoreTesting(pulumi.ComponentResource):
         logs = aws.cloudwatch.LogGroup(
             f"{name}-validator",
             name=f"/aws/lambda/{function_name}",
-            retention_in_days=cfg.logs_retention_days,
+            retention_in_days=cfg.log_group_retention_days,
             opts=child,
         )
         # Only the egress rules below: the provider revokes AWS's allow-all egress on creation.

@@ -114,13 +114,34 @@ def _datastore_member_declaring_its_node_type() -> tuple[Evaluation, str]:
     return changed(evaluate_state("steady"), type_token, "redis-dr", nodeType="cache.r7g.large")
 
 
-def _cold_storage_shorter_than_90_days() -> tuple[Evaluation, str]:
+def _weekly_cold_storage(delete_after: int) -> Callable[[], tuple[Evaluation, str]]:
+    """The weekly rule moving its RDS and S3 recovery points to cold storage after 7 days."""
+
+    def broken() -> tuple[Evaluation, str]:
+        steady = evaluate_state("steady")
+        plan = steady.one("aws:backup/plan:Plan", "backup-primary")
+        rules = json.loads(json.dumps(plan.inputs["rules"]))
+        weekly = next(rule for rule in rules if rule["ruleName"] == "weekly")
+        weekly["lifecycle"] = {"coldStorageAfter": 7, "deleteAfter": delete_after}
+        return changed(steady, plan.type, plan.name, rules=rules)
+
+    return broken
+
+
+def _replica_with_a_final_snapshot() -> tuple[Evaluation, str]:
     steady = evaluate_state("steady")
-    plan = steady.one("aws:backup/plan:Plan", "backup-primary")
-    rules = json.loads(json.dumps(plan.inputs["rules"]))
-    weekly = next(rule for rule in rules if rule["ruleName"] == "weekly")
-    weekly["lifecycle"]["deleteAfter"] = 50
-    return changed(steady, plan.type, plan.name, rules=rules)
+    return changed(
+        steady, INSTANCE, "database-dr-g1", skipFinalSnapshot=False, finalSnapshotIdentifier="acme-drp-usw2-pg-g1-final"
+    )
+
+
+def _replica_with_backups_before_postgres_14_1() -> tuple[Evaluation, str]:
+    return changed(evaluate_state("steady"), INSTANCE, "database-dr-g1", engineVersion="13.15")
+
+
+def _log_group_kept_45_days() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(steady, "aws:cloudwatch/logGroup:LogGroup", "eks-dr-control-plane-logs", retentionInDays=45)
 
 
 def _selection_of_a_read_replica() -> tuple[Evaluation, str]:
@@ -237,7 +258,11 @@ BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("cloudwatch.route53-metrics-in-us-east-1", _health_check_alarm_outside_us_east_1),
     ("cloudwatch.alarm-actions-in-own-region", _alarm_notifying_another_regions_topic),
     ("elasticache.global-datastore-member-inherits", _datastore_member_declaring_its_node_type),
-    ("backup.cold-storage-minimum-90-days", _cold_storage_shorter_than_90_days),
+    ("backup.cold-storage-minimum-90-days", _weekly_cold_storage(50)),
+    ("backup.cold-storage-not-for-rds-or-s3", _weekly_cold_storage(97)),
+    ("rds.delete-replica-refuses-final-snapshot", _replica_with_a_final_snapshot),
+    ("rds.postgres-replica-automated-backups", _replica_with_backups_before_postgres_14_1),
+    ("cloudwatch.logs-retention-values", _log_group_kept_45_days),
     ("backup.no-read-replica", _selection_of_a_read_replica),
     ("eks.public-endpoint-open-by-default", _public_endpoint(None)),
     ("eks.public-endpoint-open-by-default", _public_endpoint(["0.0.0.0/0"])),

@@ -64,3 +64,15 @@ def test_a_global_resource_bound_to_the_failed_regions_provider_is_neither_targe
         refuse_failed_region_targets(moved, [role.urn], PRIMARY)
     # The same resource through the DR provider is fine.
     refuse_failed_region_targets(evaluation, [role.urn], PRIMARY)
+
+
+def test_a_failover_creates_or_changes_nothing_in_iam():
+    """IAM's control plane is in us-east-1: a failover out of it must not need it. Roles the DR region uses
+    after a failover (the heartbeat writer's included) exist before it."""
+    steady, failed_over = evaluate_state("steady").by_urn(), evaluate_state("failed-over").by_urn()
+    touched = [
+        urn
+        for urn, r in failed_over.items()
+        if r.type.startswith("aws:iam/") and (urn not in steady or steady[urn].inputs != r.inputs)
+    ]
+    assert touched == []

@@ -1,0 +1,256 @@
+"""A heartbeat row written to the writer every 30 seconds, so replica lag means what the RPO alarms assume.
+
+RDS for PostgreSQL reports a replica's lag as the time since the last replayed
+transaction: on a quiet source it climbs to about five minutes before the next
+WAL switch brings it down (catalogue: rds.idle-source-replays-every-few-minutes),
+which is the RPO itself. Both the CloudWatch alarms and the Prometheus rules on
+`ReplicaLag` would page on every quiet night. A Kubernetes CronJob in the active
+region's cluster commits one row to the writer every 30 seconds (two writes per
+one-minute run), so on an idle database the lag stays under a minute, and a lag
+past `replicaLagWarningSeconds` means replication is behind.
+
+The job reads the program's master credential from the region's copy of the
+Secrets Manager secret (components/database.py) with EKS Pod Identity: an init
+container with the AWS CLI fetches it into memory, psql writes. The row says
+which region wrote it, so a write that reached a former writer after its region
+came back is visible in that instance's table.
+
+Where it runs follows `activeRegion`; while failed over the failed primary keeps
+its steady-state declaration, like everything in that region (`heartbeat_roles`).
+Its identity (namespace, service account, IAM role, Pod Identity association)
+is declared in both clusters in every state, so a failover only creates the
+CronJob in the DR cluster and never calls IAM, whose control plane is in
+us-east-1.
+A CronJob that stops succeeding raises ReplicationHeartbeatStale
+(components/alert_rules.py) before an idle database's lag can reach the RPO.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.config import DrState, PlatformConfig
+from components.iam import kms_via_service, pod_identity_trust
+from components.network import POSTGRES_PORT
+
+NAMESPACE = "dr-platform"
+NAME = "replication-heartbeat"
+SCHEDULE = "* * * * *"
+"""Every minute (the finest a CronJob takes); each run writes twice, 30 seconds apart."""
+WRITE_INTERVAL_SECONDS = 30
+TABLE = "dr_platform_heartbeat"
+AWS_CLI_IMAGE = (
+    "public.ecr.aws/aws-cli/aws-cli:2.31.23@sha256:668ffb01408e03e1002b36886797c1a97b09f7d0f02fba3123f9fcd68a081dc5"
+)
+POSTGRES_CLIENT_IMAGE = "public.ecr.aws/docker/library/postgres:17-alpine"
+"""psql of PostgreSQL 17 talks to the 14+ servers the config allows."""
+SECRET_DIR = "/run/credential"
+UNPRIVILEGED_USER = 65534
+
+
+def heartbeat_roles(cfg: PlatformConfig) -> tuple[str, ...]:
+    """Region roles whose cluster declares the heartbeat: the active one; while failed over, the primary too.
+
+    In `failed-over` every primary-region declaration is its steady one, which had the heartbeat
+    (its writes reach the former writer, fenced read-only by drctl, once the region is back).
+    """
+    roles = [cfg.active_role]
+    if cfg.dr_state is DrState.FAILED_OVER and "primary" not in roles:
+        roles.insert(0, "primary")
+    return tuple(roles)
+
+
+def heartbeat_sql(region: str) -> str:
+    """Create the one-row table once, then stamp it: a committed transaction the replica replays."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (id smallint PRIMARY KEY, written_at timestamptz NOT NULL, "
+        "region text NOT NULL); "
+        f"INSERT INTO {TABLE} VALUES (1, now(), '{region}') "
+        "ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at, region = excluded.region;"
+    )
+
+
+def write_script(region: str) -> str:
+    """The main container's shell: the password from the fetched secret (letters and digits only), two writes."""
+    # The generated password holds letters and digits only (components/database.py), so sed reads it safely.
+    extract = f'sed -n \'s/.*"password": *"\\([A-Za-z0-9]*\\)".*/\\1/p\' {SECRET_DIR}/secret.json'
+    write = f'psql --no-psqlrc --quiet --set ON_ERROR_STOP=1 --command "{heartbeat_sql(region)}"'
+    return f'set -eu\nexport PGPASSWORD="$({extract})"\n{write}\nsleep {WRITE_INTERVAL_SECONDS}\n{write}\n'
+
+
+class ReplicationHeartbeatArgs(TypedDict):
+    config: PlatformConfig
+    role: str
+    writes: bool
+    """Whether this cluster runs the CronJob (`heartbeat_roles`); its identity is declared either way."""
+    writer_address: pulumi.Input[str]
+    """The database instance of this region that the heartbeat writes to (its current generation)."""
+    secret_name: pulumi.Input[str]
+    """The master credential's secret; the region's copy is read (a replica in the DR region)."""
+    key_arn: pulumi.Input[str]
+    """The region's key, which encrypts the region's copy of the secret."""
+    account_id: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    global_provider: aws.Provider
+    """Where IAM resources are declared (components/providers.py: the DR region's provider)."""
+
+
+class ReplicationHeartbeat(pulumi.ComponentResource):
+    """The CronJob (when `writes`), its service account and its Pod Identity role, in one region's cluster.
+
+    The caller passes the cluster's Kubernetes provider and the region's AWS provider (`providers=[...]`).
+    """
+
+    def __init__(self, name: str, args: ReplicationHeartbeatArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dr-platform:data:ReplicationHeartbeat", name, None, opts)
+        cfg, role = args["config"], args["role"]
+        region = cfg.region_of(role)
+        child = pulumi.ResourceOptions(parent=self)
+        in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "dr-platform"}},
+            opts=child,
+        )
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-account", metadata={"name": NAME, "namespace": namespace.metadata.name}, opts=child
+        )
+        role_resource = aws.iam.Role(
+            f"{name}-role",
+            # catalogue: eks.pod-identity-session-tags
+            assume_role_policy=pod_identity_trust(args["cluster_arn"], NAMESPACE, NAME),
+            opts=in_global,
+        )
+        # The region's copy of the secret only (its ARN ends in a random six-character suffix).
+        secret_arn = pulumi.Output.concat(
+            f"arn:aws:secretsmanager:{region}:", args["account_id"], ":secret:", args["secret_name"], "-??????"
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role_resource.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn},
+                        {
+                            # catalogue: kms.via-service-condition
+                            "Effect": "Allow",
+                            "Action": "kms:Decrypt",
+                            "Resource": args["key_arn"],
+                            "Condition": kms_via_service(region, "secretsmanager"),
+                        },
+                    ],
+                }
+            ),
+            opts=in_global,
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity",
+            cluster_name=args["cluster_name"],
+            namespace=NAMESPACE,
+            service_account=NAME,
+            role_arn=role_resource.arn,
+            opts=child,
+        )
+        self.cron_job = (
+            self._cron_job(name, args, account, namespace, depends_on=[policy, association]) if args["writes"] else None
+        )
+        self.register_outputs({"writes": args["writes"]})
+
+    def _cron_job(
+        self,
+        name: str,
+        args: ReplicationHeartbeatArgs,
+        account: k8s.core.v1.ServiceAccount,
+        namespace: k8s.core.v1.Namespace,
+        depends_on: list[pulumi.Resource],
+    ) -> k8s.batch.v1.CronJob:
+        cfg, region = args["config"], args["config"].region_of(args["role"])
+        volumes = [{"name": "credential", "emptyDir": {"medium": "Memory"}}, {"name": "tmp", "emptyDir": {}}]
+        mounts = [{"name": "credential", "mountPath": SECRET_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
+        locked_down = {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
+        return k8s.batch.v1.CronJob(
+            f"{name}-cronjob",
+            metadata={"name": NAME, "namespace": namespace.metadata.name},
+            spec={
+                "schedule": SCHEDULE,
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 30,
+                "successfulJobsHistoryLimit": 1,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 0,
+                        "activeDeadlineSeconds": 55,
+                        "template": {
+                            "metadata": {"labels": {"app.kubernetes.io/name": NAME}},
+                            "spec": {
+                                "serviceAccountName": account.metadata.name,
+                                "restartPolicy": "Never",
+                                "securityContext": {
+                                    "runAsNonRoot": True,
+                                    "runAsUser": UNPRIVILEGED_USER,
+                                    "runAsGroup": UNPRIVILEGED_USER,
+                                    "fsGroup": UNPRIVILEGED_USER,
+                                },
+                                "volumes": volumes,
+                                "initContainers": [
+                                    {
+                                        "name": "read-credential",
+                                        "image": AWS_CLI_IMAGE,
+                                        "command": ["sh", "-c"],
+                                        "args": [
+                                            'aws secretsmanager get-secret-value --secret-id "$SECRET_NAME" '
+                                            f"--region {region} --query SecretString --output text "
+                                            f"> {SECRET_DIR}/secret.json"
+                                        ],
+                                        "env": [
+                                            {"name": "SECRET_NAME", "value": args["secret_name"]},
+                                            {"name": "HOME", "value": "/tmp"},
+                                        ],
+                                        "volumeMounts": mounts,
+                                        "securityContext": locked_down,
+                                    }
+                                ],
+                                "containers": [
+                                    {
+                                        "name": "write",
+                                        "image": POSTGRES_CLIENT_IMAGE,
+                                        "command": ["sh", "-c", write_script(region)],
+                                        "env": [
+                                            {"name": "PGHOST", "value": args["writer_address"]},
+                                            {"name": "PGPORT", "value": str(POSTGRES_PORT)},
+                                            {"name": "PGDATABASE", "value": cfg.db_name},
+                                            {"name": "PGUSER", "value": cfg.db_master_username},
+                                            # rds.force_ssl refuses anything else (components/database.py).
+                                            {"name": "PGSSLMODE", "value": "require"},
+                                            {"name": "PGCONNECT_TIMEOUT", "value": "10"},
+                                            {"name": "HOME", "value": "/tmp"},
+                                        ],
+                                        "volumeMounts": mounts,
+                                        "securityContext": locked_down,
+                                        "resources": {
+                                            "requests": {"cpu": "10m", "memory": "32Mi"},
+                                            "limits": {"memory": "64Mi"},
+                                        },
+                                    }
+                                ],
+                            },
+                        },
+                    }
+                },
+            },
+            # Pod Identity credentials are injected when a pod is created: the association comes first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
