@@ -16,7 +16,8 @@ from components.config import ROLES, load_config
 from components.database import Database
 from components.encryption import RegionalKey, RegionalKeyArgs
 from components.fault_injection import FaultInjection
-from components.heartbeat import ReplicationHeartbeat, heartbeat_roles
+from components.heartbeat import ReplicationHeartbeat
+from components.load_balancer_controller import LoadBalancerController
 from components.monitoring import Monitoring
 from components.naming import (
     cache_auth_secret_name,
@@ -174,6 +175,40 @@ entry_points = {
     )
     for role in ROLES
 }
+# A row written to the writer every 30 s, so an idle database's replica lag stays far below the RPO and the
+# lag alarms page only when replication is behind. Each cluster writes to its own region's instance only
+# while that is the writer: nothing of it changes with the DR state.
+for role in ROLES:
+    ReplicationHeartbeat(
+        f"heartbeat-{role}",
+        {
+            "config": cfg,
+            "role": role,
+            "instance_address": database.addresses[role],
+            "secret_name": database.master_secret.name,
+            "key_arn": keys[role].arn,
+            "account_id": account_id,
+            "cluster_name": clusters[role].name,
+            "cluster_arn": clusters[role].arn,
+            "global_provider": iam_provider,
+        },
+        pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
+    )
+
+# The controller that registers application pods in each region's target group (TargetGroupBinding).
+for role in ROLES:
+    LoadBalancerController(
+        f"lb-controller-{role}",
+        {
+            "region": cfg.region_of(role),
+            "cluster_name": clusters[role].name,
+            "cluster_arn": clusters[role].arn,
+            "vpc_id": networks[role].vpc_id,
+            "global_provider": iam_provider,
+            "after": [clusters[role].node_group, clusters[role].pod_identity_agent],
+        },
+        pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
+    )
 dns = DnsFailover(
     "dns-failover",
     {
@@ -233,27 +268,6 @@ for role in ROLES:
             "global_provider": iam_provider,
         },
         # Kubernetes resources go to the cluster, the roles and Pod Identity associations to its region.
-        pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
-    )
-
-# A row written to the writer every 30 s from the active region's cluster, so an idle database's replica
-# lag stays far below the RPO and the lag alarms page only when replication is behind. Both clusters hold
-# its identity in every state: a failover creates only the CronJob.
-for role in ROLES:
-    ReplicationHeartbeat(
-        f"heartbeat-{role}",
-        {
-            "config": cfg,
-            "role": role,
-            "writes": role in heartbeat_roles(cfg),
-            "writer_address": database.addresses[role],
-            "secret_name": database.master_secret.name,
-            "key_arn": keys[role].arn,
-            "account_id": account_id,
-            "cluster_name": clusters[role].name,
-            "cluster_arn": clusters[role].arn,
-            "global_provider": iam_provider,
-        },
         pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
     )
 

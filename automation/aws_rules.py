@@ -56,7 +56,9 @@ _REGIONAL_REFERENCES = (
     (("kmskeyid", "kmskeyarn", "kmsmasterkeyid", "keyarn"), "kms", "kms.key-is-regional"),
     (("certificatearn",), "acm", "acm.certificate-is-regional"),
 )
-# What a Global Datastore member inherits and may not declare (its ModifyReplicationGroup/Create refuse them).
+# What a Global Datastore member inherits and may not be created with (CreateReplicationGroup refuses them),
+# as the declaration's input names; automaticFailoverEnabled is left out: the provider never sends it for a
+# member. multiAzEnabled is on neither of AWS's lists for a secondary (catalogue entry below).
 _DATASTORE_OWNED = (
     "engine",
     "engineVersion",
@@ -64,6 +66,11 @@ _DATASTORE_OWNED = (
     "parameterGroupName",
     "atRestEncryptionEnabled",
     "transitEncryptionEnabled",
+    "numNodeGroups",
+    "securityGroupNames",
+    "snapshotArns",
+    "snapshotName",
+    "multiAzEnabled",
 )
 _GLACIER_CLASSES = ("GLACIER", "GLACIER_IR", "DEEP_ARCHIVE")
 # Services whose AWS Backup recovery points never go to cold storage (the ARN's service field).

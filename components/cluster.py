@@ -47,6 +47,9 @@ APP_POOL = "app"
 MONITORING_POOL = "monitoring"
 MONITORING_NODE_GROUP_SIZE = NodeGroupSize(min=1, desired=1, max=2)
 """One node; max 2 leaves room for the managed node group's rolling replacement."""
+MONITORING_TAINT = {"key": POOL_LABEL, "value": MONITORING_POOL, "effect": "NoSchedule"}
+"""Keeps every pod off the monitoring node but those that tolerate it (the monitoring stack) and the
+DaemonSets every node runs (catalogue: eks.addon-daemonsets-tolerate-taints)."""
 
 # Installed before any node joins: the agent that hands Pod Identity credentials
 # out (the VPC CNI and the EBS CSI driver use it), the service proxy, and networking.
@@ -290,6 +293,13 @@ class Cluster(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={POOL_LABEL: MONITORING_POOL},
+            # Application pods would otherwise fill the node the monitoring stack's volumes are tied to.
+            # catalogue: eks.node-group-taint-effects (the API spells NoSchedule NO_SCHEDULE)
+            taints=[
+                aws.eks.NodeGroupTaintArgs(
+                    key=MONITORING_TAINT["key"], value=MONITORING_TAINT["value"], effect="NO_SCHEDULE"
+                )
+            ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons[VPC_CNI]]),
         )
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.node_group])
@@ -316,8 +326,13 @@ class Cluster(pulumi.ComponentResource):
             pod_identity_associations=[
                 aws.eks.AddonPodIdentityAssociationArgs(role_arn=csi_role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT)
             ],
+            # The node plugin must run on the tainted monitoring node, whose volumes it attaches; the
+            # driver's default already tolerates every taint, said here so no default change can undo it.
+            # catalogue: eks.addon-daemonsets-tolerate-taints
+            configuration_values=json.dumps({"node": {"tolerateAllTaints": True}}),
         )
         self.addons = {**addons, "aws-ebs-csi-driver": self.ebs_csi_driver}
+        self.pod_identity_agent = addons[POD_IDENTITY_AGENT]
 
         self.kubernetes_provider = k8s.Provider(
             f"{name}-k8s",

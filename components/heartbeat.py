@@ -4,25 +4,25 @@ RDS for PostgreSQL reports a replica's lag as the time since the last replayed
 transaction: on a quiet source it climbs to about five minutes before the next
 WAL switch brings it down (catalogue: rds.idle-source-replays-every-few-minutes),
 which is the RPO itself. Both the CloudWatch alarms and the Prometheus rules on
-`ReplicaLag` would page on every quiet night. A Kubernetes CronJob in the active
-region's cluster commits one row to the writer every 30 seconds (two writes per
-one-minute run), so on an idle database the lag stays under a minute, and a lag
-past `replicaLagWarningSeconds` means replication is behind.
+`ReplicaLag` would page on every quiet night. A Kubernetes CronJob commits one
+row to the writer every 30 seconds (two writes per one-minute run), so on an idle
+database the lag stays under a minute, and a lag past `replicaLagWarningSeconds`
+means replication is behind.
+
+Each cluster runs the CronJob against its own region's current instance, in
+every DR state, and a run writes only where that instance is the writer: on a
+replica, or on a former writer drctl fenced read-only, it writes nothing and
+succeeds. So the heartbeat follows the writer by itself (after a promotion it
+starts in the DR region before any stack update), and no DR transition creates,
+changes or deletes anything of it: a failover calls neither IAM, whose control
+plane is in us-east-1, nor the Kubernetes API for it.
 
 The job reads the program's master credential from the region's copy of the
 Secrets Manager secret (components/database.py) with EKS Pod Identity: an init
 container with the AWS CLI fetches it into memory, psql writes. The row says
-which region wrote it, so a write that reached a former writer after its region
-came back is visible in that instance's table.
-
-Where it runs follows `activeRegion`; while failed over the failed primary keeps
-its steady-state declaration, like everything in that region (`heartbeat_roles`).
-Its identity (namespace, service account, IAM role, Pod Identity association)
-is declared in both clusters in every state, so a failover only creates the
-CronJob in the DR cluster and never calls IAM, whose control plane is in
-us-east-1.
-A CronJob that stops succeeding raises ReplicationHeartbeatStale
-(components/alert_rules.py) before an idle database's lag can reach the RPO.
+which region wrote it. A CronJob that stops succeeding raises
+ReplicationHeartbeatStale (components/alert_rules.py) before an idle database's
+lag can reach the RPO.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.config import DrState, PlatformConfig
+from components.config import PlatformConfig
 from components.iam import kms_via_service, pod_identity_trust
 from components.network import POSTGRES_PORT
 
@@ -50,18 +50,8 @@ POSTGRES_CLIENT_IMAGE = "public.ecr.aws/docker/library/postgres:17-alpine"
 """psql of PostgreSQL 17 talks to the 14+ servers the config allows."""
 SECRET_DIR = "/run/credential"
 UNPRIVILEGED_USER = 65534
-
-
-def heartbeat_roles(cfg: PlatformConfig) -> tuple[str, ...]:
-    """Region roles whose cluster declares the heartbeat: the active one; while failed over, the primary too.
-
-    In `failed-over` every primary-region declaration is its steady one, which had the heartbeat
-    (its writes reach the former writer, fenced read-only by drctl, once the region is back).
-    """
-    roles = [cfg.active_role]
-    if cfg.dr_state is DrState.FAILED_OVER and "primary" not in roles:
-        roles.insert(0, "primary")
-    return tuple(roles)
+NOT_THE_WRITER_SQL = "SELECT pg_is_in_recovery() OR current_setting('default_transaction_read_only')::boolean"
+"""True on a replica, and on a former writer drctl fenced read-only: nothing to write there."""
 
 
 def heartbeat_sql(region: str) -> str:
@@ -75,20 +65,29 @@ def heartbeat_sql(region: str) -> str:
 
 
 def write_script(region: str) -> str:
-    """The main container's shell: the password from the fetched secret (letters and digits only), two writes."""
+    """The main container's shell: the password from the fetched secret, then a beat now and one 30 s later."""
     # The generated password holds letters and digits only (components/database.py), so sed reads it safely.
     extract = f'sed -n \'s/.*"password": *"\\([A-Za-z0-9]*\\)".*/\\1/p\' {SECRET_DIR}/secret.json'
-    write = f'psql --no-psqlrc --quiet --set ON_ERROR_STOP=1 --command "{heartbeat_sql(region)}"'
-    return f'set -eu\nexport PGPASSWORD="$({extract})"\n{write}\nsleep {WRITE_INTERVAL_SECONDS}\n{write}\n'
+    psql = "psql --no-psqlrc --quiet --set ON_ERROR_STOP=1"
+    return (
+        "set -eu\n"
+        f'export PGPASSWORD="$({extract})"\n'
+        "beat() {\n"
+        f'  if [ "$({psql} --tuples-only --no-align --command "{NOT_THE_WRITER_SQL}")" = t ]; then\n'
+        '    echo "not the writer (a replica, or fenced read-only): nothing to write"\n'
+        "    return 0\n"
+        "  fi\n"
+        f'  {psql} --command "{heartbeat_sql(region)}"\n'
+        "}\n"
+        f"beat\nsleep {WRITE_INTERVAL_SECONDS}\nbeat\n"
+    )
 
 
 class ReplicationHeartbeatArgs(TypedDict):
     config: PlatformConfig
     role: str
-    writes: bool
-    """Whether this cluster runs the CronJob (`heartbeat_roles`); its identity is declared either way."""
-    writer_address: pulumi.Input[str]
-    """The database instance of this region that the heartbeat writes to (its current generation)."""
+    instance_address: pulumi.Input[str]
+    """This region's current database instance: written to while it is the writer."""
     secret_name: pulumi.Input[str]
     """The master credential's secret; the region's copy is read (a replica in the DR region)."""
     key_arn: pulumi.Input[str]
@@ -101,7 +100,7 @@ class ReplicationHeartbeatArgs(TypedDict):
 
 
 class ReplicationHeartbeat(pulumi.ComponentResource):
-    """The CronJob (when `writes`), its service account and its Pod Identity role, in one region's cluster.
+    """The CronJob, its service account and its Pod Identity role, in one region's cluster.
 
     The caller passes the cluster's Kubernetes provider and the region's AWS provider (`providers=[...]`).
     """
@@ -159,10 +158,8 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
             role_arn=role_resource.arn,
             opts=child,
         )
-        self.cron_job = (
-            self._cron_job(name, args, account, namespace, depends_on=[policy, association]) if args["writes"] else None
-        )
-        self.register_outputs({"writes": args["writes"]})
+        self.cron_job = self._cron_job(name, args, account, namespace, depends_on=[policy, association])
+        self.register_outputs({"cron_job": self.cron_job.metadata.name})
 
     def _cron_job(
         self,
@@ -229,7 +226,7 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
                                         "image": POSTGRES_CLIENT_IMAGE,
                                         "command": ["sh", "-c", write_script(region)],
                                         "env": [
-                                            {"name": "PGHOST", "value": args["writer_address"]},
+                                            {"name": "PGHOST", "value": args["instance_address"]},
                                             {"name": "PGPORT", "value": str(POSTGRES_PORT)},
                                             {"name": "PGDATABASE", "value": cfg.db_name},
                                             {"name": "PGUSER", "value": cfg.db_master_username},

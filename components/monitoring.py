@@ -36,7 +36,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.alert_rules import rule_groups
-from components.cluster import MONITORING_POOL, POOL_LABEL
+from components.cluster import MONITORING_POOL, MONITORING_TAINT, POOL_LABEL
 from components.config import PlatformConfig
 from components.dashboards import dr_status, system_overview
 from components.iam import kms_via_service, pod_identity_trust
@@ -60,6 +60,8 @@ HEARTBEAT_REPEAT_INTERVAL = "4m"
 """Watchdog is re-sent this often: every 5-minute period of the heartbeat topic's metric holds one
 (catalogue: sns.topic-metrics-every-five-minutes)."""
 MONITORING_NODE_SELECTOR = {POOL_LABEL: MONITORING_POOL}
+MONITORING_TOLERATIONS = [{**MONITORING_TAINT, "operator": "Equal"}]
+"""What lets the stack onto its tainted node (components/cluster.py); nothing else tolerates it."""
 
 EXPORTER_CHART = "prometheus-yet-another-cloudwatch-exporter"
 EXPORTER_CHART_VERSION = "0.47.0"
@@ -266,6 +268,7 @@ def chart_values(
                 "storageSpec": {"volumeClaimTemplate": _volume_claim(cfg.prometheus_storage_gb)},
                 # catalogue: ebs.volume-in-one-availability-zone
                 "nodeSelector": MONITORING_NODE_SELECTOR,
+                "tolerations": MONITORING_TOLERATIONS,
                 "externalLabels": {"cluster_region": cfg.region_of(role), "dr_role": role},
                 # Select every PrometheusRule, ServiceMonitor and PodMonitor, not
                 # only those labelled with this release.
@@ -280,6 +283,7 @@ def chart_values(
             "alertmanagerSpec": {
                 "storage": {"volumeClaimTemplate": _volume_claim(ALERTMANAGER_STORAGE_GB)},
                 "nodeSelector": MONITORING_NODE_SELECTOR,
+                "tolerations": MONITORING_TOLERATIONS,
             },
         },
         "grafana": {
@@ -292,6 +296,7 @@ def chart_values(
             # A ReadWriteOnce volume cannot attach to a second pod during a rolling update.
             "deploymentStrategy": {"type": "Recreate"},
             "nodeSelector": MONITORING_NODE_SELECTOR,
+            "tolerations": MONITORING_TOLERATIONS,
             "sidecar": {
                 "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}
             },

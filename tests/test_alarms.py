@@ -338,7 +338,8 @@ def test_key_policy_lets_cloudwatch_publish_to_encrypted_topics_and_keeps_root_a
         cloudwatch = statements["CloudWatchAlarmsPublishToEncryptedTopics"]
         assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
         assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
-        assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+        # catalogue: sns.cloudwatch-kms-request-source-keys (the documented form: no condition that might not match)
+        assert "Condition" not in cloudwatch
 
 
 def test_no_service_but_cloudwatch_may_use_the_keys_to_publish(steady):

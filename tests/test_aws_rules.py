@@ -114,6 +114,11 @@ def _datastore_member_declaring_its_node_type() -> tuple[Evaluation, str]:
     return changed(evaluate_state("steady"), type_token, "redis-dr", nodeType="cache.r7g.large")
 
 
+def _datastore_member_declaring_multi_az() -> tuple[Evaluation, str]:
+    type_token = "aws:elasticache/replicationGroup:ReplicationGroup"
+    return changed(evaluate_state("steady"), type_token, "redis-dr", multiAzEnabled=True)
+
+
 def _weekly_cold_storage(delete_after: int) -> Callable[[], tuple[Evaluation, str]]:
     """The weekly rule moving its RDS and S3 recovery points to cold storage after 7 days."""
 
@@ -258,6 +263,7 @@ BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("cloudwatch.route53-metrics-in-us-east-1", _health_check_alarm_outside_us_east_1),
     ("cloudwatch.alarm-actions-in-own-region", _alarm_notifying_another_regions_topic),
     ("elasticache.global-datastore-member-inherits", _datastore_member_declaring_its_node_type),
+    ("elasticache.global-datastore-member-inherits", _datastore_member_declaring_multi_az),
     ("backup.cold-storage-minimum-90-days", _weekly_cold_storage(50)),
     ("backup.cold-storage-not-for-rds-or-s3", _weekly_cold_storage(97)),
     ("rds.delete-replica-refuses-final-snapshot", _replica_with_a_final_snapshot),

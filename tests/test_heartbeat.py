@@ -10,7 +10,14 @@ import json
 import pytest
 
 from automation.evaluate import GLOBAL
-from components.heartbeat import NAME, NAMESPACE, WRITE_INTERVAL_SECONDS, heartbeat_sql, write_script
+from components.heartbeat import (
+    NAME,
+    NAMESPACE,
+    NOT_THE_WRITER_SQL,
+    WRITE_INTERVAL_SECONDS,
+    heartbeat_sql,
+    write_script,
+)
 from tests.conftest import STATES, evaluate_state
 
 CRONJOB = "kubernetes:batch/v1:CronJob"
@@ -20,53 +27,45 @@ def _cronjobs(state: str) -> dict[str, object]:
     return {r.region: r for r in evaluate_state(state).of_type(CRONJOB)}
 
 
-@pytest.mark.parametrize(
-    ("state", "regions"),
-    [
-        ("steady", {"us-east-1"}),
-        # The failed primary keeps its steady declaration; the DR region writes to its promoted writer.
-        ("failed-over", {"us-east-1", "us-west-2"}),
-        ("resyncing", {"us-west-2"}),
-        ("steady-after-failback", {"us-east-1"}),
-    ],
-)
-def test_the_heartbeat_runs_in_the_active_regions_cluster(state, regions):
+@pytest.mark.parametrize("state", [*STATES, "steady-after-failback"])
+def test_each_cluster_beats_against_its_own_regions_current_instance(state):
+    """Whichever instance is the writer gets the heartbeat, without the DR state saying which."""
     evaluation = evaluate_state(state)
     jobs = _cronjobs(state)
-    assert set(jobs) == regions and evaluation.config.active_region in regions
+    assert set(jobs) == set(evaluation.regions())
     for region, job in jobs.items():
         (container,) = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         env = {item["name"]: item["value"] for item in container["env"]}
-        # It writes to its own region's current instance, over TLS, as the master user.
+        # Its own region's current instance, over TLS, as the master user.
         address = evaluation.outputs["database"][region]["endpoint"].rsplit(":", 1)[0]
         assert env["PGHOST"] == address and env["PGSSLMODE"] == "require"
         assert env["PGUSER"] == evaluation.config.db_master_username and env["PGDATABASE"] == "app"
+        assert f"'{region}'" in container["command"][2]
 
 
-@pytest.mark.parametrize("state", STATES)
-def test_both_clusters_hold_the_heartbeats_identity_in_every_state(state):
-    """A failover creates only the CronJob: the role (IAM, whose control plane is in us-east-1) exists already."""
-    evaluation = evaluate_state(state)
-    for role in ("primary", "dr"):
-        evaluation.one("aws:iam/role:Role", f"heartbeat-{role}-role")
-        evaluation.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"heartbeat-{role}-pod-identity")
-        evaluation.one("kubernetes:core/v1:ServiceAccount", f"heartbeat-{role}-account")
-
-
-def test_the_failed_primarys_heartbeat_is_declared_as_in_steady():
-    """Nothing changes in the failed region: its CronJob, role and association stay as they were."""
-    steady = {r.urn: r.inputs for r in evaluate_state("steady").resources if "heartbeat-primary" in r.urn}
-    failed_over = {r.urn: r.inputs for r in evaluate_state("failed-over").resources if "heartbeat-primary" in r.urn}
+def test_a_failover_changes_nothing_of_the_heartbeat():
+    """The DR region's job starts writing once its instance is promoted: no update, no IAM call, no new object."""
+    steady = {r.urn: r.inputs for r in evaluate_state("steady").resources if "heartbeat-" in r.urn}
+    failed_over = {r.urn: r.inputs for r in evaluate_state("failed-over").resources if "heartbeat-" in r.urn}
     assert steady and steady == failed_over
 
 
+def test_a_run_writes_only_where_its_instance_is_the_writer():
+    """A replica, or a former writer fenced read-only (default_transaction_read_only), gets nothing."""
+    script = write_script("us-west-2")
+    check = script.index(NOT_THE_WRITER_SQL)
+    assert "pg_is_in_recovery()" in NOT_THE_WRITER_SQL
+    assert "current_setting('default_transaction_read_only')" in NOT_THE_WRITER_SQL
+    assert check < script.index("INSERT INTO") and "return 0" in script[check : script.index("INSERT INTO")]
+
+
 def test_every_run_commits_twice_thirty_seconds_apart_every_minute(steady):
-    (job,) = steady.of_type(CRONJOB)
+    job = steady.one(CRONJOB, "heartbeat-primary-cronjob")
     spec = job.inputs["spec"]
     assert spec["schedule"] == "* * * * *" and spec["concurrencyPolicy"] == "Forbid"
     assert spec["jobTemplate"]["spec"]["activeDeadlineSeconds"] < 60
     script = write_script("us-east-1")
-    assert script.count("psql ") == 2 and f"sleep {WRITE_INTERVAL_SECONDS}\n" in script
+    assert script.count("\nbeat\n") == 2 and f"sleep {WRITE_INTERVAL_SECONDS}\n" in script
     assert WRITE_INTERVAL_SECONDS == 30
     sql = heartbeat_sql("us-east-1")
     assert "CREATE TABLE IF NOT EXISTS" in sql and "ON CONFLICT (id) DO UPDATE" in sql and "'us-east-1'" in sql
@@ -74,7 +73,7 @@ def test_every_run_commits_twice_thirty_seconds_apart_every_minute(steady):
 
 def test_the_password_is_read_from_the_regions_secret_through_pod_identity(steady):
     """catalogue: eks.pod-identity-session-tags"""
-    (job,) = steady.of_type(CRONJOB)
+    job = steady.one(CRONJOB, "heartbeat-primary-cronjob")
     pod = job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == NAME and pod["securityContext"]["runAsNonRoot"] is True
     (init,) = pod["initContainers"]
