@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from automation.journal import stack_key_prefix
+from components.fault_injection import ABORT_NAMESPACE
 from components.naming import STACK_TAG
 
 Document = dict[str, Any]
@@ -89,6 +90,8 @@ PROTECTED_BACKUP_ACTIONS = (
 
 # STACK_TAG: the tag the program puts on every resource (its providers' default tags) naming its stack.
 DRILL_SERVICES = ("rds:*", "elasticache:*", "eks:*", "ec2:*", "route53:*", "backup:*", "fis:*")
+# The fault-injection abort alarms (components/naming.py drill_abort_alarm_name: <prefix>-<region code>-drill-abort).
+DRILL_ABORT_ALARMS = "arn:aws:cloudwatch:*:*:alarm:*-drill-abort"
 
 
 def github_subject(repository: str, context: str, workflow: str, ref: str) -> str:
@@ -335,6 +338,25 @@ def drill_permissions(
             }
             for key in ("aws:ResourceTag", "aws:RequestTag")
         ),
+        # Aborting a live drill (docs/fault-injection.md): the abort alarm at once, and the datapoint that keeps it
+        # in ALARM. PutMetricData has no resource to scope; its namespace is the condition.
+        {"Sid": "AbortDrills", "Effect": "Allow", "Action": "cloudwatch:SetAlarmState", "Resource": DRILL_ABORT_ALARMS},
+        {
+            "Sid": "RequestDrillAborts",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": ABORT_NAMESPACE}},
+        },
+        # An experiment is created by StartExperiment: it must carry the drill stack's tag, whatever else allows it.
+        # catalogue: fis.start-experiment-request-tag
+        {
+            "Sid": "ExperimentsCarryTheDrillStackTag",
+            "Effect": "Deny",
+            "Action": "fis:StartExperiment",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {f"aws:RequestTag/{STACK_TAG}": drill_stack}},
+        },
     )
 
 

@@ -351,3 +351,21 @@ def test_bucket_policies_require_tls_and_keep_history_from_everyone_but_key_admi
         assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and tls["Effect"] == "Deny"
         assert keep["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [SSO_ADMIN]}}
         assert "s3:DeleteObjectVersion" in keep["Action"] and "s3:BypassGovernanceRetention" in keep["Action"]
+
+
+def test_the_drill_role_can_abort_a_live_drill_and_starts_only_tagged_experiments():
+    """docs/fault-injection.md's abort (SetAlarmState, PutMetricData) and the stack tag on StartExperiment.
+
+    catalogue: fis.start-experiment-request-tag
+    """
+    policy = document(one("aws:iam/rolePolicy:RolePolicy", "drill-drill").inputs["policy"])
+    by_sid = {s["Sid"]: s for s in statements(policy)}
+    abort = by_sid["AbortDrills"]
+    assert abort["Action"] == "cloudwatch:SetAlarmState" and abort["Resource"].endswith(":alarm:*-drill-abort")
+    publish = by_sid["RequestDrillAborts"]
+    assert publish["Action"] == "cloudwatch:PutMetricData"
+    assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": "DrPlatform/Drill"}}
+    deny = by_sid["ExperimentsCarryTheDrillStackTag"]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "fis:StartExperiment")
+    # StringNotEquals also matches a request without the tag: an untagged start is refused.
+    assert deny["Condition"] == {"StringNotEquals": {"aws:RequestTag/dr-platform:stack": "drill"}}
