@@ -34,7 +34,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.config import PlatformConfig
-from components.iam import kms_via_service, pod_identity_trust
+from components.iam import kms_via_service, pod_identity_role
 from components.network import POSTGRES_PORT
 
 NAMESPACE = "dr-platform"
@@ -110,7 +110,6 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
         cfg, role = args["config"], args["role"]
         region = cfg.region_of(role)
         child = pulumi.ResourceOptions(parent=self)
-        in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -120,19 +119,17 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account", metadata={"name": NAME, "namespace": namespace.metadata.name}, opts=child
         )
-        role_resource = aws.iam.Role(
-            f"{name}-role",
-            # catalogue: eks.pod-identity-session-tags
-            assume_role_policy=pod_identity_trust(args["cluster_arn"], NAMESPACE, NAME),
-            opts=in_global,
-        )
         # The region's copy of the secret only (its ARN ends in a random six-character suffix).
         secret_arn = pulumi.Output.concat(
             f"arn:aws:secretsmanager:{region}:", args["account_id"], ":secret:", args["secret_name"], "-??????"
         )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role_resource.id,
+        identity = pod_identity_role(
+            name,
+            parent=self,
+            cluster_name=args["cluster_name"],
+            cluster_arn=args["cluster_arn"],
+            namespace=NAMESPACE,
+            service_account=NAME,
             policy=pulumi.Output.json_dumps(
                 {
                     "Version": "2012-10-17",
@@ -148,17 +145,9 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
                     ],
                 }
             ),
-            opts=in_global,
+            global_provider=args["global_provider"],
         )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity",
-            cluster_name=args["cluster_name"],
-            namespace=NAMESPACE,
-            service_account=NAME,
-            role_arn=role_resource.arn,
-            opts=child,
-        )
-        self.cron_job = self._cron_job(name, args, account, namespace, depends_on=[policy, association])
+        self.cron_job = self._cron_job(name, args, account, namespace, depends_on=identity)
         self.register_outputs({"cron_job": self.cron_job.metadata.name})
 
     def _cron_job(

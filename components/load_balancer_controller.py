@@ -21,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.iam import pod_identity_trust
+from components.iam import pod_identity_role
 
 CHART = "aws-load-balancer-controller"
 CHART_VERSION = "3.5.0"
@@ -210,23 +210,15 @@ class LoadBalancerController(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dr-platform:traffic:LoadBalancerController", name, None, opts)
-        in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
-        role = aws.iam.Role(
-            f"{name}-role",
-            # catalogue: eks.pod-identity-session-tags
-            assume_role_policy=pod_identity_trust(args["cluster_arn"], NAMESPACE, SERVICE_ACCOUNT),
-            opts=in_global,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy", role=role.id, policy=pulumi.Output.json_dumps(controller_policy()), opts=in_global
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity",
+        identity = pod_identity_role(
+            name,
+            parent=self,
             cluster_name=args["cluster_name"],
+            cluster_arn=args["cluster_arn"],
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            opts=pulumi.ResourceOptions(parent=self),
+            policy=pulumi.Output.json_dumps(controller_policy()),
+            global_provider=args["global_provider"],
         )
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
@@ -237,6 +229,6 @@ class LoadBalancerController(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=chart_values(args["cluster_name"], args["region"], args["vpc_id"]),
             # Pod Identity credentials are injected when a pod is created: the association comes first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args["after"], policy, association]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args["after"], *identity]),
         )
         self.register_outputs({"release": self.release.name})

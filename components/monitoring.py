@@ -39,7 +39,7 @@ from components.alert_rules import rule_groups
 from components.cluster import MONITORING_POOL, MONITORING_TAINT, POOL_LABEL
 from components.config import PlatformConfig
 from components.dashboards import dr_status, system_overview
-from components.iam import kms_via_service, pod_identity_trust
+from components.iam import kms_via_service, pod_identity_role
 
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.5.3"
@@ -454,21 +454,14 @@ class Monitoring(pulumi.ComponentResource):
         policy: pulumi.Input[str],
     ) -> list[pulumi.Resource]:
         """A role for one service account of this namespace, through EKS Pod Identity; returns what pods wait for."""
-        # IAM is global: declared through the DR region's provider; the association is the cluster's region's.
-        in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
-        role = aws.iam.Role(
-            f"{name}-{purpose}-role",
-            # catalogue: eks.pod-identity-session-tags
-            assume_role_policy=pod_identity_trust(args["cluster_arn"], NAMESPACE, service_account),
-            opts=in_global,
-        )
-        role_policy = aws.iam.RolePolicy(f"{name}-{purpose}-policy", role=role.id, policy=policy, opts=in_global)
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-{purpose}-pod-identity",
+        # catalogue: eks.pod-identity-session-tags (the role's trust: components/iam.py)
+        return pod_identity_role(
+            f"{name}-{purpose}",
+            parent=self,
             cluster_name=args["cluster_name"],
+            cluster_arn=args["cluster_arn"],
             namespace=NAMESPACE,
             service_account=service_account,
-            role_arn=role.arn,
-            opts=pulumi.ResourceOptions(parent=self),
+            policy=policy,
+            global_provider=args["global_provider"],
         )
-        return [role_policy, association]
