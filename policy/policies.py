@@ -133,8 +133,9 @@ def rds_deletion_protection(args: ResourceValidationArgs, report_violation: Repo
 def rds_backup_retention(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type not in (RDS_INSTANCE, RDS_CLUSTER):
         return
-    # A replica's backup settings only apply once it is promoted (and then it
-    # is a writer and declared as one); its source keeps the backups.
+    # Replicas are not held to it: an Aurora replica cluster inherits its source's backups, and
+    # PostgreSQL replicas keep their own only from 14.1 on (the program declares them there:
+    # catalogue rds.postgres-replica-automated-backups, checked by automation/aws_rules.py).
     if args.props.get("replicateSourceDb") or args.props.get("replicationSourceIdentifier"):
         return
     minimum = _config_int(args, "minimumDays")

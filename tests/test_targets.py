@@ -6,6 +6,7 @@ catalogue: pulumi-aws.provider-configure-calls-aws
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -76,3 +77,35 @@ def test_a_failover_creates_or_changes_nothing_in_iam():
         if r.type.startswith("aws:iam/") and (urn not in steady or steady[urn].inputs != r.inputs)
     ]
     assert touched == []
+
+
+# Resources whose ARN terraform-provider-aws builds with the provider's account ID, which the providers here
+# never look up (the provider's documentation of skip_requesting_account_id, and its source).
+ACCOUNTLESS_ARNS = (
+    "aws:ec2/launchTemplate:LaunchTemplate",
+    "aws:ec2/eip:Eip",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_nothing_reads_an_arn_the_provider_builds_without_the_account(state):
+    """With skipRequestingAccountId the provider's account ID is empty: only ARNs it builds itself lack it, and
+    no input of the program reads one (catalogue: pulumi-aws.provider-configure-calls-aws)."""
+    from automation.evaluate import mock_identity
+
+    evaluation = evaluate_state(state)
+    arns = {
+        mock_identity(r.type, r.name, r.inputs, r.region)[1]: r.name
+        for r in evaluation.resources
+        if r.type in ACCOUNTLESS_ARNS
+    }
+    assert len(arns) > 10
+    readers = [
+        (resource.name, arns[arn])
+        for resource in evaluation.resources
+        for arn in arns
+        if arn in json.dumps(resource.inputs, default=str)
+    ]
+    assert readers == []
