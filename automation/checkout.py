@@ -69,8 +69,10 @@ def uncommitted_changes(project_dir: Path, stack: str = "") -> list[str]:
         paths.append(path)
     if not stack:
         return paths
-    own = stack_file(Path(), stack).name
-    return [path for path in paths if not (path == own and _only_dr_keys_changed(project_dir, path))]
+    # Porcelain paths are relative to the repository's top, `git show HEAD:./x` to the working directory.
+    own = (_git(project_dir, "rev-parse", "--show-prefix") or "") + stack_file(Path(), stack).name
+    name = stack_file(Path(), stack).name
+    return [path for path in paths if not (path == own and _only_dr_keys_changed(project_dir, name))]
 
 
 def committed_text(project_dir: Path, path: str) -> str | None:

@@ -232,8 +232,19 @@ class S3ObjectStore:
         return StoredObject(response["Body"].read(), response["ETag"], _s3_age_seconds(response))
 
     def create(self, key: str, data: bytes) -> str:
+        return self._put("create", key, data, IfNoneMatch="*")
+
+    def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
+        condition = {"IfMatch": expected_version} if expected_version else {}
+        try:
+            return self._put("replace", key, data, **condition)
+        except _MissingError:
+            # catalogue: s3.conditional-write-missing-key: If-Match on a key that is gone answers 404, not 412
+            raise StoreConflictError(key, "is gone") from None
+
+    def _put(self, action: str, key: str, data: bytes, **condition: str) -> str:
         response = self._call(
-            "create",
+            action,
             key,
             self.client.put_object,
             Bucket=self.bucket,
@@ -241,27 +252,8 @@ class S3ObjectStore:
             Body=data,
             ContentType=_content_type(key),
             ChecksumAlgorithm=_CHECKSUM,
-            IfNoneMatch="*",
+            **condition,
         )
-        return response["ETag"]
-
-    def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
-        condition = {"IfMatch": expected_version} if expected_version else {}
-        try:
-            response = self._call(
-                "replace",
-                key,
-                self.client.put_object,
-                Bucket=self.bucket,
-                Key=self._key(key),
-                Body=data,
-                ContentType=_content_type(key),
-                ChecksumAlgorithm=_CHECKSUM,
-                **condition,
-            )
-        except _MissingError:
-            # catalogue: s3.conditional-write-missing-key: If-Match on a key that is gone answers 404, not 412
-            raise StoreConflictError(key, "is gone") from None
         return response["ETag"]
 
     def delete(self, key: str, expected_version: str | None = None) -> None:

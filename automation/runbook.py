@@ -269,8 +269,11 @@ class _Interruption:
     def handle(self, signum: int, _frame: Any) -> None:
         if self.event.is_set():
             with self._mutex:
-                for scope in self._scopes:
-                    scope.hurry.set()
+                scopes = list(self._scopes)
+            if not scopes:  # no step runs, so nothing of this run can still act: a repeated signal ends drctl
+                raise KeyboardInterrupt
+            for scope in scopes:
+                scope.hurry.set()
             return
         self.signal_name = signal.Signals(signum).name
         self.event.set()

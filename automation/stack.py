@@ -322,6 +322,7 @@ TERMINATE_GRACE_SECONDS = 30.0
 KILL_WAIT_SECONDS = 10.0
 """After SIGKILL (or the CLI's exit), how long the CLI's plugins get to be gone."""
 _DESCENDANT_POLL_SECONDS = 0.5
+EXPORT_REUSE_SECONDS = 10.0
 
 
 class _Supervised:
@@ -330,13 +331,17 @@ class _Supervised:
     def __init__(self, process: subprocess.Popen[str]) -> None:
         self.process = process
         self.descendants: dict[int, Any] = {}
+        self._snapshot_at = 0.0
         self.interrupted = False
         self.killed = False
 
-    def snapshot(self) -> None:
+    def snapshot(self, at_most_every: float = 0.0) -> None:
         """Remember the CLI's descendants while it runs: once it dies, they are orphans nobody else stops."""
         import psutil
 
+        if time.monotonic() - self._snapshot_at < at_most_every:
+            return
+        self._snapshot_at = time.monotonic()
         try:
             children = psutil.Process(self.process.pid).children(recursive=True)
         except psutil.Error:
@@ -352,7 +357,7 @@ class _Supervised:
                 self.process.wait(min(0.1, max(0.0, deadline - time.monotonic())))
                 return True
             except subprocess.TimeoutExpired:
-                self.snapshot()
+                self.snapshot(at_most_every=_DESCENDANT_POLL_SECONDS)
                 if hurry is not None and hurry.is_set():
                     hurry.clear()
                     return False
@@ -607,6 +612,7 @@ class PulumiStack:
         self._command = command
         self._policy_packs = list(policy_packs)
         self._backend: str | None = None
+        self._exported: tuple[float, dict[str, Any]] | None = None
         if command is not None:
             command.on_killed = self._release_lock_of
 
@@ -733,8 +739,9 @@ class PulumiStack:
         events: _EventCollector | None = None,
         on_output: OutputCallback | None = None,
     ) -> Any:
-        """Run a command that takes the backend lock; once, retry after removing the lock of a CLI of ours
-        that died (SIGKILL) and so could not release it. Any other holder is left alone."""
+        """Run a command that takes the backend lock (and changes the state); once, retry after removing the
+        lock of a CLI of ours that died (SIGKILL) and so could not release it. Any other holder is left alone."""
+        self._exported = None
         try:
             with self._mapped(action, events):
                 return call()
@@ -797,9 +804,18 @@ class PulumiStack:
             self._command.interrupt(getattr(cancellation.current(), "hurry", None))
 
     def _export(self) -> dict[str, Any]:
-        """The state without decrypted secrets (`stack export` without --show-secrets), kept in memory only."""
+        """The state without decrypted secrets (`stack export` without --show-secrets), kept in memory only.
+
+        The checks before one update read it twice in a row (pending operations, what the engine refreshes):
+        an export younger than EXPORT_REUSE_SECONDS is reused unless this adapter changed the state since.
+        """
+        cached = self._exported
+        if cached is not None and time.monotonic() - cached[0] < EXPORT_REUSE_SECONDS:
+            return cached[1]
         result = self._cli("export the stack state", ["stack", "export", "--stack", self._name])
-        return dict(json.loads(result.stdout).get("deployment") or {})
+        deployment = dict(json.loads(result.stdout).get("deployment") or {})
+        self._exported = (time.monotonic(), deployment)
+        return deployment
 
     def pending_operations(self) -> list[PendingOperation]:
         return _pending_in(self._export())

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -30,7 +31,7 @@ from automation.runbook import Runbook, RunbookEngine, RunContext, RunFailedErro
 from automation.runbooks import commands
 from components.config import DrState
 from tests.conftest import ROOT, prod_config
-from tests.fake_pulumi import FakePulumi
+from tests.fake_pulumi import FakePulumi, policy_pack
 
 STACK = "organization/dr-platform/prod"
 PRIMARY, DR = "us-east-1", "us-west-2"
@@ -47,23 +48,13 @@ def _commit(directory: Path, message: str) -> None:
     _git(directory, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", message)
 
 
-def _policy_pack(directory: Path) -> None:
-    """policy/ with a virtualenv whose interpreter imports pulumi_policy (this one's)."""
-    directory.mkdir()
-    (directory / "PulumiPolicy.yaml").write_text("runtime:\n  name: python\n  options:\n    virtualenv: venv\n")
-    (directory / "venv" / "bin").mkdir(parents=True)
-    python = directory / "venv" / "bin" / "python"
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    python.chmod(0o755)
-
-
 @pytest.fixture
 def checkout(fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The fake CLI's project as a git checkout of main: Pulumi.yaml, the committed Pulumi.prod.yaml, policy/."""
     project = fake_pulumi.project
     fake_pulumi.add_stack(STACK, prod_config())
     shutil.copy(ROOT / "Pulumi.prod.yaml", fake_pulumi.stack_file(STACK))
-    _policy_pack(project / "policy")
+    policy_pack(project / "policy", with_virtualenv=True)
     (project / ".gitignore").write_text("policy/venv/\n")
     _git(project, "init", "-q", "-b", "main")
     _commit(project, "reviewed")
@@ -174,14 +165,20 @@ def test_a_read_only_gate_needs_only_the_control_store(tmp_path: Path, monkeypat
     assert result.exit_code == 0, (result.output, result.exception)
 
 
+def _gate_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A local control store whose authority says steady, which deploy-gate opens (as CI's role would)."""
+    journal = tmp_path / "control-store"
+    _authority_says(journal, prod_config())
+    store = local_store(STACK, root=journal)
+    gate = commands.GateEnvironment(STACK, store, commands.SystemClock(), "arn:aws:sts::1:assumed-role/deploy/ci")
+    monkeypatch.setattr(commands, "open_gate_environment", lambda *_args: gate)
+    return store
+
+
 def test_a_gate_that_loses_the_race_for_the_lock_refuses_with_the_deploy_blocked_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    journal = tmp_path / "control-store"
-    store = local_store(STACK, root=journal)
-    _authority_says(journal, prod_config())
-    gate = commands.GateEnvironment(STACK, store, commands.SystemClock(), "arn:ci")
-    monkeypatch.setattr(commands, "open_gate_environment", lambda *_args: gate)
+    store = _gate_store(tmp_path, monkeypatch)
     real_current = StackLock.current
     seen: list[int] = []
 
@@ -203,14 +200,7 @@ def test_a_cancelled_gate_passes_the_signal_on_and_releases_the_lock_only_after_
 ) -> None:
     """A CI cancellation (SIGINT, then SIGTERM) reaches deploy-gate; the command (pulumi up) must get it too and
     finish its graceful cancel while the gate still holds the stack."""
-    journal = tmp_path / "control-store"
-    store = local_store(STACK, root=journal)
-    _authority_says(journal, prod_config())
-    monkeypatch.setattr(
-        commands,
-        "open_gate_environment",
-        lambda *_a: commands.GateEnvironment(STACK, store, commands.SystemClock(), "ci"),
-    )
+    store = _gate_store(tmp_path, monkeypatch)
     marker = tmp_path / "command.log"
     lock_file = store.root / "lock.json"
     command = (
@@ -252,14 +242,7 @@ def test_a_cancelled_gate_passes_the_signal_on_and_releases_the_lock_only_after_
 def test_a_gate_whose_command_outlives_the_cancel_keeps_the_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    journal = tmp_path / "control-store"
-    store = local_store(STACK, root=journal)
-    _authority_says(journal, prod_config())
-    monkeypatch.setattr(
-        commands,
-        "open_gate_environment",
-        lambda *_a: commands.GateEnvironment(STACK, store, commands.SystemClock(), "ci"),
-    )
+    store = _gate_store(tmp_path, monkeypatch)
     monkeypatch.setattr(commands, "GATE_STOP_WAIT_SECONDS", 0.3)
     deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(2)"
     threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()

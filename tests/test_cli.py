@@ -258,6 +258,16 @@ def test_deploy_gate_refuses_while_a_runbook_holds_the_lock(
         assert not _seen(checkout).exists()  # the command never ran
 
 
+def test_deploy_gate_refusing_a_stale_ci_deploy_lock_says_how_to_break_it(dr: Dr, checkout: Path) -> None:
+    _failed_over_authority(dr)
+    StackLock(dr.store(), STACK, dr.clock).acquire("arn:ci", "ci-deploy", origin="https://ci/runs/5")
+    dr.clock.sleep(3600)  # the runner was killed an hour ago: no heartbeat since
+    result = _gate(dr, checkout)
+    assert result.exception.exit_code == commands.DEPLOY_BLOCKED_EXIT and "looks stale" in str(result.exception)
+    hint = result.exception.hint or ""
+    assert f"drctl break-lock --stack {STACK}" in hint and "cancel that workflow run" in hint
+
+
 def test_deploy_gate_refuses_while_a_run_is_unfinished(dr: Dr, checkout: Path) -> None:
     _failed_over_authority(dr)
     dr.stack.fail_up(1, "error")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from automation.runbook import INTERRUPTED_EXIT, Runbook, RunbookEngine, RunCont
 from automation.runbooks.context import DrAws, DrContext
 from automation.stack import PulumiStack
 from tests.conftest import prod_config
-from tests.fake_pulumi import FakePulumi
+from tests.fake_pulumi import FakePulumi, policy_pack
 
 STACK = "organization/dr-platform/prod"
 DB = "urn:pulumi:prod::dr-platform::aws:rds/instance:Instance::db-dr"
@@ -132,7 +131,7 @@ def test_a_hung_update_is_killed_with_its_plugins_and_its_lock_released(cli: Fak
     """catalogue: pulumi-cli.kill-leaves-lock-and-pending, pulumi-cli.diy-cancel-only-deletes-lock. A plugin
     outlives a SIGKILL of its CLI (its own process group) and may still act; drctl stops it before it returns,
     and removes exactly the killed CLI's lock file, never with `pulumi cancel`."""
-    cli.scenario(up={"steps": STEPS, "delay_seconds": 30, "ignore_first_interrupt": True})
+    cli.scenario(up={"steps": STEPS, "delay_seconds": 30, "ignore_interrupts": True})
     adapter = PulumiStack.select(STACK, cli.project, cancel_grace_seconds=0.3, terminate_grace_seconds=0.3)
     thread, outcome = _in_background(lambda: adapter.up([DB]))
     pid = cli.wait_for_call("up")
@@ -226,20 +225,9 @@ def test_work_that_survives_its_stop_keeps_the_stack_lock(tmp_path: Path) -> Non
 # --- policy packs ----------------------------------------------------------------------------------------
 
 
-def _policy_pack(directory: Path, python: str | None) -> Path:
-    directory.mkdir()
-    (directory / "PulumiPolicy.yaml").write_text("runtime:\n  name: python\n  options:\n    virtualenv: venv\n")
-    if python:
-        (directory / "venv" / "bin").mkdir(parents=True)
-        interpreter = directory / "venv" / "bin" / "python"
-        interpreter.write_text(f'#!/bin/sh\nexec "{python}" "$@"\n')  # this virtualenv's, pulumi_policy included
-        interpreter.chmod(0o755)
-    return directory
-
-
 def test_a_policy_pack_without_its_virtualenv_is_refused_before_the_cli_runs(cli: FakePulumi, tmp_path: Path) -> None:
     """catalogue: pulumi-cli.policy-pack-needs-its-virtualenv: the CLI would hang at 'Loading policy packs'."""
-    pack = _policy_pack(tmp_path / "policy", None)
+    pack = policy_pack(tmp_path / "policy", with_virtualenv=False)
     with pytest.raises(DrctlError, match="cannot import pulumi_policy") as refused:
         _select(cli, policy_packs=[str(pack)])
     assert "make policy-venv" in (refused.value.hint or "")
@@ -250,7 +238,7 @@ def test_the_fake_cli_hangs_on_a_pack_without_its_virtualenv_and_ignores_sigterm
     cli: FakePulumi, tmp_path: Path
 ) -> None:
     """As measured on the real engine: stuck loading the pack, deaf to SIGTERM; only SIGKILL ends it."""
-    pack = _policy_pack(tmp_path / "policy", None)
+    pack = policy_pack(tmp_path / "policy", with_virtualenv=False)
     process = subprocess.Popen(
         ["pulumi", "preview", "--stack", STACK, "--policy-pack", str(pack)],
         cwd=cli.project,
@@ -270,7 +258,7 @@ def test_the_fake_cli_hangs_on_a_pack_without_its_virtualenv_and_ignores_sigterm
 def test_policy_violations_reach_the_error_with_their_policy(cli: FakePulumi, tmp_path: Path) -> None:
     """catalogue: pulumi-cli.policy-violations-not-in-diagnostics: the violation is a policy event and a
     "Policies:" block, while the Diagnostics block only says "preview failed"."""
-    pack = _policy_pack(tmp_path / "policy", sys.executable)
+    pack = policy_pack(tmp_path / "policy", with_virtualenv=True)
     adapter = _select(cli, policy_packs=[str(pack)])
     violation = {"policy": "rds-storage-encrypted", "urn": DB, "message": "RDS storage must be encrypted"}
     cli.scenario(preview={"steps": STEPS, "policy_violations": [violation]})

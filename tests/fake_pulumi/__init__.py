@@ -156,5 +156,18 @@ class FakePulumi:
         path.write_text(json.dumps(document, indent=2))
 
 
+def policy_pack(directory: Path, *, with_virtualenv: bool) -> Path:
+    """A policy pack whose settings name `venv`; with its virtualenv, an interpreter that imports
+    pulumi_policy (a stand-in answering as one would: the pack's code never runs against the fake)."""
+    directory.mkdir()
+    (directory / "PulumiPolicy.yaml").write_text("runtime:\n  name: python\n  options:\n    virtualenv: venv\n")
+    if with_virtualenv:
+        (directory / "venv" / "bin").mkdir(parents=True)
+        interpreter = directory / "venv" / "bin" / "python"
+        interpreter.write_text('#!/bin/sh\n[ "$1 $2" = "-c import pulumi_policy" ] && exit 0\nexit 1\n')
+        interpreter.chmod(0o755)
+    return directory
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
