@@ -634,9 +634,15 @@ def _lock_info(data: bytes) -> LockInfo | None:
     """The lock's holder, or None when the file is not a lock record (truncated, garbage, wrong shape)."""
     try:
         document = json.loads(data)
-        return LockInfo(**document) if isinstance(document, dict) else None
+        if not isinstance(document, dict):
+            return None
+        # Fields a newer drctl adds are not damage: a lock written by another version must read as held.
+        return LockInfo(**{key: value for key, value in document.items() if key in _LOCK_FIELDS})
     except (ValueError, TypeError):
         return None
+
+
+_LOCK_FIELDS = frozenset(LockInfo.__dataclass_fields__)
 
 
 # --- the journal -------------------------------------------------------------------

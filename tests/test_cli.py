@@ -378,8 +378,9 @@ def test_updates_run_only_from_a_clean_checkout_of_main_unless_a_reason_is_recor
     assert set(require_reviewed_checkout(repo, None)) == {"checkout"}
 
     (repo / "__main__.py").write_text("edited")
-    with pytest.raises(DrctlError, match="uncommitted changes"):
+    with pytest.raises(DrctlError, match=r"uncommitted changes \(__main__\.py\)") as dirty:  # the whole name
         require_reviewed_checkout(repo, None)
+    assert "stash" not in (dirty.value.hint or "")
     _git(repo, "checkout", "-q", "-b", "hotfix")
     _git(repo, "add", ".")
     _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "unreviewed")

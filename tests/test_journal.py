@@ -442,6 +442,14 @@ def test_a_stale_lock_refusal_names_the_break_lock_command(store: DocumentStore)
     assert f"drctl break-lock --stack {STACK}" in (refused.value.hint or "")
 
 
+def test_a_lock_written_by_another_drctl_version_reads_as_held(store: DocumentStore) -> None:
+    """Older locks lack the boot id and pid namespace; a newer drctl may add fields: neither is "damaged"."""
+    older = {"holder": "alice", "host": "h", "pid": 1, "runbook": "failover", "acquired_at": "t", "heartbeat_at": "t"}
+    store.create(LOCK_KEY, to_json_bytes({**older, "written_by": "drctl 2"}))
+    held = StackLock(store, STACK, fixed_clock()).current()
+    assert held is not None and held.holder == "alice" and held.boot_id == ""
+
+
 def test_a_kept_lease_stays_held_after_release(store: DocumentStore) -> None:
     lease = StackLock(store, STACK, fixed_clock()).acquire("alice", "failover")
     lease.keep_held()

@@ -838,6 +838,16 @@ def test_a_refresh_the_engine_would_do_in_a_region_that_is_down_is_refused(harne
     assert any(in_dr in warning and "--refresh=false" in warning for warning in outcome.run.measurements["warnings"])
 
 
+def test_missing_stack_outputs_never_send_the_operator_to_a_full_update() -> None:
+    """During an outage a full `pulumi up` reaches the failed region and skips drctl's gates."""
+    from automation.runbooks.context import output
+
+    with pytest.raises(DrctlError, match=r"no entryPoints\.us-west-2") as missing:
+        output({}, "entryPoints", DR)
+    hint = missing.value.hint or ""
+    assert "never run a full `pulumi up`" in hint and "run a full `pulumi up` first" not in hint
+
+
 def test_a_dry_run_preview_is_bounded_by_its_steps_timeout(harness: Harness) -> None:
     def hangs(context: RunContext) -> str:
         context.cancelled.wait(10)

@@ -111,7 +111,7 @@ def test_deploy_runs_from_main_only_and_checks_it_in_the_job():
 
 def test_deploy_runs_preview_guard_and_up_inside_the_deploy_gate():
     (gate,) = [s for s in steps("deploy", "deploy") if "deploy-gate" in s.get("run", "")]
-    assert gate["run"] == '.venv/bin/drctl deploy-gate --stack "$STACK" -- .github/scripts/guarded-deploy.sh'
+    assert gate["run"] == 'exec .venv/bin/drctl deploy-gate --stack "$STACK" -- .github/scripts/guarded-deploy.sh'
     script = (GITHUB / "scripts" / "guarded-deploy.sh").read_text()
     commands = [line.split()[0:2] for line in script.splitlines() if re.match(r"(pulumi|\.venv/bin/drctl) ", line)]
     assert commands == [["pulumi", "preview"], [".venv/bin/drctl", "guard"], ["pulumi", "up"]]

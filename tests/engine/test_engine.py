@@ -207,13 +207,17 @@ def test_drctl_guard_fails_a_real_preview_with_an_error_diagnostic(
 def test_a_step_timeout_cancels_the_update_and_the_next_update_proceeds(
     deployed: PulumiStack, engine_world: EngineWorld, tmp_path: Path
 ) -> None:
+    """catalogue: pulumi-cli.sigint-cancels-gracefully. The timeout lands in the preview or in the update; either
+    is interrupted (an update lets its provider call finish), nothing new starts, and the stack is free."""
     deployed.set_config(FAILED_OVER)
-    program.set_behaviour("database-dr", delay=60)
+    program.set_behaviour("database-dr", delay=2)
+    graceful = PulumiStack.select(STACK, engine_world.project, program=program.program, cancel_grace_seconds=30)
     started = time.monotonic()
     with pytest.raises(RunFailedError, match="timed-out"):
-        drctl_update(deployed, tmp_path / "journal", [DATABASE], timeout=2)
-    assert time.monotonic() - started < 30  # the cancel did not wait for the 60 s provider call
+        drctl_update(graceful, tmp_path / "journal", [DATABASE], timeout=2)
+    assert time.monotonic() - started < 20
     assert locks(engine_world) == []  # the stack is free once the engine returned
+    assert graceful._command is not None and not graceful._command.running
 
     program.set_behaviour("database-dr", delay=0)
     outcome = drctl_update(deployed, tmp_path / "journal-2", [DATABASE])
