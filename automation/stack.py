@@ -332,7 +332,6 @@ class _Supervised:
         self.process = process
         self.descendants: dict[int, Any] = {}
         self._snapshot_at = 0.0
-        self.interrupted = False
         self.killed = False
 
     def snapshot(self, at_most_every: float = 0.0) -> None:
@@ -453,7 +452,6 @@ class DrctlPulumiCommand:
         # catalogue: pulumi-cli.sigint-cancels-gracefully
         if one.process.poll() is not None:
             return ""
-        one.interrupted = True
         one.snapshot()
         one.signal_group(signal.SIGINT)
         if one.exited_within(self.cancel_grace_seconds, hurry):
@@ -464,7 +462,12 @@ class DrctlPulumiCommand:
         one.snapshot()
         one.killed = True
         one.signal_group(signal.SIGKILL)  # catalogue: pulumi-cli.kill-leaves-lock-and-pending
-        one.process.wait()
+        if not one.exited_within(self.kill_wait_seconds, None):
+            raise ProcessStillRunningError(
+                f"pulumi (pid {one.process.pid}) did not exit {self.kill_wait_seconds:g} s after SIGKILL",
+                hint="find it (ps -o pid,stat,cmd -p PID; a process in D state waits on the kernel), then break "
+                "the drctl lock with a reason and rerun",
+            )
         return "killed"
 
     def _start(

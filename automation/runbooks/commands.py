@@ -53,6 +53,7 @@ from automation.journal import (
     RunParameters,
     RunStatus,
     StackLock,
+    StoreUnavailableError,
     SystemClock,
     iso,
     local_store,
@@ -228,7 +229,10 @@ def default_environment(stack: str | None, journal: str | None, local_journal: P
         )
     else:
         store = journal_store(location, name, dr_region, ctx.aws.clients)
-        apply_authority(store, name, stack_adapter.project_dir)
+        try:
+            apply_authority(store, name, stack_adapter.project_dir)
+        except StoreUnavailableError as unreachable:  # `status` still reads AWS; the lock refuses everything else
+            err_console.print(f"warning: the DR keys are the checkout's: {unreachable}", markup=False)
     env = Environment(
         ctx,
         store,

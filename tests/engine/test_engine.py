@@ -35,8 +35,10 @@ from tests.engine.conftest import STACK, EngineWorld
 
 pytestmark = [
     pytest.mark.engine,
-    # The inline program's language server complains when a test kills or interrupts the CLI it serves.
+    # The inline program's language server and the SDK's event stream complain when a test kills or
+    # interrupts the CLI they serve.
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings("ignore:Error in event stream"),
 ]
 
 PRIMARY, DR = "us-east-1", "us-west-2"
