@@ -111,7 +111,7 @@ def test_deploy_runs_from_main_only_and_checks_it_in_the_job():
 
 def test_deploy_runs_preview_guard_and_up_inside_the_deploy_gate():
     (gate,) = [s for s in steps("deploy", "deploy") if "deploy-gate" in s.get("run", "")]
-    assert gate["run"] == '.venv/bin/drctl deploy-gate --stack "$STACK" -- .github/scripts/guarded-deploy.sh'
+    assert gate["run"] == 'exec .venv/bin/drctl deploy-gate --stack "$STACK" -- .github/scripts/guarded-deploy.sh'
     script = (GITHUB / "scripts" / "guarded-deploy.sh").read_text()
     commands = [line.split()[0:2] for line in script.splitlines() if re.match(r"(pulumi|\.venv/bin/drctl) ", line)]
     assert commands == [["pulumi", "preview"], [".venv/bin/drctl", "guard"], ["pulumi", "up"]]
@@ -139,7 +139,8 @@ def test_the_pulumi_cli_is_pinned_once_to_the_readmes_minimum():
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)
     minimum = re.search(r"the Pulumi CLI \((\d+\.\d+) or newer\)", (ROOT / "README.md").read_text())
     assert minimum and version == f"{minimum.group(1)}.0"
-    assert f"pulumi>={minimum.group(1)}" in (ROOT / "requirements.txt").read_text()
+    sdk = re.search(r"^pulumi==(\d+)\.(\d+)\.\d+$", (ROOT / "requirements.txt").read_text(), re.M)  # exact pin
+    assert sdk and (int(sdk.group(1)), int(sdk.group(2))) >= tuple(int(part) for part in minimum.group(1).split("."))
     installs = [(w, s) for w, _, s in all_steps() if s.get("uses", "").startswith("pulumi/actions@")]
     assert installs and all(s["with"]["pulumi-version"] == "${{ steps.cli.outputs.version }}" for _, s in installs)
     assert version not in "".join(p.read_text() for p in WORKFLOWS.values())  # one definition

@@ -75,8 +75,14 @@ class SandboxStack:
     def set_config(self, values: Mapping[str, str]) -> dict[str, str]:
         return self.standin.set_config(values)
 
-    def preview(self, targets: Sequence[str] | None = None, on_output: OutputCallback | None = None) -> ChangeSummary:
-        return self.standin.preview(targets, on_output)
+    def preview(
+        self,
+        targets: Sequence[str] | None = None,
+        on_output: OutputCallback | None = None,
+        *,
+        exclude: Sequence[str] | None = None,
+    ) -> ChangeSummary:
+        return self.standin.preview(targets, on_output, exclude=exclude)
 
     def outputs(self) -> dict[str, Any]:
         return dict(self._outputs)
@@ -89,8 +95,11 @@ class SandboxStack:
     def pending_operations(self) -> list[PendingOperation]:
         return self.standin.pending_operations()
 
-    def clear_pending_operations(self) -> PendingOperationsReport:
-        return self.standin.clear_pending_operations()
+    def refreshed_before_update(self, targets: Sequence[str] | None, exclude: Sequence[str] | None = None) -> list[str]:
+        return self.standin.refreshed_before_update(targets, exclude)
+
+    def resolve_pending_creates(self, imports: Mapping[str, str] | None = None) -> PendingOperationsReport:
+        return self.standin.resolve_pending_creates(imports)
 
     def up(
         self,
