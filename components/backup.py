@@ -39,7 +39,7 @@ import pulumi_aws as aws
 from components.config import ROLES, PlatformConfig, continuous_backup_days
 from components.database import other_role
 from components.encryption import RegionalKey
-from components.iam import service_trust
+from components.iam import role_boundary, service_trust
 from components.naming import backup_plan_name, backup_role_name, backup_vault_name, restore_role_name
 from components.providers import global_provider
 
@@ -130,11 +130,20 @@ class Backup(pulumi.ComponentResource):
         # AWS Backup documents no source keys for its service role: applied where it sends them.
         # catalogue: iam.source-keys-only-where-sent
         trust = service_trust("backup.amazonaws.com", args["account_id"], documented=False)
+        boundary = role_boundary(args["account_id"])
         service_role = aws.iam.Role(
-            f"{name}-service", name=backup_role_name(cfg), assume_role_policy=trust, opts=in_global
+            f"{name}-service",
+            name=backup_role_name(cfg),
+            assume_role_policy=trust,
+            permissions_boundary=boundary,
+            opts=in_global,
         )
         self.restore_role = aws.iam.Role(
-            f"{name}-restore", name=restore_role_name(cfg), assume_role_policy=trust, opts=in_global
+            f"{name}-restore",
+            name=restore_role_name(cfg),
+            assume_role_policy=trust,
+            permissions_boundary=boundary,
+            opts=in_global,
         )
         attachments: dict[str, list[aws.iam.RolePolicyAttachment]] = {}
         for prefix, role, policies in (

@@ -37,7 +37,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.config import DrState, NodeGroupSize, PlatformConfig
-from components.iam import instance_trust, kms_via_service, pod_identity_trust, service_trust
+from components.iam import instance_trust, kms_via_service, pod_identity_trust, role_boundary, service_trust
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 KUBERNETES_API_PORT = 443
@@ -127,6 +127,7 @@ class Cluster(pulumi.ComponentResource):
         cluster_arn = pulumi.Output.concat(
             f"arn:{partition}:eks:{region}:", args["account_id"], f":cluster/{args['cluster_name']}"
         )
+        self._boundary = role_boundary(args["account_id"])
         # catalogue: eks.cluster-role-source-conditions
         cluster_role = self._role(
             name,
@@ -363,7 +364,12 @@ class Cluster(pulumi.ComponentResource):
         )
 
     def _role(self, name: str, purpose: str, trust: pulumi.Input[str]) -> aws.iam.Role:
-        return aws.iam.Role(f"{name}-{purpose}-role", assume_role_policy=trust, opts=self._in_global)
+        return aws.iam.Role(
+            f"{name}-{purpose}-role",
+            assume_role_policy=trust,
+            permissions_boundary=self._boundary,
+            opts=self._in_global,
+        )
 
     def _pod_identity_role(self, name: str, purpose: str, service_account: str) -> aws.iam.Role:
         """A role for one add-on's service account in kube-system of this cluster."""

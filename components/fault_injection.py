@@ -31,7 +31,7 @@ import pulumi_aws as aws
 
 from components.config import PlatformConfig
 from components.database import other_role
-from components.iam import service_trust
+from components.iam import role_boundary, service_trust
 from components.naming import REGION_ROLE_TAG, STACK_TAG, data_bucket_name, drill_abort_alarm_name
 
 ABORT_NAMESPACE = "DrPlatform/Drill"
@@ -101,6 +101,7 @@ class FaultInjection(pulumi.ComponentResource):
         in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
         experiment_role = aws.iam.Role(
             f"{name}-experiments",
+            permissions_boundary=role_boundary(args["account_id"]),
             # catalogue: fis.role-source-conditions
             assume_role_policy=service_trust(
                 "fis.amazonaws.com",

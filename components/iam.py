@@ -9,6 +9,10 @@ the same limits only when the keys arrive (catalogue: iam.source-keys-only-where
 
 EKS Pod Identity passes the pod's cluster, namespace and service account as
 session tags; its trusts require all three (catalogue: eks.pod-identity-session-tags).
+
+Every role the program creates carries the bootstrap's permissions boundary
+(`role_boundary`): the deploy role may create roles only with it, so no role it
+creates can do what the deploy role itself is denied (bootstrap/iam.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,21 @@ import pulumi_aws as aws
 
 ASSUME = "sts:AssumeRole"
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+PROGRAM_ROLE_BOUNDARY = "dr-platform-program-boundary"
+"""The managed policy (created by the bootstrap stack) every role of the program carries as its boundary."""
+
+
+def role_boundary(account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The program's permissions boundary in `account_id`.
+
+    catalogue: iam.permissions-boundary-condition-key
+    """
+    return pulumi.Output.concat("arn:aws:iam::", account_id, f":policy/{PROGRAM_ROLE_BOUNDARY}")
+
+
+def account_of(arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The account of a resource's ARN (for components that know an ARN of theirs, not the account)."""
+    return pulumi.Output.from_input(arn).apply(lambda value: value.split(":")[4])
 
 
 def service_trust(
@@ -113,6 +132,7 @@ def pod_identity_role(
         f"{prefix}-role",
         # catalogue: eks.pod-identity-session-tags
         assume_role_policy=pod_identity_trust(cluster_arn, namespace, service_account),
+        permissions_boundary=role_boundary(account_of(cluster_arn)),
         opts=in_global,
     )
     role_policy = aws.iam.RolePolicy(f"{prefix}-policy", role=role.id, policy=policy, opts=in_global)

@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PlatformConfig
-from components.iam import instance_trust
+from components.iam import account_of, instance_trust, role_boundary
 from components.naming import (
     db_subnet_group_name,
     physical_name,
@@ -177,7 +177,10 @@ class RestoreTesting(pulumi.ComponentResource):
         function_name = restore_validator_name(cfg, role)
         in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
         execution_role = aws.iam.Role(
-            f"{name}-validator", assume_role_policy=instance_trust("lambda.amazonaws.com"), opts=in_global
+            f"{name}-validator",
+            assume_role_policy=instance_trust("lambda.amazonaws.com"),
+            permissions_boundary=role_boundary(account_of(args["vault_arn"])),
+            opts=in_global,
         )
         # Network interfaces in the VPC, and the function's own log group.
         vpc_access = aws.iam.RolePolicyAttachment(
