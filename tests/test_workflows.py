@@ -200,6 +200,92 @@ def test_codeowners_cover_what_guards_the_platform():
         assert re.search(rf"^{re.escape(path)}\s+@\S+", owners, re.M), path
 
 
+def code_owners(path: str) -> list[str]:
+    """The owners GitHub requests for `path`: the last matching line wins.
+
+    catalogue: github.codeowners-last-match-wins
+    """
+    owners: list[str] = []
+    for line in (GITHUB / "CODEOWNERS").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        pattern, *names = line.split()
+        anchored = pattern.startswith("/")
+        body = pattern.strip("/").replace(".", r"\.").replace("**", "\0").replace("*", "[^/]*").replace("\0", ".*")
+        regex = ("" if anchored else "(.*/)?") + body + ("(/.*)?" if pattern != "*" else "")
+        if pattern == "*" or re.fullmatch(regex, path):
+            owners = names
+    return owners
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # What the deploy job executes with the deploy role and the decrypted secrets.
+        "__main__.py",
+        "components/database.py",
+        "components/iam.py",
+        "automation/runbooks/commands.py",
+        "policy/policies.py",
+        "Pulumi.yaml",
+        "Pulumi.prod.yaml",
+        "pyproject.toml",
+        "requirements.lock",
+        "requirements-ci.in",
+        "policy/requirements.lock",
+        # What decides how it runs, and what it may skip.
+        ".github/workflows/deploy.yml",
+        ".github/actions/setup/action.yml",
+        ".github/scripts/guarded-deploy.sh",
+        ".github/guard-allow.txt",
+        ".github/CODEOWNERS",
+        ".github/pulumi-version",
+        "bootstrap/iam.py",
+        "tools/chart_keys.py",
+    ],
+)
+def test_every_file_the_deploy_job_runs_needs_a_code_owner(path):
+    """The program runs with the deploy role and can call AWS around the guard: a change to it is a change to
+    what CI may do, so the same review applies as to the guard itself."""
+    assert (ROOT / path).exists(), path
+    assert code_owners(path) == ["@acme/platform-owners"], path
+
+
+def test_the_plan_comment_says_the_pr_wrote_it_and_updates_only_its_own_comment():
+    """A PR's code computes its own plan, so a PR can show a fake "no changes": the comment must not pass for
+    evidence, and a marker another author wrote must not be mistaken for this workflow's comment."""
+    text = WORKFLOWS["plan-comment"].read_text()
+    assert "this PR\\'s own code" in text and "no evidence for a review" in text
+    assert "c.user.login === 'github-actions[bot]'" in text
+    assert "c.user.type === 'Bot'" not in text
+
+
+def test_deploy_cannot_be_called_from_another_workflow_or_run_for_pull_requests():
+    """A `workflow_call` trigger would let any branch's workflow run main's deploy.yml, whose job_workflow_ref
+    (the OIDC subject's ref) is then main's (catalogue: github.oidc-sub-template)."""
+    triggers = load("deploy")[True]  # YAML 1.1 reads `on` as true
+    assert set(triggers) == {"push", "workflow_dispatch"} and triggers["push"] == {"branches": ["main"]}
+    for name in WORKFLOWS:
+        assert not {"pull_request_target", "workflow_call"} & set(load(name)[True]), name
+
+
+def test_no_expression_is_expanded_inside_a_shell_script():
+    """Script injection: `${{ ... }}` in `run:` is pasted into the script before bash parses it; values reach
+    scripts through `env:` only."""
+    scripts = [s["run"] for _, _, s in all_steps() if "run" in s]
+    setup = yaml.safe_load((GITHUB / "actions" / "setup" / "action.yml").read_text())
+    scripts += [s["run"] for s in setup["runs"]["steps"] if "run" in s]
+    assert scripts and not [script for script in scripts if "${{" in script]
+
+
+def test_no_cache_is_restored_into_a_job():
+    """A cache written by a branch's job could be restored by a later job of the same scope: CI installs from
+    the hash-locked requirements every time and restores nothing."""
+    for path in ACTION_FILES:
+        text = path.read_text()
+        assert "actions/cache" not in text and not re.search(r"^\s+cache:", text, re.M), path
+
+
 @pytest.mark.parametrize(
     ("lock", "inputs"),
     [
