@@ -366,7 +366,10 @@ def program_role_boundary(
     protected_buckets: Sequence[str], protected_keys: Sequence[str], protected_iam: Sequence[str], boundary: str
 ) -> Document:
     """The permissions boundary of every role the program creates: anything its own policies allow, minus
-    `protections`, so a role the deploy role creates or re-grants can do nothing the deploy role cannot."""
+    `protections`, so a role the deploy role creates or re-grants can do nothing the deploy role cannot.
+
+    A managed policy: 6,144 characters at most (catalogue: iam.policy-size-quotas).
+    """
     return _document(
         {"Sid": "WhatTheRolesOwnPoliciesAllow", "Effect": "Allow", "Action": "*", "Resource": "*"},
         *protections(protected_buckets, protected_keys, protected_iam, boundary),

@@ -498,3 +498,19 @@ def test_the_drill_role_cannot_retag_a_prod_resource_into_its_reach():
 
 def test_the_declared_ci_roles_are_the_ones_config_refuses_as_operators_or_admins():
     assert {r.inputs["name"] for r in declared("aws:iam/role:Role")} == set(CI_ROLE_NAMES)
+
+
+def test_the_policies_fit_iams_size_quotas_with_room_for_real_arns():
+    """A managed policy holds 6,144 characters, a role's inline policies 10,240 together (whitespace not counted);
+    IAM refuses larger ones at apply time. Real key ARNs are about 35 characters longer than the mocks' (4 keys
+    in each document), so the documents keep 1,000 characters in reserve. catalogue: iam.policy-size-quotas
+    """
+    sizes: dict[str, int] = {}
+    for r in evaluate()[0]:
+        if r.type in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
+            size = len(json.dumps(json.loads(r.inputs["policy"]), separators=(",", ":")))
+            owner = "managed" if r.type == "aws:iam/policy:Policy" else r.name.split("-")[0]
+            sizes[owner] = sizes.get(owner, 0) + size
+    assert sizes["managed"] <= 6144 - 1000
+    assert set(sizes) >= {"deploy", "operator", "drill", "preview"}
+    assert all(size <= 10240 - 1000 for owner, size in sizes.items() if owner != "managed"), sizes
