@@ -10,6 +10,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+RUN_REPORTS_DIR = Path("out/reports")
+"""Where drctl writes its run reports by default (runbooks, backup-verify); `out/` is ignored by git."""
+
 
 def unwritable_reason(directory: Path) -> str | None:
     """Why files cannot be created in `directory` (created if missing), or None when they can."""

@@ -60,7 +60,7 @@ from automation.journal import (
     s3_store,
     to_json_bytes,
 )
-from automation.report_files import os_error_text
+from automation.report_files import RUN_REPORTS_DIR, os_error_text
 from automation.runbook import Runbook, RunbookEngine, RunContext, RunFailedError, RunOutcome
 from automation.runbooks.context import FOLLOW_UPS, RESULT, WARNINGS, DrAws, DrContext
 from automation.stack import PROJECT_DIR
@@ -122,7 +122,7 @@ AbandonOption = Annotated[
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", help="Why you run this; kept in the journal, the report and the notification.")
 ]
-DEFAULT_REPORT_DIR = Path("out/reports")
+DEFAULT_REPORT_DIR = RUN_REPORTS_DIR
 DEPLOY_BLOCKED_EXIT = 4
 """deploy-gate: a runbook holds the stack or an unfinished run exists; CI must not deploy now."""
 
