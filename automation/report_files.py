@@ -1,8 +1,9 @@
 """Local report files: a directory that cannot take them is named with the reason, never a lost result.
 
-A command checks its report directory before its work (`unwritable_reason`), so an unusable path is
-refused before anything changes; a write that still fails afterwards (a full disk) is a warning, and the
-report reaches the terminal instead.
+A command whose reports exist nowhere else (backup-verify) checks its directory before its work
+(`unwritable_reason`) and refuses an unusable path before anything runs. A runbook does not: its reports
+are in the control store, and a failover must not wait on a local copy. A write that fails afterwards (a
+full disk) is a warning, and the report reaches the terminal instead.
 """
 
 from __future__ import annotations
