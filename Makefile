@@ -39,11 +39,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_drill.py --all
 
-## test: lint, then the whole suite; the `engine` tests run when an engine is there (make engine) and say so
+## test: lint, then the whole suite on every core (pytest-xdist; a test file stays on one worker, so the
+## module fixtures are shared as in a serial run); the `engine` tests run when an engine is there (make engine)
 test: lint
 	@for tool in promtool actionlint; do command -v $$tool >/dev/null || \
 	  echo "note: $$tool is not installed, so its tests are skipped (.ci/run installs it)"; done
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 ## engine: the Pulumi CLI built from its Go modules, with its Python shims, into .engine/bin (cached: seconds)
 engine: $(ENGINE)/pulumi

@@ -32,21 +32,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import typer
 from botocore.exceptions import ClientError
 
 from automation.aws.clients import AwsClients, reaching
 from automation.aws.waiting import Clock, Observation, WaitTimeoutError, wait_for
+from automation.console import err_console
 from automation.errors import DrctlError
+from automation.report_files import RUN_REPORTS_DIR, os_error_text, unwritable_reason
 from automation.timings import Op, latency
 from components.config import PlatformConfig
 from components.naming import db_subnet_group_name, physical_name
 from components.restore_testing import MAX_RECOVERY_POINT_AGE
 
 PURPOSE_TAG = {"Key": "dr-platform:purpose", "Value": "backup-verify"}
-DEFAULT_REPORT_DIR = "reports"
 RESTORE_TESTING = "restore-testing"
 CHECKS = ("status", "encryption", "age", "cross-region-copy", "restore", "cleanup")
 """The on-demand restore's checks; against AWS, `restore-testing` comes first."""
@@ -546,20 +547,41 @@ def command(
     pick_random: bool = typer.Option(False, "--random", help="Verify a random backup per region, not the newest."),
     seed: int | None = typer.Option(None, help="Seed for --random, to repeat a pick."),
     stack: str = typer.Option("organization/dr-platform/prod", help="Fully qualified stack (ignored with --sandbox)."),
-    report_dir: str = typer.Option(DEFAULT_REPORT_DIR, help="Where the JSON and Markdown reports are written."),
+    report_dir: Annotated[
+        Path, typer.Option("--report-dir", help="Where the JSON and Markdown reports are written.")
+    ] = RUN_REPORTS_DIR,
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of a summary."),
 ) -> None:
     """Check each region's AWS restore tests, then restore its newest (or a random) backup to scratch and back."""
+    # Checked before any restore (scratch instances cost time and money), so the results always have a place.
+    problem = unwritable_reason(report_dir)
+    if problem:
+        raise DrctlError(
+            f"--report-dir {report_dir} cannot take the reports: {problem}",
+            hint="pass a writable --report-dir",
+            exit_code=2,
+        )
     if sandbox:
         verification = run_in_sandbox(pick_random=pick_random, seed=seed)
     else:
         verification = run_against_stack(stack, pick_random=pick_random, seed=seed)
-    paths = write_reports(verification, Path(report_dir))
+    # The result reaches the terminal first: a report file that still cannot be written loses nothing.
     if as_json:
         typer.echo(json.dumps(verification.to_dict(), indent=2))
     else:
         typer.echo(verification.to_markdown())
-        typer.echo(f"reports: {', '.join(str(path) for path in paths)}")
+    try:
+        paths = write_reports(verification, report_dir)
+    except OSError as error:
+        err_console.print(
+            f"warning: the reports could not be written to {report_dir} ({os_error_text(error)}); "
+            "the report above is the result",
+            markup=False,
+            soft_wrap=True,
+        )
+    else:
+        if not as_json:
+            typer.echo(f"reports: {', '.join(str(path) for path in paths)}")
     if not verification.passed:
         raise DrctlError(
             "backup verification failed: " + "; ".join(verification.failures()),

@@ -268,12 +268,11 @@ def _canonical(value: Any) -> Any:
     return "" if value is None else _config_text(value)
 
 
-def config_of(text: str) -> dict[str, str]:
+def config_of(text: str, file_name: str = "the stack file") -> dict[str, str]:
     """The raw config strings of a stack file's text, as the CLI hands them to the program."""
-    from automation.evaluate import _config_text
+    from automation.evaluate import stack_file_text_config
 
-    document = yaml.safe_load(text) or {}
-    return {str(key): _config_text(value) for key, value in (document.get("config") or {}).items()}
+    return stack_file_text_config(text, file_name)
 
 
 def sync_stack_file(path: Path, record: DrStateRecord | None) -> list[str]:

@@ -318,28 +318,75 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def stack_file_config(stack: str = "prod", project_dir: Path = PROJECT_DIR) -> dict[str, str]:
-    """Read `Pulumi.<stack>.yaml` into raw config strings, as the engine passes them.
+class MissingStackFileError(StackFileError):
+    """`--stack` names a stack with no `Pulumi.<stack>.yaml`: a usage error (exit 2), as click gives for bad options."""
 
-    Refused with a `StackFileError` naming the file: YAML that does not parse, a key given
+    exit_code = 2
+
+    def __init__(self, path: Path) -> None:
+        found = sorted(p.name for p in path.parent.glob("Pulumi.*.yaml"))
+        stacks = ", ".join(f"{name} (stack {stack_name_of(name)})" for name in found) or "none"
+        stack = stack_name_of(path.name)
+        super().__init__(path.name, f"no such stack file in {path.parent} (stack {stack}); stack files there: {stacks}")
+        self.hint = "--stack takes the name of a stack whose Pulumi.<stack>.yaml is in the project directory"
+
+
+def stack_name_of(file_name: str) -> str:
+    """`Pulumi.prod.yaml` -> `prod`."""
+    return file_name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+def stack_file_config(stack: str = "prod", project_dir: Path | None = None) -> dict[str, str]:
+    """Read `Pulumi.<stack>.yaml` (in this project unless `project_dir`) into raw config strings, as the engine
+    passes them.
+
+    A stack file that does not exist is refused naming the stack files that do (`MissingStackFileError`).
+    """
+    path = Path(project_dir or PROJECT_DIR) / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise MissingStackFileError(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackFileError(path.name, f"cannot be read: {error}") from None
+    return stack_file_text_config(text, path.name)
+
+
+def stack_file_text_config(text: str, file_name: str) -> dict[str, str]:
+    """A stack file's text (from disk or from git) as raw config strings; every reader of stack YAML comes here.
+
+    Refused with a `StackFileError` naming the file: YAML that does not parse (with its line), a key given
     twice (catalogue: pulumi-cli.stack-file-duplicate-keys), a `config:` that is not a mapping.
     A key in a misspelt namespace is refused by `parse_config`, wherever config comes from.
     """
-    path = project_dir / f"Pulumi.{stack}.yaml"
     try:
-        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+        document = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except _DuplicateKeyError as error:
-        raise StackFileError(path.name, str(error), key=error.key) from None
+        raise StackFileError(file_name, str(error), key=error.key) from None
     except yaml.YAMLError as error:
-        raise StackFileError(path.name, f"is not valid YAML: {error}") from None
+        raise StackFileError(file_name, f"is not valid YAML: {_yaml_problem(error, text)}") from None
     if not isinstance(document, dict):
-        raise StackFileError(path.name, f"must be a mapping with a config: section, got {type(document).__name__}")
+        raise StackFileError(file_name, f"must be a mapping with a config: section, got {type(document).__name__}")
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise StackFileError(
-            path.name, f"config: must be a mapping of namespace:key to value, got {type(config).__name__}"
+            file_name, f"config: must be a mapping of namespace:key to value, got {type(config).__name__}"
         )
     return {str(key): _config_text(value) for key, value in config.items()}
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """PyYAML's error without the `in "<unicode string>"` it names a parsed string by; lines count from 1."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        context = ""
+        if error.context and error.context_mark is not None:
+            context = f" ({error.context} at line {error.context_mark.line + 1})"
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}{context}"
+    if isinstance(error, yaml.reader.ReaderError):
+        line = text.count("\n", 0, error.position) + 1
+        return f"line {line}: {error.reason} (#x{error.character:04x})"
+    return str(error)
 
 
 def _config_text(value: Any) -> str:

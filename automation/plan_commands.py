@@ -28,11 +28,9 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Show offline what a DR transition changes: inventory, change set, scope, policies, RTO/RPO budget."""
-    from automation.evaluate import PROJECT_DIR, stack_file_config
+    from automation.evaluate import stack_file_config
     from automation.plan import build_plan, render
 
-    if not (PROJECT_DIR / f"Pulumi.{stack}.yaml").is_file():
-        raise DrctlError(f"no Pulumi.{stack}.yaml in {PROJECT_DIR}", hint="pass --stack with an existing stack")
     result = build_plan(stack_file_config(stack), to, stack=stack)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))

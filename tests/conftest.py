@@ -69,6 +69,15 @@ def evaluate_features() -> Evaluation:
     return evaluate_program(prod_config(**FEATURE_OVERRIDES))
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Whether the `engine` tests ran. Here, not in tests/engine/conftest.py: under pytest-xdist only the
+    controller writes the summary, and it loads this conftest alone."""
+    from tests.engine.conftest import ENGINE_DESCRIPTION, ENGINE_DIR
+
+    verdict = f"ran against {ENGINE_DESCRIPTION}" if ENGINE_DIR else f"SKIPPED: {ENGINE_DESCRIPTION}"
+    terminalreporter.write_line(f"engine tests: {verdict}")
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[MotoSandboxServer]:
     """One moto server per test module; each sandbox resets it."""

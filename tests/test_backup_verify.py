@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +24,7 @@ from automation.backup_verify import (
 from automation.cli import app
 from automation.sandbox import MotoSandboxServer, Sandbox
 from automation.timings import Op, latency
-from tests.conftest import prod_config
+from tests.conftest import ROOT, prod_config
 
 PRIMARY, DR = "us-east-1", "us-west-2"
 
@@ -131,3 +133,43 @@ def test_the_command_exits_non_zero_naming_the_failed_check(
     result = CliRunner().invoke(app, ["backup-verify", "--sandbox", "--report-dir", str(tmp_path)])
     assert result.exit_code != 0
     assert "age" in str(result.exception)
+
+
+def test_reports_go_under_out_by_default_and_a_failed_write_still_prints_the_result(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passed = _verify(sandbox)
+    assert passed.passed
+    monkeypatch.setattr(backup_verify, "run_in_sandbox", lambda **_: passed)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["backup-verify", "--sandbox"])
+    assert result.exit_code == 0, result.output
+    written = sorted(path.relative_to(tmp_path).as_posix() for path in (tmp_path / "out" / "reports").iterdir())
+    assert [Path(name).suffix for name in written] == [".json", ".md"] and written[0].startswith("out/reports/")
+    # out/ is where every drctl report goes: ignored by git, removed by `make clean`.
+    ignored = subprocess.run(["git", "check-ignore", "-q", "out/reports/x.json"], cwd=ROOT, check=False)
+    assert ignored.returncode == 0
+
+    def disk_full(*_args: object) -> list[Path]:
+        raise OSError(errno.ENOSPC, "No space left on device", "out/reports/backup-verify.json")
+
+    monkeypatch.setattr(backup_verify, "write_reports", disk_full)
+    result = CliRunner().invoke(app, ["backup-verify", "--sandbox"])
+    assert result.exit_code == 0, result.output  # the backups verified: the verdict is the exit code's
+    assert passed.to_markdown() in result.stdout
+    assert (
+        "warning: the reports could not be written to out/reports (No space left on device: "
+        "out/reports/backup-verify.json); the report above is the result" in result.stderr
+    )
+
+
+def test_an_unusable_report_dir_is_refused_before_any_restore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def must_not_run(**_: object) -> BackupVerification:
+        raise AssertionError("a restore ran although its reports had nowhere to go")
+
+    monkeypatch.setattr(backup_verify, "run_in_sandbox", must_not_run)
+    blocked = tmp_path / "reports"
+    blocked.write_text("a file where the report directory should be")
+    result = CliRunner().invoke(app, ["backup-verify", "--sandbox", "--report-dir", str(blocked)])
+    assert result.exit_code != 0 and result.exception.exit_code == 2  # drctl's main() exits with it
+    assert str(result.exception) == f"--report-dir {blocked} cannot take the reports: File exists: {blocked}"

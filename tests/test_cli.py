@@ -83,6 +83,30 @@ def test_failover_json_reports_the_outcome_and_writes_reports(dr: Dr, tmp_path: 
     assert dr.stack.outputs()["activeRegion"] == DR
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["summary", "json"])
+def test_a_succeeded_failover_whose_reports_cannot_be_written_warns_and_exits_0(
+    dr: Dr, tmp_path: Path, as_json: bool
+) -> None:
+    blocked = tmp_path / "reports"
+    blocked.write_text("a file where the report directory should be")
+    args = ["failover", "--mode", "emergency", "--reason", "outage", "--yes", "--report-dir", str(blocked)]
+    result = invoke(*args, *(["--json"] if as_json else []))
+    assert result.exit_code == 0, result.output  # the platform failed over: a retry is not what to do
+    assert dr.stack.outputs()["activeRegion"] == DR
+    (run_id,) = [path.stem for path in (dr.store().root / "reports").glob("*.json")]
+    warning = f"warning: the reports of {run_id} could not be written to {blocked} (File exists: {blocked})"
+    assert warning in result.stderr
+    assert f"kept in the control store: {dr.store().location}/reports/{run_id}.json and .md" in result.stderr
+    if as_json:
+        document = json.loads(result.stdout)
+        assert document["result"] == "succeeded" and document["reports"] == []
+        assert document["report"]["rto"]["measured_seconds"] is not None  # the whole report, on stdout
+    else:
+        assert "measured RTO:" in result.stdout and "data-loss window: 3 s" in result.stdout
+        stored = (dr.store().root / "reports" / f"{run_id}.md").read_text()
+        assert stored in result.stdout  # the Markdown report reached the terminal too
+
+
 def test_dry_run_changes_nothing(dr: Dr) -> None:
     result = invoke("failover", "--mode", "emergency", "--dry-run")
     assert result.exit_code == 0, result.output
@@ -134,6 +158,29 @@ def test_a_missing_stack_is_refused_clearly(
     assert run_main(monkeypatch, "status") == 1
     err = capsys.readouterr().err
     assert "error: no stack given" in err and "DRCTL_STACK" in err
+
+
+def test_an_unknown_stack_names_the_stack_files_there_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(monkeypatch, "inventory", "--stack", "nope") == 2
+    err = capsys.readouterr().err
+    assert "error: Pulumi.nope.yaml: no such stack file" in err and "(stack nope)" in err
+    assert "stack files there: Pulumi.prod.yaml (stack prod)" in err and "hint: --stack takes" in err
+    assert "Traceback" not in err and "FileNotFoundError" not in err
+
+
+def test_a_stack_file_that_is_not_yaml_is_named_with_its_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from automation import evaluate
+
+    (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  dr-platform:primaryRegion: us-east-1\n  :x: [\n")
+    monkeypatch.setattr(evaluate, "PROJECT_DIR", tmp_path)
+    assert run_main(monkeypatch, "inventory", "--stack", "broken") == 1
+    err = capsys.readouterr().err
+    assert "error: Pulumi.broken.yaml: is not valid YAML: line 4, column 1:" in err
+    assert "<unicode string>" not in err and "Traceback" not in err
 
 
 def test_main_propagates_the_status_exit_code(dr: Dr, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -313,6 +360,18 @@ def test_state_init_show_and_sync_file(dr: Dr, checkout: Path) -> None:
         "+  dr-platform:activeRegion: us-west-2",
         "+  dr-platform:drState: failed-over",
     ]  # a pull request of the DR keys alone: every comment and other line as committed
+
+
+def test_state_show_names_a_committed_stack_file_that_is_not_yaml(
+    dr: Dr, checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert invoke("state", "init", "--reason", "first CI gate").exit_code == 0
+    (checkout / "Pulumi.prod.yaml").write_text("config:\n  dr-platform:drState: [steady\n")
+    _git(checkout, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-am", "broken")
+    assert run_main(monkeypatch, "state", "show", "--project-dir", str(checkout)) == 1
+    err = capsys.readouterr().err
+    assert "error: Pulumi.prod.yaml (HEAD): is not valid YAML: line 3, column 1:" in err
+    assert "<unicode string>" not in err and "Traceback" not in err
 
 
 def test_state_init_refuses_keys_that_are_not_a_steady_stacks_unless_told_why(dr: Dr) -> None:

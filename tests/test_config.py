@@ -222,7 +222,13 @@ def test_a_key_in_a_misspelt_namespace_is_refused_not_ignored():
         ("config:\n  dr-platform:vpcCidrs:\n    dr: a\n    dr: b\n", "key dr is given twice", "dr"),
         ("config: [dr-platform:dbName]\n", "config: must be a mapping", ""),
         ("- config\n", "must be a mapping with a config: section", ""),
-        ("config:\n  dr-platform:dbName: [unclosed\n", "is not valid YAML", ""),
+        (
+            "config:\n  dr-platform:dbName: [unclosed\n",
+            "is not valid YAML: line 3, column 1: expected ',' or ']', but got '<stream end>' (while parsing a flow "
+            "sequence at line 2)",
+            "",
+        ),
+        ("config:\n  dr-platform:dbName: 'a\x07'\n", "is not valid YAML: line 2: special characters", ""),
     ],
 )
 def test_stack_files_that_the_cli_would_refuse_are_refused_naming_the_file(tmp_path: Path, text, fragment, key):
@@ -230,10 +236,22 @@ def test_stack_files_that_the_cli_would_refuse_are_refused_naming_the_file(tmp_p
     with pytest.raises(StackFileError) as caught:
         stack_file_config("broken", project_dir=tmp_path)
     assert str(caught.value).startswith("Pulumi.broken.yaml: ")
-    assert fragment in str(caught.value)
+    assert fragment in str(caught.value) and "<unicode string>" not in str(caught.value)
     assert caught.value.key == key
     # drctl and the program report it like any config error.
     assert isinstance(caught.value, ConfigError)
+
+
+def test_a_stack_file_that_does_not_exist_is_refused_naming_the_ones_that_do(tmp_path: Path):
+    (tmp_path / "Pulumi.prod.yaml").write_text("config: {}\n")
+    (tmp_path / "Pulumi.staging.yaml").write_text("config: {}\n")
+    with pytest.raises(StackFileError) as caught:
+        stack_file_config("nope", project_dir=tmp_path)
+    assert str(caught.value) == (
+        f"Pulumi.nope.yaml: no such stack file in {tmp_path} (stack nope); stack files there: "
+        "Pulumi.prod.yaml (stack prod), Pulumi.staging.yaml (stack staging)"
+    )
+    assert caught.value.exit_code == 2 and "--stack" in caught.value.hint
 
 
 def test_a_stack_file_keeps_the_types_the_engine_passes_as_strings(tmp_path: Path):

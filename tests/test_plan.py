@@ -223,14 +223,14 @@ def test_plan_without_to_goes_to_the_next_state(cached_evaluations):
 
 
 def test_cli_plan_refuses_an_illegal_transition_and_a_missing_stack(monkeypatch, capsys):
-    for args in (["plan", "--to", "resyncing"], ["plan", "--stack", "staging"]):
+    for args, code in ((["plan", "--to", "resyncing"], 1), (["plan", "--stack", "staging"], 2)):
         monkeypatch.setattr(sys, "argv", ["drctl", *args])
         with pytest.raises(SystemExit) as exit_:
             main()
-        assert exit_.value.code == 1
+        assert exit_.value.code == code
     err = capsys.readouterr().err
     assert "no transition from steady to resyncing" in err
-    assert "no Pulumi.staging.yaml" in err
+    assert "Pulumi.staging.yaml: no such stack file" in err and "Pulumi.prod.yaml (stack prod)" in err
 
 
 def test_drctl_errors_from_transitions_are_drctl_errors():

@@ -624,6 +624,11 @@ def test_example_failover_preflight_refuses_lag_above_the_rpo_unless_forced(harn
 # --- step timeouts stop the stack update; the lock's heartbeat; the gates before an update -----------------
 
 
+HUNG_STEP_SECONDS = 60
+"""A bound for update steps whose timeout is not under test: reached only by a hung update. An update evaluates
+the program for a new config, several seconds on a loaded machine running the tests in parallel."""
+
+
 def _dr_context(stack: StackAdapter, clock: Any) -> Any:
     from automation.runbooks.context import DrAws, DrContext
 
@@ -735,7 +740,7 @@ class _PreviewFailing(StandInStack):
 
 
 def _update_once(ctx: Any, harness: Harness) -> None:
-    harness.engine().run(Runbook("update", "x", (_update_step(ctx, "update_stack", 5),)), PARAMS)
+    harness.engine().run(Runbook("update", "x", (_update_step(ctx, "update_stack", HUNG_STEP_SECONDS),)), PARAMS)
 
 
 def test_an_update_whose_preview_fails_the_policy_pack_is_refused_before_it_starts(harness: Harness) -> None:
@@ -791,7 +796,9 @@ def test_pending_updates_are_left_to_the_engine_and_creates_out_of_scope_to_a_fo
     def update(run: RunContext) -> None:
         ctx.update(run, [database], message="targeted")
 
-    outcome = harness.engine().run(Runbook("update", "x", (Step("update_stack", update, timeout_seconds=5),)), PARAMS)
+    outcome = harness.engine().run(
+        Runbook("update", "x", (Step("update_stack", update, timeout_seconds=HUNG_STEP_SECONDS),)), PARAMS
+    )
     assert stack.updates[-1].error is None
     assert "resolve_pending_creates" not in [call.method for call in stack.calls]  # no state surgery by drctl
     assert stack.pending == [PendingOperation(elsewhere, "creating")]  # the engine dropped the pending update
@@ -807,7 +814,9 @@ def test_the_guarded_preview_has_the_updates_targets_and_exclusions(harness: Har
     def update(run: RunContext) -> None:
         ctx.update(run, None, exclude=left_out, message="switch")
 
-    harness.engine().run(Runbook("update", "x", (Step("update_stack", update, timeout_seconds=5),)), PARAMS)
+    harness.engine().run(
+        Runbook("update", "x", (Step("update_stack", update, timeout_seconds=HUNG_STEP_SECONDS),)), PARAMS
+    )
     (preview,) = [call for call in stack.calls if call.method == "preview"]
     (up,) = [call for call in stack.calls if call.method == "up"]
     assert preview.arguments["exclude"] == up.arguments["exclude"] == tuple(left_out)
@@ -832,7 +841,9 @@ def test_a_refresh_the_engine_would_do_in_a_region_that_is_down_is_refused(harne
 
     graceful = RunParameters(reason="drill", operator="alice", mode="graceful")
     outcome = harness.engine().run(
-        Runbook("update2", "x", (Step("update_stack", dr_only, timeout_seconds=5),)), graceful, abandon_unfinished=True
+        Runbook("update2", "x", (Step("update_stack", dr_only, timeout_seconds=HUNG_STEP_SECONDS),)),
+        graceful,
+        abandon_unfinished=True,
     )
     assert stack.refreshed == [in_dr]
     assert any(in_dr in warning and "--refresh=false" in warning for warning in outcome.run.measurements["warnings"])

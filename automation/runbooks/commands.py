@@ -60,6 +60,7 @@ from automation.journal import (
     s3_store,
     to_json_bytes,
 )
+from automation.report_files import RUN_REPORTS_DIR, os_error_text
 from automation.runbook import Runbook, RunbookEngine, RunContext, RunFailedError, RunOutcome
 from automation.runbooks.context import FOLLOW_UPS, RESULT, WARNINGS, DrAws, DrContext
 from automation.stack import PROJECT_DIR
@@ -121,7 +122,7 @@ AbandonOption = Annotated[
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", help="Why you run this; kept in the journal, the report and the notification.")
 ]
-DEFAULT_REPORT_DIR = Path("out/reports")
+DEFAULT_REPORT_DIR = RUN_REPORTS_DIR
 DEPLOY_BLOCKED_EXIT = 4
 """deploy-gate: a runbook holds the stack or an unfinished run exists; CI must not deploy now."""
 
@@ -390,16 +391,30 @@ def _confirm(question: str, yes: bool, dry_run: bool, as_json: bool) -> None:
     typer.confirm(question, abort=True)
 
 
-def _copy_reports(store: DocumentStore, run_id: str, report_dir: Path) -> list[str]:
+def _copy_reports(store: DocumentStore, run_id: str, report_dir: Path) -> tuple[list[str], str | None]:
+    """Copy the run's reports from the control store to `report_dir`: the paths written, and why not if not."""
     written = []
-    for suffix in (".json", ".md"):
-        found = store.read(f"reports/{run_id}{suffix}")
-        if found is not None:
-            report_dir.mkdir(parents=True, exist_ok=True)
-            path = report_dir / f"{run_id}{suffix}"
-            path.write_bytes(found.data)
-            written.append(str(path))
-    return written
+    try:
+        for suffix in (".json", ".md"):
+            found = store.read(f"reports/{run_id}{suffix}")
+            if found is not None:
+                report_dir.mkdir(parents=True, exist_ok=True)
+                path = report_dir / f"{run_id}{suffix}"
+                path.write_bytes(found.data)
+                written.append(str(path))
+    except OSError as error:
+        return written, os_error_text(error)
+    return written, None
+
+
+def _warn_reports_not_copied(store: DocumentStore, run_id: str, report_dir: Path, problem: str) -> None:
+    """The run's outcome stands: a local copy that failed is a warning naming where the reports still are."""
+    err_console.print(
+        f"warning: the reports of {run_id} could not be written to {report_dir} ({problem}); they are kept in "
+        f"the control store: {store.location}/reports/{run_id}.json and .md",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _stored_report(store: DocumentStore, run_id: str) -> dict[str, Any] | None:
@@ -413,21 +428,29 @@ def _run(
     as_json: bool,
     execute: Callable[[RunbookEngine], tuple[str, RunOutcome]],
 ) -> None:
-    """Run, copy the reports, print the outcome; a rollback exits with 3."""
+    """Run, copy the reports, print the outcome; a rollback exits with 3.
+
+    The exit code says what happened to the platform: a report that could not be copied to `report_dir`
+    is a warning (the control store keeps it, and the Markdown report is printed), never a failed run.
+    """
     engine = _engine(env, as_json)
     try:
         result, outcome = execute(engine)
     except RunFailedError as failure:
-        paths = _copy_reports(env.store, failure.run.run_id, report_dir)
+        run_id = failure.run.run_id
+        paths, problem = _copy_reports(env.store, run_id, report_dir)
         if paths:
             err_console.print(f"reports: {', '.join(paths)}")
+        if problem:
+            _warn_reports_not_copied(env.store, run_id, report_dir, problem)
         raise
     if outcome.status == "planned":
         if as_json:
             typer.echo(json.dumps({"result": "planned", "plan": outcome.plan}, indent=2))
         return
     run = outcome.run
-    paths = _copy_reports(env.store, run.run_id, report_dir) if run and outcome.status != "already-completed" else []
+    copied = run and outcome.status != "already-completed"
+    paths, problem = _copy_reports(env.store, run.run_id, report_dir) if copied else ([], None)
     report = _stored_report(env.store, run.run_id) if run else None
     if as_json:
         typer.echo(
@@ -439,6 +462,11 @@ def _run(
         )
     else:
         _print_outcome(result, outcome, report, paths)
+    if problem and run:
+        _warn_reports_not_copied(env.store, run.run_id, report_dir, problem)
+        found = env.store.read(f"reports/{run.run_id}.md")
+        if found is not None and not as_json:  # --json already printed the whole report
+            typer.echo(found.data.decode())
     if result == "rolled-back":
         raise typer.Exit(ROLLED_BACK_EXIT)
 
@@ -783,7 +811,7 @@ def state_show(
     record = _authority_record(env)
     path = stack_file(project_dir, name)
     committed = _committed_stack_file(project_dir, path)
-    committed_keys = dr_keys(config_of(committed))
+    committed_keys = dr_keys(config_of(committed, f"{path.name} (HEAD)"))
     committed_diff = differences(record.keys, committed_keys)
     if as_json:
         typer.echo(
@@ -827,7 +855,7 @@ def state_sync_file(
     record = _authority_record(env)
     path = stack_file(project_dir, name)
     committed = _committed_stack_file(project_dir, path)
-    changed = differences(record.keys, dr_keys(config_of(committed)))
+    changed = differences(record.keys, dr_keys(config_of(committed, f"{path.name} (HEAD)")))
     path.write_text(with_dr_keys(committed, record.keys))
     console.print(f"{path}: " + ("; ".join(changed) if changed else "already agrees"), markup=False, soft_wrap=True)
 

@@ -12,7 +12,6 @@ import ipaddress
 import logging
 import os
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -108,12 +107,6 @@ class _GuardedMotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def require_loopback(endpoint_url: str) -> str:
     """Refuse any endpoint that is not this machine: a sandbox must never reach real AWS."""
     host = urlparse(endpoint_url).hostname or ""
@@ -136,7 +129,8 @@ class MotoSandboxServer:
 
     def start(self) -> str:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per API call otherwise
-        self._server = _GuardedMotoServer(_free_loopback_port(), self.outages)
+        # Port 0: the kernel picks a free port at bind time (a probed port could be taken by then by a parallel run).
+        self._server = _GuardedMotoServer(0, self.outages)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = require_loopback(f"http://{host}:{port}")

@@ -3,7 +3,7 @@
 Each test gets a file:// backend in a temporary directory with passphrase
 secrets, a project directory holding only Pulumi.yaml, and a "cloud"
 directory for the test program's dynamic providers (tests/engine/program.py).
-Without an engine every `engine` test is skipped, and the run says so.
+Without an engine every `engine` test is skipped, and the run says so (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -53,11 +53,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items:
             if item.get_closest_marker("engine"):
                 item.add_marker(skip)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    verdict = f"ran against {ENGINE_DESCRIPTION}" if ENGINE_DIR else f"SKIPPED: {ENGINE_DESCRIPTION}"
-    terminalreporter.write_line(f"engine tests: {verdict}")
 
 
 @dataclass
