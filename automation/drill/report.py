@@ -293,7 +293,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {check['name']} | {'pass' if check['passed'] else 'REFUSES'} | {_cell(check['detail'])} |"
             for check in report["preflight"]
         ]
-    lines += ["", "## Data", "", "| checkpoint | kind | holder | written | survived | lost | lost written |"]
+    lines += data_table(report)
+    lines += ["", "## What the sandbox simulated", "", *[f"- {item}" for item in report["simulated"]]]
+    lines += ["", "Faults injected:", "", *[f"- {fault}" for fault in report["faults"]]]
+    return "\n".join(lines) + "\n"
+
+
+def data_table(report: dict[str, Any]) -> list[str]:
+    """The data-loss table: per checkpoint and kind of data, what was written, what survived (sandbox and live)."""
+    lines = ["", "## Data", "", "| checkpoint | kind | holder | written | survived | lost | lost written |"]
     lines.append("|---|---|---|---:|---:|---:|---|")
     for name, point in report["data"].items():
         for kind in point["kinds"]:
@@ -302,9 +310,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {name} ({point['region']}) | {kind['kind']} | {kind['holder']} | {kind['written']} | "
                 f"{kind['survived']} | {kind['lost']} | {span} |"
             )
-    lines += ["", "## What the sandbox simulated", "", *[f"- {item}" for item in report["simulated"]]]
-    lines += ["", "Faults injected:", "", *[f"- {fault}" for fault in report["faults"]]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _bars(steps: list[dict[str, Any]]) -> list[str]:
