@@ -192,6 +192,7 @@ def _rendered(outputs: dict[str, pulumi.Output[str]], document: Callable[[dict[s
 
 
 # A full live drill runs for hours (failback prepare rebuilds a cross-region replica): its credentials must last.
+# catalogue: iam.role-max-session-duration
 SESSION_SECONDS = {"drill": 12 * 3600}
 
 

@@ -403,6 +403,7 @@ def test_the_probe_job_is_short_lived_unprivileged_and_uses_the_heartbeats_ident
 
 
 def test_a_job_runs_to_completion_its_logs_are_read_and_it_is_deleted() -> None:
+    """catalogue: eks.job-pods-labelled-and-orphaned-on-delete"""
     sent: list[tuple[str, str]] = []
     statuses = iter([{"active": 1}, {"succeeded": 1}])
 
@@ -466,7 +467,7 @@ class StubbedClients:
 
 
 def test_the_fis_experiment_starts_tagged_for_the_stack_and_stops_with_the_abort_alarm(credentials: None) -> None:
-    """catalogue: fis.start-experiment-request-tag, fis.stop-condition-alarm"""
+    """catalogue: fis.start-experiment-request-tag, fis.stop-condition-alarm, fis.start-experiment-client-token"""
     import boto3
 
     fis = boto3.session.Session().client("fis", region_name=PRIMARY)

@@ -278,6 +278,7 @@ def test_a_full_live_drill_injects_the_fault_only_when_the_repository_says_so(tm
 
 
 def test_live_drills_run_on_the_drill_stack_with_the_drill_role_from_main():
+    """catalogue: iam.role-max-session-duration"""
     from bootstrap.iam import drill_subject
 
     job = jobs("drill")["live-drill"]

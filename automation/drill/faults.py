@@ -7,6 +7,8 @@ drill role is refused (catalogue: fis.start-experiment-request-tag). Stop: the
 experiment itself (StopExperiment), then the region's abort alarm set to ALARM
 and a datapoint that keeps it there, so every experiment of the region stops
 even if drctl's own call failed (catalogue: fis.stop-condition-alarm).
+
+catalogue: fis.start-experiment-client-token
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ names, trusting the cluster's own CA, with the bearer token EKS accepts: a
 presigned STS GetCallerIdentity URL bound to the cluster's name (catalogue:
 eks.iam-token-is-presigned-get-caller-identity). The caller's IAM principal
 needs an access entry on the cluster (`eksAdminPrincipalArns`; the drill
-role in Pulumi.drill.yaml).
+role in Pulumi.drill.yaml; catalogue: eks.creator-has-an-access-entry).
+
+catalogue: eks.iam-token-is-presigned-get-caller-identity, eks.job-pods-labelled-and-orphaned-on-delete
 """
 
 from __future__ import annotations
