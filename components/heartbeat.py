@@ -50,6 +50,18 @@ POSTGRES_CLIENT_IMAGE = "public.ecr.aws/docker/library/postgres:17-alpine"
 """psql of PostgreSQL 17 talks to the 14+ servers the config allows."""
 SECRET_DIR = "/run/credential"
 UNPRIVILEGED_USER = 65534
+UNPRIVILEGED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": UNPRIVILEGED_USER,
+    "runAsGroup": UNPRIVILEGED_USER,
+    "fsGroup": UNPRIVILEGED_USER,
+}
+"""The pod security context of the heartbeat and of drctl's drill probe Job (automation/drill/probes.py)."""
+LOCKED_DOWN_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 NOT_THE_WRITER_SQL = "SELECT pg_is_in_recovery() OR current_setting('default_transaction_read_only')::boolean"
 """True on a replica, and on a former writer drctl fenced read-only: nothing to write there."""
 
@@ -161,11 +173,7 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
         cfg, region = args["config"], args["config"].region_of(args["role"])
         volumes = [{"name": "credential", "emptyDir": {"medium": "Memory"}}, {"name": "tmp", "emptyDir": {}}]
         mounts = [{"name": "credential", "mountPath": SECRET_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
-        locked_down = {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        }
+        locked_down = LOCKED_DOWN_CONTAINER
         return k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata={"name": NAME, "namespace": namespace.metadata.name},
@@ -184,12 +192,7 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
                             "spec": {
                                 "serviceAccountName": account.metadata.name,
                                 "restartPolicy": "Never",
-                                "securityContext": {
-                                    "runAsNonRoot": True,
-                                    "runAsUser": UNPRIVILEGED_USER,
-                                    "runAsGroup": UNPRIVILEGED_USER,
-                                    "fsGroup": UNPRIVILEGED_USER,
-                                },
+                                "securityContext": UNPRIVILEGED_POD,
                                 "volumes": volumes,
                                 "initContainers": [
                                     {

@@ -82,20 +82,18 @@ def drill(
     if live:
         if sandbox:
             raise DrctlError("--live and --sandbox are exclusive", hint="pass one of them")
-        return _live(
-            stack,
-            journal,
-            local_journal,
-            scope,
-            hold_minutes,
-            reason,
-            allow_production,
-            inject_fault,
-            dry_run,
-            yes,
-            report_dir,
-            as_json,
-            verbose,
+        from automation.drill.live_command import run_live_command
+
+        return run_live_command(
+            stack=stack,
+            journal=journal,
+            local_journal=local_journal,
+            options=live_options(scope, hold_minutes, reason, allow_production, inject_fault),
+            dry_run=dry_run,
+            yes=yes,
+            report_dir=report_dir,
+            as_json=as_json,
+            verbose=verbose,
         )
     if not sandbox:
         raise DrctlError(
@@ -149,24 +147,11 @@ def drill(
         )
 
 
-def _live(
-    stack: str | None,
-    journal: str | None,
-    local_journal: Path | None,
-    scope: str,
-    hold_minutes: float,
-    reason: str | None,
-    allow_production: bool,
-    inject_fault: bool,
-    dry_run: bool,
-    yes: bool,
-    report_dir: Path,
-    as_json: bool,
-    verbose: bool,
-) -> None:
-    """`drctl drill --live`: options checked here, the drill in automation.drill.live_command."""
+def live_options(
+    scope: str, hold_minutes: float, reason: str | None, allow_production: bool, inject_fault: bool
+) -> Any:
+    """`--live`'s options, checked before the stack is opened (automation.drill.live.LiveOptions)."""
     from automation.drill.live import LiveOptions, Scope
-    from automation.drill.live_command import run_live_command
 
     if scope not in tuple(Scope):
         raise DrctlError(f"--scope must be full or partial, got {scope!r}")
@@ -174,23 +159,12 @@ def _live(
         raise DrctlError("--hold-minutes is a non-negative number of minutes, and only for --scope full")
     if inject_fault and scope != Scope.FULL:
         raise DrctlError("--inject-fault only with --scope full", hint="a partial drill cuts nothing off")
-    options = LiveOptions(
+    if allow_production and not (reason or "").strip():
+        raise DrctlError("--allow-production needs --reason", hint="the reason is recorded in the journal and report")
+    return LiveOptions(
         scope=Scope(scope),
         reason=(reason or "").strip() or f"live {scope} drill",
         allow_production=allow_production,
         hold_seconds=hold_minutes * 60,
         inject_fault=inject_fault,
-    )
-    if allow_production and not (reason or "").strip():
-        raise DrctlError("--allow-production needs --reason", hint="the reason is recorded in the journal and report")
-    run_live_command(
-        stack=stack,
-        journal=journal,
-        local_journal=local_journal,
-        options=options,
-        dry_run=dry_run,
-        yes=yes,
-        report_dir=report_dir,
-        as_json=as_json,
-        verbose=verbose,
     )

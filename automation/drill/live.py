@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from automation.drill.probes import Canaries, loss_window_seconds
-from automation.drill.world import DrillWorld
+from automation.drill.world import DrillEvent, DrillWorld
 from automation.errors import DrctlError
 from automation.journal import RunParameters, RunRecord, RunStatus, iso
 from automation.runbook import Runbook, RunContext, RunFailedError
@@ -126,13 +126,6 @@ def refuse_production(cfg: PlatformConfig, stack: str, options: LiveOptions) -> 
 
 
 @dataclass
-class _Event:
-    at: datetime
-    phase: str
-    text: str
-
-
-@dataclass
 class LiveDrill:
     world: DrillWorld
     options: LiveOptions
@@ -143,7 +136,7 @@ class LiveDrill:
     """automation.drill.faults.FaultExperiment when --inject-fault; stopped on abort."""
     output: Callable[[str], None] = lambda line: None
     drill_id: str = field(default_factory=lambda: f"drill-{uuid.uuid4().hex[:12]}")
-    events: list[_Event] = field(default_factory=list)
+    events: list[DrillEvent] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     loss_windows: dict[str, float | None] = field(default_factory=dict)
@@ -153,7 +146,7 @@ class LiveDrill:
     # --- plumbing ---------------------------------------------------------------------------
 
     def event(self, phase: str, text: str) -> None:
-        self.events.append(_Event(self.world.clock.now(), phase, text))
+        self.events.append(DrillEvent(self.world.clock.now(), phase, text))
         self.output(f"[{phase}] {text}")
 
     def parameters(self, mode: str | None = None) -> RunParameters:

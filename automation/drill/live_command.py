@@ -70,8 +70,6 @@ def run_live_command(
     as_json: bool,
     verbose: bool,
 ) -> None:
-    if options.allow_production and not options.reason.strip():
-        raise DrctlError("--allow-production needs --reason", hint="the reason is recorded in the journal and report")
     env = commands.open_environment(stack, journal, local_journal)
     world = DrillWorld(
         stack=env.ctx.stack,

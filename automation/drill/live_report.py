@@ -20,6 +20,7 @@ from automation.drill.report import (
     _seconds,
     data_table,
     run_summary,
+    step_row,
     survival_rows,
 )
 from automation.journal import seconds_between
@@ -47,16 +48,7 @@ def build_live_report(drill: LiveDrill, cfg: PlatformConfig, result: str) -> dic
             actual = step.duration_seconds
             steps.append(
                 {
-                    "runbook": run.runbook,
-                    "run_id": run.run_id,
-                    "name": step.name,
-                    "group": step.group,
-                    "status": step.status.value,
-                    "started_at": step.started_at,
-                    "finished_at": step.finished_at,
-                    "duration_seconds": actual,
-                    "attempts": step.attempts,
-                    "error": step.error,
+                    **step_row(run, step),
                     "predicted": predicted,
                     "over_worst_case": None
                     if predicted is None or actual is None

@@ -29,7 +29,14 @@ from automation.aws.clients import AwsClients, reaching
 from automation.aws.waiting import Clock
 from automation.journal import iso, parse_iso
 from automation.sandbox.dataplane import Survival
-from components.heartbeat import AWS_CLI_IMAGE, NAMESPACE, POSTGRES_CLIENT_IMAGE, SECRET_DIR, UNPRIVILEGED_USER
+from components.heartbeat import (
+    AWS_CLI_IMAGE,
+    LOCKED_DOWN_CONTAINER,
+    NAMESPACE,
+    POSTGRES_CLIENT_IMAGE,
+    SECRET_DIR,
+    UNPRIVILEGED_POD,
+)
 from components.heartbeat import NAME as HEARTBEAT_SERVICE_ACCOUNT
 from components.naming import cache_auth_secret_name, db_master_secret_name
 from components.network import POSTGRES_PORT
@@ -290,7 +297,7 @@ def probe_job(
         {"name": "INTERVAL", "value": f"{interval:g}"},
         {"name": "HOME", "value": "/tmp"},
     ]
-    locked_down = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    locked_down = LOCKED_DOWN_CONTAINER
     mounts = [{"name": "credential", "mountPath": SECRET_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
     fetch = (
         f"aws secretsmanager get-secret-value --region {region} --secret-id {db_master_secret_name(cfg)} "
@@ -315,12 +322,7 @@ def probe_job(
                 "spec": {
                     "serviceAccountName": HEARTBEAT_SERVICE_ACCOUNT,
                     "restartPolicy": "Never",
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": UNPRIVILEGED_USER,
-                        "runAsGroup": UNPRIVILEGED_USER,
-                        "fsGroup": UNPRIVILEGED_USER,
-                    },
+                    "securityContext": UNPRIVILEGED_POD,
                     "volumes": [
                         {"name": "credential", "emptyDir": {"medium": "Memory"}},
                         {"name": "tmp", "emptyDir": {}},

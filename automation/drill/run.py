@@ -33,7 +33,7 @@ from automation.drill.scenarios import (
     DrillResult,
     DrillScenario,
 )
-from automation.drill.world import DrillWorld
+from automation.drill.world import DrillEvent, DrillWorld
 from automation.errors import DrctlError
 from automation.journal import RunParameters, RunRecord, RunStatus, iso, local_store
 from automation.runbook import RunbookEngine, RunFailedError
@@ -68,13 +68,6 @@ class Traffic:
 
 
 @dataclass
-class _Event:
-    at: datetime
-    phase: str
-    text: str
-
-
-@dataclass
 class Drill:
     """The state of one drill while it runs."""
 
@@ -86,7 +79,7 @@ class Drill:
     traffic: Traffic
     journal_root: Path
     output: Callable[[str], None]
-    events: list[_Event] = field(default_factory=list)
+    events: list[DrillEvent] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     run_anchors: dict[str, int] = field(default_factory=dict)
     """Run id -> the event that started it, so the timeline lists a run's steps after it at equal times."""
@@ -102,7 +95,7 @@ class Drill:
     # --- plumbing ---------------------------------------------------------------------
 
     def event(self, phase: str, text: str) -> int:
-        self.events.append(_Event(self.sandbox.clock.now(), phase, text))
+        self.events.append(DrillEvent(self.sandbox.clock.now(), phase, text))
         self.output(f"[{phase}] {text}")
         return len(self.events) - 1
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from automation.aws.clients import AwsClients
 from automation.aws.readiness import LoadBalancerMetrics
@@ -27,6 +28,15 @@ from automation.journal import DocumentStore
 from automation.runbook import RunbookEngine, RunContext
 from automation.runbooks.context import DrAws, DrContext, RunbookSettings
 from automation.stack import StackAdapter
+
+
+@dataclass
+class DrillEvent:
+    """One line of a drill's timeline."""
+
+    at: datetime
+    phase: str
+    text: str
 
 
 @dataclass
