@@ -278,12 +278,14 @@ def partial_runbook(ctx: Any, cfg: PlatformConfig, restore_check: Callable[[], M
     checks = ((outputs.get("dns") or {}).get("healthChecks")) or {}
 
     def readiness(run: RunContext) -> dict[str, Any]:
-        from automation.runbooks.status import read_status
+        from automation.runbooks.status import NOT_READY, read_status
 
         report = read_status(ctx)
-        failing = [f"{r.check} ({r.region}): {r.detail}" for r in report.readings if r.status.value == "failing"]
-        if failing:
-            raise DrctlError("not ready: " + "; ".join(failing))
+        if not report.ready:
+            raise DrctlError(
+                "not ready: "
+                + "; ".join(f"{r.check} ({r.region}): {r.detail}" for r in report.readings if r.status in NOT_READY)
+            )
         return {"readings": len(report.readings), "overall": report.overall.value}
 
     def scale(size: Any) -> Callable[[RunContext], dict[str, Any]]:
