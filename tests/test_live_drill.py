@@ -81,7 +81,8 @@ class ReplicatedS3Canaries(S3Canaries):
 
 
 class FakeCluster:
-    """Answers the probe Job as its containers would print: database rows replicate, the cache secret is refused."""
+    """Answers the probe Job as its containers would print: database rows replicate; the cache secret is refused
+    (as on a stack deployed before the program declared the probe's identity), so that path is not measured."""
 
     def __init__(self) -> None:
         self.rows: set[str] = set()
@@ -385,7 +386,7 @@ def test_probe_logs_name_what_was_written_and_found_and_what_could_not_be_reache
     assert "printed nothing drctl understands" in (silent["database-rows"][2] or "")
 
 
-def test_the_probe_job_is_short_lived_unprivileged_and_uses_the_heartbeats_identity() -> None:
+def test_the_probe_job_is_short_lived_unprivileged_and_uses_its_own_identity() -> None:
     cfg = parse_config(prod_config())
     outputs = {"database": {PRIMARY: {"endpoint": "db.example:5432", "identifier": "acme-drp-use1-pg-g1"}}}
 
@@ -394,7 +395,7 @@ def test_the_probe_job_is_short_lived_unprivileged_and_uses_the_heartbeats_ident
     spec = job["spec"]
     pod = spec["template"]["spec"]
     assert spec["backoffLimit"] == 0 and spec["activeDeadlineSeconds"] <= 300 and spec["ttlSecondsAfterFinished"]
-    assert pod["serviceAccountName"] == "replication-heartbeat" and pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["serviceAccountName"] == "drill-probe" and pod["securityContext"]["runAsNonRoot"] is True
     assert {c["name"] for c in pod["containers"]} == {"database", "cache"}
     database_env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert database_env["PGHOST"] == "db.example" and database_env["PGSSLMODE"] == "require"

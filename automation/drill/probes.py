@@ -5,11 +5,12 @@
   metadata) and looks for each in the other region's bucket afterwards.
 - The database and the cache are private (their security groups admit their
   VPC only), so a short-lived Kubernetes Job in the region's cluster writes and
-  reads them (`automation.drill.kubernetes`). It runs under the heartbeat's
-  service account, whose Pod Identity role reads the master credential
-  (components/heartbeat.py); the cache's AUTH secret too, where that role may
-  read it. Each committed write prints a line with its id and the server's
-  timestamp, each lookup the ids it found; drctl reads the Job's logs.
+  reads them (`automation.drill.kubernetes`). It runs under the `drill-probe`
+  service account, whose Pod Identity role reads the region's master
+  credential and the cache's AUTH secret and nothing else
+  (components/heartbeat.py). Each committed write prints a line with its id
+  and the server's timestamp, each lookup the ids it found; drctl reads the
+  Job's logs.
 
 A path drctl cannot reach (no cluster endpoint from this runner, a secret the
 probe identity may not read) is reported as not measured, never as survived.
@@ -31,13 +32,13 @@ from automation.journal import iso, parse_iso
 from automation.sandbox.dataplane import Survival
 from components.heartbeat import (
     AWS_CLI_IMAGE,
+    DRILL_PROBE,
     LOCKED_DOWN_CONTAINER,
     NAMESPACE,
     POSTGRES_CLIENT_IMAGE,
     SECRET_DIR,
     UNPRIVILEGED_POD,
 )
-from components.heartbeat import NAME as HEARTBEAT_SERVICE_ACCOUNT
 from components.naming import cache_auth_secret_name, db_master_secret_name
 from components.network import POSTGRES_PORT
 
@@ -320,7 +321,7 @@ def probe_job(
             "template": {
                 "metadata": {"labels": {"app.kubernetes.io/name": "drill-probe"}},
                 "spec": {
-                    "serviceAccountName": HEARTBEAT_SERVICE_ACCOUNT,
+                    "serviceAccountName": DRILL_PROBE,
                     "restartPolicy": "Never",
                     "securityContext": UNPRIVILEGED_POD,
                     "volumes": [
