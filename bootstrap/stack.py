@@ -64,7 +64,7 @@ def build(cfg: BootstrapConfig) -> None:
     }
     trusts["operator"] = json.dumps(iam.operator_trust(cfg.account_id, cfg.operator_principal_arns))
     trusts["replication"] = json.dumps(iam.replication_trust(cfg.account_id, state_arn))
-    roles = {name: _role(name, dr, trust) for name, trust in trusts.items()}
+    roles = {name: _role(name, dr, trust, SESSION_SECONDS.get(name, 3600)) for name, trust in trusts.items()}
     arns = {name: role.arn for name, role in roles.items()}
 
     def key_policy(decrypters: Sequence[str], encrypters: Sequence[str], region: str | None = None) -> Any:
@@ -222,12 +222,17 @@ def _rendered(outputs: dict[str, pulumi.Output[str]], document: Callable[[dict[s
     return pulumi.Output.all(**outputs).apply(lambda values: json.dumps(document(values)))
 
 
-def _role(name: str, provider: aws.Provider, trust: pulumi.Input[str]) -> aws.iam.Role:
+# A full live drill runs for hours (failback prepare rebuilds a cross-region replica): its credentials must last.
+# catalogue: iam.role-max-session-duration
+SESSION_SECONDS = {"drill": 12 * 3600}
+
+
+def _role(name: str, provider: aws.Provider, trust: pulumi.Input[str], session_seconds: int) -> aws.iam.Role:
     return aws.iam.Role(
         name,
         name=f"dr-platform-{name}",  # bootstrap.config.CI_ROLE_NAMES
         assume_role_policy=trust,
-        max_session_duration=3600,
+        max_session_duration=session_seconds,
         opts=pulumi.ResourceOptions(provider=provider, protect=True),
     )
 

@@ -76,6 +76,10 @@ BACKUP_START_WINDOW_MINUTES = 60
 DNS_FAILOVER_MODES = ("health-check", "fence-only")
 """When Route53 may answer the DR region: whenever the primary fails its health checks, or only once drctl
 raises the traffic fence (docs/operations.md, "Who moves traffic")."""
+ENVIRONMENTS = ("production", "staging", "drill")
+"""What a stack is for. `production` (the default, so a stack that says nothing is treated as production) is
+refused by `drctl drill --live` without --allow-production and a reason (docs/drills.md, "Live drills")."""
+PRODUCTION = "production"
 _ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _INTERNAL_SPACE = tuple(
     ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
@@ -248,6 +252,8 @@ class PlatformConfig:
     replica_lag_warning_seconds: int
     # live drills
     fault_injection: FaultInjectionSettings
+    environment: str = PRODUCTION
+    """ENVIRONMENTS: whether a live drill may rehearse on this stack without --allow-production."""
     tags: Mapping[str, str] = field(default_factory=dict)
     secret_keys: frozenset[str] = frozenset()
     """Keys set with `pulumi config set --secret`; their values reach resources only as Pulumi secrets."""
@@ -942,6 +948,7 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
             enabled=r.boolean("faultInjection", False),
             duration_minutes=r.integer("faultInjectionDurationMinutes", 30, 1, 720),
         ),
+        environment=r.choice("environment", ENVIRONMENTS, default=PRODUCTION),
         tags=tags,
         secret_keys=frozenset(),
     )

@@ -35,10 +35,14 @@ import pulumi_kubernetes as k8s
 
 from components.config import PlatformConfig
 from components.iam import kms_via_service, pod_identity_role
+from components.naming import cache_auth_secret_name
 from components.network import POSTGRES_PORT
 
 NAMESPACE = "dr-platform"
 NAME = "replication-heartbeat"
+DRILL_PROBE = "drill-probe"
+"""The service account of drctl's live-drill probe Job (automation/drill/probes.py): reads the master credential
+and the cache's AUTH secret of its region, nothing else; no workload of the program runs under it."""
 SCHEDULE = "* * * * *"
 """Every minute (the finest a CronJob takes); each run writes twice, 30 seconds apart."""
 WRITE_INTERVAL_SECONDS = 30
@@ -50,6 +54,18 @@ POSTGRES_CLIENT_IMAGE = "public.ecr.aws/docker/library/postgres:17-alpine"
 """psql of PostgreSQL 17 talks to the 14+ servers the config allows."""
 SECRET_DIR = "/run/credential"
 UNPRIVILEGED_USER = 65534
+UNPRIVILEGED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": UNPRIVILEGED_USER,
+    "runAsGroup": UNPRIVILEGED_USER,
+    "fsGroup": UNPRIVILEGED_USER,
+}
+"""The pod security context of the heartbeat and of drctl's drill probe Job (automation/drill/probes.py)."""
+LOCKED_DOWN_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 NOT_THE_WRITER_SQL = "SELECT pg_is_in_recovery() OR current_setting('default_transaction_read_only')::boolean"
 """True on a replica, and on a former writer drctl fenced read-only: nothing to write there."""
 
@@ -120,9 +136,7 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
             f"{name}-account", metadata={"name": NAME, "namespace": namespace.metadata.name}, opts=child
         )
         # The region's copy of the secret only (its ARN ends in a random six-character suffix).
-        secret_arn = pulumi.Output.concat(
-            f"arn:aws:secretsmanager:{region}:", args["account_id"], ":secret:", args["secret_name"], "-??????"
-        )
+        secret_arn = _secret_arn(region, args["account_id"], args["secret_name"])
         identity = pod_identity_role(
             name,
             parent=self,
@@ -130,21 +144,24 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
             cluster_arn=args["cluster_arn"],
             namespace=NAMESPACE,
             service_account=NAME,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn},
-                        {
-                            # catalogue: kms.via-service-condition
-                            "Effect": "Allow",
-                            "Action": "kms:Decrypt",
-                            "Resource": args["key_arn"],
-                            "Condition": kms_via_service(region, "secretsmanager"),
-                        },
-                    ],
-                }
-            ),
+            policy=_read_secrets_policy(region, [secret_arn], args["key_arn"]),
+            global_provider=args["global_provider"],
+        )
+        # drctl's live-drill probe Job writes and reads canaries in the database and the cache (both private).
+        k8s.core.v1.ServiceAccount(
+            f"{name}-drill-probe-account",
+            metadata={"name": DRILL_PROBE, "namespace": namespace.metadata.name},
+            opts=child,
+        )
+        cache_secret_arn = _secret_arn(region, args["account_id"], cache_auth_secret_name(cfg, role))
+        pod_identity_role(
+            f"{name}-drill-probe",
+            parent=self,
+            cluster_name=args["cluster_name"],
+            cluster_arn=args["cluster_arn"],
+            namespace=NAMESPACE,
+            service_account=DRILL_PROBE,
+            policy=_read_secrets_policy(region, [secret_arn, cache_secret_arn], args["key_arn"]),
             global_provider=args["global_provider"],
         )
         self.cron_job = self._cron_job(name, args, account, namespace, depends_on=identity)
@@ -161,11 +178,7 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
         cfg, region = args["config"], args["config"].region_of(args["role"])
         volumes = [{"name": "credential", "emptyDir": {"medium": "Memory"}}, {"name": "tmp", "emptyDir": {}}]
         mounts = [{"name": "credential", "mountPath": SECRET_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
-        locked_down = {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        }
+        locked_down = LOCKED_DOWN_CONTAINER
         return k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata={"name": NAME, "namespace": namespace.metadata.name},
@@ -184,12 +197,7 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
                             "spec": {
                                 "serviceAccountName": account.metadata.name,
                                 "restartPolicy": "Never",
-                                "securityContext": {
-                                    "runAsNonRoot": True,
-                                    "runAsUser": UNPRIVILEGED_USER,
-                                    "runAsGroup": UNPRIVILEGED_USER,
-                                    "fsGroup": UNPRIVILEGED_USER,
-                                },
+                                "securityContext": UNPRIVILEGED_POD,
                                 "volumes": volumes,
                                 "initContainers": [
                                     {
@@ -240,3 +248,29 @@ class ReplicationHeartbeat(pulumi.ComponentResource):
             # Pod Identity credentials are injected when a pod is created: the association comes first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
+
+
+def _secret_arn(region: str, account_id: pulumi.Input[str], secret_name: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The region's copy of a secret (its ARN ends in a random six-character suffix)."""
+    return pulumi.Output.concat(f"arn:aws:secretsmanager:{region}:", account_id, ":secret:", secret_name, "-??????")
+
+
+def _read_secrets_policy(
+    region: str, secret_arns: list[pulumi.Output[str]], key_arn: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """Read these secrets, and decrypt with the region's key through Secrets Manager only."""
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arns},
+                {
+                    # catalogue: kms.via-service-condition
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": key_arn,
+                    "Condition": kms_via_service(region, "secretsmanager"),
+                },
+            ],
+        }
+    )

@@ -89,7 +89,8 @@ def test_the_password_is_read_from_the_regions_secret_through_pod_identity(stead
     policy = json.loads(steady.one("aws:iam/rolePolicy:RolePolicy", "heartbeat-primary-policy").inputs["policy"])
     read, decrypt = policy["Statement"]
     assert read["Action"] == "secretsmanager:GetSecretValue"
-    assert read["Resource"].startswith("arn:aws:secretsmanager:us-east-1:") and read["Resource"].endswith("-??????")
+    (resource,) = read["Resource"]
+    assert resource.startswith("arn:aws:secretsmanager:us-east-1:") and resource.endswith("-??????")
     assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
     association = steady.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "heartbeat-primary-pod-identity")
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (NAMESPACE, NAME)
@@ -104,3 +105,28 @@ def test_the_heartbeat_roles_iam_is_declared_through_the_dr_provider(state):
     dr_provider = evaluation.one("pulumi:providers:aws", "aws-dr").urn
     iam = [r for r in evaluation.resources if "heartbeat" in r.name and r.region == GLOBAL]
     assert iam and {r.provider for r in iam} == {dr_provider}
+
+
+def test_the_drill_probe_reads_the_regions_database_and_cache_secrets_only(steady):
+    """drctl's live-drill probe Job (automation/drill/probes.py) runs under its own service account."""
+    from components.heartbeat import DRILL_PROBE
+    from components.naming import cache_auth_secret_name
+
+    account = steady.one("kubernetes:core/v1:ServiceAccount", "heartbeat-dr-drill-probe-account")
+    assert account.inputs["metadata"]["name"] == DRILL_PROBE
+    role = steady.one("aws:iam/role:Role", "heartbeat-dr-drill-probe-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == DRILL_PROBE
+    policy = json.loads(steady.one("aws:iam/rolePolicy:RolePolicy", "heartbeat-dr-drill-probe-policy").inputs["policy"])
+    read, decrypt = policy["Statement"]
+    database, cache = read["Resource"]
+    secret = steady.outputs["databaseCredentials"]["secretName"]
+    assert database.startswith("arn:aws:secretsmanager:us-west-2:") and database.endswith(f":secret:{secret}-??????")
+    cache_secret = cache_auth_secret_name(steady.config, "dr")
+    assert cache.startswith("arn:aws:secretsmanager:us-west-2:") and cache.endswith(f":secret:{cache_secret}-??????")
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-west-2.amazonaws.com"}}
+    association = steady.one(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation", "heartbeat-dr-drill-probe-pod-identity"
+    )
+    assert association.inputs["serviceAccount"] == DRILL_PROBE and association.region == "us-west-2"
+    assert account.region == "us-west-2"

@@ -66,7 +66,7 @@ def test_id_tokens_only_where_a_role_is_assumed():
         for j, job in jobs(w).items()
         if (job.get("permissions") or {}).get("id-token") == "write"
     }
-    assert holders == {("preview", "gated-plan"), ("deploy", "deploy")}
+    assert holders == {("preview", "gated-plan"), ("deploy", "deploy"), ("drill", "live-drill")}
     assumed = {(w, j) for w, j, s in all_steps() if "configure-aws-credentials" in s.get("uses", "")}
     assert assumed == holders
 
@@ -328,3 +328,56 @@ def test_actionlint_finds_nothing():
         [actionlint(), *map(str, WORKFLOWS.values())], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- live drills on the drill stack -----------------------------------------------------------------------
+
+
+def run_live_drill_step(tmp_path: Path, scope: str, exit_code: int, inject_fault: str = "") -> tuple[int, str]:
+    """The live drill step's shell with drctl replaced by a script that records its arguments and exits."""
+    (step,) = [s for s in steps("drill", "live-drill") if s.get("name") == "Live drill"]
+    fake = tmp_path / "drctl"
+    fake.write_text(f'#!/usr/bin/env bash\necho "drctl $*"\nexit {exit_code}\n')
+    fake.chmod(0o755)
+    script = step["run"].replace(".venv/bin/drctl", str(fake))
+    env = {"PATH": os.environ["PATH"], "SCOPE": scope, "STACK": "organization/dr-platform/drill", "GITHUB_RUN_ID": "7"}
+    env.update({"GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "INJECT_FAULT": inject_fault})
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True)
+    return done.returncode, (tmp_path / "summary").read_text()
+
+
+@pytest.mark.parametrize(("drctl_exit", "job_exit"), [(0, 0), (1, 1), (5, 5)])
+def test_the_live_drill_job_fails_when_the_drill_fails_or_misses_an_objective(tmp_path, drctl_exit, job_exit):
+    code, summary = run_live_drill_step(tmp_path, "partial", drctl_exit)
+
+    assert code == job_exit
+    assert "drill --live --stack organization/dr-platform/drill --scope partial --yes" in summary
+
+
+def test_a_full_live_drill_injects_the_fault_only_when_the_repository_says_so(tmp_path):
+    runs = {case: tmp_path / case for case in ("full", "full-fault", "partial-fault")}
+    for directory in runs.values():
+        directory.mkdir()
+    assert "--inject-fault" not in run_live_drill_step(runs["full"], "full", 0)[1]
+    assert "--inject-fault --hold-minutes 30" in run_live_drill_step(runs["full-fault"], "full", 0, "true")[1]
+    assert "--inject-fault" not in run_live_drill_step(runs["partial-fault"], "partial", 0, "true")[1]
+
+
+def test_live_drills_run_on_the_drill_stack_with_the_drill_role_from_main():
+    """catalogue: iam.role-max-session-duration"""
+    from bootstrap.iam import drill_subject
+
+    job = jobs("drill")["live-drill"]
+    assert job["environment"] == "drill" and job["needs"] == "drill"
+    assert job["if"].startswith("github.ref == 'refs/heads/main'")
+    assert job["env"]["STACK"] == "${{ vars.DRILL_STACK || 'organization/dr-platform/drill' }}"
+    assert job["env"]["SCOPE"] == jobs("drill")["drill"]["env"]["SCOPE"]  # the same schedules and scopes
+    (credentials,) = [s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DRILL_ROLE_ARN }}"
+    assert credentials["with"]["role-duration-seconds"] == 43200
+    # The role trusts exactly this workflow file in this environment (bootstrap/iam.py).
+    assert drill_subject("acme/dr-platform", job["environment"]).endswith(
+        "/.github/workflows/drill.yml@refs/heads/main"
+    )
+    (upload,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["if"] == "always()" and upload["with"]["path"] == "out/drill/"

@@ -11,6 +11,7 @@ import typer
 
 from automation.drill.scenarios import ALL, DEFAULT_CRASH_STEP, DEFAULT_SCENARIO, SCENARIOS, scenario_named
 from automation.errors import DrctlError
+from automation.runbooks.commands import JournalOption, LocalJournalOption, StackOption
 
 DEFAULT_REPORT_DIR = Path("out/drills")
 UNEXPECTED_EXIT = 1
@@ -41,6 +42,29 @@ def drill(
     ] = DEFAULT_REPORT_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report instead of Markdown.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Print each drill event to stderr as it happens.")] = False,
+    # --- live drills (automation/drill/live.py) ---
+    live: Annotated[
+        bool, typer.Option("--live", help="Rehearse on a real stack (--stack) with the production runbooks.")
+    ] = False,
+    stack: StackOption = None,
+    scope: Annotated[
+        str, typer.Option("--scope", help="--live: full (switchover and failback) or partial (nothing moves).")
+    ] = "partial",
+    hold_minutes: Annotated[float, typer.Option("--hold-minutes", help="--live full: minutes to stay in DR.")] = 0,
+    allow_production: Annotated[
+        bool,
+        typer.Option(
+            "--allow-production", help="--live: drill a stack whose environment is production; needs --reason."
+        ),
+    ] = False,
+    inject_fault: Annotated[
+        bool,
+        typer.Option("--inject-fault", help="--live full: run the stack's FIS cross-Region experiment on the primary."),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="--live: list what it would do; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="--live: do not ask for confirmation.")] = False,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
 ) -> None:
     """Rehearse failover and failback end to end in the offline sandbox and report RTO, RPO and a timeline.
 
@@ -55,9 +79,25 @@ def drill(
     from automation.drill.run import run_drill
     from automation.sandbox import MotoSandboxServer
 
+    if live:
+        if sandbox:
+            raise DrctlError("--live and --sandbox are exclusive", hint="pass one of them")
+        from automation.drill.live_command import run_live_command
+
+        return run_live_command(
+            stack=stack,
+            journal=journal,
+            local_journal=local_journal,
+            options=live_options(scope, hold_minutes, reason, allow_production, inject_fault),
+            dry_run=dry_run,
+            yes=yes,
+            report_dir=report_dir,
+            as_json=as_json,
+            verbose=verbose,
+        )
     if not sandbox:
         raise DrctlError(
-            "drctl drill only runs in the offline sandbox: pass --sandbox",
+            "drctl drill needs --sandbox (offline) or --live --stack ORG/dr-platform/STACK",
             hint="a drill against AWS is a real failover: run `drctl failover --mode graceful` and "
             "`drctl failback prepare|switch` in a planned window (docs/operations.md, docs/drills.md)",
         )
@@ -105,3 +145,26 @@ def drill(
         raise DrctlError(
             "drill: " + "; ".join(unexpected), exit_code=UNEXPECTED_EXIT, hint=f"read the reports in {report_dir}"
         )
+
+
+def live_options(
+    scope: str, hold_minutes: float, reason: str | None, allow_production: bool, inject_fault: bool
+) -> Any:
+    """`--live`'s options, checked before the stack is opened (automation.drill.live.LiveOptions)."""
+    from automation.drill.live import LiveOptions, Scope
+
+    if scope not in tuple(Scope):
+        raise DrctlError(f"--scope must be full or partial, got {scope!r}")
+    if hold_minutes < 0 or (hold_minutes and scope != Scope.FULL):
+        raise DrctlError("--hold-minutes is a non-negative number of minutes, and only for --scope full")
+    if inject_fault and scope != Scope.FULL:
+        raise DrctlError("--inject-fault only with --scope full", hint="a partial drill cuts nothing off")
+    if allow_production and not (reason or "").strip():
+        raise DrctlError("--allow-production needs --reason", hint="the reason is recorded in the journal and report")
+    return LiveOptions(
+        scope=Scope(scope),
+        reason=(reason or "").strip() or f"live {scope} drill",
+        allow_production=allow_production,
+        hold_seconds=hold_minutes * 60,
+        inject_fault=inject_fault,
+    )

@@ -82,22 +82,7 @@ def build_report(drill: Drill, result: DrillResult, failover: dict[str, Any]) ->
             {"name": check.name, "passed": check.passed, "detail": check.detail}
             for check in (failover_run.preflight if failover_run else [])
         ],
-        "steps": [
-            {
-                "runbook": run.runbook,
-                "run_id": run.run_id,
-                "name": step.name,
-                "group": step.group,
-                "status": step.status.value,
-                "started_at": step.started_at,
-                "finished_at": step.finished_at,
-                "duration_seconds": step.duration_seconds,
-                "attempts": step.attempts,
-                "error": step.error,
-            }
-            for run in drill.runs
-            for step in run.steps
-        ],
+        "steps": [step_row(run, step) for run in drill.runs for step in run.steps],
         "runs": [run_summary(run) for run in drill.runs],
         "data": {
             name: {"region": point["region"], "at": point["at"], "kinds": survival_rows(point["kinds"])}
@@ -113,6 +98,22 @@ def build_report(drill: Drill, result: DrillResult, failover: dict[str, Any]) ->
     }
     report["findings"] = _findings(drill, report)
     return report
+
+
+def step_row(run: RunRecord, step: Any) -> dict[str, Any]:
+    """One step of a run as the report lists it (sandbox and live drills)."""
+    return {
+        "runbook": run.runbook,
+        "run_id": run.run_id,
+        "name": step.name,
+        "group": step.group,
+        "status": step.status.value,
+        "started_at": step.started_at,
+        "finished_at": step.finished_at,
+        "duration_seconds": step.duration_seconds,
+        "attempts": step.attempts,
+        "error": step.error,
+    }
 
 
 def survival_rows(survivals: list[Survival]) -> list[dict[str, Any]]:
@@ -293,7 +294,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {check['name']} | {'pass' if check['passed'] else 'REFUSES'} | {_cell(check['detail'])} |"
             for check in report["preflight"]
         ]
-    lines += ["", "## Data", "", "| checkpoint | kind | holder | written | survived | lost | lost written |"]
+    lines += data_table(report)
+    lines += ["", "## What the sandbox simulated", "", *[f"- {item}" for item in report["simulated"]]]
+    lines += ["", "Faults injected:", "", *[f"- {fault}" for fault in report["faults"]]]
+    return "\n".join(lines) + "\n"
+
+
+def data_table(report: dict[str, Any]) -> list[str]:
+    """The data-loss table: per checkpoint and kind of data, what was written, what survived (sandbox and live)."""
+    lines = ["", "## Data", "", "| checkpoint | kind | holder | written | survived | lost | lost written |"]
     lines.append("|---|---|---|---:|---:|---:|---|")
     for name, point in report["data"].items():
         for kind in point["kinds"]:
@@ -302,9 +311,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {name} ({point['region']}) | {kind['kind']} | {kind['holder']} | {kind['written']} | "
                 f"{kind['survived']} | {kind['lost']} | {span} |"
             )
-    lines += ["", "## What the sandbox simulated", "", *[f"- {item}" for item in report["simulated"]]]
-    lines += ["", "Faults injected:", "", *[f"- {fault}" for fault in report["faults"]]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _bars(steps: list[dict[str, Any]]) -> list[str]:

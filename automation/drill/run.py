@@ -33,10 +33,11 @@ from automation.drill.scenarios import (
     DrillResult,
     DrillScenario,
 )
+from automation.drill.world import DrillEvent, DrillWorld
 from automation.errors import DrctlError
 from automation.journal import RunParameters, RunRecord, RunStatus, iso, local_store
 from automation.runbook import RunbookEngine, RunFailedError
-from automation.runbooks.context import DrAws, DrContext, RunbookSettings
+from automation.runbooks.context import DrContext, RunbookSettings
 from automation.runbooks.failback import prepare_runbook, run_failback_switch
 from automation.runbooks.failover import failover_runbook, fence_former_region_runbook
 from automation.runbooks.status import read_status
@@ -67,13 +68,6 @@ class Traffic:
 
 
 @dataclass
-class _Event:
-    at: datetime
-    phase: str
-    text: str
-
-
-@dataclass
 class Drill:
     """The state of one drill while it runs."""
 
@@ -85,7 +79,7 @@ class Drill:
     traffic: Traffic
     journal_root: Path
     output: Callable[[str], None]
-    events: list[_Event] = field(default_factory=list)
+    events: list[DrillEvent] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     run_anchors: dict[str, int] = field(default_factory=dict)
     """Run id -> the event that started it, so the timeline lists a run's steps after it at equal times."""
@@ -101,7 +95,7 @@ class Drill:
     # --- plumbing ---------------------------------------------------------------------
 
     def event(self, phase: str, text: str) -> int:
-        self.events.append(_Event(self.sandbox.clock.now(), phase, text))
+        self.events.append(DrillEvent(self.sandbox.clock.now(), phase, text))
         self.output(f"[{phase}] {text}")
         return len(self.events) - 1
 
@@ -110,29 +104,27 @@ class Drill:
             self.runs.append(run)
             self.run_anchors[run.run_id] = anchor
 
-    def context(self, settings: RunbookSettings | None = None) -> DrContext:
-        """What `drctl failover`/`failback` build from a real stack, built from the sandbox instead."""
+    def world(self) -> DrillWorld:
+        """The sandbox's side of the seam a live drill also runs through (automation.drill.world)."""
         sandbox = self.sandbox
-        settings = settings or RunbookSettings()
-        return DrContext(
+        return DrillWorld(
             stack=sandbox.stack,
-            aws=DrAws(sandbox.clients, sandbox.clock, settings),
+            clients=sandbox.clients,
             clock=sandbox.clock,
-            settings=settings,
+            store=local_store(sandbox.stack.fully_qualified_name, root=self.journal_root),
+            simulation=True,
+            operator=DRILL_OPERATOR,
             step_hook=sandbox.crash_point,
             error_metrics=lambda region: readiness.load_balancer_metrics(load_balancer_dimension(sandbox.cfg, region)),
         )
 
+    def context(self, settings: RunbookSettings | None = None) -> DrContext:
+        """What `drctl failover`/`failback` build from a real stack, built from the sandbox instead."""
+        return self.world().context(settings)
+
     def engine(self) -> RunbookEngine:
         """A fresh runner (as a new drctl process would be) on the drill's journal."""
-        stack = self.sandbox.stack.fully_qualified_name
-        return RunbookEngine(
-            stack,
-            local_store(stack, root=self.journal_root),
-            clock=self.sandbox.clock,
-            output=lambda line: self.output(f"    {line}"),
-            simulation=True,
-        )
+        return self.world().engine(lambda line: self.output(f"    {line}"))
 
     def parameters(self, mode: str | None = None) -> RunParameters:
         return RunParameters(reason=self.reason, operator=DRILL_OPERATOR, mode=mode, force=self.forced)
