@@ -211,7 +211,9 @@ class FakeAws:
             raise WaitTimeoutError(f"the replicas of {source} to come close", 900, "OldestReplicationSlotLag 2 GiB")
         return LagSample(0, self.clock.now())
 
-    def fence_writer(self, region: str, parameter_group: str, writer: str, since: datetime) -> dict[str, Any]:
+    def fence_writer(
+        self, region: str, parameter_group: str, writer: str, since: datetime, *, revert_if_not_fenced: bool = False
+    ) -> dict[str, Any]:
         self._call("fence_writer", region)
         self.world.read_only[region] = True
         if writer not in self.world.fenced_writers:

@@ -182,6 +182,10 @@ def describe_database(clients: AwsClients, region: str, identifier: str) -> Data
     )
 
 
+IN_EFFECT = frozenset({"in-sync", "applying", ""})
+"""Parameter group statuses that need nothing: applied, or being applied without a restart."""
+
+
 def database_role(
     clients: AwsClients, region: str, identifier: str, *, expected_role: str, expected_source: str | None = None
 ) -> Reading:
@@ -201,6 +205,14 @@ def database_role(
             status, detail = Status.WARNING, f"is a {describe} in status {instance.status}"
         else:
             status, detail = Status.OK, f"is an available {describe}"
+        # catalogue: rds.parameter-apply-status
+        waiting = {group: applied for group, applied in instance.parameter_groups.items() if applied not in IN_EFFECT}
+        if waiting and status is not Status.FAILING:
+            broken = any(applied != "pending-reboot" for applied in waiting.values())
+            status = Status.FAILING if broken else Status.WARNING
+            detail += "; parameter group " + ", ".join(f"{group} {applied}" for group, applied in waiting.items())
+            if not broken:
+                detail += " (its static changes apply at the next restart: a promotion or the write fence's reboot)"
         return Reading("database-role", region, identifier, status, instance.role, "", detail, facts)
 
     return _guarded("database-role", region, identifier, region, measure)

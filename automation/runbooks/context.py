@@ -187,17 +187,41 @@ class DrAws:
             clock=self.clock,
         )
 
-    def fence_writer(self, region: str, parameter_group: str, writer: str, since: datetime) -> dict[str, Any]:
-        """Read-only by default, then a reboot that ends every session, then verified (catalogue:
-        rds.read-only-parameter-is-a-session-default, rds.reboot-ends-every-session).
+    def fence_writer(
+        self, region: str, parameter_group: str, writer: str, since: datetime, *, revert_if_not_fenced: bool = False
+    ) -> dict[str, Any]:
+        """Read-only by default, then a reboot that ends every session, then in sync and verified (catalogue:
+        rds.read-only-parameter-is-a-session-default, rds.reboot-ends-every-session, rds.parameter-apply-status).
 
         `since`: when fencing first started (journaled), so a resumed run neither reboots twice nor accepts a
-        restart from before the change.
+        restart from before the change. The reboot does not wait for the group to be in sync first: it starts
+        every session with the group's values, and a group waiting for a restart (pending-reboot) is only in
+        sync after it. `revert_if_not_fenced`: when RDS refuses the reboot (catalogue: rds.reboot-needs-available),
+        put writes back on (a planned switchover that stops there must not leave production read-only).
         """
         wait = {"interval_seconds": self.settings.poll_seconds, "clock": self.clock}
-        read_only = actions.set_read_only(self.clients, region, parameter_group, writer, **wait)
-        restart = actions.end_sessions(
-            self.clients, region, writer, after=since, timeout_seconds=self.settings.reboot_timeout_seconds, **wait
+        read_only = actions.set_read_only_before_reboot(self.clients, region, parameter_group, writer)
+        try:
+            restart = actions.end_sessions(
+                self.clients, region, writer, after=since, timeout_seconds=self.settings.reboot_timeout_seconds, **wait
+            )
+        except actions.RebootRefusedError as error:
+            if not revert_if_not_fenced:
+                raise
+            reverted = actions.allow_writes(self.clients, region, parameter_group, writer, **wait)
+            raise DrctlError(
+                f"{writer} in {region} was not fenced: {error}. {reverted.detail}: it takes writes again",
+                hint="nothing else changed; rerun the same command once the instance is available (the run resumes "
+                "at this step)",
+            ) from error
+        actions.wait_until_parameters_applied(
+            self.clients,
+            region,
+            parameter_group,
+            writer,
+            pending_reboot_is_applied=False,
+            timeout_seconds=self.settings.reboot_timeout_seconds,
+            **wait,
         )
         verified = actions.verify_fence(
             self.clients, region, parameter_group, writer, in_sync_at=since, now=self.clock.now()

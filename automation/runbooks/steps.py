@@ -203,7 +203,14 @@ def scale_compute_step(ctx: DrContext, cfg: PlatformConfig, role: str) -> Step:
 
 
 def fence_writer_step(
-    ctx: DrContext, name: str, region: str, parameter_group: str, writer: str, *, description: str
+    ctx: DrContext,
+    name: str,
+    region: str,
+    parameter_group: str,
+    writer: str,
+    *,
+    description: str,
+    revert_if_not_fenced: bool = True,
 ) -> Step:
     """A write fence that holds, verified: read-only by default, every session ended by a reboot.
 
@@ -212,14 +219,21 @@ def fence_writer_step(
 
     Records `writes_stopped_at` (when the fence was verified) for the final sync.
     The first attempt's start is journaled, so a resumed run neither reboots twice
-    nor accepts a restart from before the change.
+    nor accepts a restart from before the change. A refused reboot puts writes
+    back on unless `revert_if_not_fenced` is False (a former writer stays read-only).
     """
     started_key = f"{name}_started_at"
 
     def fence(run: RunContext) -> dict[str, Any]:
         if run.measurement(started_key) is None:
             run.record(started_key, iso(ctx.clock.now()))
-        result = ctx.aws.fence_writer(region, parameter_group, writer, parse_iso(run.measurement(started_key)))
+        result = ctx.aws.fence_writer(
+            region,
+            parameter_group,
+            writer,
+            parse_iso(run.measurement(started_key)),
+            revert_if_not_fenced=revert_if_not_fenced,
+        )
         run.record(WRITES_STOPPED_AT, iso(ctx.clock.now()))
         return result
 
@@ -283,6 +297,8 @@ def former_region_steps(ctx: DrContext, cfg: PlatformConfig, former_writer: str)
         db_parameter_group_name(cfg, "primary"),
         former_writer,
         description=f"read-only and every session ended on the former writer {former_writer} ({primary})",
+        # Nothing must write there: a read-only default, even without the reboot, is better than none.
+        revert_if_not_fenced=False,
     )
 
     def scale_to_zero(run: RunContext) -> dict[str, Any]:
