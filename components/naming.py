@@ -80,6 +80,10 @@ def db_subnet_group_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "pg-subnets")
 
 
+BATCH_REPORT_PREFIX = "dr-platform/batch-replication-reports"
+"""Where in a data bucket S3 Batch Replication writes its failed-tasks report (the role may write only there)."""
+
+
 def data_bucket_name(cfg: PlatformConfig, role: str) -> str:
     """Globally unique only if namePrefix is: pick a prefix your organisation owns."""
     return physical_name(cfg, cfg.region_of(role), "data")

@@ -8,6 +8,7 @@ the resource and region; an interrupted runbook step simply runs the action agai
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from automation.aws.readiness import (
 from automation.aws.waiting import SYSTEM_CLOCK, Clock, Observation, WaitTimeoutError, wait_for
 from automation.errors import DrctlError
 from components.config import NodeGroupSize
-from components.naming import pre_replacement_snapshot_identifier
+from components.naming import BATCH_REPORT_PREFIX, pre_replacement_snapshot_identifier
 
 T = TypeVar("T")
 
@@ -858,6 +859,39 @@ BATCH_JOB_DONE = "Complete"
 BATCH_JOB_FAILED = frozenset({"Failed", "Cancelled"})
 
 
+def batch_job_token(description: str, *, replaces: str | None = None) -> str:
+    """The CreateJob ClientRequestToken: the same for a rerun of the same attempt, so a crash between CreateJob
+    and the journal finds the job again; a new one after a job that did not copy everything, which S3 would
+    otherwise answer with that same job (catalogue: s3.batch-job-token-is-idempotent)."""
+    seed = description if replaces is None else f"{description} (replaces {replaces})"
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
+def batch_job_problem(job: Mapping[str, Any]) -> str | None:
+    """Why a finished job did not copy everything, or None (still running, or every task succeeded).
+
+    Complete only means the job ran: each task may have failed (catalogue:
+    s3.batch-job-complete-is-not-success), so NumberOfTasksFailed must be 0.
+    """
+    status = job["Status"]
+    if status in BATCH_JOB_FAILED:
+        reasons = "; ".join(r.get("FailureReason", "") for r in job.get("FailureReasons", [])) or "no reason given"
+        return f"job {status}: {reasons}"
+    if status != BATCH_JOB_DONE:
+        return None
+    progress = job.get("ProgressSummary") or {}
+    failed = progress.get("NumberOfTasksFailed")
+    if failed is None:
+        return "job Complete without a count of failed tasks: whether every object was copied is unknown"
+    if not failed:
+        return None
+    problem = f"job Complete with {failed} of {progress.get('TotalNumberOfTasks', '?')} tasks failed"
+    report = job.get("Report") or {}
+    if report.get("Bucket"):
+        problem += f" (failed-tasks report under {report['Bucket']}/{report.get('Prefix', '')}/job-{job['JobId']}/)"
+    return problem
+
+
 def account_id(clients: AwsClients, region: str) -> str:
     with reaching(region):
         return clients.client("sts", region).get_caller_identity()["Account"]
@@ -886,7 +920,15 @@ def start_batch_replication(
             AccountId=account,
             ConfirmationRequired=False,
             Operation={"S3ReplicateObject": {}},
-            Report={"Enabled": False},
+            # Only failed tasks: what to fix before a rerun (catalogue: s3.batch-job-complete-is-not-success).
+            # In the source bucket, the DR region's: the job and its report stay out of the failed region.
+            Report={
+                "Enabled": True,
+                "Bucket": source_bucket_arn,
+                "Format": "Report_CSV_20180820",
+                "Prefix": BATCH_REPORT_PREFIX,
+                "ReportScope": "FailedTasksOnly",
+            },
             ClientRequestToken=token,
             Priority=10,
             RoleArn=role_arn,
@@ -927,23 +969,25 @@ def wait_for_batch_job(
     interval_seconds: float = 60,
     clock: Clock = SYSTEM_CLOCK,
 ) -> dict[str, Any]:
-    """Poll DescribeJob until the job is Complete; a Failed or Cancelled job raises naming why."""
+    """Poll DescribeJob until the job is Complete with no failed task; a Failed or Cancelled job, or failed
+    tasks, raise naming why."""
     action = "wait for S3 Batch Replication job"
 
     def probe() -> Observation[dict[str, Any]]:
         with _acting(action, job_id, region):
             job = clients.client("s3control", region).describe_job(AccountId=account, JobId=job_id)["Job"]
-        status = job["Status"]
-        if status in BATCH_JOB_FAILED:
-            reasons = "; ".join(r.get("FailureReason", "") for r in job.get("FailureReasons", [])) or "no reason given"
+        problem = batch_job_problem(job)
+        if problem is not None:
             raise AwsActionError(
                 action,
                 job_id,
                 region,
-                f"job {status}: {reasons}",
-                hint="fix the cause (the batch role's trust and permissions, the bucket's replication rule), then "
-                "rerun the same command: a new job is started",
+                problem,
+                hint="fix the cause (the batch role's trust and permissions, the bucket's replication rule, the "
+                "failed-tasks report's error codes), then rerun the same command: a new job with a new request "
+                "token replicates what is still unreplicated",
             )
+        status = job["Status"]
         progress = job.get("ProgressSummary", {})
         note = f"{status}, {progress.get('NumberOfTasksSucceeded', 0)}/{progress.get('TotalNumberOfTasks', '?')} done"
         return Observation(status == BATCH_JOB_DONE, job, note)

@@ -308,6 +308,11 @@ class DrAws:
             account = actions.account_id(self.clients, region)
         return actions.find_batch_job(self.clients, region, account=account, description=description)
 
+    def describe_batch_job(self, region: str, job_id: str) -> dict[str, Any]:
+        with reaching(region):
+            account = actions.account_id(self.clients, region)
+            return self.clients.client("s3control", region).describe_job(AccountId=account, JobId=job_id)["Job"]
+
     def wait_for_batch_job(self, region: str, job_id: str) -> dict[str, Any]:
         return actions.wait_for_batch_job(
             self.clients,

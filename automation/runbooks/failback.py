@@ -29,10 +29,10 @@ would be thrown away): the run stops and rerunning the switch finishes it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from automation.aws.actions import batch_job_problem, batch_job_token
 from automation.aws.clients import RegionUnreachableError
 from automation.aws.readiness import Status
 from automation.errors import DrctlError
@@ -176,13 +176,17 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
         # catalogue: s3.live-replication-skips-existing-objects
         outputs = ctx.stack.outputs()
         description = batch_job_description(ctx, dr_db)
-        job_id = run.measurement(BATCH_JOB) or ctx.aws.start_batch_replication(
-            dr,
-            output(outputs, "buckets", dr, "arn"),
-            output(outputs, "replication", "batchRoleArn"),
-            hashlib.sha256(description.encode()).hexdigest()[:32],
-            description,
-        )
+        job_id = recorded = run.measurement(BATCH_JOB)
+        # A recorded job that failed, was cancelled or left failed tasks is replaced by a new one: S3 would
+        # answer its token with the same job (catalogue: s3.batch-job-token-is-idempotent).
+        if recorded is None or batch_job_problem(ctx.aws.describe_batch_job(dr, recorded)) is not None:
+            job_id = ctx.aws.start_batch_replication(
+                dr,
+                output(outputs, "buckets", dr, "arn"),
+                output(outputs, "replication", "batchRoleArn"),
+                batch_job_token(description, replaces=recorded),
+                description,
+            )
         run.record(BATCH_JOB, job_id)
         job = ctx.aws.wait_for_batch_job(dr, job_id)
         progress = job.get("ProgressSummary", {})
@@ -386,6 +390,12 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             raise CheckFailedError(
                 f"S3 Batch Replication job {job['JobId']} is {job['Status']}: wait until it completed (rerun "
                 "`drctl failback prepare` to wait for it)"
+            )
+        problem = batch_job_problem(job)
+        if problem is not None:
+            raise CheckFailedError(
+                f"S3 Batch Replication job {job['JobId']}: {problem}; rerun `drctl failback prepare` (a new job "
+                "replicates what is still unreplicated)"
             )
         return f"S3 Batch Replication job {job['JobId']} complete"
 

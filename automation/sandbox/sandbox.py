@@ -412,6 +412,7 @@ class Sandbox:
                         "Status": job.status_at(now),
                         "CreationTime": job.created_at,
                         "Operation": "S3ReplicateObject",
+                        "ProgressSummary": job.progress(now),
                     }
                     for job in self.objects.jobs.values()
                     if job.created_at <= now
@@ -422,7 +423,6 @@ class Sandbox:
             if job is None:
                 raise ClientError({"Error": {"Code": "NotFoundException", "Message": "no such job"}}, operation)
             status = job.status_at(now)
-            done = status == "Complete"
             return {
                 "Job": {
                     "JobId": job.job_id,
@@ -432,11 +432,8 @@ class Sandbox:
                     "FailureReasons": [{"FailureCode": "ManifestGenerationFailed", "FailureReason": job.failure}]
                     if job.failure and status == "Failed"
                     else [],
-                    "ProgressSummary": {
-                        "TotalNumberOfTasks": len(job.selected),
-                        "NumberOfTasksSucceeded": len(job.selected) if done else 0,
-                        "NumberOfTasksFailed": 0,
-                    },
+                    "ProgressSummary": job.progress(now),
+                    "Report": job.report,
                 }
             }
         generator = params["ManifestGenerator"]["S3JobManifestGenerator"]
@@ -450,6 +447,7 @@ class Sandbox:
             params["RoleArn"],
             failure,
             now,
+            report=dict(params.get("Report") or {}),
         )
         return {"JobId": job.job_id}
 
