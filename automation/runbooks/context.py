@@ -23,6 +23,7 @@ from automation.dr_state import dr_keys
 from automation.errors import DrctlError
 from automation.evaluate import Evaluation
 from automation.runbook import TARGETS, RunContext, Step
+from automation.runbooks.stale_promotions import refresh_promoted_replicas
 from automation.stack import (
     ChangeSummary,
     ResourceStep,
@@ -458,7 +459,9 @@ class DrContext:
         so a timeout, Ctrl-C or a CI cancellation stops whichever is running and
         nothing new starts once the step is cancelled (automation.cancellation).
         Before the update: a pending create within its scope refuses it (the
-        engine drops pending updates and deletes by itself); what the engine would
+        engine drops pending updates and deletes by itself); an instance the update
+        would promote that AWS already shows promoted (an interrupted update) is
+        refreshed first (automation.runbooks.stale_promotions); what the engine would
         refresh whatever `--refresh` says is named, and refused in a region the
         run treats as down; a preview of exactly the same scope (targets and
         exclusions) must pass the policy pack (the adapter runs it with every
@@ -471,6 +474,7 @@ class DrContext:
         self.check_refresh_before_update(run, targets, exclude)
         preview = self.stack.preview(targets, exclude=exclude)
         changed = gate_preview(preview, exclude)
+        refresh_promoted_replicas(self.stack, self.aws.describe_database, changed, run.log)
         required = provider_update_timeout(changed)
         if required:
             run.require_timeout(required[0], required[1])

@@ -289,6 +289,19 @@ class SimulatedAws:
                 raise client_error(
                     operation, "InvalidParameterValue", catalogue.refusal("rds.replica-source-managed-password", source)
                 )
+        if (service, operation) == ("rds", "PromoteReadReplica"):
+            # catalogue: rds.promote-needs-a-replica
+            identifier = params["DBInstanceIdentifier"]
+            instance = moto_instance(region, identifier)
+            busy = self.rds.status(identifier, now)
+            if instance is not None and not instance.source_db_instance_identifier:
+                raise client_error(
+                    operation, "InvalidDBInstanceState", f"DB Instance {identifier} is not a read replica."
+                )
+            if busy is not None:
+                raise client_error(
+                    operation, "InvalidDBInstanceState", f"DB instance {identifier} cannot be promoted while {busy}"
+                )
         if (service, operation) == ("rds", "RebootDBInstance"):
             # catalogue: rds.reboot-needs-available
             status = self.rds.status(params["DBInstanceIdentifier"], now)
@@ -390,7 +403,7 @@ class SimulatedAws:
         identifier = params["DBInstanceIdentifier"]
         instance = moto_instance(region, identifier)
         if instance is None or not instance.source_db_instance_identifier:
-            return  # it was no replica: AWS would refuse and moto changed nothing
+            return  # refused before the call (`_refuse`): nothing to model
         # catalogue: rds.promotion-is-asynchronous
         due = now + timedelta(seconds=latency(Op.RDS_PROMOTE_REPLICA))
         with self._lock:
