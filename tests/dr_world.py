@@ -67,6 +67,8 @@ class World:
     batch_jobs: dict[str, str] = field(default_factory=dict)
     """Job description -> status."""
     batch_job_fails: bool = False
+    slot_wal_bytes: dict[str, float] = field(default_factory=dict)
+    """Instance -> WAL its replication slots keep (OldestReplicationSlotLag)."""
     batch_failed_tasks: int = 0
     """Tasks the next Complete job reports failed."""
     batch_tokens: dict[str, str] = field(default_factory=dict)
@@ -193,6 +195,14 @@ class FakeAws:
             return Reading("data-loss-window", region, replica, status, lag, "s", f"lag up to {lag:g}s")
 
         return self._reading("data_loss_window", region, "data-loss-window", replica, measure)
+
+    def wal_retention(self, region: str, identifier: str, *, serves_replicas: bool) -> Reading:
+        def measure() -> Reading:
+            kept = self.world.slot_wal_bytes.get(identifier, 0.0)
+            status = Status.WARNING if kept and not serves_replicas else Status.OK
+            return Reading("wal-retention", region, identifier, status, kept, "bytes", f"slot keeps {kept:g} bytes")
+
+        return self._reading("wal_retention", region, "wal-retention", identifier, measure)
 
     def point_in_time_recovery(self, region: str, identifier: str, cfg: PlatformConfig) -> Reading:
         return self._reading(

@@ -647,3 +647,33 @@ def test_readings_serialise_to_json(aws: AwsClients, clock: FakeClock) -> None:
     data = json.loads(json.dumps(reading.to_dict()))
     assert data["status"] == "ok"
     assert data["facts"]["latestAt"].startswith(str(clock.now().date()))
+
+
+def _slot_metrics(aws: AwsClients, clock: FakeClock, identifier: str, slot: float, logs: float) -> None:
+    at = clock.now() - timedelta(minutes=2)
+    dimensions = {"DBInstanceIdentifier": identifier}
+    put_metric(aws, PRIMARY, "AWS/RDS", "OldestReplicationSlotLag", dimensions, [(at, slot)])
+    put_metric(aws, PRIMARY, "AWS/RDS", "TransactionLogsDiskUsage", dimensions, [(at, logs)])
+
+
+@pytest.mark.parametrize(
+    ("serves_replicas", "slot", "status"),
+    [(False, 5e9, Status.WARNING), (False, 0.0, Status.OK), (True, 5e6, Status.OK), (True, 5e9, Status.WARNING)],
+)
+def test_wal_kept_for_a_slot_no_replica_reads_is_a_warning(
+    aws: AwsClients, clock: FakeClock, serves_replicas: bool, slot: float, status: Status
+) -> None:
+    """catalogue: rds.inactive-slot-retains-wal"""
+    _slot_metrics(aws, clock, WRITER_ID, slot, slot + 1e6)
+    reading = readiness.wal_retention(
+        aws, PRIMARY, WRITER_ID, serves_replicas=serves_replicas, warning_bytes=64 * 2**20, clock=clock
+    )
+    assert (reading.check, reading.status, reading.value, reading.unit) == ("wal-retention", status, slot, "bytes")
+    assert reading.facts["transactionLogsBytes"] == slot + 1e6
+    if status is Status.WARNING and not serves_replicas:
+        assert "pg_drop_replication_slot" in reading.detail
+
+
+def test_an_instance_without_slot_datapoints_reports_no_slot(aws: AwsClients, clock: FakeClock) -> None:
+    reading = readiness.wal_retention(aws, PRIMARY, WRITER_ID, serves_replicas=False, warning_bytes=1, clock=clock)
+    assert (reading.status, reading.value) == (Status.OK, None) and "no replication slot reported" in reading.detail

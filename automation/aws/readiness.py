@@ -419,6 +419,57 @@ def replication_slot_lag_samples(
     return _rds_samples(clients, region, source_identifier, "OldestReplicationSlotLag", "Minimum", since, until)
 
 
+def wal_retention(
+    clients: AwsClients,
+    region: str,
+    identifier: str,
+    *,
+    serves_replicas: bool,
+    warning_bytes: float,
+    window: timedelta = timedelta(minutes=15),
+    clock: Clock = SYSTEM_CLOCK,
+) -> Reading:
+    """Does a standalone instance hold WAL for a replication slot that no replica reads? `value`: slot lag bytes.
+
+    A slot keeps every WAL segment its consumer has not confirmed, until storage
+    is full. A former writer (retained, or left behind by a failover) or a
+    rolled-back writer may keep the slot of a replica that is gone: any slot lag
+    there, growing TransactionLogsDiskUsage with it, is WAL nobody will read
+    (catalogue: rds.inactive-slot-retains-wal). The serving writer's slot lag is
+    its replicas' backlog and only warns above `warning_bytes`.
+    """
+
+    def measure() -> Reading:
+        now = clock.now()
+        slot = _rds_samples(clients, region, identifier, "OldestReplicationSlotLag", "Maximum", now - window, now)
+        logs = _rds_samples(clients, region, identifier, "TransactionLogsDiskUsage", "Maximum", now - window, now)
+        facts: dict[str, Any] = {"servesReplicas": serves_replicas, "warningBytes": warning_bytes}
+        if logs:
+            facts["transactionLogsBytes"] = logs[-1].seconds
+        if not slot:
+            detail = f"no OldestReplicationSlotLag datapoint in the last {window}: no replication slot reported"
+            return Reading("wal-retention", region, identifier, Status.OK, None, "bytes", detail, facts)
+        lag = slot[-1].seconds
+        kept = f"a replication slot keeps {lag:g} bytes of WAL" + (
+            f" (transaction logs {logs[-1].seconds:g} bytes)" if logs else ""
+        )
+        if serves_replicas:
+            status = Status.WARNING if lag > warning_bytes else Status.OK
+            detail = f"{kept}: its replicas' backlog" + (f", above {warning_bytes:g}" if lag > warning_bytes else "")
+        else:
+            status = Status.WARNING if lag > 0 else Status.OK
+            detail = (
+                f"{kept} on an instance no replica reads from: it grows until storage is full; drop the slot "
+                "(SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active) or stop "
+                "the instance"
+                if lag > 0
+                else "no WAL kept for a replication slot"
+            )
+        return Reading("wal-retention", region, identifier, status, lag, "bytes", detail, facts)
+
+    return _guarded("wal-retention", region, identifier, region, measure)
+
+
 def point_in_time_recovery(
     clients: AwsClients, region: str, identifier: str, *, rpo_seconds: int, clock: Clock = SYSTEM_CLOCK
 ) -> Reading:

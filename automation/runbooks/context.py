@@ -146,6 +146,16 @@ class DrAws:
             clock=self.clock,
         )
 
+    def wal_retention(self, region: str, identifier: str, *, serves_replicas: bool) -> Reading:
+        return readiness.wal_retention(
+            self.clients,
+            region,
+            identifier,
+            serves_replicas=serves_replicas,
+            warning_bytes=self.settings.switch_slot_lag_threshold_bytes,
+            clock=self.clock,
+        )
+
     def target_health(self, region: str, target_group_arn: str, expected: int = 1) -> Reading:
         return readiness.target_health(self.clients, region, target_group_arn, expected=expected)
 

@@ -69,6 +69,7 @@ def planned_readings(ctx: DrContext, cfg: PlatformConfig, outputs: Mapping[str, 
         elif entry.get("role") == "writer":
             readers.append(lambda r=region, e=entry: aws.database_role(r, e["identifier"], "writer"))
             readers.append(lambda r=region, e=entry: aws.point_in_time_recovery(r, e["identifier"], cfg))
+        readers += wal_retention_readers(ctx, region, entry)
     for region, check_id in ((outputs.get("dns") or {}).get("healthChecks") or {}).items():
         readers.append(lambda r=region, c=check_id: aws.health_check(r, c))
     for region, vault in (outputs.get("backupVaults") or {}).items():
@@ -87,6 +88,19 @@ def planned_readings(ctx: DrContext, cfg: PlatformConfig, outputs: Mapping[str, 
         readers.append(lambda: _traffic_fence(ctx, cfg, fence))
     if cfg.dr_state is DrState.FAILED_OVER:
         readers.append(lambda: former_writer_fence(ctx, cfg))
+    return readers
+
+
+def wal_retention_readers(ctx: DrContext, region: str, entry: Mapping[str, Any]) -> list[Callable[[], Reading]]:
+    """The region's standalone instances: the serving writer, a former writer left behind (`detached`), and
+    the retained generations, each of which may keep WAL for a slot no replica reads
+    (catalogue: rds.inactive-slot-retains-wal)."""
+    former = [*([entry["identifier"]] if entry.get("role") == "detached" else []), *(entry.get("retained") or [])]
+    readers: list[Callable[[], Reading]] = [
+        lambda i=identifier: ctx.aws.wal_retention(region, i, serves_replicas=False) for identifier in former
+    ]
+    if entry.get("role") == "writer":
+        readers.append(lambda: ctx.aws.wal_retention(region, entry["identifier"], serves_replicas=True))
     return readers
 
 
