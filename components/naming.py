@@ -61,9 +61,14 @@ def db_identifier(cfg: PlatformConfig, role: str, generation: int) -> str:
     return physical_name(cfg, cfg.region_of(role), f"pg-g{generation}")
 
 
-def db_parameter_group_name(cfg: PlatformConfig, role: str) -> str:
-    """Graceful switchover sets default_transaction_read_only here to stop writes."""
-    return physical_name(cfg, cfg.region_of(role), "pg-params")
+def parameter_group_of(db_instance_identifier: str) -> str:
+    """Each instance's own parameter group: drctl's write fence sets default_transaction_read_only there, so
+    resetting it for one generation never un-fences another (a retained former writer)."""
+    return f"{db_instance_identifier}-params"
+
+
+def db_parameter_group_name(cfg: PlatformConfig, role: str, generation: int) -> str:
+    return parameter_group_of(db_identifier(cfg, role, generation))
 
 
 def db_master_secret_name(cfg: PlatformConfig) -> str:

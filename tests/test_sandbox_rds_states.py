@@ -13,7 +13,7 @@ from automation.aws.actions import RebootRefusedError
 from automation.errors import DrctlError
 from automation.runbooks.context import DrAws, RunbookSettings
 from automation.sandbox import MotoSandboxServer, Sandbox
-from components.naming import db_parameter_group_name
+from components.naming import parameter_group_of
 from tests.conftest import prod_config
 
 PRIMARY = "us-east-1"
@@ -38,7 +38,7 @@ def test_the_sandbox_keeps_static_changes_pending_until_a_restart_and_refuses_a_
 ) -> None:
     """catalogue: rds.parameter-apply-status, rds.reboot-needs-available"""
     writer = sandbox.stack.outputs()["database"][PRIMARY]["identifier"]
-    group = db_parameter_group_name(sandbox.cfg, "primary")
+    group = parameter_group_of(writer)
     rds = sandbox.clients.client("rds", PRIMARY)
     rds.modify_db_parameter_group(
         DBParameterGroupName=group,

@@ -72,7 +72,7 @@ from components.config import DrState, PlatformConfig, parse_config
 from components.naming import (
     cache_group_id,
     db_identifier,
-    db_parameter_group_name,
+    parameter_group_of,
 )
 
 PREPARE = "failback-prepare"
@@ -294,7 +294,7 @@ def switch_runbook(ctx: DrContext) -> Runbook:
 
     def allow_writes_on_primary_parameters(run: RunContext) -> dict[str, Any]:
         # The former writer's fence set read-only here; the replica ignores it, the promoted writer would not.
-        outcome = ctx.aws.allow_writes(primary, db_parameter_group_name(cfg, "primary"), primary_db)
+        outcome = ctx.aws.allow_writes(primary, parameter_group_of(primary_db), primary_db)
         return {"changed": outcome.changed, "detail": outcome.detail}
 
     def wait_until_close(run: RunContext) -> dict[str, Any]:
@@ -421,7 +421,7 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             ctx,
             READ_ONLY_STEP,
             dr,
-            db_parameter_group_name(cfg, "dr"),
+            parameter_group_of(dr_writer),
             dr_writer,
             description=f"read-only window: default_transaction_read_only on {dr_writer} ({dr}), reboot, verify",
         ),
@@ -559,7 +559,7 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
             role = ctx.aws.database_role(primary, primary_db, "writer")
             if role.value != "writer":
                 return {"fenced": False, "detail": f"{primary_db} was never promoted ({role.detail}): nothing to fence"}
-            group = db_parameter_group_name(cfg, "primary")
+            group = parameter_group_of(primary_db)
             fenced = ctx.aws.fence_writer(primary, group, primary_db, parse_iso(started))
         except RegionUnreachableError as error:
             warn(run, f"could not fence {primary_db}: {error}; the traffic fence keeps users away from it")
@@ -577,7 +577,7 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
         return {"globalDatastore": global_id, "changed": outcome.changed}
 
     def writes_back_on_dr(run: RunContext) -> dict[str, Any]:
-        outcome = ctx.aws.allow_writes(dr, db_parameter_group_name(cfg, "dr"), dr_writer)
+        outcome = ctx.aws.allow_writes(dr, parameter_group_of(dr_writer), dr_writer)
         return {"writer": dr_writer, "changed": outcome.changed}
 
     def write_config(run: RunContext) -> dict[str, Any]:

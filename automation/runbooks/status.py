@@ -19,7 +19,7 @@ from automation.errors import DrctlError
 from automation.journal import iso
 from automation.runbooks.context import DrContext
 from components.config import DrState, PlatformConfig
-from components.naming import cluster_name, db_identifier, db_parameter_group_name, node_group_name
+from components.naming import cluster_name, db_identifier, node_group_name, parameter_group_of
 
 NOT_READY = (Status.FAILING, Status.UNREACHABLE)
 FENCE_LOOK_BACK = timedelta(days=14)
@@ -121,7 +121,7 @@ def former_writer_fence(ctx: DrContext, cfg: PlatformConfig) -> Reading:
     """After a failover, the former writer must not take writes: loudly FAILING while it answers unfenced."""
     primary = cfg.primary_region
     former = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
-    group = db_parameter_group_name(cfg, "primary")
+    group = parameter_group_of(former)
     check = "former-writer-fence"
     fix = f"run `drctl failback prepare --stack {ctx.stack.fully_qualified_name}` (its first steps fence it)"
     role = ctx.aws.database_role(primary, former, "writer")

@@ -15,7 +15,7 @@ from automation.runbooks.context import FOLLOW_UPS, WARNINGS, DrContext, output
 from automation.timings import Op, latency
 from automation.transitions import transition_config
 from components.config import DrState, NodeGroupSize, PlatformConfig
-from components.naming import cluster_name, db_parameter_group_name, node_group_name
+from components.naming import cluster_name, node_group_name, parameter_group_of
 
 WRITES_STOPPED_AT = "writes_stopped_at"
 """When the write fence was verified: nothing the application writes commits after it."""
@@ -294,7 +294,7 @@ def former_region_steps(ctx: DrContext, cfg: PlatformConfig, former_writer: str)
         ctx,
         "fence_former_writer",
         primary,
-        db_parameter_group_name(cfg, "primary"),
+        parameter_group_of(former_writer),
         former_writer,
         description=f"read-only and every session ended on the former writer {former_writer} ({primary})",
         # Nothing must write there: a read-only default, even without the reboot, is better than none.
@@ -323,7 +323,7 @@ def allow_writes_step(ctx: DrContext, cfg: PlatformConfig, role: str, writer: st
     """
 
     def allow(run: RunContext) -> dict[str, Any]:
-        outcome = ctx.aws.allow_writes(cfg.region_of(role), db_parameter_group_name(cfg, role), writer)
+        outcome = ctx.aws.allow_writes(cfg.region_of(role), parameter_group_of(writer), writer)
         return {"changed": outcome.changed}
 
     return ctx.step(f"allow_writes_on_{role}_parameter_group", allow, description=description)
