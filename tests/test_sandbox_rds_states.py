@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -12,18 +11,15 @@ from botocore.exceptions import ClientError
 from automation.aws.actions import RebootRefusedError
 from automation.errors import DrctlError
 from automation.runbooks.context import DrAws, RunbookSettings
-from automation.sandbox import MotoSandboxServer, Sandbox
+from automation.sandbox import Sandbox
 from components.naming import parameter_group_of
-from tests.conftest import prod_config
 
 PRIMARY = "us-east-1"
 
 
 @pytest.fixture
-def sandbox(server: MotoSandboxServer) -> Iterator[Sandbox]:
-    with Sandbox.open(prod_config(), server=server, scale=0) as opened:
-        opened.provision()
-        yield opened
+def sandbox(provisioned_sandbox: Sandbox) -> Sandbox:
+    return provisioned_sandbox
 
 
 def _apply_status(sandbox: Sandbox, writer: str) -> str:

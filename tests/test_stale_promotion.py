@@ -4,15 +4,13 @@ refreshes that one resource first."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from automation.aws.readiness import DatabaseInstance
 from automation.errors import DrctlError
 from automation.runbooks.context import DrAws
 from automation.runbooks.stale_promotions import refresh_promoted_replicas
-from automation.sandbox import MotoSandboxServer, Sandbox
+from automation.sandbox import Sandbox
 from automation.sandbox.stack import KilledUpdate
 from automation.stack import RDS_INSTANCE_TYPE, ResourceStep
 from automation.stack_standin import StandInStack, cached_evaluation
@@ -24,10 +22,8 @@ PRIMARY, DR = "us-east-1", "us-west-2"
 
 
 @pytest.fixture
-def sandbox(server: MotoSandboxServer) -> Iterator[Sandbox]:
-    with Sandbox.open(prod_config(), server=server, scale=0) as opened:
-        opened.provision()
-        yield opened
+def sandbox(provisioned_sandbox: Sandbox) -> Sandbox:
+    return provisioned_sandbox
 
 
 def _promotion_calls(sandbox: Sandbox) -> int:

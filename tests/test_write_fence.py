@@ -16,7 +16,7 @@ from automation.errors import DrctlError
 from automation.runbooks.context import DrAws, RunbookSettings
 from tests.fake_clock import FakeClock, fixed_clock
 
-REGION, GROUP, WRITER = "us-east-1", "prod-use1-pg-params", "prod-use1-pg-g1"
+REGION, GROUP, WRITER = "us-east-1", "prod-use1-pg-g1-params", "prod-use1-pg-g1"
 
 
 class FakeRds:
