@@ -10,8 +10,7 @@ from automation.aws.readiness import DatabaseInstance
 from automation.errors import DrctlError
 from automation.runbooks.context import DrAws
 from automation.runbooks.stale_promotions import refresh_promoted_replicas
-from automation.sandbox import Sandbox
-from automation.sandbox.stack import KilledUpdate
+from automation.sandbox import Sandbox, SimulatedCrash
 from automation.stack import RDS_INSTANCE_TYPE, ResourceStep
 from automation.stack_standin import StandInStack, cached_evaluation
 from automation.targets import surviving_region_targets
@@ -37,7 +36,7 @@ def test_an_update_killed_after_the_promotion_resumes_after_a_targeted_refresh(s
     sandbox.stack.set_config(config)
     targets = surviving_region_targets(cached_evaluation(config, "sandbox"), PRIMARY)
     sandbox.stack.kill_next_update_after_promotion()
-    with pytest.raises(KilledUpdate):
+    with pytest.raises(SimulatedCrash):
         sandbox.stack.up(targets)
     (urn,) = sandbox.stack.replicas_in_state()  # the state still records the DR instance as a replica
     assert [op.kind for op in sandbox.stack.pending_operations()] == ["updating"]

@@ -51,7 +51,7 @@ from automation.sandbox.metrics import Publisher, Series
 from automation.sandbox.objects import WRITTEN_AT_METADATA, ObjectReplication
 from automation.sandbox.server import DUMMY_CREDENTIALS, MotoSandboxServer
 from automation.sandbox.simulated import SIMULATED, SimulatedAws
-from automation.sandbox.stack import SandboxStack
+from automation.sandbox.stack import SandboxStack, SimulatedCrash
 from automation.sandbox.traffic import RecordSet, Timeline, TrafficModel
 from automation.stack import namespaced
 from automation.stack_standin import StandInStack
@@ -77,10 +77,6 @@ class Scenario(StrEnum):
     CRASH_RESUME = "crash-resume"
     FAILBACK_ROLLBACK = "failback-rollback"
     SWITCH_TIMEOUT = "switch-timeout"
-
-
-class SimulatedCrash(BaseException):
-    """The runner dies mid-step (crash-resume). A BaseException, so the engine journals it and lets it through."""
 
 
 def load_balancer_dimension(cfg: Any, region: str) -> str:

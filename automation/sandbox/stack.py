@@ -43,8 +43,9 @@ from automation.timings import Op
 OutputsRewriter = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
-class KilledUpdate(BaseException):
-    """The runner died in the middle of a stack update (a BaseException, as the drill's crashes)."""
+class SimulatedCrash(BaseException):
+    """The runner dies mid-step (crash-resume), or mid-update. A BaseException, so the engine journals it and
+    lets it through."""
 
 
 HOLD_REAL_PAUSE_SECONDS = 0.002
@@ -206,7 +207,9 @@ class SandboxStack:
                 self._kill_after_promotion = False
                 self._forget(changed[index:], before)
                 self.standin.pending.append(PendingOperation(step.urn, "updating", step.type))
-                raise KilledUpdate(f"the runner died during the update of {self.fully_qualified_name}: {change.detail}")
+                raise SimulatedCrash(
+                    f"the runner died during the update of {self.fully_qualified_name}: {change.detail}"
+                )
         if targets is None or self.standin.root_urn in targets:
             self._outputs = self._rewrite_outputs(result.outputs)
         return UpdateResult(summary=result.summary, outputs=self.outputs())
