@@ -112,6 +112,14 @@ class UpdateResult:
 
 
 @dataclass(frozen=True)
+class RecordedReplica:
+    """An RDS instance the state records as a read replica (pulumi-aws v7 records each resource's region)."""
+
+    identifier: str
+    region: str
+
+
+@dataclass(frozen=True)
 class PendingOperation:
     """An operation an interrupted update started and never finished (pulumi #5377)."""
 
@@ -202,6 +210,14 @@ class StackAdapter(Protocol):
 
     def resolve_pending_creates(self, imports: Mapping[str, str] | None = None) -> PendingOperationsReport:
         """Drop the pending creates from the state, then adopt each resource of `imports` (URN -> cloud id)."""
+        ...
+
+    def replicas_in_state(self) -> dict[str, RecordedReplica]:
+        """Each RDS instance the state records with a `replicateSourceDb`, by URN."""
+        ...
+
+    def refresh(self, targets: Sequence[str], *, on_output: OutputCallback | None = None, message: str) -> None:
+        """Refresh exactly `targets` (`pulumi refresh --target`): their state becomes what the provider reads."""
         ...
 
 
@@ -856,6 +872,20 @@ class PulumiStack:
                 self._locking(f"import {op.urn}", lambda arguments=arguments: self._cli("", arguments))
         return PendingOperationsReport(cleared=tuple(creates), imported=wanted)
 
+    def replicas_in_state(self) -> dict[str, RecordedReplica]:
+        return _replicas_in(self._export())
+
+    def refresh(self, targets: Sequence[str], *, on_output: OutputCallback | None = None, message: str) -> None:
+        """catalogue: pulumi-cli.targeted-refresh"""
+        target_list = check_targets(targets) or []
+        events = _EventCollector()
+
+        def refresh() -> Any:
+            events.clear()
+            return self._stack.refresh(target=target_list, message=message, on_output=on_output, on_event=events)
+
+        self._locking("refresh", refresh, events, on_output)
+
     def _cli(self, action: str, arguments: list[str]) -> Any:
         """A CLI command the Automation API has no call for, in the stack's workspace."""
         if self._command is None:
@@ -917,6 +947,22 @@ def _refuse_project_refresh(project_dir: Path) -> None:
             "or forget live resources, pulumi #6468)",
             hint="remove options.refresh from Pulumi.yaml",
         )
+
+
+RDS_INSTANCE_TYPE = "aws:rds/instance:Instance"
+
+
+def _replicas_in(deployment: Mapping[str, Any]) -> dict[str, RecordedReplica]:
+    """The provider's record (outputs) decides: it is what the next diff compares with the program."""
+    found = {}
+    for resource in deployment.get("resources") or []:
+        if resource.get("type") != RDS_INSTANCE_TYPE:
+            continue
+        recorded = resource.get("outputs") or resource.get("inputs") or {}
+        if recorded.get("replicateSourceDb"):
+            identifier = str(recorded.get("identifier") or resource.get("id") or "")
+            found[resource["urn"]] = RecordedReplica(identifier, str(recorded.get("region") or ""))
+    return found
 
 
 def _pending_in(deployment: Mapping[str, Any]) -> list[PendingOperation]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from automation import cancellation
@@ -46,10 +46,12 @@ from automation.errors import DrctlError
 from automation.evaluate import DeclaredResource, Evaluation, evaluate_program
 from automation.stack import (
     PROJECT_NAME,
+    RDS_INSTANCE_TYPE,
     ChangeSummary,
     OutputCallback,
     PendingOperation,
     PendingOperationsReport,
+    RecordedReplica,
     ResourceStep,
     UpdateResult,
     check_stack_name,
@@ -122,6 +124,8 @@ class StandInStack:
         """URNs whose state says refreshBeforeUpdate (a provider's partial failure sets it)."""
         self.refreshed: list[str] = []
         """Every URN an update refreshed although drctl never asks for a refresh."""
+        self.live_inputs: dict[str, Mapping[str, Any]] = {}
+        """What a refresh reads for a URN whose cloud resource differs from the state (a test control)."""
         self.calls: list[StackCall] = []
         self.config_changes: list[dict[str, str]] = []
         self.updates: list[UpdateRecord] = []
@@ -258,6 +262,25 @@ class StandInStack:
         with self._mutex:
             self.calls.append(StackCall("refreshed_before_update", {"targets": _tuple(targets)}))
             return sorted(urn for urn in self.refresh_before_update if in_scope(urn, targets, exclude))
+
+    def replicas_in_state(self) -> dict[str, RecordedReplica]:
+        with self._mutex:
+            self.calls.append(StackCall("replicas_in_state"))
+            return {
+                urn: RecordedReplica(str(resource.inputs.get("identifier", "")), resource.region or "")
+                for urn, resource in self.state.items()
+                if resource.type == RDS_INSTANCE_TYPE and resource.inputs.get("replicateSourceDb")
+            }
+
+    def refresh(self, targets: Sequence[str], *, on_output: OutputCallback | None = None, message: str) -> None:
+        """The stand-in's state is its cloud: a refresh records itself and takes `live_inputs` where set, for
+        the targets only (catalogue: pulumi-cli.targeted-refresh)."""
+        with self._mutex:
+            self.calls.append(StackCall("refresh", {"targets": _tuple(targets), "message": message}))
+            for urn in targets:
+                if urn in self.live_inputs and urn in self.state:
+                    self.state[urn] = replace(self.state[urn], inputs=dict(self.live_inputs[urn]))
+        _emit(on_output, f"refresh of {self._name}: {len(targets)} resource(s)")
 
     def resolve_pending_creates(self, imports: Mapping[str, str] | None = None) -> PendingOperationsReport:
         with self._mutex:

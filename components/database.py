@@ -177,7 +177,6 @@ class Database(pulumi.ComponentResource):
         super().__init__("dr-platform:data:Database", name, None, opts)
         cfg = args["config"]
         subnet_groups: dict[str, aws.rds.SubnetGroup] = {}
-        parameter_groups: dict[str, aws.rds.ParameterGroup] = {}
         for role in ROLES:
             in_region = pulumi.ResourceOptions(parent=self, provider=args["providers"][role])
             subnet_groups[role] = aws.rds.SubnetGroup(
@@ -185,14 +184,6 @@ class Database(pulumi.ComponentResource):
                 name=db_subnet_group_name(cfg, role),
                 description=f"dr-platform database, data subnets of {cfg.region_of(role)}",
                 subnet_ids=args["networks"][role].data_subnet_ids,
-                opts=in_region,
-            )
-            parameter_groups[role] = aws.rds.ParameterGroup(
-                f"{name}-{role}",
-                name=db_parameter_group_name(cfg, role),
-                family=f"{ENGINE}{cfg.db_engine_version.split('.')[0]}",
-                description="dr-platform PostgreSQL settings",
-                parameters=[aws.rds.ParameterGroupParameterArgs(name=k, value=v) for k, v in PARAMETERS.items()],
                 opts=in_region,
             )
 
@@ -211,6 +202,17 @@ class Database(pulumi.ComponentResource):
         # Sources first: a replica's source is always a standalone instance.
         for planned in sorted(plan, key=lambda p: p.is_replica):
             source = self.instances[planned.source] if planned.source else None
+            # One group per generation (W4): failback resets the read-only default on the new writer's group
+            # only, never on a retained former writer's. Moving an instance to another group is an in-place
+            # modification (automation/data/replace_rules.json), applied at its next restart.
+            parameter_group = aws.rds.ParameterGroup(
+                f"{name}-{planned.role}-g{planned.generation}",
+                name=db_parameter_group_name(cfg, planned.role, planned.generation),
+                family=f"{ENGINE}{cfg.db_engine_version.split('.')[0]}",
+                description="dr-platform PostgreSQL settings",
+                parameters=[aws.rds.ParameterGroupParameterArgs(name=k, value=v) for k, v in PARAMETERS.items()],
+                opts=pulumi.ResourceOptions(parent=self, provider=args["providers"][planned.role]),
+            )
             self.instances[(planned.role, planned.generation)] = aws.rds.Instance(
                 f"{name}-{planned.role}-g{planned.generation}",
                 **_instance_args(
@@ -219,7 +221,7 @@ class Database(pulumi.ComponentResource):
                     key=args["keys"][planned.role],
                     network=args["networks"][planned.role],
                     subnet_group=subnet_groups[planned.role],
-                    parameter_group=parameter_groups[planned.role],
+                    parameter_group=parameter_group,
                     source=source,
                     password=password,
                 ),

@@ -61,9 +61,14 @@ def db_identifier(cfg: PlatformConfig, role: str, generation: int) -> str:
     return physical_name(cfg, cfg.region_of(role), f"pg-g{generation}")
 
 
-def db_parameter_group_name(cfg: PlatformConfig, role: str) -> str:
-    """Graceful switchover sets default_transaction_read_only here to stop writes."""
-    return physical_name(cfg, cfg.region_of(role), "pg-params")
+def parameter_group_of(db_instance_identifier: str) -> str:
+    """Each instance's own parameter group: drctl's write fence sets default_transaction_read_only there, so
+    resetting it for one generation never un-fences another (a retained former writer)."""
+    return f"{db_instance_identifier}-params"
+
+
+def db_parameter_group_name(cfg: PlatformConfig, role: str, generation: int) -> str:
+    return parameter_group_of(db_identifier(cfg, role, generation))
 
 
 def db_master_secret_name(cfg: PlatformConfig) -> str:
@@ -78,6 +83,10 @@ def pre_replacement_snapshot_identifier(db_instance_identifier: str) -> str:
 
 def db_subnet_group_name(cfg: PlatformConfig, role: str) -> str:
     return physical_name(cfg, cfg.region_of(role), "pg-subnets")
+
+
+BATCH_REPORT_PREFIX = "dr-platform/batch-replication-reports"
+"""Where in a data bucket S3 Batch Replication writes its failed-tasks report (the role may write only there)."""
 
 
 def data_bucket_name(cfg: PlatformConfig, role: str) -> str:

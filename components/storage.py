@@ -19,7 +19,7 @@ from components.config import ROLES, DrState, PlatformConfig
 from components.database import other_role
 from components.encryption import RegionalKey
 from components.iam import role_boundary, service_trust
-from components.naming import data_bucket_name, replication_role_name
+from components.naming import BATCH_REPORT_PREFIX, data_bucket_name, replication_role_name
 from components.providers import global_provider
 
 # Glacier Instant Retrieval for uploads: still readable in milliseconds by the
@@ -259,8 +259,8 @@ class Storage(pulumi.ComponentResource):
 
         Failback starts a Batch Replication job with it for what the DR bucket took
         while failed over (catalogue: s3.live-replication-skips-existing-objects,
-        s3.batch-replication-job). The manifest is generated from the bucket and no
-        report is written, so it needs no manifest or report bucket.
+        s3.batch-replication-job). The manifest is generated from the bucket; the
+        failed-tasks report goes to the source bucket under BATCH_REPORT_PREFIX.
         """
         role = aws.iam.Role(
             f"{name}-batch-replication",
@@ -297,6 +297,13 @@ class Storage(pulumi.ComponentResource):
                             "Effect": "Allow",
                             "Action": "s3:InitiateReplication",
                             "Resource": [pulumi.Output.concat(arn, "/*") for arn in buckets],
+                        },
+                        {
+                            # The failed-tasks completion report, in the job's source bucket
+                            # (catalogue: s3.batch-job-complete-is-not-success).
+                            "Effect": "Allow",
+                            "Action": "s3:PutObject",
+                            "Resource": [pulumi.Output.concat(arn, f"/{BATCH_REPORT_PREFIX}/*") for arn in buckets],
                         },
                     ],
                 }

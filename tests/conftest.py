@@ -22,7 +22,7 @@ from automation.evaluate import Evaluation, evaluate_program, stack_file_config 
 
 if TYPE_CHECKING:
     from automation.aws.clients import AwsClients
-    from automation.sandbox import MotoSandboxServer
+    from automation.sandbox import MotoSandboxServer, Sandbox
     from tests.fake_clock import FakeClock
 
 # Each state as drctl leaves it: failover flips activeRegion and drState;
@@ -87,6 +87,16 @@ def server() -> Iterator[MotoSandboxServer]:
     moto.start()
     yield moto
     moto.stop()
+
+
+@pytest.fixture
+def provisioned_sandbox(server: MotoSandboxServer) -> Iterator[Sandbox]:
+    """A sandbox with the program deployed in steady state (moto reset)."""
+    from automation.sandbox import Sandbox
+
+    with Sandbox.open(prod_config(), server=server, scale=0) as opened:
+        opened.provision()
+        yield opened
 
 
 @pytest.fixture

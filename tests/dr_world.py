@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from automation.aws.actions import AwsActionError, Outcome
+from automation.aws.actions import AwsActionError, Outcome, batch_job_problem
 from automation.aws.clients import AwsClients, RegionUnreachableError
 from automation.aws.readiness import (
     DatabaseInstance,
@@ -67,6 +67,14 @@ class World:
     batch_jobs: dict[str, str] = field(default_factory=dict)
     """Job description -> status."""
     batch_job_fails: bool = False
+    slot_wal_bytes: dict[str, float] = field(default_factory=dict)
+    """Instance -> WAL its replication slots keep (OldestReplicationSlotLag)."""
+    batch_failed_tasks: int = 0
+    """Tasks the next Complete job reports failed."""
+    batch_tokens: dict[str, str] = field(default_factory=dict)
+    """ClientRequestToken -> job id: S3 answers a token it knows with the same job."""
+    batch_job_states: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Job id -> (status, failed tasks) as DescribeJob reports them."""
     stale_backups: set[str] = field(default_factory=set)
     no_traffic: set[str] = field(default_factory=set)
     """Regions whose load balancer reports no datapoint at all."""
@@ -188,6 +196,14 @@ class FakeAws:
 
         return self._reading("data_loss_window", region, "data-loss-window", replica, measure)
 
+    def wal_retention(self, region: str, identifier: str, *, serves_replicas: bool) -> Reading:
+        def measure() -> Reading:
+            kept = self.world.slot_wal_bytes.get(identifier, 0.0)
+            status = Status.WARNING if kept and not serves_replicas else Status.OK
+            return Reading("wal-retention", region, identifier, status, kept, "bytes", f"slot keeps {kept:g} bytes")
+
+        return self._reading("wal_retention", region, "wal-retention", identifier, measure)
+
     def point_in_time_recovery(self, region: str, identifier: str, cfg: PlatformConfig) -> Reading:
         return self._reading(
             "pitr", region, "pitr", identifier, lambda: Reading("pitr", region, identifier, Status.OK, 30, "s", "30s")
@@ -211,7 +227,9 @@ class FakeAws:
             raise WaitTimeoutError(f"the replicas of {source} to come close", 900, "OldestReplicationSlotLag 2 GiB")
         return LagSample(0, self.clock.now())
 
-    def fence_writer(self, region: str, parameter_group: str, writer: str, since: datetime) -> dict[str, Any]:
+    def fence_writer(
+        self, region: str, parameter_group: str, writer: str, since: datetime, *, revert_if_not_fenced: bool = False
+    ) -> dict[str, Any]:
         self._call("fence_writer", region)
         self.world.read_only[region] = True
         if writer not in self.world.fenced_writers:
@@ -305,19 +323,36 @@ class FakeAws:
         self, region: str, source_bucket_arn: str, role_arn: str, token: str, description: str
     ) -> str:
         self._call("start_batch_replication", region)
+        job_id = self.world.batch_tokens.setdefault(token, f"job-{len(self.world.batch_tokens) + 1}")
         self.world.batch_jobs[description] = "Failed" if self.world.batch_job_fails else "Complete"
-        return f"job-{len(self.world.batch_jobs)}"
+        failed = 0 if self.world.batch_job_fails else self.world.batch_failed_tasks
+        self.world.batch_job_states.setdefault(job_id, (self.world.batch_jobs[description], failed))
+        return job_id
+
+    def _batch_job(self, job_id: str) -> dict[str, Any]:
+        status, failed = self.world.batch_job_states[job_id]
+        progress = {"TotalNumberOfTasks": 3, "NumberOfTasksSucceeded": 3 - failed, "NumberOfTasksFailed": failed}
+        return {"JobId": job_id, "Status": status, "ProgressSummary": progress, "CreationTime": self.clock.now()}
+
+    def describe_batch_job(self, region: str, job_id: str) -> dict[str, Any]:
+        self._call("describe_batch_job", region)
+        return self._batch_job(job_id)
 
     def wait_for_batch_job(self, region: str, job_id: str) -> dict[str, Any]:
         self._call("wait_for_batch_job", region)
-        if self.world.batch_job_fails:
-            raise AwsActionError("wait for S3 Batch Replication job", job_id, region, "job Failed: role not trusted")
-        return {"JobId": job_id, "Status": "Complete", "ProgressSummary": {"TotalNumberOfTasks": 3}}
+        job = self._batch_job(job_id)
+        problem = batch_job_problem(job)
+        if problem:
+            raise AwsActionError("wait for S3 Batch Replication job", job_id, region, problem)
+        return job
 
     def find_batch_job(self, region: str, description: str) -> dict[str, Any] | None:
         self._call("find_batch_job", region)
         status = self.world.batch_jobs.get(description)
-        return {"JobId": "job-1", "Status": status, "CreationTime": self.clock.now()} if status else None
+        if not status:
+            return None
+        newest = list(self.world.batch_job_states)[-1]
+        return {**self._batch_job(newest), "Status": status}
 
     def _datastore(self, global_id: str) -> GlobalDatastore:
         members = tuple(

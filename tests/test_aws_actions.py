@@ -427,7 +427,13 @@ def test_batch_replication_selects_never_replicated_and_failed_objects_and_is_aw
                 "AccountId": "123456789012",
                 "ConfirmationRequired": False,
                 "Operation": {"S3ReplicateObject": {}},
-                "Report": {"Enabled": False},
+                "Report": {
+                    "Enabled": True,
+                    "Bucket": BUCKET_ARN,
+                    "Format": "Report_CSV_20180820",
+                    "Prefix": actions.BATCH_REPORT_PREFIX,
+                    "ReportScope": "FailedTasksOnly",
+                },
                 "ClientRequestToken": "token-1",
                 "Priority": 10,
                 "RoleArn": BATCH_ROLE,
@@ -443,7 +449,8 @@ def test_batch_replication_selects_never_replicated_and_failed_objects_and_is_aw
             },
         )
         for status in ("Preparing", "Active", "Complete"):
-            progress = {"TotalNumberOfTasks": 3, "NumberOfTasksSucceeded": 3 if status == "Complete" else 0}
+            done = 3 if status == "Complete" else 0
+            progress = {"TotalNumberOfTasks": 3, "NumberOfTasksSucceeded": done, "NumberOfTasksFailed": 0}
             stub.add_response(
                 "describe_job",
                 _job(status, ProgressSummary=progress),
@@ -470,6 +477,36 @@ def test_a_failed_batch_replication_job_raises_with_its_reason(credentials: None
         with pytest.raises(AwsActionError, match="job Failed: the role does not trust batchoperations") as raised:
             actions.wait_for_batch_job(aws, DR, account="123456789012", job_id="job-1", clock=clock)
     assert "rerun the same command" in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("progress", "problem"),
+    [
+        ({"TotalNumberOfTasks": 3, "NumberOfTasksSucceeded": 2, "NumberOfTasksFailed": 1}, "with 1 of 3 tasks failed"),
+        ({"TotalNumberOfTasks": 3, "NumberOfTasksSucceeded": 3}, "without a count of failed tasks"),
+    ],
+)
+def test_a_complete_batch_job_with_failed_tasks_raises_naming_its_report(
+    credentials: None, clock: FakeClock, progress: dict[str, int], problem: str
+) -> None:
+    """catalogue: s3.batch-job-complete-is-not-success"""
+    aws = shared_clients()
+    report = {"Enabled": True, "Bucket": BUCKET_ARN, "Prefix": actions.BATCH_REPORT_PREFIX}
+    with Stubber(aws.client("s3control", DR)) as stub:
+        stub.add_response("describe_job", _job("Complete", ProgressSummary=progress, Report=report))
+        with pytest.raises(AwsActionError, match=f"job Complete {problem}") as raised:
+            actions.wait_for_batch_job(aws, DR, account="123456789012", job_id="job-1", clock=clock)
+    if "NumberOfTasksFailed" in progress:
+        assert f"{BUCKET_ARN}/{actions.BATCH_REPORT_PREFIX}/job-job-1/" in str(raised.value)
+    assert "a new job with a new request token" in (raised.value.hint or "")
+
+
+def test_a_replacement_batch_job_gets_a_new_token_and_a_rerun_of_it_the_same() -> None:
+    """catalogue: s3.batch-job-token-is-idempotent"""
+    first = actions.batch_job_token("failback of prod")
+    again = actions.batch_job_token("failback of prod", replaces="job-1")
+    assert first == actions.batch_job_token("failback of prod") and len(first) == 32
+    assert again != first and again == actions.batch_job_token("failback of prod", replaces="job-1")
 
 
 # --- nodes Ready, not just ACTIVE (Stubber: moto's node groups have no Auto Scaling group) ---------------

@@ -189,6 +189,52 @@ def test_a_lag_above_the_rpo_when_replay_stopped_fails_and_no_history_is_unknown
     assert reading.status is Status.FAILING and reading.value == 480.0
 
 
+def test_a_replica_that_fell_behind_just_before_the_outage_does_not_pass_the_rpo(
+    aws: AwsClients, clock: FakeClock
+) -> None:
+    """Lagging 360 s when the primary stopped 2 minutes ago: the window is 360 s, not the 10 s of 7 minutes ago
+    (the lowest lag of the last replay cycle)."""
+    create_writer_and_replica(aws)
+    history = [(7, 10.0), (6, 10.0), (5, 120.0), (4, 240.0), (3, 360.0)]
+    history += [(2, 420.0), (1, 480.0)]  # replay frozen since the datapoint of 3 minutes ago
+    _lag_history(aws, clock, history)
+    reading = readiness.data_loss_window(aws, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300, clock=clock)
+    assert (reading.status, reading.value) == (Status.FAILING, 360.0)
+    assert "an idle source or an outage" in reading.detail
+
+
+def test_a_replica_replaying_far_behind_has_the_window_of_its_latest_lag(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    _lag_history(aws, clock, [(4, 5.0), (3, 120.0), (2, 250.0), (1, RPO + 30.0)])  # replays, but falls behind
+    reading = readiness.data_loss_window(aws, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300, clock=clock)
+    assert (reading.status, reading.value) == (Status.FAILING, RPO + 30.0) and "still replays" in reading.detail
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        [(6, 5.0), (5, 5.0), (4, 5.0), (3, -1.0), (2, -1.0), (1, -1.0)],
+        [(3, -1.0), (2, -1.0), (1, -1.0)],
+    ],
+)
+def test_a_data_loss_window_of_minus_one_samples_is_never_ok(
+    aws: AwsClients, clock: FakeClock, history: list[tuple[int, float]]
+) -> None:
+    """catalogue: rds.replica-lag-minus-one-replication-stopped"""
+    create_writer_and_replica(aws)
+    _lag_history(aws, clock, history)
+    reading = readiness.data_loss_window(aws, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300, clock=clock)
+    assert (reading.status, reading.value) == (Status.UNKNOWN, None)
+    assert "replication is not running" in reading.detail
+
+
+def test_negative_samples_between_valid_ones_are_left_out(aws: AwsClients, clock: FakeClock) -> None:
+    create_writer_and_replica(aws)
+    _lag_history(aws, clock, [(4, 8.0), (3, -1.0), (2, 6.0), (1, 4.0)])
+    reading = readiness.data_loss_window(aws, DR, REPLICA_ID, rpo_seconds=RPO, replay_interval_seconds=300, clock=clock)
+    assert (reading.status, reading.value) == (Status.OK, 4.0)
+
+
 def test_replica_lag_without_datapoints_is_unknown(aws: AwsClients, clock: FakeClock) -> None:
     create_writer_and_replica(aws)
     reading = readiness.replica_lag(aws, DR, REPLICA_ID, rpo_seconds=RPO, warning_seconds=WARN, clock=clock)
@@ -601,3 +647,33 @@ def test_readings_serialise_to_json(aws: AwsClients, clock: FakeClock) -> None:
     data = json.loads(json.dumps(reading.to_dict()))
     assert data["status"] == "ok"
     assert data["facts"]["latestAt"].startswith(str(clock.now().date()))
+
+
+def _slot_metrics(aws: AwsClients, clock: FakeClock, identifier: str, slot: float, logs: float) -> None:
+    at = clock.now() - timedelta(minutes=2)
+    dimensions = {"DBInstanceIdentifier": identifier}
+    put_metric(aws, PRIMARY, "AWS/RDS", "OldestReplicationSlotLag", dimensions, [(at, slot)])
+    put_metric(aws, PRIMARY, "AWS/RDS", "TransactionLogsDiskUsage", dimensions, [(at, logs)])
+
+
+@pytest.mark.parametrize(
+    ("serves_replicas", "slot", "status"),
+    [(False, 5e9, Status.WARNING), (False, 0.0, Status.OK), (True, 5e6, Status.OK), (True, 5e9, Status.WARNING)],
+)
+def test_wal_kept_for_a_slot_no_replica_reads_is_a_warning(
+    aws: AwsClients, clock: FakeClock, serves_replicas: bool, slot: float, status: Status
+) -> None:
+    """catalogue: rds.inactive-slot-retains-wal"""
+    _slot_metrics(aws, clock, WRITER_ID, slot, slot + 1e6)
+    reading = readiness.wal_retention(
+        aws, PRIMARY, WRITER_ID, serves_replicas=serves_replicas, warning_bytes=64 * 2**20, clock=clock
+    )
+    assert (reading.check, reading.status, reading.value, reading.unit) == ("wal-retention", status, slot, "bytes")
+    assert reading.facts["transactionLogsBytes"] == slot + 1e6
+    if status is Status.WARNING and not serves_replicas:
+        assert "pg_drop_replication_slot" in reading.detail
+
+
+def test_an_instance_without_slot_datapoints_reports_no_slot(aws: AwsClients, clock: FakeClock) -> None:
+    reading = readiness.wal_retention(aws, PRIMARY, WRITER_ID, serves_replicas=False, warning_bytes=1, clock=clock)
+    assert (reading.status, reading.value) == (Status.OK, None) and "no replication slot reported" in reading.detail

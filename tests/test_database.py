@@ -4,7 +4,9 @@ from typing import Any
 import pytest
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
+from automation.changes import rules_for
 from automation.evaluate import evaluate_program
+from components import naming
 from components.config import ConfigError, parse_config
 from components.database import plan_instances
 from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
@@ -302,8 +304,28 @@ def test_parameter_groups_force_tls_and_leave_read_only_to_drctl(steady):
         assert parameters["rds.force_ssl"] == "1"
         assert "default_transaction_read_only" not in parameters
     for instance in steady.of_type(INSTANCE):
-        group = next(g for g in groups if g.region == instance.region)
-        assert instance.inputs["parameterGroupName"] == group.inputs["name"]
+        group = next(g for g in groups if g.inputs["name"] == instance.inputs["parameterGroupName"])
+        assert group.region == instance.region
+
+
+def test_every_generation_has_its_own_parameter_group_so_a_reset_never_unfences_another(resyncing):
+    """Failback resets default_transaction_read_only on the new writer's group: a retained former writer,
+    fenced through its own group, stays fenced (review W4)."""
+    instances = resyncing.of_type(INSTANCE)
+    groups = {g.inputs["name"]: g for g in resyncing.of_type("aws:rds/parameterGroup:ParameterGroup")}
+    used = [instance.inputs["parameterGroupName"] for instance in instances]
+    assert len(instances) >= 3 and len(set(used)) == len(instances) == len(groups)  # a retained one included
+    for instance in instances:
+        group = groups[instance.inputs["parameterGroupName"]]
+        assert group.region == instance.region
+        assert group.inputs["name"] == naming.parameter_group_of(instance.inputs["identifier"])
+
+
+def test_moving_an_instance_to_its_own_parameter_group_updates_it_in_place():
+    """The migration of a deployed stack: each instance leaves the shared group of its region for its own,
+    an update RDS applies at the next restart, never a replacement (automation/data/replace_rules.json)."""
+    rules = {rule["path"] for rule in rules_for(INSTANCE)["rules"]}
+    assert "parameterGroupName" not in rules and rules_for(INSTANCE)["updatable"]
 
 
 @pytest.mark.parametrize(("before", "after"), list(itertools.pairwise(TRANSITIONS)))

@@ -166,7 +166,7 @@ def test_replica_lag_is_refused_by_the_preflight_before_anything_changes(drill: 
     assert (report["result"], report["as_expected"]) == ("refused", True)
     refusals = [check for check in report["preflight"] if not check["passed"]]
     assert [check["name"] for check in refusals] == ["data_loss_window_under_rpo"]
-    assert re.search(r"caught up to within 4[23]\ds", refusals[0]["detail"])
+    assert re.search(r"ReplicaLag 4[23]\ds", refusals[0]["detail"])
     assert all(step["status"] == "pending" for step in report["steps"])
     assert report["rto_seconds"] is None and report["rpo_seconds"] is None
     assert report["final_state"] == {"activeRegion": PRIMARY, "drState": "steady"}

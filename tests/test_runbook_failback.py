@@ -96,6 +96,23 @@ def test_a_failed_batch_replication_job_stops_prepare_and_the_rerun_starts_anew(
     dr.world.batch_job_fails = False
     outcome = dr.engine().run(prepare_runbook(dr.ctx), PREPARE)
     assert outcome.status == "succeeded" and len(dr.world.snapshots) == 1
+    # S3 answers a known token with the same (failed) job: the rerun asked with a new one (catalogue:
+    # s3.batch-job-token-is-idempotent).
+    assert list(dr.world.batch_job_states) == ["job-1", "job-2"] and len(dr.world.batch_tokens) == 2
+    assert outcome.run.step("replicate_objects_written_while_failed_over").detail["job"] == "job-2"
+
+
+def test_a_complete_batch_job_with_failed_tasks_is_not_success(failed_over: Dr) -> None:
+    """catalogue: s3.batch-job-complete-is-not-success"""
+    dr = failed_over
+    dr.world.batch_failed_tasks = 1
+    with pytest.raises(RunFailedError, match="job Complete with 1 of 3 tasks failed"):
+        dr.engine().run(prepare_runbook(dr.ctx), PREPARE)
+    # The rerun replaces the job that left a task behind with a new one (its cause fixed meanwhile).
+    dr.world.batch_failed_tasks = 0
+    outcome = dr.engine().run(prepare_runbook(dr.ctx), PREPARE)
+    assert outcome.status == "succeeded"
+    assert dr.world.batch_job_states == {"job-1": ("Complete", 1), "job-2": ("Complete", 0)}
 
 
 def test_prepare_refuses_while_the_primary_region_does_not_answer(failed_over: Dr) -> None:
@@ -265,6 +282,16 @@ def test_the_switch_refuses_until_the_batch_replication_job_completed(resyncing:
     assert dr.stack.get_config()["dr-platform:drState"] == "resyncing" and dr.world.fenced_writers[-1:] != [
         identifier(dr.cfg, "dr", 1)
     ]
+
+
+def test_the_switch_refuses_a_batch_job_that_left_failed_tasks(resyncing: Dr) -> None:
+    """catalogue: s3.batch-job-complete-is-not-success"""
+    dr = resyncing
+    job = list(dr.world.batch_job_states)[-1]
+    dr.world.batch_job_states[job] = ("Complete", 2)
+    with pytest.raises(RunFailedError, match=r"objects_written_while_failed_over_replicated.*2 of 3 tasks failed"):
+        switch(dr)
+    assert dr.stack.get_config()["dr-platform:drState"] == "resyncing"
 
 
 def test_a_manual_rollback_is_refused_once_the_switch_completed(resyncing: Dr) -> None:

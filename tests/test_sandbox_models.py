@@ -169,6 +169,30 @@ def test_live_replication_skips_objects_written_before_the_rule_and_a_batch_job_
     assert refused.status_at(refused.finished_at) == "Failed"
 
 
+def test_a_batch_job_completes_with_failed_tasks_and_its_token_keeps_answering_the_same_job() -> None:
+    """catalogue: s3.batch-job-complete-is-not-success, s3.batch-job-token-is-idempotent"""
+    objects, copies = replication()
+    objects.written("src", "uploads/readable", at(50))
+    objects.written("src", "uploads/unreadable", at(60))
+    objects.batch_task_failures.add("uploads/unreadable")
+    job = objects.create_job("j", "token", "failback", "src", "role", None, at(300))
+    objects.replicate(job.finished_at)
+    assert job.status_at(job.finished_at) == "Complete"
+    assert job.progress(job.finished_at) == {
+        "TotalNumberOfTasks": 2,
+        "NumberOfTasksSucceeded": 1,
+        "NumberOfTasksFailed": 1,
+    }
+    assert ("dst", "uploads/unreadable") not in copies
+    # The same token answers the finished job again; a new token selects what is still FAILED.
+    assert objects.create_job("j2", "token", "failback", "src", "role", None, at(900)) is job
+    objects.batch_task_failures.clear()
+    retry = objects.create_job("j3", "token-2", "failback", "src", "role", None, at(900))
+    assert [o.key for o in retry.selected] == ["uploads/unreadable"]
+    objects.replicate(retry.finished_at)
+    assert retry.progress(retry.finished_at)["NumberOfTasksFailed"] == 0
+
+
 def test_sse_kms_objects_replicate_only_with_the_opt_in() -> None:
     """catalogue: s3.replication-of-sse-kms-needs-opt-in"""
     objects, copies = replication(SourceSelectionCriteria={})

@@ -23,6 +23,7 @@ from automation.stack import (
     DrctlPulumiCommand,
     PendingOperation,
     PulumiStack,
+    RecordedReplica,
     cli_arguments,
     map_pulumi_error,
     root_stack_urn,
@@ -650,3 +651,17 @@ def test_resources_without_a_region_stop_target_computation() -> None:
     evaluation.resources.append(_resource("aws:s3/bucketV2:BucketV2", "unplaced", None, {}))
     with pytest.raises(DrctlError, match="which region"):
         surviving_region_targets(evaluation, PRIMARY)
+
+
+def test_a_targeted_refresh_reads_only_its_targets_and_replicas_come_from_the_recorded_outputs(
+    fake_pulumi: FakePulumi,
+) -> None:
+    """catalogue: pulumi-cli.targeted-refresh"""
+    recorded = {"identifier": "acme-drp-usw2-pg-g1", "region": "us-west-2", "replicateSourceDb": "arn:source"}
+    resources = [{**RESOURCES[0], "outputs": recorded}, *RESOURCES[1:]]
+    fake_pulumi.add_stack(STACK, prod_config(), resources=resources)
+    adapter = PulumiStack.select(STACK, fake_pulumi.project)
+    assert adapter.replicas_in_state() == {CLI_DB: RecordedReplica("acme-drp-usw2-pg-g1", "us-west-2")}
+    adapter.refresh([CLI_DB], message="drctl: record a promotion")
+    (refresh,) = fake_pulumi.calls("refresh")
+    assert refresh["targets"] == [CLI_DB] and refresh["refreshed"] == [CLI_DB]

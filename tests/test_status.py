@@ -79,6 +79,19 @@ def test_a_former_writer_that_answers_unfenced_is_shown_loudly_until_it_is_fence
     assert dr.world.node_desired[PRIMARY] == 0
 
 
+def test_a_former_writer_keeping_wal_for_a_gone_replica_is_a_status_row(dr: Dr) -> None:
+    """catalogue: rds.inactive-slot-retains-wal"""
+    dr.engine().run(failover_runbook(dr.ctx, "emergency"), RunParameters("drill", "alice", "emergency"))
+    database = dr.stack.outputs()["database"]
+    former, writer = database[PRIMARY]["identifier"], database[DR]["identifier"]
+    rows = {(r.region, r.subject): r.status for r in read_status(dr.ctx).readings if r.check == "wal-retention"}
+    assert rows == {(PRIMARY, former): Status.OK, (DR, writer): Status.OK}  # the detached former writer too
+    dr.world.slot_wal_bytes[former] = 5e9
+    report = read_status(dr.ctx)
+    rows = {r.subject: r.status for r in report.readings if r.check == "wal-retention"}
+    assert rows == {former: Status.WARNING, writer: Status.OK}
+
+
 def test_a_lowered_fence_while_failed_over_is_failing(dr: Dr) -> None:
     dr.engine().run(failover_runbook(dr.ctx, "emergency"), RunParameters("outage", "alice", "emergency"))
     dr.world.fence_raised = False  # someone lowered it by hand

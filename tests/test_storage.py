@@ -4,6 +4,7 @@ import json
 import pytest
 
 from components.config import parse_config
+from components.naming import BATCH_REPORT_PREFIX
 from components.storage import lifecycle_rules
 from tests.conftest import evaluate_state, prod_config
 
@@ -170,3 +171,11 @@ def test_a_direction_change_swaps_only_the_replication_configuration(failed_over
 def _actions(statement) -> list[str]:
     actions = statement["Action"]
     return [actions] if isinstance(actions, str) else actions
+
+
+def test_the_batch_role_may_write_its_failed_tasks_report_only_under_the_report_prefix(steady):
+    """catalogue: s3.batch-job-complete-is-not-success"""
+    (policy,) = [p for p in steady.of_type("aws:iam/rolePolicy:RolePolicy") if p.name == "storage-batch-replication"]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    (put,) = [s for s in statements if s["Action"] == "s3:PutObject"]
+    assert put["Resource"] and all(r.endswith(f"/{BATCH_REPORT_PREFIX}/*") for r in put["Resource"])

@@ -8,6 +8,7 @@ the resource and region; an interrupted runbook step simply runs the action agai
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,10 +31,10 @@ from automation.aws.readiness import (
     replica_lag_samples,
     replication_slot_lag_samples,
 )
-from automation.aws.waiting import SYSTEM_CLOCK, Clock, Observation, wait_for
+from automation.aws.waiting import SYSTEM_CLOCK, Clock, Observation, WaitTimeoutError, wait_for
 from automation.errors import DrctlError
 from components.config import NodeGroupSize
-from components.naming import pre_replacement_snapshot_identifier
+from components.naming import BATCH_REPORT_PREFIX, pre_replacement_snapshot_identifier
 
 T = TypeVar("T")
 
@@ -49,6 +50,10 @@ class AwsActionError(DrctlError):
         super().__init__(f"{action} {subject} in {region}: {problem}", hint=hint)
         self.subject = subject
         self.region = region
+
+
+class RebootRefusedError(AwsActionError):
+    """The instance was not rebooted: RDS refused, or it never became available for a reboot."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,66 @@ class _ParameterWait(TypedDict, total=False):
     clock: Clock
 
 
+# catalogue: rds.parameter-apply-status
+PARAMETERS_APPLIED = "in-sync"
+PARAMETERS_PENDING_REBOOT = "pending-reboot"
+"""Static changes wait for a restart; a dynamic change made with ApplyMethod=immediate does not."""
+_PARAMETERS_BROKEN = frozenset({"failed-to-apply", "pending-database-upgrade"})
+"""Statuses that no wait resolves: the group is invalid, or it applies only after an engine upgrade."""
+
+
+def _apply_status(action: str, subject: str, region: str, instance: DatabaseInstance, parameter_group: str) -> str:
+    """The group's apply status on the instance; raises, naming the group, for one no wait or restart resolves."""
+    status = instance.parameter_groups.get(parameter_group, "")
+    if status in _PARAMETERS_BROKEN:
+        raise AwsActionError(
+            action,
+            subject,
+            region,
+            f"parameter group {parameter_group} is {status} on {instance.identifier}",
+            hint=f"read the instance's events (aws rds describe-events --source-identifier {instance.identifier} "
+            f"--source-type db-instance --region {region}) and fix the parameter values of {parameter_group}, "
+            "then rerun: the run resumes at this step",
+        )
+    return status
+
+
+def wait_until_parameters_applied(
+    clients: AwsClients,
+    region: str,
+    parameter_group: str,
+    identifier: str,
+    *,
+    pending_reboot_is_applied: bool,
+    timeout_seconds: float = 300,
+    interval_seconds: float = 10,
+    clock: Clock = SYSTEM_CLOCK,
+) -> DatabaseInstance:
+    """Wait until the group's changes stopped `applying` on the instance (catalogue: rds.parameter-apply-status).
+
+    `pending_reboot_is_applied`: a dynamic change (ApplyMethod=immediate) is in
+    effect while the group still waits for a restart for other, static changes;
+    callers that restart the instance next (a promotion, a fence's reboot) or
+    only change a dynamic parameter pass True. Only in-sync counts otherwise.
+    """
+    action, subject = "apply parameter group", f"{parameter_group} on {identifier}"
+    settled = {PARAMETERS_APPLIED, PARAMETERS_PENDING_REBOOT} if pending_reboot_is_applied else {PARAMETERS_APPLIED}
+
+    def applied() -> Observation[DatabaseInstance]:
+        with _acting(action, subject, region):
+            instance = describe_database(clients, region, identifier)
+        status = _apply_status(action, subject, region, instance, parameter_group)
+        return Observation(status in settled, instance, f"parameter group {status or 'detached'}")
+
+    return wait_for(
+        f"parameter group {parameter_group} to apply on {identifier} in {region}",
+        applied,
+        timeout_seconds=timeout_seconds,
+        interval_seconds=interval_seconds,
+        clock=clock,
+    )
+
+
 def _set_read_only(
     clients: AwsClients,
     region: str,
@@ -206,6 +271,7 @@ def _set_read_only(
     writer_identifier: str,
     *,
     read_only: bool,
+    wait: bool = True,
     timeout_seconds: float = 300,
     interval_seconds: float = 10,
     clock: Clock = SYSTEM_CLOCK,
@@ -222,6 +288,7 @@ def _set_read_only(
                 f"the instance uses {', '.join(writer.parameter_groups) or 'no parameter group'}, "
                 f"so changing {parameter_group} would not affect it",
             )
+        _apply_status(action, subject, region, writer, parameter_group)
         current = _read_only_value(clients, region, parameter_group)
         currently_read_only = (current or "0").lower() in ("1", "on", "true")
         changed = currently_read_only != read_only
@@ -236,22 +303,25 @@ def _set_read_only(
                     }
                 ],
             )
-
+    if not wait:
+        detail = f"{READ_ONLY_PARAMETER}={int(read_only)} " + ("set" if changed else "was already set")
+        return Outcome(action, subject, region, changed, detail, writer)
+    detail = f"{READ_ONLY_PARAMETER}={int(read_only)} " + ("applied" if changed else "was already set")
     # catalogue: rds.parameter-change-applies-asynchronously
-    def applied() -> Observation[DatabaseInstance]:
-        with _acting(action, subject, region):
-            instance = describe_database(clients, region, writer_identifier)
-        apply_status = instance.parameter_groups.get(parameter_group, "")
-        return Observation(apply_status == "in-sync", instance, f"parameter group {apply_status or 'detached'}")
-
-    instance = wait_for(
-        f"{READ_ONLY_PARAMETER}={int(read_only)} to apply on {writer_identifier} in {region}",
-        applied,
+    # A dynamic parameter, changed with ApplyMethod=immediate: in effect once no longer applying, even while
+    # the group waits for a restart for static changes (catalogue: rds.parameter-apply-status).
+    instance = wait_until_parameters_applied(
+        clients,
+        region,
+        parameter_group,
+        writer_identifier,
+        pending_reboot_is_applied=True,
         timeout_seconds=timeout_seconds,
         interval_seconds=interval_seconds,
         clock=clock,
     )
-    detail = f"{READ_ONLY_PARAMETER}={int(read_only)} " + ("applied" if changed else "was already set")
+    if instance.parameter_groups.get(parameter_group) == PARAMETERS_PENDING_REBOOT:
+        detail += f"; {parameter_group} also has static changes that apply at the next restart"
     return Outcome(action, subject, region, changed, detail, instance)
 
 
@@ -266,10 +336,27 @@ def set_read_only(
     return _set_read_only(clients, region, parameter_group, writer_identifier, read_only=True, **wait)
 
 
+def set_read_only_before_reboot(
+    clients: AwsClients, region: str, parameter_group: str, writer_identifier: str
+) -> Outcome[DatabaseInstance]:
+    """The write fence's first half: read-only by default in the group, not waited for.
+
+    The reboot that follows starts every session with the group's values, so
+    waiting for in-sync first would only cost time, or never end on a group
+    that waits for a restart anyway (pending-reboot): `end_sessions`, then
+    `wait_until_parameters_applied` after the restart (catalogue: rds.parameter-apply-status).
+    """
+    return _set_read_only(clients, region, parameter_group, writer_identifier, read_only=True, wait=False)
+
+
 def allow_writes(
     clients: AwsClients, region: str, parameter_group: str, writer_identifier: str, **wait: Unpack[_ParameterWait]
 ) -> Outcome[DatabaseInstance]:
-    """The reverse of `set_read_only` (a switchover that rolls back, or a region's writer coming back)."""
+    """The reverse of `set_read_only` (a switchover that rolls back, or a region's writer coming back).
+
+    A group left pending-reboot does not hold it up: on a replica about to be promoted the promotion restarts
+    it (catalogue: rds.promotion-restarts-the-instance).
+    """
     return _set_read_only(clients, region, parameter_group, writer_identifier, read_only=False, **wait)
 
 
@@ -285,6 +372,53 @@ def _restarted_since(
     )["Events"]
     dates = [e["Date"] for e in events if RESTARTED_EVENT in e.get("Message", "") and e["Date"] >= since]
     return max(dates) if dates else None
+
+
+# catalogue: rds.reboot-needs-available
+_NEVER_REBOOTABLE = frozenset(
+    {
+        "stopped",
+        "stopping",
+        "failed",
+        "storage-full",
+        "incompatible-parameters",
+        "incompatible-network",
+        "incompatible-restore",
+        "inaccessible-encryption-credentials",
+        "restore-error",
+        "deleting",
+    }
+)
+"""Instance statuses that do not become `available` by waiting."""
+
+
+def _wait_until_rebootable(
+    clients: AwsClients, region: str, identifier: str, *, until: datetime, interval_seconds: float, clock: Clock
+) -> None:
+    """RebootDBInstance refuses an instance that is not `available` (InvalidDBInstanceState): a transient
+    status (backing-up, modifying, configuring-...) is waited out; one that never ends raises at once."""
+    action = "reboot"
+
+    def rebootable() -> Observation[str]:
+        with _acting(action, identifier, region):
+            status = describe_database(clients, region, identifier).status
+        if status in _NEVER_REBOOTABLE:
+            raise AwsActionError(
+                action,
+                identifier,
+                region,
+                f"the instance is {status}: RDS reboots only an available instance",
+                hint="nothing was rebooted; bring the instance back to available, then rerun",
+            )
+        return Observation(status == "available", status, f"instance {status}")
+
+    wait_for(
+        f"{identifier} in {region} to be available for a reboot",
+        rebootable,
+        timeout_seconds=_remaining_seconds(until, clock),
+        interval_seconds=interval_seconds,
+        clock=clock,
+    )
 
 
 def end_sessions(
@@ -303,14 +437,23 @@ def end_sessions(
     repeated (catalogue: rds.reboot-ends-every-session).
     """
     action = "end every session on"
+    deadline = clock.now() + timedelta(seconds=timeout_seconds)
     with _acting(action, writer_identifier, region):
         done = _restarted_since(clients, region, writer_identifier, after, clock.now())
-        # A reboot already under way (an interrupted run) ends the sessions too: RDS would refuse a second one.
-        rebooting = describe_database(clients, region, writer_identifier).status == "rebooting"
-        if done is None and not rebooting:
-            clients.client("rds", region).reboot_db_instance(
-                DBInstanceIdentifier=writer_identifier, ForceFailover=False
+        status = describe_database(clients, region, writer_identifier).status
+    # A reboot already under way (an interrupted run) ends the sessions too: RDS would refuse a second one.
+    started = done is None and status != "rebooting"
+    if started:
+        try:
+            _wait_until_rebootable(
+                clients, region, writer_identifier, until=deadline, interval_seconds=interval_seconds, clock=clock
             )
+            with _acting(action, writer_identifier, region):
+                clients.client("rds", region).reboot_db_instance(
+                    DBInstanceIdentifier=writer_identifier, ForceFailover=False
+                )
+        except (AwsActionError, WaitTimeoutError) as error:
+            raise RebootRefusedError(action, writer_identifier, region, str(error)) from error
 
     def restarted() -> Observation[datetime | None]:
         with _acting(action, writer_identifier, region):
@@ -322,12 +465,11 @@ def end_sessions(
     at = wait_for(
         f"{writer_identifier} in {region} to restart and be available",
         restarted,
-        timeout_seconds=timeout_seconds,
+        timeout_seconds=_remaining_seconds(deadline, clock),
         interval_seconds=interval_seconds,
         clock=clock,
     )
     assert at is not None
-    started = done is None and not rebooting
     detail = "rebooted: every session ended" if started else "already restarted after the read-only change"
     return Outcome(action, writer_identifier, region, started, detail, at)
 
@@ -717,6 +859,39 @@ BATCH_JOB_DONE = "Complete"
 BATCH_JOB_FAILED = frozenset({"Failed", "Cancelled"})
 
 
+def batch_job_token(description: str, *, replaces: str | None = None) -> str:
+    """The CreateJob ClientRequestToken: the same for a rerun of the same attempt, so a crash between CreateJob
+    and the journal finds the job again; a new one after a job that did not copy everything, which S3 would
+    otherwise answer with that same job (catalogue: s3.batch-job-token-is-idempotent)."""
+    seed = description if replaces is None else f"{description} (replaces {replaces})"
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
+def batch_job_problem(job: Mapping[str, Any]) -> str | None:
+    """Why a finished job did not copy everything, or None (still running, or every task succeeded).
+
+    Complete only means the job ran: each task may have failed (catalogue:
+    s3.batch-job-complete-is-not-success), so NumberOfTasksFailed must be 0.
+    """
+    status = job["Status"]
+    if status in BATCH_JOB_FAILED:
+        reasons = "; ".join(r.get("FailureReason", "") for r in job.get("FailureReasons", [])) or "no reason given"
+        return f"job {status}: {reasons}"
+    if status != BATCH_JOB_DONE:
+        return None
+    progress = job.get("ProgressSummary") or {}
+    failed = progress.get("NumberOfTasksFailed")
+    if failed is None:
+        return "job Complete without a count of failed tasks: whether every object was copied is unknown"
+    if not failed:
+        return None
+    problem = f"job Complete with {failed} of {progress.get('TotalNumberOfTasks', '?')} tasks failed"
+    report = job.get("Report") or {}
+    if report.get("Bucket"):
+        problem += f" (failed-tasks report under {report['Bucket']}/{report.get('Prefix', '')}/job-{job['JobId']}/)"
+    return problem
+
+
 def account_id(clients: AwsClients, region: str) -> str:
     with reaching(region):
         return clients.client("sts", region).get_caller_identity()["Account"]
@@ -745,7 +920,15 @@ def start_batch_replication(
             AccountId=account,
             ConfirmationRequired=False,
             Operation={"S3ReplicateObject": {}},
-            Report={"Enabled": False},
+            # Only failed tasks: what to fix before a rerun (catalogue: s3.batch-job-complete-is-not-success).
+            # In the source bucket, the DR region's: the job and its report stay out of the failed region.
+            Report={
+                "Enabled": True,
+                "Bucket": source_bucket_arn,
+                "Format": "Report_CSV_20180820",
+                "Prefix": BATCH_REPORT_PREFIX,
+                "ReportScope": "FailedTasksOnly",
+            },
             ClientRequestToken=token,
             Priority=10,
             RoleArn=role_arn,
@@ -786,23 +969,25 @@ def wait_for_batch_job(
     interval_seconds: float = 60,
     clock: Clock = SYSTEM_CLOCK,
 ) -> dict[str, Any]:
-    """Poll DescribeJob until the job is Complete; a Failed or Cancelled job raises naming why."""
+    """Poll DescribeJob until the job is Complete with no failed task; a Failed or Cancelled job, or failed
+    tasks, raise naming why."""
     action = "wait for S3 Batch Replication job"
 
     def probe() -> Observation[dict[str, Any]]:
         with _acting(action, job_id, region):
             job = clients.client("s3control", region).describe_job(AccountId=account, JobId=job_id)["Job"]
-        status = job["Status"]
-        if status in BATCH_JOB_FAILED:
-            reasons = "; ".join(r.get("FailureReason", "") for r in job.get("FailureReasons", [])) or "no reason given"
+        problem = batch_job_problem(job)
+        if problem is not None:
             raise AwsActionError(
                 action,
                 job_id,
                 region,
-                f"job {status}: {reasons}",
-                hint="fix the cause (the batch role's trust and permissions, the bucket's replication rule), then "
-                "rerun the same command: a new job is started",
+                problem,
+                hint="fix the cause (the batch role's trust and permissions, the bucket's replication rule, the "
+                "failed-tasks report's error codes), then rerun the same command: a new job with a new request "
+                "token replicates what is still unreplicated",
             )
+        status = job["Status"]
         progress = job.get("ProgressSummary", {})
         note = f"{status}, {progress.get('NumberOfTasksSucceeded', 0)}/{progress.get('TotalNumberOfTasks', '?')} done"
         return Observation(status == BATCH_JOB_DONE, job, note)

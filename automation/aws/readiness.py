@@ -182,6 +182,10 @@ def describe_database(clients: AwsClients, region: str, identifier: str) -> Data
     )
 
 
+IN_EFFECT = frozenset({"in-sync", "applying", ""})
+"""Parameter group statuses that need nothing: applied, or being applied without a restart."""
+
+
 def database_role(
     clients: AwsClients, region: str, identifier: str, *, expected_role: str, expected_source: str | None = None
 ) -> Reading:
@@ -201,6 +205,14 @@ def database_role(
             status, detail = Status.WARNING, f"is a {describe} in status {instance.status}"
         else:
             status, detail = Status.OK, f"is an available {describe}"
+        # catalogue: rds.parameter-apply-status
+        waiting = {group: applied for group, applied in instance.parameter_groups.items() if applied not in IN_EFFECT}
+        if waiting and status is not Status.FAILING:
+            broken = any(applied != "pending-reboot" for applied in waiting.values())
+            status = Status.FAILING if broken else Status.WARNING
+            detail += "; parameter group " + ", ".join(f"{group} {applied}" for group, applied in waiting.items())
+            if not broken:
+                detail += " (its static changes apply at the next restart: a promotion or the write fence's reboot)"
         return Reading("database-role", region, identifier, status, instance.role, "", detail, facts)
 
     return _guarded("database-role", region, identifier, region, measure)
@@ -310,29 +322,30 @@ FROZEN_TOLERANCE_SECONDS = 5.0
 """Datapoints whose replayed-through times agree this closely show no replay in between (1-s granularity)."""
 
 
-def replay_stop(samples: list[LagSample], *, now: datetime, at_least: float) -> ReplayStop | None:
-    """The replica's replay stopped and has stayed stopped for `at_least` seconds, or None if it still replays.
+def replay_pause(samples: list[LagSample]) -> ReplayStop | None:
+    """The replica's replay has not moved since the first of the latest datapoints, or None if it still replays.
 
     Each datapoint says the replica had replayed the commits up to `at - lag`.
     While the source writes, that point moves forward; when the source is gone
     it freezes and ReplicaLag grows by one second a second. The first datapoint
     of the freeze bounds the data-loss window: writes after the replayed point
     and before the source stopped, which the datapoint's lag covers (catalogue:
-    rds.postgres-replica-lag-is-time-since-last-replay). An idle source also
-    freezes the point for up to its replay cycle, so only a longer freeze counts.
+    rds.postgres-replica-lag-is-time-since-last-replay). An idle source freezes
+    the point too, between its periodic commits, and then the first frozen
+    datapoint's lag is as low as the replica got: the same rule serves both.
+    Negative datapoints (replication not running) are left out.
     """
     points = [(s.at + timedelta(seconds=SAMPLE_TOLERANCE_SECONDS), s.seconds) for s in samples if s.seconds >= 0]
-    if not points:
+    if len(points) < 2:
         return None
     through = [at - timedelta(seconds=lag) for at, lag in points]
     frozen_at = through[-1]
     start = len(points) - 1
     while start > 0 and abs((through[start - 1] - frozen_at).total_seconds()) <= FROZEN_TOLERANCE_SECONDS:
         start -= 1
-    frozen_since = points[start][0]
-    if (now - frozen_since).total_seconds() < at_least:
+    if start == len(points) - 1:
         return None
-    return ReplayStop(frozen_at, points[start][1], frozen_since)
+    return ReplayStop(frozen_at, points[start][1], points[start][0])
 
 
 def data_loss_window(
@@ -347,10 +360,13 @@ def data_loss_window(
 ) -> Reading:
     """The data-loss window of promoting the replica now, from the DR region's metrics alone (emergency).
 
-    If the replica stopped replaying longer ago than its source's idle replay
-    cycle, the source is gone: the window is the lag just before that, not the
-    time since. Otherwise the source still feeds it and the window is the lowest
-    recent lag. `value` is the window in seconds.
+    If replay has stopped, the window is the lag at the first frozen datapoint,
+    however recently it stopped (an idle source's pause gives its low point, an
+    outage the lag the replica had then); if it still replays, the latest lag.
+    Never the lowest of a window: a replica that fell behind just before the
+    outage would pass. ReplicaLag -1 (replication not running) as the latest
+    datapoint leaves the window unknown (catalogue:
+    rds.replica-lag-minus-one-replication-stopped). `value` is the window in seconds.
     """
 
     def measure() -> Reading:
@@ -360,20 +376,36 @@ def data_loss_window(
         if not samples:
             detail = f"no ReplicaLag datapoints in the last {look_back}: the data-loss window is unknown"
             return Reading("data-loss-window", region, identifier, Status.UNKNOWN, None, "s", detail, facts)
-        stop = replay_stop(samples, now=now, at_least=replay_interval_seconds + SAMPLE_TOLERANCE_SECONDS)
-        if stop is not None:
-            window = stop.window_seconds
-            facts.update(replayedThrough=stop.replayed_through, frozenSince=stop.frozen_since)
+        if samples[-1].seconds < 0:
+            first = len(samples) - 1
+            while first > 0 and samples[first - 1].seconds < 0:
+                first -= 1
             detail = (
-                f"no replay since {stop.frozen_since.isoformat()} (the source stopped; last replayed commit of "
-                f"{stop.replayed_through.isoformat()}); ReplicaLag then was {window:g}s: writes of at most the last "
+                f"ReplicaLag is -1 since {samples[first].at.isoformat()}: replication is not running, so what the "
+                f"replica lacks is unknown (RPO {rpo_seconds}s)"
+            )
+            return Reading("data-loss-window", region, identifier, Status.UNKNOWN, None, "s", detail, facts)
+        pause = replay_pause(samples)
+        if pause is not None:
+            window = pause.window_seconds
+            facts.update(replayedThrough=pause.replayed_through, frozenSince=pause.frozen_since)
+            paused = (now - pause.frozen_since).total_seconds()
+            cause = (
+                "the source stopped"
+                if paused >= replay_interval_seconds + SAMPLE_TOLERANCE_SECONDS
+                else "an idle source or an outage"
+            )
+            detail = (
+                f"no replay since {pause.frozen_since.isoformat()} ({cause}; last replayed commit of "
+                f"{pause.replayed_through.isoformat()}); ReplicaLag then was {window:g}s: writes of at most the last "
                 f"{window:g}s before the source stopped are lost (RPO {rpo_seconds}s)"
             )
         else:
-            cycle = timedelta(seconds=replay_interval_seconds + SAMPLE_TOLERANCE_SECONDS)
-            recent = [s for s in samples if s.at >= now - cycle] or samples
-            window = min(s.seconds for s in recent)
-            detail = f"the replica still replays: caught up to within {window:g}s recently (RPO {rpo_seconds}s)"
+            window = samples[-1].seconds
+            detail = (
+                f"the replica still replays: ReplicaLag {window:g}s at {samples[-1].at.isoformat()} "
+                f"(RPO {rpo_seconds}s)"
+            )
         status = Status.FAILING if window > rpo_seconds else Status.OK
         return Reading("data-loss-window", region, identifier, status, window, "s", detail, facts)
 
@@ -385,6 +417,57 @@ def replication_slot_lag_samples(
 ) -> list[LagSample]:
     """Per-minute minima of the source's `OldestReplicationSlotLag` (bytes), oldest first."""
     return _rds_samples(clients, region, source_identifier, "OldestReplicationSlotLag", "Minimum", since, until)
+
+
+def wal_retention(
+    clients: AwsClients,
+    region: str,
+    identifier: str,
+    *,
+    serves_replicas: bool,
+    warning_bytes: float,
+    window: timedelta = timedelta(minutes=15),
+    clock: Clock = SYSTEM_CLOCK,
+) -> Reading:
+    """Does a standalone instance hold WAL for a replication slot that no replica reads? `value`: slot lag bytes.
+
+    A slot keeps every WAL segment its consumer has not confirmed, until storage
+    is full. A former writer (retained, or left behind by a failover) or a
+    rolled-back writer may keep the slot of a replica that is gone: any slot lag
+    there, growing TransactionLogsDiskUsage with it, is WAL nobody will read
+    (catalogue: rds.inactive-slot-retains-wal). The serving writer's slot lag is
+    its replicas' backlog and only warns above `warning_bytes`.
+    """
+
+    def measure() -> Reading:
+        now = clock.now()
+        slot = _rds_samples(clients, region, identifier, "OldestReplicationSlotLag", "Maximum", now - window, now)
+        logs = _rds_samples(clients, region, identifier, "TransactionLogsDiskUsage", "Maximum", now - window, now)
+        facts: dict[str, Any] = {"servesReplicas": serves_replicas, "warningBytes": warning_bytes}
+        if logs:
+            facts["transactionLogsBytes"] = logs[-1].seconds
+        if not slot:
+            detail = f"no OldestReplicationSlotLag datapoint in the last {window}: no replication slot reported"
+            return Reading("wal-retention", region, identifier, Status.OK, None, "bytes", detail, facts)
+        lag = slot[-1].seconds
+        kept = f"a replication slot keeps {lag:g} bytes of WAL" + (
+            f" (transaction logs {logs[-1].seconds:g} bytes)" if logs else ""
+        )
+        if serves_replicas:
+            status = Status.WARNING if lag > warning_bytes else Status.OK
+            detail = f"{kept}: its replicas' backlog" + (f", above {warning_bytes:g}" if lag > warning_bytes else "")
+        else:
+            status = Status.WARNING if lag > 0 else Status.OK
+            detail = (
+                f"{kept} on an instance no replica reads from: it grows until storage is full; drop the slot "
+                "(SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active) or stop "
+                "the instance"
+                if lag > 0
+                else "no WAL kept for a replication slot"
+            )
+        return Reading("wal-retention", region, identifier, status, lag, "bytes", detail, facts)
+
+    return _guarded("wal-retention", region, identifier, region, measure)
 
 
 def point_in_time_recovery(

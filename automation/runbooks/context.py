@@ -23,6 +23,7 @@ from automation.dr_state import dr_keys
 from automation.errors import DrctlError
 from automation.evaluate import Evaluation
 from automation.runbook import TARGETS, RunContext, Step
+from automation.runbooks.stale_promotions import refresh_promoted_replicas
 from automation.stack import (
     ChangeSummary,
     ResourceStep,
@@ -145,6 +146,16 @@ class DrAws:
             clock=self.clock,
         )
 
+    def wal_retention(self, region: str, identifier: str, *, serves_replicas: bool) -> Reading:
+        return readiness.wal_retention(
+            self.clients,
+            region,
+            identifier,
+            serves_replicas=serves_replicas,
+            warning_bytes=self.settings.switch_slot_lag_threshold_bytes,
+            clock=self.clock,
+        )
+
     def target_health(self, region: str, target_group_arn: str, expected: int = 1) -> Reading:
         return readiness.target_health(self.clients, region, target_group_arn, expected=expected)
 
@@ -187,17 +198,41 @@ class DrAws:
             clock=self.clock,
         )
 
-    def fence_writer(self, region: str, parameter_group: str, writer: str, since: datetime) -> dict[str, Any]:
-        """Read-only by default, then a reboot that ends every session, then verified (catalogue:
-        rds.read-only-parameter-is-a-session-default, rds.reboot-ends-every-session).
+    def fence_writer(
+        self, region: str, parameter_group: str, writer: str, since: datetime, *, revert_if_not_fenced: bool = False
+    ) -> dict[str, Any]:
+        """Read-only by default, then a reboot that ends every session, then in sync and verified (catalogue:
+        rds.read-only-parameter-is-a-session-default, rds.reboot-ends-every-session, rds.parameter-apply-status).
 
         `since`: when fencing first started (journaled), so a resumed run neither reboots twice nor accepts a
-        restart from before the change.
+        restart from before the change. The reboot does not wait for the group to be in sync first: it starts
+        every session with the group's values, and a group waiting for a restart (pending-reboot) is only in
+        sync after it. `revert_if_not_fenced`: when RDS refuses the reboot (catalogue: rds.reboot-needs-available),
+        put writes back on (a planned switchover that stops there must not leave production read-only).
         """
         wait = {"interval_seconds": self.settings.poll_seconds, "clock": self.clock}
-        read_only = actions.set_read_only(self.clients, region, parameter_group, writer, **wait)
-        restart = actions.end_sessions(
-            self.clients, region, writer, after=since, timeout_seconds=self.settings.reboot_timeout_seconds, **wait
+        read_only = actions.set_read_only_before_reboot(self.clients, region, parameter_group, writer)
+        try:
+            restart = actions.end_sessions(
+                self.clients, region, writer, after=since, timeout_seconds=self.settings.reboot_timeout_seconds, **wait
+            )
+        except actions.RebootRefusedError as error:
+            if not revert_if_not_fenced:
+                raise
+            reverted = actions.allow_writes(self.clients, region, parameter_group, writer, **wait)
+            raise DrctlError(
+                f"{writer} in {region} was not fenced: {error}. {reverted.detail}: it takes writes again",
+                hint="nothing else changed; rerun the same command once the instance is available (the run resumes "
+                "at this step)",
+            ) from error
+        actions.wait_until_parameters_applied(
+            self.clients,
+            region,
+            parameter_group,
+            writer,
+            pending_reboot_is_applied=False,
+            timeout_seconds=self.settings.reboot_timeout_seconds,
+            **wait,
         )
         verified = actions.verify_fence(
             self.clients, region, parameter_group, writer, in_sync_at=since, now=self.clock.now()
@@ -283,6 +318,11 @@ class DrAws:
         with reaching(region):
             account = actions.account_id(self.clients, region)
         return actions.find_batch_job(self.clients, region, account=account, description=description)
+
+    def describe_batch_job(self, region: str, job_id: str) -> dict[str, Any]:
+        with reaching(region):
+            account = actions.account_id(self.clients, region)
+            return self.clients.client("s3control", region).describe_job(AccountId=account, JobId=job_id)["Job"]
 
     def wait_for_batch_job(self, region: str, job_id: str) -> dict[str, Any]:
         return actions.wait_for_batch_job(
@@ -429,7 +469,9 @@ class DrContext:
         so a timeout, Ctrl-C or a CI cancellation stops whichever is running and
         nothing new starts once the step is cancelled (automation.cancellation).
         Before the update: a pending create within its scope refuses it (the
-        engine drops pending updates and deletes by itself); what the engine would
+        engine drops pending updates and deletes by itself); an instance the update
+        would promote that AWS already shows promoted (an interrupted update) is
+        refreshed first (automation.runbooks.stale_promotions); what the engine would
         refresh whatever `--refresh` says is named, and refused in a region the
         run treats as down; a preview of exactly the same scope (targets and
         exclusions) must pass the policy pack (the adapter runs it with every
@@ -442,6 +484,7 @@ class DrContext:
         self.check_refresh_before_update(run, targets, exclude)
         preview = self.stack.preview(targets, exclude=exclude)
         changed = gate_preview(preview, exclude)
+        refresh_promoted_replicas(self.stack, self.aws.describe_database, changed, run.log)
         required = provider_update_timeout(changed)
         if required:
             run.require_timeout(required[0], required[1])

@@ -29,10 +29,10 @@ would be thrown away): the run stops and rerunning the switch finishes it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from automation.aws.actions import batch_job_problem, batch_job_token
 from automation.aws.clients import RegionUnreachableError
 from automation.aws.readiness import Status
 from automation.errors import DrctlError
@@ -72,7 +72,7 @@ from components.config import DrState, PlatformConfig, parse_config
 from components.naming import (
     cache_group_id,
     db_identifier,
-    db_parameter_group_name,
+    parameter_group_of,
 )
 
 PREPARE = "failback-prepare"
@@ -176,13 +176,17 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
         # catalogue: s3.live-replication-skips-existing-objects
         outputs = ctx.stack.outputs()
         description = batch_job_description(ctx, dr_db)
-        job_id = run.measurement(BATCH_JOB) or ctx.aws.start_batch_replication(
-            dr,
-            output(outputs, "buckets", dr, "arn"),
-            output(outputs, "replication", "batchRoleArn"),
-            hashlib.sha256(description.encode()).hexdigest()[:32],
-            description,
-        )
+        job_id = recorded = run.measurement(BATCH_JOB)
+        # A recorded job that failed, was cancelled or left failed tasks is replaced by a new one: S3 would
+        # answer its token with the same job (catalogue: s3.batch-job-token-is-idempotent).
+        if recorded is None or batch_job_problem(ctx.aws.describe_batch_job(dr, recorded)) is not None:
+            job_id = ctx.aws.start_batch_replication(
+                dr,
+                output(outputs, "buckets", dr, "arn"),
+                output(outputs, "replication", "batchRoleArn"),
+                batch_job_token(description, replaces=recorded),
+                description,
+            )
         run.record(BATCH_JOB, job_id)
         job = ctx.aws.wait_for_batch_job(dr, job_id)
         progress = job.get("ProgressSummary", {})
@@ -290,7 +294,7 @@ def switch_runbook(ctx: DrContext) -> Runbook:
 
     def allow_writes_on_primary_parameters(run: RunContext) -> dict[str, Any]:
         # The former writer's fence set read-only here; the replica ignores it, the promoted writer would not.
-        outcome = ctx.aws.allow_writes(primary, db_parameter_group_name(cfg, "primary"), primary_db)
+        outcome = ctx.aws.allow_writes(primary, parameter_group_of(primary_db), primary_db)
         return {"changed": outcome.changed, "detail": outcome.detail}
 
     def wait_until_close(run: RunContext) -> dict[str, Any]:
@@ -387,6 +391,12 @@ def switch_runbook(ctx: DrContext) -> Runbook:
                 f"S3 Batch Replication job {job['JobId']} is {job['Status']}: wait until it completed (rerun "
                 "`drctl failback prepare` to wait for it)"
             )
+        problem = batch_job_problem(job)
+        if problem is not None:
+            raise CheckFailedError(
+                f"S3 Batch Replication job {job['JobId']}: {problem}; rerun `drctl failback prepare` (a new job "
+                "replicates what is still unreplicated)"
+            )
         return f"S3 Batch Replication job {job['JobId']} complete"
 
     items = (
@@ -411,7 +421,7 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             ctx,
             READ_ONLY_STEP,
             dr,
-            db_parameter_group_name(cfg, "dr"),
+            parameter_group_of(dr_writer),
             dr_writer,
             description=f"read-only window: default_transaction_read_only on {dr_writer} ({dr}), reboot, verify",
         ),
@@ -549,7 +559,7 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
             role = ctx.aws.database_role(primary, primary_db, "writer")
             if role.value != "writer":
                 return {"fenced": False, "detail": f"{primary_db} was never promoted ({role.detail}): nothing to fence"}
-            group = db_parameter_group_name(cfg, "primary")
+            group = parameter_group_of(primary_db)
             fenced = ctx.aws.fence_writer(primary, group, primary_db, parse_iso(started))
         except RegionUnreachableError as error:
             warn(run, f"could not fence {primary_db}: {error}; the traffic fence keeps users away from it")
@@ -567,7 +577,7 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
         return {"globalDatastore": global_id, "changed": outcome.changed}
 
     def writes_back_on_dr(run: RunContext) -> dict[str, Any]:
-        outcome = ctx.aws.allow_writes(dr, db_parameter_group_name(cfg, "dr"), dr_writer)
+        outcome = ctx.aws.allow_writes(dr, parameter_group_of(dr_writer), dr_writer)
         return {"writer": dr_writer, "changed": outcome.changed}
 
     def write_config(run: RunContext) -> dict[str, Any]:

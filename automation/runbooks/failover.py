@@ -58,8 +58,8 @@ from components.naming import (
     cache_group_id,
     cluster_name,
     db_identifier,
-    db_parameter_group_name,
     node_group_name,
+    parameter_group_of,
 )
 
 RUNBOOK = "failover"
@@ -330,7 +330,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             ctx,
             "fence_primary_writer",
             primary,
-            db_parameter_group_name(cfg, "primary"),
+            parameter_group_of(primary_db),
             primary_db,
             description=f"default_transaction_read_only on {primary_db} ({primary}), reboot to end every session, "
             "verify",

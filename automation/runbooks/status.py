@@ -19,7 +19,7 @@ from automation.errors import DrctlError
 from automation.journal import iso
 from automation.runbooks.context import DrContext
 from components.config import DrState, PlatformConfig
-from components.naming import cluster_name, db_identifier, db_parameter_group_name, node_group_name
+from components.naming import cluster_name, db_identifier, node_group_name, parameter_group_of
 
 NOT_READY = (Status.FAILING, Status.UNREACHABLE)
 FENCE_LOOK_BACK = timedelta(days=14)
@@ -69,6 +69,7 @@ def planned_readings(ctx: DrContext, cfg: PlatformConfig, outputs: Mapping[str, 
         elif entry.get("role") == "writer":
             readers.append(lambda r=region, e=entry: aws.database_role(r, e["identifier"], "writer"))
             readers.append(lambda r=region, e=entry: aws.point_in_time_recovery(r, e["identifier"], cfg))
+        readers += wal_retention_readers(ctx, region, entry)
     for region, check_id in ((outputs.get("dns") or {}).get("healthChecks") or {}).items():
         readers.append(lambda r=region, c=check_id: aws.health_check(r, c))
     for region, vault in (outputs.get("backupVaults") or {}).items():
@@ -90,6 +91,19 @@ def planned_readings(ctx: DrContext, cfg: PlatformConfig, outputs: Mapping[str, 
     return readers
 
 
+def wal_retention_readers(ctx: DrContext, region: str, entry: Mapping[str, Any]) -> list[Callable[[], Reading]]:
+    """The region's standalone instances: the serving writer, a former writer left behind (`detached`), and
+    the retained generations, each of which may keep WAL for a slot no replica reads
+    (catalogue: rds.inactive-slot-retains-wal)."""
+    former = [*([entry["identifier"]] if entry.get("role") == "detached" else []), *(entry.get("retained") or [])]
+    readers: list[Callable[[], Reading]] = [
+        lambda i=identifier: ctx.aws.wal_retention(region, i, serves_replicas=False) for identifier in former
+    ]
+    if entry.get("role") == "writer":
+        readers.append(lambda: ctx.aws.wal_retention(region, entry["identifier"], serves_replicas=True))
+    return readers
+
+
 def _traffic_fence(ctx: DrContext, cfg: PlatformConfig, fence: Mapping[str, Any]) -> Reading:
     """Raised exactly while the DR region serves (failed-over, resyncing); lowered in steady state."""
     reading = ctx.aws.traffic_fence(fence)
@@ -107,7 +121,7 @@ def former_writer_fence(ctx: DrContext, cfg: PlatformConfig) -> Reading:
     """After a failover, the former writer must not take writes: loudly FAILING while it answers unfenced."""
     primary = cfg.primary_region
     former = db_identifier(cfg, "primary", cfg.regions["primary"].db_generation)
-    group = db_parameter_group_name(cfg, "primary")
+    group = parameter_group_of(former)
     check = "former-writer-fence"
     fix = f"run `drctl failback prepare --stack {ctx.stack.fully_qualified_name}` (its first steps fence it)"
     role = ctx.aws.database_role(primary, former, "writer")

@@ -15,7 +15,7 @@ from automation.runbooks.context import FOLLOW_UPS, WARNINGS, DrContext, output
 from automation.timings import Op, latency
 from automation.transitions import transition_config
 from components.config import DrState, NodeGroupSize, PlatformConfig
-from components.naming import cluster_name, db_parameter_group_name, node_group_name
+from components.naming import cluster_name, node_group_name, parameter_group_of
 
 WRITES_STOPPED_AT = "writes_stopped_at"
 """When the write fence was verified: nothing the application writes commits after it."""
@@ -203,7 +203,14 @@ def scale_compute_step(ctx: DrContext, cfg: PlatformConfig, role: str) -> Step:
 
 
 def fence_writer_step(
-    ctx: DrContext, name: str, region: str, parameter_group: str, writer: str, *, description: str
+    ctx: DrContext,
+    name: str,
+    region: str,
+    parameter_group: str,
+    writer: str,
+    *,
+    description: str,
+    revert_if_not_fenced: bool = True,
 ) -> Step:
     """A write fence that holds, verified: read-only by default, every session ended by a reboot.
 
@@ -212,14 +219,21 @@ def fence_writer_step(
 
     Records `writes_stopped_at` (when the fence was verified) for the final sync.
     The first attempt's start is journaled, so a resumed run neither reboots twice
-    nor accepts a restart from before the change.
+    nor accepts a restart from before the change. A refused reboot puts writes
+    back on unless `revert_if_not_fenced` is False (a former writer stays read-only).
     """
     started_key = f"{name}_started_at"
 
     def fence(run: RunContext) -> dict[str, Any]:
         if run.measurement(started_key) is None:
             run.record(started_key, iso(ctx.clock.now()))
-        result = ctx.aws.fence_writer(region, parameter_group, writer, parse_iso(run.measurement(started_key)))
+        result = ctx.aws.fence_writer(
+            region,
+            parameter_group,
+            writer,
+            parse_iso(run.measurement(started_key)),
+            revert_if_not_fenced=revert_if_not_fenced,
+        )
         run.record(WRITES_STOPPED_AT, iso(ctx.clock.now()))
         return result
 
@@ -280,9 +294,11 @@ def former_region_steps(ctx: DrContext, cfg: PlatformConfig, former_writer: str)
         ctx,
         "fence_former_writer",
         primary,
-        db_parameter_group_name(cfg, "primary"),
+        parameter_group_of(former_writer),
         former_writer,
         description=f"read-only and every session ended on the former writer {former_writer} ({primary})",
+        # Nothing must write there: a read-only default, even without the reboot, is better than none.
+        revert_if_not_fenced=False,
     )
 
     def scale_to_zero(run: RunContext) -> dict[str, Any]:
@@ -307,7 +323,7 @@ def allow_writes_step(ctx: DrContext, cfg: PlatformConfig, role: str, writer: st
     """
 
     def allow(run: RunContext) -> dict[str, Any]:
-        outcome = ctx.aws.allow_writes(cfg.region_of(role), db_parameter_group_name(cfg, role), writer)
+        outcome = ctx.aws.allow_writes(cfg.region_of(role), parameter_group_of(writer), writer)
         return {"changed": outcome.changed}
 
     return ctx.step(f"allow_writes_on_{role}_parameter_group", allow, description=description)

@@ -51,7 +51,7 @@ from automation.sandbox.metrics import Publisher, Series
 from automation.sandbox.objects import WRITTEN_AT_METADATA, ObjectReplication
 from automation.sandbox.server import DUMMY_CREDENTIALS, MotoSandboxServer
 from automation.sandbox.simulated import SIMULATED, SimulatedAws
-from automation.sandbox.stack import SandboxStack
+from automation.sandbox.stack import SandboxStack, SimulatedCrash
 from automation.sandbox.traffic import RecordSet, Timeline, TrafficModel
 from automation.stack import namespaced
 from automation.stack_standin import StandInStack
@@ -77,10 +77,6 @@ class Scenario(StrEnum):
     CRASH_RESUME = "crash-resume"
     FAILBACK_ROLLBACK = "failback-rollback"
     SWITCH_TIMEOUT = "switch-timeout"
-
-
-class SimulatedCrash(BaseException):
-    """The runner dies mid-step (crash-resume). A BaseException, so the engine journals it and lets it through."""
 
 
 def load_balancer_dimension(cfg: Any, region: str) -> str:
@@ -412,6 +408,7 @@ class Sandbox:
                         "Status": job.status_at(now),
                         "CreationTime": job.created_at,
                         "Operation": "S3ReplicateObject",
+                        "ProgressSummary": job.progress(now),
                     }
                     for job in self.objects.jobs.values()
                     if job.created_at <= now
@@ -422,7 +419,6 @@ class Sandbox:
             if job is None:
                 raise ClientError({"Error": {"Code": "NotFoundException", "Message": "no such job"}}, operation)
             status = job.status_at(now)
-            done = status == "Complete"
             return {
                 "Job": {
                     "JobId": job.job_id,
@@ -432,11 +428,8 @@ class Sandbox:
                     "FailureReasons": [{"FailureCode": "ManifestGenerationFailed", "FailureReason": job.failure}]
                     if job.failure and status == "Failed"
                     else [],
-                    "ProgressSummary": {
-                        "TotalNumberOfTasks": len(job.selected),
-                        "NumberOfTasksSucceeded": len(job.selected) if done else 0,
-                        "NumberOfTasksFailed": 0,
-                    },
+                    "ProgressSummary": job.progress(now),
+                    "Report": job.report,
                 }
             }
         generator = params["ManifestGenerator"]["S3JobManifestGenerator"]
@@ -450,6 +443,7 @@ class Sandbox:
             params["RoleArn"],
             failure,
             now,
+            report=dict(params.get("Report") or {}),
         )
         return {"JobId": job.job_id}
 

@@ -40,7 +40,9 @@ SIMULATED = (
     "time is modelled from automation/timings.py durations (documented or estimated, see each charge's source), "
     "not measured",
     "RDS promotion, reboot, parameter changes and snapshots: moto completes them at once; the sandbox reports "
-    "modifying/rebooting/applying/creating until their modelled duration has passed",
+    "modifying/rebooting/applying/creating until their modelled duration has passed; a static parameter change "
+    "leaves the group pending-reboot until the instance restarts (reboot or promotion); a reboot is refused unless "
+    "the instance is available",
     "instant in moto and not modelled: cross-region snapshot copies, KMS, IAM, SNS, zone and record creation "
     "(record changes are charged the provider's INSYNC wait), cluster and replication-group creation",
     "RDS promote_read_replica: moto's instance corrected to a standalone writer when the promotion completes",
@@ -134,6 +136,14 @@ class RdsModel:
     reboots: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
     applying: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
     """Parameter group -> (requested, in sync) of each change."""
+    static_changes: dict[str, datetime] = field(default_factory=dict)
+    """Parameter group -> its last static change (ApplyMethod=pending-reboot): pending until an instance restarts."""
+    restarts: dict[str, list[datetime]] = field(default_factory=dict)
+    """Identifier -> when it came back from a reboot or a promotion: both apply static changes."""
+    broken_groups: set[str] = field(default_factory=set)
+    """Parameter groups in an invalid state (failed-to-apply), set by a test or a drill fault."""
+    holds: dict[str, list[tuple[datetime, datetime, str]]] = field(default_factory=dict)
+    """Identifier -> (from, until, status) of RDS's own work (backing-up, maintenance...), set by a fault."""
     snapshots: dict[str, datetime] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -143,10 +153,18 @@ class RdsModel:
             return "modifying"
         if any(start <= at < end for start, end in self.reboots.get(identifier, [])):
             return "rebooting"
-        return None
+        return next((held for start, end, held in self.holds.get(identifier, []) if start <= at < end), None)
 
-    def apply_status(self, group: str, at: datetime) -> str | None:
-        return "applying" if any(start <= at < end for start, end in self.applying.get(group, [])) else None
+    def apply_status(self, group: str, identifier: str, at: datetime) -> str:
+        """catalogue: rds.parameter-apply-status"""
+        if group in self.broken_groups:
+            return "failed-to-apply"
+        if any(start <= at < end for start, end in self.applying.get(group, [])):
+            return "applying"
+        changed = self.static_changes.get(group)
+        if changed is not None and not any(changed < back <= at for back in self.restarts.get(identifier, [])):
+            return "pending-reboot"
+        return "in-sync"
 
 
 # --- ElastiCache Global Datastore ------------------------------------------------
@@ -271,7 +289,21 @@ class SimulatedAws:
                 raise client_error(
                     operation, "InvalidParameterValue", catalogue.refusal("rds.replica-source-managed-password", source)
                 )
+        if (service, operation) == ("rds", "PromoteReadReplica"):
+            # catalogue: rds.promote-needs-a-replica
+            identifier = params["DBInstanceIdentifier"]
+            instance = moto_instance(region, identifier)
+            busy = self.rds.status(identifier, now)
+            if instance is not None and not instance.source_db_instance_identifier:
+                raise client_error(
+                    operation, "InvalidDBInstanceState", f"DB Instance {identifier} is not a read replica."
+                )
+            if busy is not None:
+                raise client_error(
+                    operation, "InvalidDBInstanceState", f"DB instance {identifier} cannot be promoted while {busy}"
+                )
         if (service, operation) == ("rds", "RebootDBInstance"):
+            # catalogue: rds.reboot-needs-available
             status = self.rds.status(params["DBInstanceIdentifier"], now)
             if status is not None:
                 raise client_error(
@@ -371,10 +403,13 @@ class SimulatedAws:
         identifier = params["DBInstanceIdentifier"]
         instance = moto_instance(region, identifier)
         if instance is None or not instance.source_db_instance_identifier:
-            return  # it was no replica: AWS would refuse and moto changed nothing
+            return  # refused before the call (`_refuse`): nothing to model
         # catalogue: rds.promotion-is-asynchronous
+        due = now + timedelta(seconds=latency(Op.RDS_PROMOTE_REPLICA))
         with self._lock:
-            self.rds.promotions[identifier] = (region, now + timedelta(seconds=latency(Op.RDS_PROMOTE_REPLICA)))
+            self.rds.promotions[identifier] = (region, due)
+            # catalogue: rds.promotion-restarts-the-instance
+            self.rds.restarts.setdefault(identifier, []).append(due)
         self._on_promoted(region, identifier, now)
 
     def _parameters_changed(self, region: str, params: Params, parsed: Parsed, now: datetime) -> None:
@@ -383,6 +418,9 @@ class SimulatedAws:
         applied = now + timedelta(seconds=latency(Op.RDS_READ_ONLY_SWITCH))
         with self._lock:
             self.rds.applying.setdefault(group, []).append((now, applied))
+            # catalogue: rds.parameter-apply-status (a static parameter waits for a restart)
+            if any(p.get("ApplyMethod") == "pending-reboot" for p in params.get("Parameters", [])):
+                self.rds.static_changes[group] = now
         for parameter in params.get("Parameters", []):
             if parameter.get("ParameterName") == READ_ONLY_PARAMETER:
                 read_only = str(parameter.get("ParameterValue", "0")).lower() in ("1", "on", "true")
@@ -394,6 +432,7 @@ class SimulatedAws:
         end = now + timedelta(seconds=latency(Op.RDS_REBOOT))
         with self._lock:
             self.rds.reboots.setdefault(identifier, []).append((now, end))
+            self.rds.restarts.setdefault(identifier, []).append(end)
             self.rds.events.append(
                 {
                     "SourceIdentifier": identifier,
@@ -424,8 +463,9 @@ class SimulatedAws:
                 if status:
                     instance["DBInstanceStatus"] = status
                 for group in instance.get("DBParameterGroups", []):
-                    applying = self.rds.apply_status(group["DBParameterGroupName"], now)
-                    group["ParameterApplyStatus"] = applying or "in-sync"
+                    group["ParameterApplyStatus"] = self.rds.apply_status(
+                        group["DBParameterGroupName"], instance["DBInstanceIdentifier"], now
+                    )
 
     def _describe_snapshots(self, region: str, params: Params, parsed: Parsed, now: datetime) -> None:
         with self._lock:

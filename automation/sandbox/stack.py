@@ -22,16 +22,31 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from automation.errors import DrctlError
 from automation.sandbox.apply import AppliedChange, MotoApplier
 from automation.sandbox.clock import LatencyClock
-from automation.stack import ChangeSummary, OutputCallback, PendingOperation, PendingOperationsReport, UpdateResult
+from automation.stack import (
+    RDS_INSTANCE_TYPE,
+    ChangeSummary,
+    OutputCallback,
+    PendingOperation,
+    PendingOperationsReport,
+    RecordedReplica,
+    UpdateResult,
+)
 from automation.stack_standin import StandInStack
 from automation.timings import Op
 
 OutputsRewriter = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+class SimulatedCrash(BaseException):
+    """The runner dies mid-step (crash-resume), or mid-update. A BaseException, so the engine journals it and
+    lets it through."""
+
 
 HOLD_REAL_PAUSE_SECONDS = 0.002
 """Real seconds a held update pauses per modelled minute, so a watchdog can see it still running at scale 0."""
@@ -55,6 +70,7 @@ class SandboxStack:
         self._hold_seconds = 0.0
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
+        self._kill_after_promotion = False
 
     def hold_next_update(self, seconds: float) -> None:
         with self._lock:
@@ -100,6 +116,32 @@ class SandboxStack:
 
     def resolve_pending_creates(self, imports: Mapping[str, str] | None = None) -> PendingOperationsReport:
         return self.standin.resolve_pending_creates(imports)
+
+    def replicas_in_state(self) -> dict[str, RecordedReplica]:
+        return self.standin.replicas_in_state()
+
+    def refresh(self, targets: Sequence[str], *, on_output: OutputCallback | None = None, message: str) -> None:
+        """Read each targeted RDS instance in moto: one that is no longer a replica loses `replicateSourceDb` in
+        the state, as the provider's read records it (catalogue: pulumi-aws.promotion-follows-the-recorded-source).
+        """
+        self.clock.charge(Op.STACK_UPDATE_OVERHEAD)
+        for urn in targets:
+            resource = self.standin.state.get(urn)
+            if resource is None or resource.type != RDS_INSTANCE_TYPE:
+                continue
+            rds = self.applier.client("rds", resource)
+            live = rds.describe_db_instances(DBInstanceIdentifier=resource.inputs["identifier"])["DBInstances"][0]
+            if not live.get("ReadReplicaSourceDBInstanceIdentifier"):
+                inputs = {k: v for k, v in resource.inputs.items() if k != "replicateSourceDb"}
+                self.standin.state[urn] = replace(resource, inputs=inputs)
+            if on_output is not None:
+                on_output(f"  sandbox: refreshed {urn}")
+
+    def kill_next_update_after_promotion(self) -> None:
+        """The runner dies while the next update runs, right after RDS accepted a promotion: the state keeps
+        the replica's record and a pending update, as a killed `pulumi up` leaves them."""
+        with self._lock:
+            self._kill_after_promotion = True
 
     def up(
         self,
@@ -161,6 +203,13 @@ class SandboxStack:
             self.applied.append(change)
             if on_output is not None:
                 on_output(f"  sandbox: {change.op} {change.type} {change.detail}")
+            if self._kill_after_promotion and change.detail.startswith("promoted"):
+                self._kill_after_promotion = False
+                self._forget(changed[index:], before)
+                self.standin.pending.append(PendingOperation(step.urn, "updating", step.type))
+                raise SimulatedCrash(
+                    f"the runner died during the update of {self.fully_qualified_name}: {change.detail}"
+                )
         if targets is None or self.standin.root_urn in targets:
             self._outputs = self._rewrite_outputs(result.outputs)
         return UpdateResult(summary=result.summary, outputs=self.outputs())

@@ -601,6 +601,7 @@ def refresh_command(stack: str, flags: dict[str, Any], record: dict[str, Any]) -
             for resource in state["deployment"].get("resources", [])
             if not record["targets"] or resource["urn"] in record["targets"]
         ]
+        state.setdefault("history", []).insert(0, {**_history(flags, []), "kind": "refresh"})
         save_stack(stack, state)
         print(f"Refreshing ({stack.rsplit('/', 1)[-1]})", flush=True)
         return 0
@@ -645,7 +646,10 @@ def _exported(deployment: dict[str, Any], show_secrets: bool) -> dict[str, Any]:
     """The state as `stack export` prints it: secrets decrypted only with --show-secrets."""
     ciphertext = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:AAAA"}
     secret = PLAINTEXT_SECRET if show_secrets else ciphertext
-    resources = [{**resource, "outputs": {"password": secret}} for resource in deployment.get("resources", [])]
+    resources = [
+        {**resource, "outputs": {**resource.get("outputs", {}), "password": secret}}
+        for resource in deployment.get("resources", [])
+    ]
     return {"version": 3, "deployment": {**deployment, "resources": resources}}
 
 
