@@ -25,10 +25,11 @@ from automation.evaluate import Evaluation
 from automation.runbook import TARGETS, RunContext, Step
 from automation.stack import ChangeSummary, ResourceStep, StackAdapter, UpdateResult, namespaced, short_stack_name
 from automation.stack_standin import cached_evaluation
+from automation.timings import Op, latency
 from components.config import NodeGroupSize, PlatformConfig, parse_config
 
 # catalogue: rds.idle-source-replays-every-few-minutes
-REPLAY_INTERVAL_SECONDS = 300.0
+REPLAY_INTERVAL_SECONDS = latency(Op.RDS_IDLE_REPLAY_INTERVAL)
 """How long an idle RDS PostgreSQL source may go without a replayed commit (RDS's own periodic activity)."""
 WARNINGS = "warnings"
 FOLLOW_UPS = "follow_ups"
@@ -412,6 +413,7 @@ class DrContext:
         *,
         exclude: Sequence[str] | None = None,
         message: str,
+        preview: ChangeSummary | None = None,
     ) -> UpdateResult:
         """A stack update behind the gates CI passes, that a step timeout can stop.
 
@@ -420,12 +422,12 @@ class DrContext:
         policy pack (the adapter runs it with every preview) and the
         stateful-resource guard. The step's timeout is raised to the provider
         timeouts of what the update changes, and a timeout cancels the update
-        (the engine waits until it has stopped).
+        (the engine waits until it has stopped). `preview`: the one `preview_update`
+        took of the same targets earlier in this run (a step of its own, so that it
+        runs while the update waits for something else); taken here when None.
         """
-        self.resolve_pending_operations(run)
-        if targets is not None:
-            run.record(TARGETS, list(targets))
-        preview = self.stack.preview(targets)
+        if preview is None:
+            preview = self.preview_update(run, targets)
         changed = gate_preview(preview, exclude)
         required = provider_update_timeout(changed)
         if required:
@@ -437,6 +439,13 @@ class DrContext:
             stop()
         run.log(f"update: {result.summary.describe()}")
         return result
+
+    def preview_update(self, run: RunContext, targets: Sequence[str] | None) -> ChangeSummary:
+        """The preview an update is gated on; pending operations are resolved first."""
+        self.resolve_pending_operations(run)
+        if targets is not None:
+            run.record(TARGETS, list(targets))
+        return self.stack.preview(targets)
 
     def resolve_pending_operations(self, run: RunContext) -> None:
         """Clear pending updates and deletes; refuse pending creates, whose resource may exist unrecorded.
