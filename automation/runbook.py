@@ -50,6 +50,9 @@ from automation.journal import (
     parse_iso,
 )
 
+SIMULATED_WATCH_SECONDS = 0.005
+"""How often, in real seconds, a simulation's watchdog reads the run's clock."""
+
 # Measurement keys the report knows about (others are reported as they are).
 DATA_LOSS_WINDOW = "data_loss_window_seconds"
 TARGETS = "targets"
@@ -309,7 +312,7 @@ class RunbookEngine:
         self.stop_wait_seconds = stop_wait_seconds
         """After a timeout stopped a step's work, how long to wait for the step to return."""
         self.timeout_scale = timeout_scale
-        """Real seconds the watchdog allows per second of step timeout: the sandbox passes its clock's scale."""
+        """Real seconds the wall-clock watchdog allows per second of step timeout (a simulation watches its clock)."""
         self.lock = StackLock(store, stack, self.clock, stale_after_seconds=heartbeat_seconds * STALE_AFTER_HEARTBEATS)
         self.journal = Journal(store)
         self._measurements_lock = threading.Lock()
@@ -616,7 +619,17 @@ class RunbookEngine:
             raise error
 
     def _wait_for_step(self, context: RunContext, finished: threading.Event) -> bool:
-        """Wait on the wall clock until the step finishes or its (possibly raised) timeout passes."""
+        """Wait until the step finishes or its (possibly raised) timeout passes.
+
+        On the wall clock; in a simulation on the run's clock, whose modelled time real time does not follow
+        (the sandbox's AWS answers in milliseconds what takes AWS minutes): the step is late once the clock
+        stands past its deadline.
+        """
+        if self.simulation:
+            while not finished.wait(SIMULATED_WATCH_SECONDS):
+                if context.deadline is not None and self.clock.now() > context.deadline:
+                    return False
+            return True
         began = time.monotonic()
         while True:
             allowed = record_timeout(context) * self.timeout_scale
