@@ -5,10 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ENGINE := .engine/bin
 ENGINE_MODULE := tools/pulumi-engine
+POLICY_VENV := policy/venv
+POLICY_STAMP := $(POLICY_VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean engine
+.PHONY: install demo test lint bench clean engine policy-venv
 
-install: $(STAMP)
+install: $(STAMP) $(POLICY_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,18 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+## policy-venv: the policy pack's own virtualenv. `pulumi preview/up --policy-pack policy` (CI's and drctl's)
+## never install it and hang without it (catalogue: pulumi-cli.policy-pack-needs-its-virtualenv); CI builds
+## it from policy/requirements.lock (.github/actions/setup).
+policy-venv: $(POLICY_STAMP)
+
+$(POLICY_STAMP): policy/requirements.txt
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install --quiet --upgrade pip
+	$(POLICY_VENV)/bin/pip install --quiet -r policy/requirements.txt
+	$(POLICY_VENV)/bin/python -c 'import pulumi_policy'
+	touch $@
 
 ## demo: the main job, offline (no AWS account, no Pulumi CLI): a sandbox region-failure drill and its report
 demo: $(STAMP)
@@ -42,4 +56,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) out .drctl .engine
+	rm -rf $(VENV) $(POLICY_VENV) out .drctl .engine

@@ -16,6 +16,8 @@ from components.config import ROLES, load_config
 from components.database import Database
 from components.encryption import RegionalKey, RegionalKeyArgs
 from components.fault_injection import FaultInjection
+from components.heartbeat import ReplicationHeartbeat
+from components.load_balancer_controller import LoadBalancerController
 from components.monitoring import Monitoring
 from components.naming import (
     cache_auth_secret_name,
@@ -30,13 +32,15 @@ from components.naming import (
     target_group_name,
 )
 from components.network import Network
-from components.providers import regional_providers
+from components.providers import global_provider, regional_providers
 from components.restore_testing import RestoreTesting
 from components.storage import Storage
 from components.traffic import DnsFailover, EntryPoint, HostedZone
 
 cfg = load_config()
 providers = regional_providers(cfg)
+# IAM and Route53 are global: declared through the DR region's provider, which a failover counts on.
+iam_provider = global_provider(providers)
 # The other account a vault's recovery points are copied to shares the key of that vault's region.
 copy_out_of_account = cross_account_copy_role(cfg)
 
@@ -51,7 +55,7 @@ for role in ROLES:
         {
             "region": region,
             "cidr": cfg.regions[role].vpc_cidr,
-            "availability_zones": cfg.regions[role].availability_zones,
+            "availability_zone_ids": cfg.regions[role].availability_zone_ids,
             "name_prefix": physical_name(cfg, region, "net"),
         },
         in_region,
@@ -81,8 +85,9 @@ for role in ROLES:
             "instance_types": cfg.node_instance_types,
             "size": node_group_size(cfg, role),
             "admin_principal_arns": cfg.eks_admin_principal_arns,
-            "log_retention_days": cfg.logs_retention_days,
+            "log_retention_days": cfg.log_group_retention_days,
             "account_id": networks[role].vpc.owner_id,
+            "global_provider": iam_provider,
         },
         in_region,
     )
@@ -138,18 +143,17 @@ restore_tests = {
             "vpc_id": networks[role].vpc_id,
             "subnet_ids": networks[role].app_subnet_ids,
             "database_security_group_id": networks[role].database_security_group.id,
+            "global_provider": iam_provider,
         },
         pulumi.ResourceOptions(provider=providers[role]),
     )
     for role in ROLES
 }
 
-# Route53 is global; its zone, checks and records use the DR provider, the one
-# a failover out of the primary region can count on.
 zone = HostedZone(
     "dns",
     {"zone_name": cfg.zone_name, "zone_id": cfg.zone_id, "create": cfg.create_zone},
-    pulumi.ResourceOptions(provider=providers["dr"]),
+    pulumi.ResourceOptions(provider=iam_provider),
 )
 entry_points = {
     role: EntryPoint(
@@ -165,11 +169,46 @@ entry_points = {
             "target_group_name": target_group_name(cfg, role),
             "health_check_path": cfg.health_check_path,
             "validate_certificate": cfg.certificates_validated,
+            "global_provider": iam_provider,
         },
         pulumi.ResourceOptions(provider=providers[role]),
     )
     for role in ROLES
 }
+# A row written to the writer every 30 s, so an idle database's replica lag stays far below the RPO and the
+# lag alarms page only when replication is behind. Each cluster writes to its own region's instance only
+# while that is the writer: nothing of it changes with the DR state.
+for role in ROLES:
+    ReplicationHeartbeat(
+        f"heartbeat-{role}",
+        {
+            "config": cfg,
+            "role": role,
+            "instance_address": database.addresses[role],
+            "secret_name": database.master_secret.name,
+            "key_arn": keys[role].arn,
+            "account_id": account_id,
+            "cluster_name": clusters[role].name,
+            "cluster_arn": clusters[role].arn,
+            "global_provider": iam_provider,
+        },
+        pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
+    )
+
+# The controller that registers application pods in each region's target group (TargetGroupBinding).
+for role in ROLES:
+    LoadBalancerController(
+        f"lb-controller-{role}",
+        {
+            "region": cfg.region_of(role),
+            "cluster_name": clusters[role].name,
+            "cluster_arn": clusters[role].arn,
+            "vpc_id": networks[role].vpc_id,
+            "global_provider": iam_provider,
+            "after": [clusters[role].node_group, clusters[role].pod_identity_agent],
+        },
+        pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),
+    )
 dns = DnsFailover(
     "dns-failover",
     {
@@ -185,7 +224,9 @@ dns = DnsFailover(
         "health_check_names": {role: physical_name(cfg, cfg.region_of(role), "endpoint") for role in ROLES},
         "fence_region": cfg.dr_region,
         "fence_alarm_name": physical_name(cfg, cfg.dr_region, "traffic-fence"),
+        "failover_mode": cfg.dns_failover_mode,
     },
+    # Route53's checks and records (global) and the fence's alarm (in the DR region): the DR provider.
     pulumi.ResourceOptions(provider=providers["dr"]),
 )
 
@@ -201,6 +242,7 @@ fault_injection = {
             "account_id": account_id,
             "subnet_arns": [s.arn for s in (*networks[role].app_subnets, *networks[role].data_subnets)],
             "alert_topic_arn": alerting.topics[cfg.region_of(role)].arn,
+            "global_provider": iam_provider,
         },
         pulumi.ResourceOptions(provider=providers[role]),
     )
@@ -223,6 +265,7 @@ for role in ROLES:
             "alert_topic_kms_key_arn": keys[role].arn,
             "heartbeat_topic_arn": alerting.heartbeat_topics[role].arn,
             "monitoring_nodes": clusters[role].monitoring_node_group,
+            "global_provider": iam_provider,
         },
         # Kubernetes resources go to the cluster, the roles and Pod Identity associations to its region.
         pulumi.ResourceOptions(providers=[clusters[role].kubernetes_provider, providers[role]]),

@@ -27,6 +27,7 @@ from typing import Any
 
 from automation import catalogue
 from automation.evaluate import GLOBAL, DeclaredResource, Evaluation, mock_identity
+from components.config import LOG_GROUP_RETENTION_DAYS, REPLICA_BACKUPS_MIN_POSTGRES
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 ROUTE53_ZONE = "aws:route53/zone:Zone"
@@ -45,6 +46,8 @@ RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSe
 FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+AWS_PROVIDER = "pulumi:providers:aws"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 ROUTE53_METRICS_REGION = "us-east-1"
 # Regional things a resource may only use in its own region: inputs naming them, by how the name ends
@@ -53,7 +56,9 @@ _REGIONAL_REFERENCES = (
     (("kmskeyid", "kmskeyarn", "kmsmasterkeyid", "keyarn"), "kms", "kms.key-is-regional"),
     (("certificatearn",), "acm", "acm.certificate-is-regional"),
 )
-# What a Global Datastore member inherits and may not declare (its ModifyReplicationGroup/Create refuse them).
+# What a Global Datastore member inherits and may not be created with (CreateReplicationGroup refuses them),
+# as the declaration's input names; automaticFailoverEnabled is left out: the provider never sends it for a
+# member. multiAzEnabled is on neither of AWS's lists for a secondary (catalogue entry below).
 _DATASTORE_OWNED = (
     "engine",
     "engineVersion",
@@ -61,8 +66,15 @@ _DATASTORE_OWNED = (
     "parameterGroupName",
     "atRestEncryptionEnabled",
     "transitEncryptionEnabled",
+    "numNodeGroups",
+    "securityGroupNames",
+    "snapshotArns",
+    "snapshotName",
+    "multiAzEnabled",
 )
 _GLACIER_CLASSES = ("GLACIER", "GLACIER_IR", "DEEP_ARCHIVE")
+# Services whose AWS Backup recovery points never go to cold storage (the ARN's service field).
+_NO_COLD_STORAGE_SERVICES = frozenset({"rds", "s3"})
 _RESTORE_TESTING_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 # CloudWatch evaluates an alarm over at most 7 days, and over 1 day when periods are under an hour.
 _ALARM_SPAN_SECONDS, _SHORT_PERIOD_SPAN_SECONDS = 7 * 86400, 86400
@@ -245,7 +257,16 @@ def _global_datastore_members(declared: _Declared) -> Iterator[Refusal]:
 
 
 def _backup_rules(declared: _Declared) -> Iterator[Refusal]:
-    """Cold storage keeps a recovery point 90 days; AWS Backup cannot back up a read replica."""
+    """Cold storage: 90 days at least, and ignored for RDS and S3; a read replica is left out of selections."""
+    plan_urns = {
+        mock_identity(p.type, p.name, p.inputs, p.region)[0]: p.urn for p in declared.evaluation.of_type(BACKUP_PLAN)
+    }
+    selected_types: dict[str, set[str]] = {}
+    for selection in declared.evaluation.of_type(BACKUP_SELECTION):
+        plan_urn = plan_urns.get(selection.inputs.get("planId") or "", "")
+        for arn in selection.inputs.get("resources") or []:
+            service = arn.split(":")[2] if isinstance(arn, str) and arn.count(":") > 2 else "?"
+            selected_types.setdefault(plan_urn, set()).add(service)
     for plan in declared.evaluation.of_type(BACKUP_PLAN):
         for rule in plan.inputs.get("rules") or []:
             lifecycles = [("lifecycle", rule.get("lifecycle"))] + [
@@ -260,6 +281,13 @@ def _backup_rules(declared: _Declared) -> Iterator[Refusal]:
                         plan,
                         f"rule {rule.get('ruleName')} {where}: deleted after {delete:g} days, "
                         f"{delete - cold:g} of them in cold storage",
+                    )
+                if cold and selected_types.get(plan.urn, set()) <= _NO_COLD_STORAGE_SERVICES:
+                    yield declared.refusal(
+                        "backup.cold-storage-not-for-rds-or-s3",
+                        plan,
+                        f"rule {rule.get('ruleName')} {where}: cold storage after {cold:g} days, for a plan that "
+                        f"selects {', '.join(sorted(selected_types.get(plan.urn, set()))) or 'nothing'} only",
                     )
     for selection in declared.evaluation.of_type(BACKUP_SELECTION):
         for arn in selection.inputs.get("resources") or []:
@@ -391,7 +419,73 @@ def _node_group_launch_templates(declared: _Declared) -> Iterator[Refusal]:
             )
 
 
+def _providers_that_call_aws(declared: _Declared) -> Iterator[Refusal]:
+    """No provider calls AWS to be configured, and none but the DR region's manages a global resource.
+
+    An emergency failover configures the failed region's provider too; a global resource declared
+    through it would need that provider in the targeted update.
+    """
+    dr_region = declared.evaluation.config.dr_region
+    providers = declared.evaluation.of_type(AWS_PROVIDER)
+    for provider in providers:
+        calls = [
+            f"{key} {provider.inputs.get(key) or 'unset'}"
+            for key in ("skipCredentialsValidation", "skipRequestingAccountId")
+            if str(provider.inputs.get(key)).lower() != "true"
+        ]
+        if provider.inputs.get("stsRegion") != dr_region:
+            calls.append(f"stsRegion {provider.inputs.get('stsRegion') or 'unset'} (not {dr_region})")
+        if calls:
+            yield declared.refusal(
+                "pulumi-aws.provider-configure-calls-aws", provider, f"a provider configured with {', '.join(calls)}"
+            )
+    regions = {provider.urn: provider.region for provider in providers}
+    for resource in declared.evaluation.resources:
+        if resource.region == GLOBAL and regions.get(resource.provider, dr_region) != dr_region:
+            yield declared.refusal(
+                "pulumi-aws.provider-configure-calls-aws",
+                resource,
+                f"a global resource declared through the provider of {regions[resource.provider]}, not the DR "
+                f"region's ({dr_region}): a failover out of that region would have to configure it",
+            )
+
+
+def _replicas(declared: _Declared) -> Iterator[Refusal]:
+    """A replica is deleted without a final snapshot, and keeps automated backups only from PostgreSQL 14.1 on."""
+    for replica in declared.evaluation.of_type(RDS_INSTANCE):
+        if not replica.inputs.get("replicateSourceDb"):
+            continue
+        if not replica.inputs.get("skipFinalSnapshot") or replica.inputs.get("finalSnapshotIdentifier"):
+            yield declared.refusal(
+                "rds.delete-replica-refuses-final-snapshot",
+                replica,
+                f"a read replica declared with skipFinalSnapshot {replica.inputs.get('skipFinalSnapshot')} and "
+                f"finalSnapshotIdentifier {replica.inputs.get('finalSnapshotIdentifier')}: removing it would fail",
+            )
+        version = str(replica.inputs.get("engineVersion") or "")
+        major, _, minor = version.partition(".")
+        known = (int(major), int(minor) if minor.isdigit() else 1) if major.isdigit() else None
+        if replica.inputs.get("backupRetentionPeriod") and known and known < REPLICA_BACKUPS_MIN_POSTGRES:
+            yield declared.refusal(
+                "rds.postgres-replica-automated-backups",
+                replica,
+                f"a PostgreSQL {version} read replica with backupRetentionPeriod "
+                f"{replica.inputs.get('backupRetentionPeriod')}",
+            )
+
+
+def _log_group_retention(declared: _Declared) -> Iterator[Refusal]:
+    """CloudWatch Logs keeps a group for one of its fixed periods only (PutRetentionPolicy refuses others)."""
+    for group in declared.evaluation.of_type(LOG_GROUP):
+        days = group.inputs.get("retentionInDays")
+        if days is not None and days not in LOG_GROUP_RETENTION_DAYS:
+            yield declared.refusal("cloudwatch.logs-retention-values", group, f"retentionInDays {days}")
+
+
 RULES: tuple[Rule, ...] = (
+    _providers_that_call_aws,
+    _replicas,
+    _log_group_retention,
     _replica_sources,
     _references_to_other_regions,
     _certificates_through_undelegated_zones,

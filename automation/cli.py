@@ -89,7 +89,9 @@ def main() -> None:
         if hint:
             err_console.print(f"hint: {hint}")
         sys.exit(getattr(error, "exit_code", 1) or 1)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
+        # A run's own Ctrl-C is handled by the runbook engine (it stops the step first, exit 130);
+        # this is a Ctrl-C outside a run, or repeated when nothing of the run can still act.
         err_console.print("aborted")
         sys.exit(130)
     except Exception as error:

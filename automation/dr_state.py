@@ -1,30 +1,37 @@
 """The one authority on where the platform stands, kept where the primary region cannot take it down.
 
 The DR keys (`activeRegion`, `drState`, `dbGeneration`,
-`dbRetainedGenerations`) live in three places: the stack config the program
-reads, the committed `Pulumi.<stack>.yaml` that CI deploys, and this
-document, `dr-state.json`, in the DR-region control store beside the journal
-and the lock. The document decides:
+`dbRetainedGenerations`) live in two kinds of places: `Pulumi.<stack>.yaml`
+(with a self-managed backend the CLI keeps the stack config there, in
+whatever checkout it runs from; catalogue: pulumi-cli.config-in-project-stack-file)
+and this document, `dr-state.json`, in the DR-region control store beside the
+journal and the lock. The document decides:
 
+- every drctl command that opens the stack first writes its keys into the
+  checkout's `Pulumi.<stack>.yaml` (`sync_stack_file`), so an operator's
+  checkout, another operator's, and CI's all run with where the platform
+  stands, not with what was last committed; the checkout gate
+  (automation/checkout.py) ignores that edit and only that edit;
 - drctl writes it *before* it writes the keys to the stack config, with the
   run id, the operator and the time (a crash in between leaves the document
   ahead and the run unfinished, and CI refuses to deploy while a run is
   unfinished);
-- `drctl deploy-gate` writes its keys into the checkout's
-  `Pulumi.<stack>.yaml` before CI's `pulumi up`, so a merge to main can never
-  move the platform back to a region it failed away from;
+- `drctl deploy-gate` writes its keys into the checkout's file before CI's
+  `pulumi up`, so a merge to main can never move the platform back to a
+  region it failed away from;
 - `drctl state sync-file` writes them into the committed file for a pull
-  request, so the repository catches up.
+  request, so the repository catches up (every other line, comments
+  included, stays as committed).
 
 Bootstrap: the first drctl write creates it; before any, `drctl state init`
-records the stack's current keys (read from the stack config, not from the
-committed file). Every version is kept under `dr-state/history/`.
+records the stack's current keys, and refuses keys that are not the steady
+defaults unless told why. Every version is kept under `dr-state/history/`.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,17 +154,152 @@ def differences(expected: Mapping[str, str], found: Mapping[str, str]) -> list[s
 
 
 def write_file_dr_keys(path: Path, keys: Mapping[str, str]) -> None:
-    """Set the DR keys in `Pulumi.<stack>.yaml`, keeping every other key and the file's leading comment."""
+    """Set the DR keys in `Pulumi.<stack>.yaml`; every other line, comments included, stays as it is."""
     if not path.exists():
         raise DrctlError(f"no stack file {path}", hint="run from the project directory (or pass --project-dir)")
     text = path.read_text()
+    updated = with_dr_keys(text, keys)
+    if updated != text:
+        path.write_text(updated)
+
+
+def with_dr_keys(text: str, keys: Mapping[str, str]) -> str:
+    """The stack file's text with the DR keys set: only their own lines change (or are added to `config:`)."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    config_at = next((i for i, line in enumerate(lines) if re.match(r"^config:\s*(#.*)?$", line)), None)
+    if config_at is None:
+        lines += ["config:\n"]
+        config_at = len(lines) - 1
+    indent = (
+        next(
+            (_indent(line) for line in lines[config_at + 1 :] if line.strip() and not line.lstrip().startswith("#")),
+            "  ",
+        )
+        or "  "
+    )
+    for key, raw in dr_keys(keys).items():
+        rendered = yaml.safe_dump({key: _yaml_value(raw)}, sort_keys=False, default_flow_style=False)
+        new = [indent + line for line in rendered.splitlines(keepends=True)]
+        start, end = _entry_span(lines, config_at, indent, key)
+        lines[start:end] = new
+    updated = "".join(lines)
+    if differences(dr_keys(keys), dr_keys(config_of(updated))) or not differs_only_in_dr_keys(text, updated):
+        raise DrctlError(
+            "could not set the DR keys in the stack file without changing anything else",
+            hint="check its YAML (drctl writes only the dr-platform:activeRegion, drState, dbGeneration and "
+            "dbRetainedGenerations entries of its config: block)",
+        )
+    return updated
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" "))]
+
+
+def _entry_span(lines: list[str], config_at: int, indent: str, key: str) -> tuple[int, int]:
+    """Where `key`'s entry (its line and its more-indented continuation) sits in the config block; an empty
+    span at the block's end when it is not there."""
+    end_of_block = len(lines)
+    for index in range(config_at + 1, len(lines)):
+        line = lines[index]
+        if line.strip() and not line.startswith(" ") and not line.lstrip().startswith("#"):
+            end_of_block = index
+            break
+    while end_of_block > config_at + 1 and not lines[end_of_block - 1].strip():
+        end_of_block -= 1
+    pattern = re.compile(rf"^{re.escape(indent)}{re.escape(key)}\s*:")
+    for index in range(config_at + 1, end_of_block):
+        if pattern.match(lines[index]):
+            stop = index + 1
+            while stop < end_of_block and (
+                not lines[stop].strip()
+                or len(_indent(lines[stop])) > len(indent)
+                or lines[stop].startswith(indent + "-")
+            ):
+                stop += 1
+            while stop > index + 1 and not lines[stop - 1].strip():
+                stop -= 1
+            return index, stop
+    return end_of_block, end_of_block
+
+
+def _continues(line: str, indent: str) -> bool:
+    """Whether a line after an entry still belongs to its value: blank, more indented, or a list item."""
+    return not line.strip() or len(_indent(line)) > len(indent) or line.startswith(indent + "- ")
+
+
+def differs_only_in_dr_keys(committed: str, working: str) -> bool:
+    """Whether two texts of a stack file mean the same stack apart from its DR keys.
+
+    Values are compared as the CLI reads them (config values are strings: `7` and `"7"` are one value);
+    the CLI re-quotes a file's scalars when it writes config, which is no change.
+    """
+    try:
+        before, after = yaml.safe_load(committed) or {}, yaml.safe_load(working) or {}
+    except yaml.YAMLError:
+        return False
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return False
+    return _without_dr_keys(before) == _without_dr_keys(after)
+
+
+def _without_dr_keys(document: Mapping[str, Any]) -> dict[str, Any]:
+    config = {
+        str(key): _canonical(value) for key, value in (document.get("config") or {}).items() if key not in DR_KEYS
+    }
+    return {**{key: _canonical(value) for key, value in document.items() if key != "config"}, "config": config}
+
+
+def _canonical(value: Any) -> Any:
+    from automation.evaluate import _config_text
+
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return _canonical(parsed) if isinstance(parsed, (dict, list)) else value
+    return "" if value is None else _config_text(value)
+
+
+def config_of(text: str) -> dict[str, str]:
+    """The raw config strings of a stack file's text, as the CLI hands them to the program."""
+    from automation.evaluate import _config_text
+
     document = yaml.safe_load(text) or {}
-    config = dict(document.get("config") or {})
-    for key, value in dr_keys(keys).items():
-        config[key] = _yaml_value(value)
-    document["config"] = config
-    header = "".join(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines(keepends=True)))
-    path.write_text(header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
+    return {str(key): _config_text(value) for key, value in (document.get("config") or {}).items()}
+
+
+def sync_stack_file(path: Path, record: DrStateRecord | None) -> list[str]:
+    """Write the authority's DR keys into the checkout's stack file; the differences it applied."""
+    if record is None:
+        return []
+    changed = differences(record.keys, file_dr_keys(path))
+    write_file_dr_keys(path, record.keys)
+    return changed
+
+
+def steady_default_problems(config: Mapping[str, str]) -> list[str]:
+    """How a stack config's DR keys differ from those of a stack that never failed over (none: steady defaults)."""
+    primary = config.get(f"{NAMESPACE}:primaryRegion", "")
+    defaults = {
+        f"{NAMESPACE}:drState": "steady",
+        f"{NAMESPACE}:activeRegion": primary,
+        f"{NAMESPACE}:dbGeneration": '{"primary": 1, "dr": 1}',
+        f"{NAMESPACE}:dbRetainedGenerations": '{"primary": [], "dr": []}',
+    }
+    found = dr_keys(config)
+    return [
+        f"{key.split(':', 1)[1]}={found[key]}"
+        for key in DR_KEYS
+        if key in found and _normalised(found[key]) != _normalised(defaults[key])
+    ]
 
 
 def _yaml_value(raw: str) -> Any:

@@ -10,3 +10,11 @@ class DrctlError(Exception):
         super().__init__(message)
         self.hint = hint
         self.exit_code = exit_code
+
+
+class ProcessStillRunningError(DrctlError):
+    """A process drctl started (a Pulumi CLI or one of its plugins) did not stop when told to.
+
+    Nothing else may run against the stack while it might still change cloud resources: the runbook
+    engine stops the run and keeps the stack lock.
+    """

@@ -41,8 +41,14 @@ SCHEMA_VERSION = 1
 LOCK_KEY = "lock.json"
 CURRENT_RUN_KEY = "journal/current.json"
 CONTROL_STORE_PREFIX = "drctl"
+CI_DEPLOY_HOLDER = "ci-deploy"
+"""The runbook name of a CI deploy behind `drctl deploy-gate`."""
 DEFAULT_LOCAL_ROOT = Path(".drctl")
-DEFAULT_HEARTBEAT_SECONDS = 30.0
+DEFAULT_HEARTBEAT_SECONDS = 60.0
+"""How often a holder renews its lock. Each renewal is a new version of lock.json, and the S3 control store's
+Object Lock keeps every version for its retention (365 days): 60 s means 60 versions (about 20 KB) per hour a run
+holds the lock, and none while nobody does. Staleness (four beats, 4 minutes) is what an operator waits before
+a dead holder's lock may be broken: short against an RTO of 15 minutes, long against S3 hiccups."""
 STALE_AFTER_HEARTBEATS = 4
 DEFAULT_STALE_LOCK_SECONDS = DEFAULT_HEARTBEAT_SECONDS * STALE_AFTER_HEARTBEATS
 """A holder renews its lock every heartbeat from a background thread, so a few missed beats mean it is gone."""
@@ -97,6 +103,9 @@ class StoreConflictError(Exception):
 class StoredObject:
     data: bytes
     version: str
+    age_seconds: float | None = None
+    """How long ago it was written, by the store's own clock (S3: the response's Date minus LastModified),
+    so a reader's or a writer's skewed clock does not make a live lock look stale; None when unknown."""
 
 
 class DocumentStore(Protocol):
@@ -220,26 +229,22 @@ class S3ObjectStore:
             response = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=self._key(key))
         except _MissingError:
             return None
-        return StoredObject(response["Body"].read(), response["ETag"])
+        return StoredObject(response["Body"].read(), response["ETag"], _s3_age_seconds(response))
 
     def create(self, key: str, data: bytes) -> str:
-        response = self._call(
-            "create",
-            key,
-            self.client.put_object,
-            Bucket=self.bucket,
-            Key=self._key(key),
-            Body=data,
-            ContentType=_content_type(key),
-            ChecksumAlgorithm=_CHECKSUM,
-            IfNoneMatch="*",
-        )
-        return response["ETag"]
+        return self._put("create", key, data, IfNoneMatch="*")
 
     def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
         condition = {"IfMatch": expected_version} if expected_version else {}
+        try:
+            return self._put("replace", key, data, **condition)
+        except _MissingError:
+            # catalogue: s3.conditional-write-missing-key: If-Match on a key that is gone answers 404, not 412
+            raise StoreConflictError(key, "is gone") from None
+
+    def _put(self, action: str, key: str, data: bytes, **condition: str) -> str:
         response = self._call(
-            "replace",
+            action,
             key,
             self.client.put_object,
             Bucket=self.bucket,
@@ -271,19 +276,37 @@ class S3ObjectStore:
                 raise StoreConflictError(key, problem) from None
             if code in ("NoSuchKey", "404"):
                 raise _MissingError from None
-            raise DrctlError(
+            raise StoreUnavailableError(
                 f"journal store {self.location}: cannot {action} {key}: {code} {error}",
                 hint="check the bucket exists in the DR region and that your credentials may read and write it",
             ) from error
         except BotoCoreError as error:
-            raise DrctlError(
+            raise StoreUnavailableError(
                 f"journal store {self.location} unreachable: {error}",
                 hint="the journal bucket must live in the region that survives (the DR region)",
             ) from error
 
 
+class StoreUnavailableError(DrctlError):
+    """The store refused or could not be reached (throttling, a 5xx, the network): not a lost race."""
+
+
 class _MissingError(Exception):
     pass
+
+
+def _s3_age_seconds(response: Mapping[str, Any]) -> float | None:
+    """The object's age by S3's clock: the response's Date header minus its LastModified."""
+    from email.utils import parsedate_to_datetime
+
+    modified = response.get("LastModified")
+    date = ((response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}).get("date")
+    if modified is None or not date:
+        return None
+    try:
+        return max(0.0, (parsedate_to_datetime(date) - modified).total_seconds())
+    except (TypeError, ValueError):
+        return None
 
 
 def _content_version(data: bytes) -> str:
@@ -345,20 +368,38 @@ class LockInfo:
     runbook: str
     acquired_at: str
     heartbeat_at: str
-
-    def age_seconds(self, now: datetime) -> float:
-        return (now - parse_iso(self.heartbeat_at)).total_seconds()
+    boot_id: str = ""
+    """The kernel's boot id of the holder's host: a pid means nothing across reboots."""
+    pid_namespace: str = ""
+    """The holder's pid namespace (/proc/self/ns/pid): containers on one host share its hostname, not its pids."""
+    origin: str = ""
+    """Where the holder runs when that is not a terminal: a CI run's URL."""
 
     def describe(self) -> str:
-        return f"{self.holder} on {self.host} (pid {self.pid}, runbook {self.runbook}, since {self.acquired_at})"
+        where = f", {self.origin}" if self.origin else ""
+        return f"{self.holder} on {self.host} (pid {self.pid}, runbook {self.runbook}, since {self.acquired_at}{where})"
 
     def holder_is_dead(self) -> bool:
-        return process_gone_on_this_host(self.host, self.pid)
+        return process_gone_on_this_host(self.host, self.pid, self.boot_id, self.pid_namespace)
 
 
-def process_gone_on_this_host(host: str, pid: int) -> bool:
-    """True only when `host` is this host and no process `pid` runs here (never guessed for other hosts)."""
-    if host != socket.gethostname():
+def host_identity() -> tuple[str, str]:
+    """(boot id, pid namespace) of this process; "" where the platform has none (then no pid is judged)."""
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "", ""
+    return boot_id, namespace
+
+
+def process_gone_on_this_host(host: str, pid: int, boot_id: str, pid_namespace: str) -> bool:
+    """True only when the holder ran in this very pid namespace of this boot of this host and `pid` is gone.
+
+    A hostname alone is not enough: containers with host networking share it, and their pids are not ours.
+    """
+    here_boot, here_namespace = host_identity()
+    if host != socket.gethostname() or not here_boot or (boot_id, pid_namespace) != (here_boot, here_namespace):
         return False
     try:
         os.kill(pid, 0)
@@ -397,6 +438,7 @@ class StackLock:
         self.stack = stack
         self.clock = clock or SystemClock()
         self.stale_after = timedelta(seconds=stale_after_seconds)
+        self._observed_ages: dict[LockInfo, float] = {}
 
     def current(self) -> LockInfo | None:
         """The holder, or None when free; a DrctlError naming the file when it cannot be read."""
@@ -404,6 +446,8 @@ class StackLock:
         if stored is None:
             return None
         info = _lock_info(stored.data)
+        if info is not None and stored.age_seconds is not None:
+            self._observed_ages[info] = stored.age_seconds
         if info is None:
             raise DrctlError(
                 f"the lock file {self.store.location}/{LOCK_KEY} is damaged: {stored.data[:200]!r}",
@@ -412,14 +456,22 @@ class StackLock:
             )
         return info
 
+    def age_seconds(self, info: LockInfo) -> float:
+        """Since the holder's last heartbeat: by the store's clock when it tells (S3), else by ours."""
+        observed = self._observed_ages.get(info)
+        if observed is not None:
+            return observed
+        return (self.clock.now() - parse_iso(info.heartbeat_at)).total_seconds()
+
     def is_stale(self, info: LockInfo) -> bool:
         """No heartbeat for `stale_after_seconds`, or a holder on this host whose process is gone."""
-        return info.holder_is_dead() or info.age_seconds(self.clock.now()) > self.stale_after.total_seconds()
+        return info.holder_is_dead() or self.age_seconds(info) > self.stale_after.total_seconds()
 
-    def acquire(self, holder: str, runbook: str) -> LockLease:
+    def acquire(self, holder: str, runbook: str, origin: str = "") -> LockLease:
         now = iso(self.clock.now())
         host, pid = socket.gethostname(), os.getpid()
-        info = LockInfo(holder=holder, host=host, pid=pid, runbook=runbook, acquired_at=now, heartbeat_at=now)
+        boot_id, namespace = host_identity()
+        info = LockInfo(holder, host, pid, runbook, now, now, boot_id, namespace, origin)
         try:
             version = self.store.create(LOCK_KEY, to_json_bytes(asdict(info)))
         except StoreConflictError:
@@ -437,24 +489,34 @@ class StackLock:
                 "or unreadable)",
                 hint="retry in a moment; if it persists, inspect it and break it with a reason",
             )
+        return DrctlError(self.describe_holder(held), hint=self.refusal_hint(held))
+
+    def describe_holder(self, held: LockInfo) -> str:
+        """Who holds the stack and whether that holder still looks alive."""
         if held.holder_is_dead():
-            return DrctlError(
-                f"stack {self.stack} is locked by {held.describe()}, but that process is gone from this host",
-                hint="its run died: break the lock with a reason (drctl break-lock --reason ...), then rerun to "
-                "resume it",
-            )
+            return f"stack {self.stack} is locked by {held.describe()}, but that process is gone from this host"
         if self.is_stale(held):
-            age = int(held.age_seconds(self.clock.now()))
-            return DrctlError(
-                f"stack {self.stack} is locked by {held.describe()}; the lock looks stale (no heartbeat for {age} s, "
-                f"heartbeats come every {self.stale_after.total_seconds() / STALE_AFTER_HEARTBEATS:g} s)",
-                hint="if that run is really dead, break the lock with a reason (drctl break-lock --reason ...), "
-                "then rerun to resume it",
+            return (
+                f"stack {self.stack} is locked by {held.describe()}; the lock looks stale (no heartbeat for "
+                f"{int(self.age_seconds(held))} s, heartbeats come every "
+                f"{self.stale_after.total_seconds() / STALE_AFTER_HEARTBEATS:g} s)"
             )
-        return DrctlError(
-            f"stack {self.stack} is locked by {held.describe()}: another runbook is running against it",
-            hint="wait for it to finish; break the lock only if you are sure that run is dead",
-        )
+        doing = "a CI deploy is running" if held.runbook == CI_DEPLOY_HOLDER else "another runbook is running"
+        return f"stack {self.stack} is locked by {held.describe()}: {doing} against it"
+
+    def refusal_hint(self, held: LockInfo) -> str:
+        """What the refused operator does next, in an emergency too."""
+        break_it = f"drctl break-lock --stack {self.stack} --reason '...'"
+        if held.runbook == CI_DEPLOY_HOLDER:
+            return (
+                "a CI deploy holds it. In an emergency: cancel that workflow run (GitHub Actions, deploy workflow; "
+                "its deploy-gate passes the cancel to pulumi and releases the lock once pulumi stopped). If the lock "
+                f"is still there after the run ended (a killed runner), {break_it}, then, once no pulumi of that run "
+                f"is left, `pulumi cancel --stack {self.stack} --yes` removes its Pulumi lock"
+            )
+        if held.holder_is_dead() or self.is_stale(held):
+            return f"if that run is really dead, {break_it}, then rerun to resume it"
+        return f"wait for it to finish; break the lock ({break_it}) only if you are sure that run is dead"
 
     def break_lock(self, reason: str, operator: str) -> BrokenLock | None:
         """Remove whatever lock is held, damaged or not, recording who broke it, why, and what it said."""
@@ -489,27 +551,47 @@ class LockLease:
         self._mutex = threading.Lock()
         self._stop = threading.Event()
         self._beating: threading.Thread | None = None
+        self._kept = False
         self.lost: DrctlError | None = None
-        """Set by the heartbeat thread when the lock was broken or taken over."""
+        """Set by the heartbeat thread when the lock was broken, taken over, or could not be renewed in time."""
+        self.last_failure: str | None = None
+        """The last heartbeat that failed for a reason other than a lost race (retried)."""
 
     def start_heartbeat(self, interval_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> None:
-        """Renew the lock every `interval_seconds` from a background thread until `release`."""
+        """Renew the lock every `interval_seconds` from a background thread until `release`.
+
+        Only a lost race (the lock broken, taken over, or gone) loses the lease at
+        once; a store that is briefly unavailable (throttling, a 5xx, the network) is
+        retried at the next beat, until renewing has failed for as long as others
+        wait before they call the lock stale.
+        """
 
         def beat() -> None:
+            last_renewed = time.monotonic()
             while not self._stop.wait(interval_seconds):
                 try:
                     self.heartbeat()
-                except DrctlError as error:
+                    last_renewed = time.monotonic()
+                except LockLostError as error:
                     self.lost = error
                     return
-                except Exception:  # a store hiccup: the next beat retries; staleness allows a few
-                    continue
+                except Exception as error:
+                    self.last_failure = f"{type(error).__name__}: {error}"
+                    if time.monotonic() - last_renewed >= self.lock.stale_after.total_seconds():
+                        self.lost = LockLostError(
+                            f"could not renew the lock on stack {self.lock.stack} for "
+                            f"{self.lock.stale_after.total_seconds():g} s ({self.last_failure}): it looks stale to "
+                            "others, who may break it",
+                            hint="check the control store; do not continue this run from here until the lock is "
+                            "yours again (drctl status, then rerun the same command)",
+                        )
+                        return
 
         self._beating = threading.Thread(target=beat, name=f"lock-heartbeat-{self.lock.stack}", daemon=True)
         self._beating.start()
 
     def check(self) -> None:
-        """Raise if the heartbeat found the lock broken or taken over."""
+        """Raise if the heartbeat found the lock broken, taken over or unrenewable."""
         if self.lost is not None:
             raise self.lost
 
@@ -520,28 +602,47 @@ class LockLease:
             try:
                 self._version = self.lock.store.replace(LOCK_KEY, to_json_bytes(asdict(refreshed)), self._version)
             except StoreConflictError:
-                raise DrctlError(
+                raise LockLostError(
                     f"lost the lock on stack {self.lock.stack}: it was broken or taken over while this run was going",
                     hint="see lock-breaks/ in the journal store; do not continue this run from here",
                 ) from None
             self.info = refreshed
 
+    def keep_held(self) -> None:
+        """Stop renewing but leave the lock in place: what this run started may still act on the stack."""
+        self._stop.set()
+        if self._beating is not None:
+            self._beating.join()
+        self._kept = True
+
     def release(self) -> None:
         self._stop.set()
         if self._beating is not None:
             self._beating.join()
+        if self._kept:
+            return
         # If somebody broke and re-took the lock meanwhile, it is theirs: leave it alone.
         with self._mutex, contextlib.suppress(StoreConflictError):
             self.lock.store.delete(LOCK_KEY, expected_version=self._version)
+
+
+class LockLostError(DrctlError):
+    """The lease is no longer ours: broken, taken over, or not renewable for longer than staleness."""
 
 
 def _lock_info(data: bytes) -> LockInfo | None:
     """The lock's holder, or None when the file is not a lock record (truncated, garbage, wrong shape)."""
     try:
         document = json.loads(data)
-        return LockInfo(**document) if isinstance(document, dict) else None
+        if not isinstance(document, dict):
+            return None
+        # Fields a newer drctl adds are not damage: a lock written by another version must read as held.
+        return LockInfo(**{key: value for key, value in document.items() if key in _LOCK_FIELDS})
     except (ValueError, TypeError):
         return None
+
+
+_LOCK_FIELDS = frozenset(LockInfo.__dataclass_fields__)
 
 
 # --- the journal -------------------------------------------------------------------
@@ -601,9 +702,12 @@ class RunParameters:
     mode: str | None = None
     force: bool = False
     options: Mapping[str, str] = field(default_factory=dict)
+    attempt: Mapping[str, str] = field(default_factory=dict)
+    """Facts of this attempt only (the checkout, an unreviewed-checkout override): recorded in the run's
+    `attempts`, never compared, never part of the stored parameters."""
 
     def differences(self, other: RunParameters) -> list[str]:
-        """Names of the parameters that differ; another on-call engineer may resume a run."""
+        """Names of the parameters that differ; another on-call engineer may resume a run, from another checkout."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [key for key in mine if key != "operator" and mine[key] != theirs[key]]
 

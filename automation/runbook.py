@@ -17,19 +17,29 @@ checks. The engine runs it against one stack:
 Runbook actions get a `RunContext`: parameters, the clock, `sleep`/`wait_until`
 that respect the step's deadline, `record()` for run measurements (targets,
 replica lag at promotion) that end up in the report.
+
+Each step runs in its own cancellation scope (automation.cancellation): a
+timeout, Ctrl-C (SIGINT) or a CI cancellation (SIGTERM) cancels it, which stops
+whatever it started (a Pulumi CLI included), and the engine waits for the step
+to return before anything else happens. A second signal hurries the stop.
+Work that does not stop keeps the stack lock: nothing else may run against
+the stack while it might still act.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from automation.errors import DrctlError
+from automation import cancellation
+from automation.errors import DrctlError, ProcessStillRunningError
 from automation.journal import (
     DEFAULT_HEARTBEAT_SECONDS,
     STALE_AFTER_HEARTBEATS,
@@ -69,7 +79,12 @@ class StepTimeoutError(Exception):
 
 
 class StackStillBusyError(DrctlError):
-    """A timed-out step's work (a stack update) did not stop: nothing else may run against the stack."""
+    """A cancelled step's work (a Pulumi preview or update, a wait) did not stop: nothing else may run against
+    the stack, and the engine keeps its lock."""
+
+
+INTERRUPTED_EXIT = 130
+"""A run stopped by SIGINT or SIGTERM exits like a shell command Ctrl-C stopped."""
 
 
 _STOPPING = (StepStatus.REFUSED, StepStatus.FAILED, StepStatus.TIMED_OUT)
@@ -194,9 +209,8 @@ class RunContext:
         self.simulation = simulation
         self.step = step
         self.deadline = deadline
-        self.cancelled = threading.Event()
-        self._on_timeout: list[Callable[[], None]] = []
-        self._timeout_mutex = threading.Lock()
+        self.scope = cancellation.CancelScope(step or "")
+        self.cancelled = self.scope.cancelled
         self._output = output
         self._measurements = measurements
         self._measurements_lock = measurements_lock
@@ -205,32 +219,17 @@ class RunContext:
         self._output(f"  [{self.step}] {message}" if self.step else f"  {message}")
 
     def on_timeout(self, stop: Callable[[], None]) -> Callable[[], None]:
-        """Register how to stop work in flight (e.g. cancel a stack update) if the step times out.
+        """Register how to stop work in flight if the step is cancelled (timed out or interrupted).
 
-        The engine calls it when the deadline passes and then waits for the step to
-        return before anything else runs. Returns a function that unregisters it.
+        The engine calls it when the deadline passes or a signal arrives, and then
+        waits for the step to return before anything else runs. Returns a function
+        that unregisters it. A Pulumi CLI the step starts registers itself.
         """
-        with self._timeout_mutex:
-            self._on_timeout.append(stop)
-
-        def unregister() -> None:
-            with self._timeout_mutex:
-                if stop in self._on_timeout:
-                    self._on_timeout.remove(stop)
-
-        return unregister
+        return self.scope.register(stop)
 
     def stop_work_in_flight(self) -> list[str]:
-        """Run the registered stops; returns the errors they raised (the engine journals them)."""
-        with self._timeout_mutex:
-            stops = list(self._on_timeout)
-        problems = []
-        for stop in stops:
-            try:
-                stop()
-            except Exception as error:
-                problems.append(_describe(error))
-        return problems
+        """Cancel the step's scope: run the registered stops; returns the errors they raised."""
+        return self.scope.cancel()
 
     def require_timeout(self, seconds: float, why: str) -> None:
         """Give the step at least `seconds` from its start, e.g. the provider timeouts of what it updates."""
@@ -279,11 +278,56 @@ class RunOutcome:
 
 
 class RunFailedError(DrctlError):
-    """The run stopped in a journaled state (a failed, refused or timed-out step)."""
+    """The run stopped in a journaled state (a failed, refused, timed-out or interrupted step)."""
 
-    def __init__(self, run: RunRecord, message: str, hint: str) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(self, run: RunRecord, message: str, hint: str, exit_code: int = 1) -> None:
+        super().__init__(message, hint=hint, exit_code=exit_code)
         self.run = run
+
+
+class _Interruption:
+    """SIGINT/SIGTERM while a run holds the lock: the first cancels the running steps, the next ones hurry."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self.event = threading.Event()
+        self._scopes: set[cancellation.CancelScope] = set()
+        self._mutex = threading.Lock()
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        if self.event.is_set():
+            with self._mutex:
+                scopes = list(self._scopes)
+            if not scopes:  # no step runs, so nothing of this run can still act: a repeated signal ends drctl
+                raise KeyboardInterrupt
+            for scope in scopes:
+                scope.hurry.set()
+            return
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
+
+    def watching(self, scope: cancellation.CancelScope) -> Callable[[], None]:
+        with self._mutex:
+            self._scopes.add(scope)
+
+        def forget() -> None:
+            with self._mutex:
+                self._scopes.discard(scope)
+
+        return forget
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT and SIGTERM for the duration (only the main thread can; elsewhere nothing changes)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, self.handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 class RunbookEngine:
@@ -316,6 +360,7 @@ class RunbookEngine:
         self.lock = StackLock(store, stack, self.clock, stale_after_seconds=heartbeat_seconds * STALE_AFTER_HEARTBEATS)
         self.journal = Journal(store)
         self._measurements_lock = threading.Lock()
+        self._interruption = _Interruption()
 
     # --- entry points -----------------------------------------------------------
 
@@ -329,25 +374,44 @@ class RunbookEngine:
     ) -> RunOutcome:
         if dry_run:
             return self.plan(runbook, parameters)
-        lease = self.lock.acquire(parameters.operator, runbook.name)
-        lease.start_heartbeat(self.heartbeat_seconds)
-        try:
-            run, resumed = self._start_or_resume(runbook, parameters, abandon_unfinished)
-            if run is None:
-                previous = self.journal.load()
-                assert previous is not None
-                message = (
-                    f"{runbook.name} already completed on {self.stack} (run {previous.run_id}, finished "
-                    f"{previous.finished_at}) with these parameters: nothing to do"
-                )
-                self.output(message)
-                return RunOutcome(run=previous, status="already-completed", message=message)
-            return self._execute(runbook, run, resumed, lease)
-        finally:
-            lease.release()
+        self._interruption = _Interruption()
+        with self._interruption.installed():
+            lease = self.lock.acquire(parameters.operator, runbook.name)
+            lease.start_heartbeat(self.heartbeat_seconds)
+            try:
+                run, resumed = self._start_or_resume(runbook, parameters, abandon_unfinished)
+                if run is None:
+                    previous = self.journal.load()
+                    assert previous is not None
+                    message = (
+                        f"{runbook.name} already completed on {self.stack} (run {previous.run_id}, finished "
+                        f"{previous.finished_at}) with these parameters: nothing to do"
+                    )
+                    self.output(message)
+                    return RunOutcome(run=previous, status="already-completed", message=message)
+                return self._execute(runbook, run, resumed, lease)
+            except StackStillBusyError:
+                lease.keep_held()  # something of this run may still act on the stack: nobody else may start
+                raise
+            finally:
+                lease.release()
 
     def plan(self, runbook: Runbook, parameters: RunParameters) -> RunOutcome:
         """Dry-run: describe what would run; call only read-only hooks; write nothing."""
+        self._interruption = _Interruption()
+        with self._interruption.installed():
+            lines = self._plan_lines(runbook, parameters)
+        for line in lines:
+            self.output(line)
+        if self._interruption.event.is_set():
+            raise DrctlError(
+                f"dry-run of {runbook.name} interrupted by {self._interruption.signal_name}",
+                hint="nothing was changed",
+                exit_code=INTERRUPTED_EXIT,
+            )
+        return RunOutcome(run=None, status="planned", message=f"planned {runbook.name}", plan=lines)
+
+    def _plan_lines(self, runbook: Runbook, parameters: RunParameters) -> list[str]:
         lines = [f"runbook {runbook.name} on {self.stack} (dry-run: nothing will be changed)", runbook.description]
         try:
             previous = self.journal.load()
@@ -377,15 +441,9 @@ class RunbookEngine:
                     lines.append(f"{indent}     after: {', '.join(item.after[step.name])}")
                 lines.extend(f"{indent}     pre-check: {check.name}" for check in step.pre_checks)
                 lines.extend(f"{indent}     post-check: {check.name}" for check in step.post_checks)
-                if step.preview is not None:
-                    context.step = step.name
-                    try:
-                        lines.append(f"{indent}     would change: {step.preview(context)}")
-                    except Exception as error:
-                        lines.append(f"{indent}     preview failed: {_describe(error)}")
-        for line in lines:
-            self.output(line)
-        return RunOutcome(run=None, status="planned", message=f"planned {runbook.name}", plan=lines)
+                if step.preview is not None and not self._interruption.event.is_set():
+                    lines.append(f"{indent}     {self._dry_run_preview(step, parameters)}")
+        return lines
 
     # --- starting, resuming ----------------------------------------------------------
 
@@ -405,7 +463,7 @@ class RunbookEngine:
         if previous is not None and not previous.finished:
             same = previous.runbook == runbook.name and not parameters.differences(previous.parameters)
             if same and previous.any_step_started:
-                previous.attempts.append({"at": now, "operator": parameters.operator})
+                previous.attempts.append(_attempt(now, parameters))
                 previous.status = RunStatus.RUNNING
                 previous.error = None
                 self.output(f"resuming {runbook.name} run {previous.run_id} (started {previous.started_at})")
@@ -438,7 +496,7 @@ class RunbookEngine:
             started_at=now,
             simulation=self.simulation,
             steps=[StepRecord(name=step.name, group=group) for step, group in runbook.steps()],
-            attempts=[{"at": now, "operator": parameters.operator}],
+            attempts=[_attempt(now, parameters)],
         )
         return run, False
 
@@ -450,11 +508,13 @@ class RunbookEngine:
             if not run.any_step_started:
                 self._preflight(runbook, run)
             for item in runbook.items:
+                self._stop_if_interrupted(runbook, run)
                 lease.check()
                 if isinstance(item, Parallel):
                     self._run_group(item, run)
                 else:
                     self._run_step(item, None, run)
+                self._stop_if_interrupted(runbook, run)
                 steps = item.steps if isinstance(item, Parallel) else (item,)
                 failed = [run.step(step.name) for step in steps if run.step(step.name).status in _STOPPING]
                 if failed:
@@ -500,12 +560,27 @@ class RunbookEngine:
                 hint="fix what the checks report (or, where the runbook allows it, --force with a --reason)",
             )
 
-    def _stop(self, run: RunRecord, status: RunStatus, message: str, hint: str) -> RunFailedError:
+    def _stop(self, run: RunRecord, status: RunStatus, message: str, hint: str, exit_code: int = 1) -> RunFailedError:
         run.status = status
         run.error = message
         run.finished_at = iso(self.clock.now())
         self._save(run)
-        return RunFailedError(run, message, hint)
+        return RunFailedError(run, message, hint, exit_code)
+
+    def _stop_if_interrupted(self, runbook: Runbook, run: RunRecord) -> None:
+        """After SIGINT/SIGTERM: once every running step has stopped, the run ends journaled (exit 130)."""
+        if not self._interruption.event.is_set():
+            return
+        stopped = [record.name for record in run.steps if record.error and record.error.startswith("interrupted")]
+        at = f" at step {', '.join(stopped)}" if stopped else " between steps"
+        raise self._stop(
+            run,
+            RunStatus.FAILED,
+            f"{runbook.name} interrupted by {self._interruption.signal_name}{at}; what it had started was stopped "
+            "before the lock was released",
+            hint="rerun the same command to resume the run where it stopped",
+            exit_code=INTERRUPTED_EXIT,
+        )
 
     def _run_group(self, group: Parallel, run: RunRecord) -> None:
         # One thread per step, never a pool: a pool may run a second step on the
@@ -579,24 +654,21 @@ class RunbookEngine:
             run, step, deadline=started + timedelta(seconds=step.timeout_seconds), started_at=started
         )
         checks: list[CheckRecord] = []
-        outcome: dict[str, Any] = {}
-        finished = threading.Event()
-
-        def body() -> None:
-            try:
-                outcome["status"], outcome["detail"] = self._step_body(step, context, checks)
-            except BaseException as error:
-                outcome["error"] = error
-            finally:
-                finished.set()
-
-        worker = threading.Thread(target=body, name=f"step-{step.name}", daemon=True)
-        worker.start()
-        if not self._wait_for_step(context, finished):
-            outcome = {"error": self._stop_timed_out_step(step, context, finished, record, run)}
+        try:
+            outcome = self._supervise(context, lambda: self._step_body(step, context, checks))
+        except StackStillBusyError as busy:
+            record.status, record.error = StepStatus.TIMED_OUT, str(busy)
+            record.finished_at = iso(self.clock.now())
+            raise self._stop_busy(run, step, busy) from None
         error = outcome.get("error")
         if error is None:
-            record.status, record.detail = outcome["status"], dict(outcome["detail"] or {})
+            record.status, record.detail = outcome["value"][0], dict(outcome["value"][1] or {})
+        elif isinstance(error, ProcessStillRunningError):
+            record.status, record.error = StepStatus.FAILED, _describe(error)
+            record.finished_at = iso(self.clock.now())
+            raise self._stop_busy(run, step, error)
+        elif isinstance(error, _InterruptedError):
+            record.status, record.error = StepStatus.FAILED, f"interrupted: {error}"
         elif isinstance(error, StepTimeoutError):
             record.status, record.error = StepStatus.TIMED_OUT, f"timed out: {error}"
         elif isinstance(error, _RefusedError):
@@ -618,56 +690,99 @@ class RunbookEngine:
         if error is not None and not isinstance(error, Exception):
             raise error
 
-    def _wait_for_step(self, context: RunContext, finished: threading.Event) -> bool:
-        """Wait until the step finishes or its (possibly raised) timeout passes.
+    def _supervise(self, context: RunContext, work: Callable[[], Any]) -> dict[str, Any]:
+        """Run `work` on a thread in the context's cancellation scope: {"value": ...} or {"error": ...}.
 
-        On the wall clock; in a simulation on the run's clock, whose modelled time real time does not follow
-        (the sandbox's AWS answers in milliseconds what takes AWS minutes): the step is late once the clock
-        stands past its deadline.
+        When the (possibly raised) timeout passes or a signal arrives, the scope is
+        cancelled, which stops what the work started, and the engine waits for the
+        work to return; a StackStillBusyError when it does not within `stop_wait_seconds`.
+        """
+        outcome: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def body() -> None:
+            with cancellation.opened(context.scope):
+                try:
+                    outcome["value"] = work()
+                except BaseException as error:
+                    outcome["error"] = error
+                finally:
+                    finished.set()
+
+        forget = self._interruption.watching(context.scope)
+        try:
+            threading.Thread(target=body, name=f"step-{context.step}", daemon=True).start()
+            why = self._wait_for_step(context, finished)
+            if why is None:
+                return outcome
+            self.output(f"- {context.step}: {why}; stopping the work in flight before anything else runs")
+            problems = context.stop_work_in_flight()
+            stopped = "its work in flight was stopped" + (f" ({'; '.join(problems)})" if problems else "")
+            if finished.wait(self.stop_wait_seconds):
+                if "error" in outcome and isinstance(outcome["error"], ProcessStillRunningError):
+                    return outcome
+                if why.startswith("interrupted"):
+                    return {"error": _InterruptedError(f"{why}; {stopped}")}
+                return {"error": StepTimeoutError(f"no result after {record_timeout(context):g} s; {stopped}")}
+            raise StackStillBusyError(
+                f"{why} and its work did not stop within {self.stop_wait_seconds:g} s"
+                + (f": {'; '.join(problems)}" if problems else ""),
+                hint=_BUSY_HINT,
+            )
+        finally:
+            forget()
+
+    def _wait_for_step(self, context: RunContext, finished: threading.Event) -> str | None:
+        """Wait until the step finishes (None), its (possibly raised) timeout passes or a signal arrives (why it
+        must stop).
+
+        The timeout on the wall clock; in a simulation on the run's clock, whose modelled time real time does not
+        follow (the sandbox's AWS answers in milliseconds what takes AWS minutes): the step is late once the
+        clock stands past its deadline.
         """
         if self.simulation:
             while not finished.wait(SIMULATED_WATCH_SECONDS):
+                if self._interruption.event.is_set():
+                    return f"interrupted by {self._interruption.signal_name}"
                 if context.deadline is not None and self.clock.now() > context.deadline:
-                    return False
-            return True
+                    return f"timed out after {record_timeout(context):g} s on the run's clock"
+            return None
         began = time.monotonic()
         while True:
             allowed = record_timeout(context) * self.timeout_scale
-            if finished.wait(max(0.0, min(allowed - (time.monotonic() - began), 1.0))):
-                return True
+            if finished.wait(max(0.0, min(allowed - (time.monotonic() - began), 0.2))):
+                return None
+            if self._interruption.event.is_set():
+                return f"interrupted by {self._interruption.signal_name}"
             if time.monotonic() - began >= allowed:
-                return False
+                return f"timed out after {record_timeout(context):g} s"
 
-    def _stop_timed_out_step(
-        self, step: Step, context: RunContext, finished: threading.Event, record: StepRecord, run: RunRecord
-    ) -> StepTimeoutError:
-        """Stop the work in flight and wait until the step has returned: only then may anything else run."""
-        context.cancelled.set()
-        self.output(f"- {step.name}: timed out; stopping the work in flight before anything else runs")
-        problems = context.stop_work_in_flight()
-        if finished.wait(self.stop_wait_seconds):
-            stopped = "its work in flight was stopped" + (f" ({'; '.join(problems)})" if problems else "")
-            return StepTimeoutError(f"no result after {record_timeout(context):g} s; {stopped}")
-        record.status = StepStatus.TIMED_OUT
-        record.error = (
-            f"timed out after {record_timeout(context):g} s and its work did not stop within "
-            f"{self.stop_wait_seconds:g} s" + (f": {'; '.join(problems)}" if problems else "")
-        )
-        record.finished_at = iso(self.clock.now())
-        raise self._stop_busy(run, step)
-
-    def _stop_busy(self, run: RunRecord, step: Step) -> StackStillBusyError:
+    def _stop_busy(self, run: RunRecord, step: Step, cause: DrctlError) -> StackStillBusyError:
         message = (
-            f"step {step.name} timed out and the stack update it started may still be running: the run stops here "
-            "and nothing else (no rollback) runs against the stack"
+            f"step {step.name} was stopped but what it started (a Pulumi preview or update, a plugin, a wait) may "
+            f"still be running ({cause}): the run stops here, nothing else (no rollback) runs against the stack, "
+            "and drctl keeps the stack lock"
         )
         run.status, run.error, run.finished_at = RunStatus.FAILED, message, iso(self.clock.now())
         self._save_quietly(run)
-        return StackStillBusyError(
-            message,
-            hint="find the `pulumi` process (or the Pulumi Cloud update) and wait for it or stop it; once the stack "
-            "is free, rerun the same command: the run resumes at this step",
+        return StackStillBusyError(message, hint=_BUSY_HINT)
+
+    def _dry_run_preview(self, step: Step, parameters: RunParameters) -> str:
+        """A step's read-only preview, bounded by the step's timeout and stopped like the step would be."""
+        started = self.clock.now()
+        context = self._context(
+            RunRecord("dry-run", step.name, self.stack, parameters, iso(started)),
+            step,
+            deadline=started + timedelta(seconds=step.timeout_seconds),
+            started_at=started,
+            dry_run=True,
         )
+        assert step.preview is not None
+        preview = step.preview
+        outcome = self._supervise(context, lambda: preview(context))
+        if "error" in outcome:
+            return f"preview failed: {_describe(outcome['error'])}"
+        return f"would change: {outcome['value']}"
 
     def _step_body(
         self, step: Step, context: RunContext, checks: list[CheckRecord]
@@ -751,6 +866,22 @@ class RunbookEngine:
             self._save(run)
         except Exception as error:
             self.output(f"warning: could not journal the interruption of {run.run_id}: {_describe(error)}")
+
+
+_BUSY_HINT = (
+    "find what still runs (`ps -eo pid,pgid,args | grep pulumi`; a Pulumi Cloud update in the console) and wait "
+    "for it or stop it. Once none is left, release the lock drctl kept (drctl break-lock --reason '...') and "
+    "rerun the same command: the run resumes at this step"
+)
+
+
+class _InterruptedError(Exception):
+    """The step was stopped because drctl got SIGINT or SIGTERM."""
+
+
+def _attempt(at: str, parameters: RunParameters) -> dict[str, str]:
+    """Who started or resumed the run, when, and from which checkout (recorded, never compared)."""
+    return {"at": at, "operator": parameters.operator, **parameters.attempt}
 
 
 def record_timeout(context: RunContext) -> float:

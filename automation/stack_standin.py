@@ -9,18 +9,24 @@ runbooks depend on it:
 - a target URN that is neither declared nor in the state is an error;
 - untargeted changes are left undone (the old state is kept);
 - deleting or replacing a protected resource fails the update;
-- stack outputs change only when the root stack is in scope;
-- after an interrupted update, pending operations block the next update
-  until they are cleared. (Recent CLIs warn and go on instead; drctl resolves
-  them before every update either way, so the stricter stand-in is the safer
-  one to test against.)
+- stack outputs follow every update, targeted or not
+  (catalogue: pulumi-cli.targeted-update-updates-outputs);
+- an interrupted update leaves a pending operation; the next update drops a
+  pending update or delete by itself and keeps a pending create, whose
+  resource it would create a second time: an update that reaches one fails
+  here (catalogue: pulumi-cli.pending-operations-warn-only);
+  `resolve_pending_creates` drops them (and adopts the ones named);
+- resources listed in `refresh_before_update` are refreshed by any update
+  whose scope reaches them (catalogue: pulumi-cli.refresh-before-update-ignores-refresh-flag);
 - an update holds the stack's lock while it runs, and goes on running when
   its caller gives up waiting; a second update meanwhile is refused with the
   backend's lock error, and every such attempt is counted in
   `concurrent_stack_updates` (catalogue: pulumi-cli.diy-lock-refuses-second-update);
 - `cancel()` works as drctl's real adapter does: it interrupts the running
   update, whose steps in flight finish (catalogue: pulumi-cli.sigint-cancels-gracefully),
-  and returns once the update has stopped and the lock is free.
+  and returns once the update has stopped and the lock is free; an update
+  registers that cancel with its step's cancellation scope and does not start
+  in a cancelled one (automation.cancellation).
 
 Every call is recorded (`calls`, `config_changes`, `updates`) for tests to
 assert on; failures can be injected into the Nth update (`fail_up`) and the
@@ -34,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from automation import cancellation
 from automation.changes import changed_properties, replace_reasons
 from automation.errors import DrctlError
 from automation.evaluate import DeclaredResource, Evaluation, evaluate_program
@@ -47,6 +54,7 @@ from automation.stack import (
     UpdateResult,
     check_stack_name,
     check_targets,
+    in_scope,
     namespaced,
     root_stack_urn,
     short_stack_name,
@@ -110,6 +118,10 @@ class StandInStack:
         self.state: dict[str, DeclaredResource] = {}
         self._outputs: dict[str, Any] = {}
         self.pending: list[PendingOperation] = []
+        self.refresh_before_update: set[str] = set()
+        """URNs whose state says refreshBeforeUpdate (a provider's partial failure sets it)."""
+        self.refreshed: list[str] = []
+        """Every URN an update refreshed although drctl never asks for a refresh."""
         self.calls: list[StackCall] = []
         self.config_changes: list[dict[str, str]] = []
         self.updates: list[UpdateRecord] = []
@@ -166,11 +178,17 @@ class StandInStack:
             self.config_changes.append(namespaced(values))
             return dict(merged)
 
-    def preview(self, targets: Sequence[str] | None = None, on_output: OutputCallback | None = None) -> ChangeSummary:
+    def preview(
+        self,
+        targets: Sequence[str] | None = None,
+        on_output: OutputCallback | None = None,
+        *,
+        exclude: Sequence[str] | None = None,
+    ) -> ChangeSummary:
         with self._mutex:
-            self.calls.append(StackCall("preview", {"targets": _tuple(targets)}))
+            self.calls.append(StackCall("preview", {"targets": _tuple(targets), "exclude": _tuple(exclude)}))
             desired = self._evaluate(self._config).by_urn()
-            steps = self._plan(desired, check_targets(targets), None)
+            steps = self._plan(desired, check_targets(targets), set(exclude or ()))
             summary = _summary(steps)
             _emit(on_output, f"preview of {self._name}: {summary.describe()}")
             return summary
@@ -183,6 +201,9 @@ class StandInStack:
         on_output: OutputCallback | None = None,
         message: str | None = None,
     ) -> UpdateResult:
+        scope = cancellation.current()
+        if scope is not None:
+            scope.refuse_if_cancelled(f"the update of {self._name}")
         with self._mutex:
             self.calls.append(
                 StackCall("up", {"targets": _tuple(targets), "exclude": _tuple(exclude), "message": message})
@@ -198,6 +219,7 @@ class StandInStack:
                 )
                 self.updates.append(UpdateRecord(_tuple(targets), _tuple(exclude), None, str(error)))
             raise error
+        unregister = scope.register(self.cancel) if scope is not None else (lambda: None)
         try:
             result = self._up(attempt, check_targets(targets), list(exclude or ()), on_output)
         except DrctlError as error:
@@ -205,6 +227,7 @@ class StandInStack:
                 self.updates.append(UpdateRecord(_tuple(targets), _tuple(exclude), None, str(error)))
             raise
         finally:
+            unregister()
             self._cancel_requested.clear()
             self._backend_lock.release()
         with self._mutex:
@@ -231,12 +254,23 @@ class StandInStack:
             self.calls.append(StackCall("pending_operations"))
             return list(self.pending)
 
-    def clear_pending_operations(self) -> PendingOperationsReport:
+    def refreshed_before_update(self, targets: Sequence[str] | None, exclude: Sequence[str] | None = None) -> list[str]:
         with self._mutex:
-            self.calls.append(StackCall("clear_pending_operations"))
-            report = PendingOperationsReport(cleared=tuple(self.pending))
-            self.pending = []
-            return report
+            self.calls.append(StackCall("refreshed_before_update", {"targets": _tuple(targets)}))
+            return sorted(urn for urn in self.refresh_before_update if in_scope(urn, targets, exclude))
+
+    def resolve_pending_creates(self, imports: Mapping[str, str] | None = None) -> PendingOperationsReport:
+        with self._mutex:
+            self.calls.append(StackCall("resolve_pending_creates", {"imports": dict(imports or {})}))
+            creates = [op for op in self.pending if op.creates]
+            unknown = sorted(set(imports or {}) - {op.urn for op in creates})
+            if unknown:
+                raise DrctlError(f"--import {unknown[0]}: no pending create of that URN in {self._name}")
+            desired = self._evaluate(self._config).by_urn()
+            for urn in imports or {}:
+                self.state[urn] = desired[urn]  # adopted as the program declares it
+            self.pending = [op for op in self.pending if not op.creates]
+            return PendingOperationsReport(cleared=tuple(creates), imported=dict(imports or {}))
 
     # --- the engine, in miniature ------------------------------------------------------------
 
@@ -244,12 +278,14 @@ class StandInStack:
         self, attempt: int, targets: list[str] | None, exclude: list[str], on_output: OutputCallback | None
     ) -> UpdateResult:
         with self._mutex:
-            if self.pending:
+            duplicates = [op.urn for op in self.pending if op.creates and in_scope(op.urn, targets, exclude)]
+            if duplicates:
                 raise DrctlError(
-                    f"cannot update for {self._name}: the state has {len(self.pending)} pending operation(s) from "
-                    "an interrupted update",
-                    hint="clear them (clear_pending_operations) after checking the resources they name",
+                    f"cannot update for {self._name}: creating {duplicates[0]} failed: it already exists (a pending "
+                    "create of an interrupted update, created a second time)"
                 )
+            self.refreshed += [urn for urn in self.refresh_before_update if in_scope(urn, targets, exclude)]
+            self.pending = [op for op in self.pending if op.creates]  # the update drops the others by itself
             evaluation = self._evaluate(self._config)
             desired = evaluation.by_urn()
             steps = self._plan(desired, targets, set(exclude))
@@ -260,7 +296,7 @@ class StandInStack:
             if failure == "interrupt":
                 done, interrupted = changed[: len(changed) // 2], changed[len(changed) // 2 :]
                 self._apply(done, desired)
-                self.pending = [PendingOperation(s.urn, _PENDING_KIND[s.op], s.type) for s in interrupted[:1]]
+                self.pending += [PendingOperation(s.urn, _PENDING_KIND[s.op], s.type) for s in interrupted[:1]]
                 raise DrctlError(
                     f"cannot update for {self._name}: update interrupted after {len(done)} of {len(changed)} change(s)"
                 )
@@ -271,8 +307,7 @@ class StandInStack:
             raise DrctlError(f"cannot update for {self._name}: pulumi failed: error: update canceled")
         with self._mutex:
             self._apply(changed, desired)
-            if targets is None or self.root_urn in targets:
-                self._outputs = dict(evaluation.outputs)
+            self._outputs = dict(evaluation.outputs)  # catalogue: pulumi-cli.targeted-update-updates-outputs
         summary = _summary(steps)
         _emit(on_output, f"update of {self._name}: {summary.describe()}")
         return UpdateResult(summary=summary, outputs=dict(self._outputs))

@@ -6,6 +6,7 @@ and what is allowed.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Mapping
@@ -105,6 +106,8 @@ def parse_config(raw: Mapping[str, str]) -> BootstrapConfig:
     roles = f"IAM role ARNs (patterns) in account {account}"
     operators = _arn_list(values, "operatorPrincipalArns", role_arn, roles, required=True)
     admins = _arn_list(values, "keyAdminArns", role_arn, roles, required=True)
+    for key, patterns in (("operatorPrincipalArns", operators), ("keyAdminArns", admins)):
+        _refuse_ci_roles(key, patterns, account)
     policies = _arn_list(
         values, "deployPolicyArns", re.compile(r"arn:aws:iam::(aws|\d{12}):policy/[\w+=,.@/-]+"), "IAM policy ARNs"
     ) or (ADMINISTRATOR_ACCESS,)
@@ -176,6 +179,18 @@ def _integer(values: Mapping[str, str], key: str, default: int, low: int, high: 
     if not low <= value <= high:
         raise BootstrapConfigError(key, f"must be between {low} and {high}, got {value}")
     return value
+
+
+CI_ROLE_NAMES = tuple(f"dr-platform-{name}" for name in ("preview", "deploy", "operator", "drill", "replication"))
+"""The roles the bootstrap creates (bootstrap/stack.py names them)."""
+
+
+def _refuse_ci_roles(key: str, patterns: tuple[str, ...], account: str) -> None:
+    """A pattern that matches a CI role would make it an operator or a key administrator (ArnLike: `*`, `?`)."""
+    for pattern in patterns:
+        matched = [n for n in CI_ROLE_NAMES if fnmatch.fnmatchcase(f"arn:aws:iam::{account}:role/{n}", pattern)]
+        if matched:
+            raise BootstrapConfigError(key, f"must not match the CI roles; {pattern!r} matches {matched}")
 
 
 def _arn_list(

@@ -5,9 +5,15 @@ Who can do what:
 - preview: PR jobs of preview.yml. Reads the drctl control store (lock,
   DR-state authority); no state, no kms:Decrypt of any secrets key.
 - deploy: deploy.yml on main in environment prod. Runs `pulumi up` of the prod
-  stack and decrypts its secrets; touches nothing the bootstrap protects.
+  stack, decrypts its secrets and holds its lock; touches nothing the bootstrap
+  protects and never writes the DR-state authority or the journal.
 - operator: the named (SSO) roles, for humans and drctl. What deploy can, plus
-  encrypting secrets (stack init).
+  encrypting secrets (stack init) and the runbooks' records.
+
+Whatever managed policy they carry, the CI roles' `protections` deny what would
+erase the platform's memory, and the ways around those denies: a role created
+or re-granted without the program's boundary (which carries the same denies),
+a user, another role assumed, a key deleted (docs/security-review.md).
 - drill: drill.yml on main in environment drill. The drill stack's state,
   control-store prefix, secrets key and tagged resources only.
 - replication: S3, for the state bucket only; copies versions to the primary region.
@@ -24,7 +30,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from automation.journal import stack_key_prefix
+from automation.dr_state import AUTHORITY_KEY
+from automation.journal import CURRENT_RUN_KEY, stack_key_prefix
+from components.fault_injection import ABORT_NAMESPACE
+from components.iam import PROGRAM_ROLE_BOUNDARY
 from components.naming import STACK_TAG
 
 Document = dict[str, Any]
@@ -35,9 +44,10 @@ STS_AUDIENCE = "sts.amazonaws.com"
 # catalogue: github.oidc-sub-template
 SUBJECT_CLAIM_KEYS = ("repo", "context", "job_workflow_ref")
 
-# Actions a key administrator needs; none of them uses the key.
+# Actions a key administrator needs; none of them uses the key. Not `kms:Create*`: it includes CreateGrant,
+# with which an administrator grants itself Decrypt in one call.
 KEY_ADMIN_ACTIONS = (
-    "kms:Create*",
+    "kms:CreateAlias",
     "kms:Describe*",
     "kms:Enable*",
     "kms:List*",
@@ -85,10 +95,50 @@ PROTECTED_BACKUP_ACTIONS = (
     "backup:DeleteBackupVaultLockConfiguration",
     "backup:DeleteBackupVaultAccessPolicy",
 )
+# Role changes that must name the program's permissions boundary: without it a deploy role could create (or
+# re-grant) a role free of every deny here and act through it. catalogue: iam.permissions-boundary-condition-key
+BOUNDED_ROLE_ACTIONS = ("iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:AttachRolePolicy", "iam:PutRolePolicy")
+# The program declares no IAM users or groups; CI creating one (with access keys) would outlive its session.
+USER_ACTIONS = (
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+    "iam:AttachUserPolicy",
+    "iam:PutUserPolicy",
+    "iam:PutUserPermissionsBoundary",
+    "iam:AddUserToGroup",
+    "iam:CreateGroup",
+    "iam:AttachGroupPolicy",
+    "iam:PutGroupPolicy",
+)
+# Tagging actions of the services the drill role reaches by tag: retagging a prod resource would hand it over.
+# catalogue: iam.request-tag-allows-retagging
+DRILL_TAGGING_ACTIONS = (
+    "rds:AddTagsToResource",
+    "rds:RemoveTagsFromResource",
+    "elasticache:AddTagsToResource",
+    "elasticache:RemoveTagsFromResource",
+    "eks:TagResource",
+    "eks:UntagResource",
+    "backup:TagResource",
+    "backup:UntagResource",
+    "fis:TagResource",
+    "fis:UntagResource",
+    "ec2:CreateTags",
+    "ec2:DeleteTags",
+)
 
 
 # STACK_TAG: the tag the program puts on every resource (its providers' default tags) naming its stack.
 DRILL_SERVICES = ("rds:*", "elasticache:*", "eks:*", "ec2:*", "route53:*", "backup:*", "fis:*")
+# The fault-injection abort alarms (components/naming.py drill_abort_alarm_name: <prefix>-<region code>-drill-abort).
+DRILL_ABORT_ALARMS = "arn:aws:cloudwatch:*:*:alarm:*-drill-abort"
+
+
+def boundary_arn(account_id: str) -> str:
+    """The managed policy every role the program creates carries as its permissions boundary."""
+    return f"arn:aws:iam::{account_id}:policy/{PROGRAM_ROLE_BOUNDARY}"
 
 
 def github_subject(repository: str, context: str, workflow: str, ref: str) -> str:
@@ -235,17 +285,22 @@ def preview_permissions(control_store_arn: str) -> Document:
     )
 
 
-def deploy_guardrails(
-    protected_buckets: Sequence[str], protected_keys: Sequence[str], protected_roles: Sequence[str]
-) -> Document:
-    """Explicit denies that hold whatever managed policy the deploy and operator roles carry.
+def protections(
+    protected_buckets: Sequence[str],
+    protected_keys: Sequence[str],
+    protected_iam: Sequence[str],
+    boundary: str,
+) -> list[dict[str, Any]]:
+    """Explicit denies that hold whatever else a CI role, or a role the program creates, is allowed.
 
-    CI may deploy the platform; it may not erase the state's history, lift the
-    control store's lock, take over or delete the keys, rewrite its own trust,
-    or delete recovery points.
+    They keep the state's history, the control store's lock, the keys and the recovery points, and they
+    close the ways around themselves: a role created or re-granted without `boundary` (which carries
+    these same denies), an IAM user, another role assumed, a managed policy of a CI role rewritten
+    (`protected_iam`: the CI roles, the OIDC provider, the boundary and any customer-managed policy
+    they carry), a key scheduled for deletion or locked against its own account.
     """
     bucket_resources = [arn for bucket in protected_buckets for arn in (bucket, f"{bucket}/*")]
-    return _document(
+    return [
         {
             "Sid": "KeepStateAndControlStore",
             "Effect": "Deny",
@@ -257,10 +312,79 @@ def deploy_guardrails(
             "Sid": "NoSelfEscalation",
             "Effect": "Deny",
             "Action": ["iam:*"],
-            "Resource": [*protected_roles, "arn:aws:iam::*:oidc-provider/" + GITHUB_OIDC_HOST],
+            "Resource": [*protected_iam, "arn:aws:iam::*:oidc-provider/" + GITHUB_OIDC_HOST],
         },
         {"Sid": "KeepRecoveryPoints", "Effect": "Deny", "Action": list(PROTECTED_BACKUP_ACTIONS), "Resource": "*"},
+        # Every key encrypting data or backups is protected in the program: none is ever deleted by CI, and a
+        # deleted key takes every recovery point it encrypts with it, Vault Lock or not.
+        {"Sid": "NoKeyDeletion", "Effect": "Deny", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"},
+        # catalogue: kms.bypass-policy-lockout-safety-check
+        {
+            "Sid": "NoUnmanageableKeys",
+            "Effect": "Deny",
+            "Action": ["kms:PutKeyPolicy", "kms:CreateKey"],
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}},
+        },
+        # catalogue: iam.permissions-boundary-condition-key
+        {
+            "Sid": "OnlyBoundedRoles",
+            "Effect": "Deny",
+            "Action": list(BOUNDED_ROLE_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}},
+        },
+        {"Sid": "KeepBoundaries", "Effect": "Deny", "Action": "iam:DeleteRolePermissionsBoundary", "Resource": "*"},
+        {"Sid": "NoUsers", "Effect": "Deny", "Action": list(USER_ACTIONS), "Resource": "*"},
+        # The program assumes no role; an assumed role of the account would carry none of these denies.
+        {"Sid": "NoRoleHopping", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"},
+    ]
+
+
+def deploy_guardrails(
+    protected_buckets: Sequence[str],
+    protected_keys: Sequence[str],
+    protected_iam: Sequence[str],
+    boundary: str,
+    read_only_objects: Sequence[str] = (),
+) -> Document:
+    """The CI roles' denies (`protections`), and objects of the control store the role may read, never write."""
+    statements = protections(protected_buckets, protected_keys, protected_iam, boundary)
+    if read_only_objects:
+        statements.append(
+            {
+                "Sid": "NeverWriteTheDrStateOrJournal",
+                "Effect": "Deny",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": list(read_only_objects),
+            }
+        )
+    return _document(*statements)
+
+
+def program_role_boundary(
+    protected_buckets: Sequence[str], protected_keys: Sequence[str], protected_iam: Sequence[str], boundary: str
+) -> Document:
+    """The permissions boundary of every role the program creates: anything its own policies allow, minus
+    `protections`, so a role the deploy role creates or re-grants can do nothing the deploy role cannot.
+
+    A managed policy: 6,144 characters at most (catalogue: iam.policy-size-quotas).
+    """
+    return _document(
+        {"Sid": "WhatTheRolesOwnPoliciesAllow", "Effect": "Allow", "Action": "*", "Resource": "*"},
+        *protections(protected_buckets, protected_keys, protected_iam, boundary),
     )
+
+
+def control_store_records(control_store_arn: str, stack: str) -> list[str]:
+    """The DR-state authority and the journal of `stack`: written by runbooks (operator) only, never by CI.
+
+    `drctl deploy-gate` writes only the stack's lock; a deploy role that could write the authority
+    could tell the next deploy the platform stands elsewhere.
+    """
+    prefix = f"{control_store_arn}/{stack_key_prefix(stack)}"
+    journal = CURRENT_RUN_KEY.split("/")[0]
+    return [f"{prefix}/{AUTHORITY_KEY}", f"{prefix}/{journal}/*", f"{prefix}/lock-breaks/*"]
 
 
 def state_access(state_arn: str, control_store_arn: str) -> Document:
@@ -335,6 +459,48 @@ def drill_permissions(
             }
             for key in ("aws:ResourceTag", "aws:RequestTag")
         ),
+        # Aborting a live drill (docs/fault-injection.md): the abort alarm at once, and the datapoint that keeps it
+        # in ALARM. PutMetricData has no resource to scope; its namespace is the condition.
+        {"Sid": "AbortDrills", "Effect": "Allow", "Action": "cloudwatch:SetAlarmState", "Resource": DRILL_ABORT_ALARMS},
+        {
+            "Sid": "RequestDrillAborts",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": ABORT_NAMESPACE}},
+        },
+        # The RequestTag allow above also matches a tagging call that puts the drill tag on a prod resource, which the
+        # ResourceTag allow would then hand over: no tag of a resource another stack owns changes, and an EC2 tag
+        # changes only at creation or on a drill resource. catalogue: iam.request-tag-allows-retagging
+        {
+            "Sid": "NeverRetagAnotherStacksResources",
+            "Effect": "Deny",
+            "Action": list(DRILL_TAGGING_ACTIONS),
+            "Resource": "*",
+            "Condition": {
+                "StringNotEquals": {f"aws:ResourceTag/{STACK_TAG}": drill_stack},
+                "Null": {f"aws:ResourceTag/{STACK_TAG}": "false"},
+            },
+        },
+        {
+            "Sid": "Ec2TagsOnlyAtCreationOrOnDrillResources",
+            "Effect": "Deny",
+            "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+            "Resource": "*",
+            "Condition": {
+                "Null": {"ec2:CreateAction": "true"},
+                "StringNotEquals": {f"aws:ResourceTag/{STACK_TAG}": drill_stack},
+            },
+        },
+        # An experiment is created by StartExperiment: it must carry the drill stack's tag, whatever else allows it.
+        # catalogue: fis.start-experiment-request-tag
+        {
+            "Sid": "ExperimentsCarryTheDrillStackTag",
+            "Effect": "Deny",
+            "Action": "fis:StartExperiment",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {f"aws:RequestTag/{STACK_TAG}": drill_stack}},
+        },
     )
 
 

@@ -14,6 +14,9 @@
   and lock-break records is kept; overwrites and deletes still work (they add a
   version or a delete marker). See docs/ci-setup.md for the retention choice.
 - **GitHub OIDC provider and roles**: preview, deploy, operator, drill.
+- **The program's permissions boundary** (`dr-platform-program-boundary`): every
+  role the program creates must carry it (the CI roles may create no other), and
+  it carries the CI roles' denies, so no created role escapes them.
 
 Every resource is protected: losing one loses the platform's memory.
 """
@@ -29,6 +32,7 @@ import pulumi_aws as aws
 
 from bootstrap import iam
 from bootstrap.config import BootstrapConfig
+from components.iam import PROGRAM_ROLE_BOUNDARY
 
 KEEP = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
 # The roles that write state and the control store.
@@ -156,20 +160,46 @@ def build(cfg: BootstrapConfig) -> None:
     )
 
     keys = {"secrets": secrets.arn, "drill": drill_secrets.arn, "storage": storage.arn, "replica": storage_replica.arn}
-    guardrails = _rendered(
-        {**{f"key-{k}": v for k, v in keys.items()}, **{f"role-{k}": v for k, v in arns.items()}},
-        lambda a: iam.deploy_guardrails(
-            [state_arn, replica_arn, control_arn],
-            [v for k, v in a.items() if k.startswith("key-")],
-            [v for k, v in a.items() if k.startswith("role-")],
-        ),
+    boundary = iam.boundary_arn(cfg.account_id)
+    # The CI roles, the boundary itself and the customer-managed policies the CI roles carry: nothing CI may change.
+    customer_policies = [arn for arn in cfg.deploy_policy_arns if not arn.startswith("arn:aws:iam::aws:")]
+    protected = {**{f"key-{k}": v for k, v in keys.items()}, **{f"role-{k}": v for k, v in arns.items()}}
+
+    def protections(document: Callable[..., iam.Document], **extra: Any) -> Any:
+        return _rendered(
+            protected,
+            lambda a: document(
+                [state_arn, replica_arn, control_arn],
+                [v for k, v in a.items() if k.startswith("key-")],
+                [*(v for k, v in a.items() if k.startswith("role-")), boundary, *customer_policies],
+                boundary,
+                **extra,
+            ),
+        )
+
+    aws.iam.Policy(
+        "program-role-boundary",
+        name=PROGRAM_ROLE_BOUNDARY,
+        description="The permissions boundary of every role dr-platform creates (bootstrap/iam.py)",
+        policy=protections(iam.program_role_boundary),
+        opts=pulumi.ResourceOptions(provider=dr, protect=True),
     )
+    prod_stack = f"organization/{cfg.project_name}/{cfg.stack_name}"
+    guardrails = {
+        # CI holds the lock during a deploy; only runbooks (the operator) write the DR state and the journal.
+        "deploy": protections(
+            iam.deploy_guardrails, read_only_objects=iam.control_store_records(control_arn, prod_stack)
+        ),
+        "operator": protections(iam.deploy_guardrails),
+    }
     state_access = json.dumps(iam.state_access(state_arn, control_arn))
     for name in ("deploy", "operator"):
-        _policies(name, roles[name], dr, cfg.deploy_policy_arns, {"guardrails": guardrails, "state": state_access})
+        _policies(
+            name, roles[name], dr, cfg.deploy_policy_arns, {"guardrails": guardrails[name], "state": state_access}
+        )
     _policies("preview", roles["preview"], dr, (), {"control-store": json.dumps(iam.preview_permissions(control_arn))})
     drill_access = iam.drill_permissions(state_arn, control_arn, cfg.project_name, cfg.drill_stack_name, cfg.stack_name)
-    _policies("drill", roles["drill"], dr, (), {"drill": json.dumps(drill_access), "guardrails": guardrails})
+    _policies("drill", roles["drill"], dr, (), {"drill": json.dumps(drill_access), "guardrails": guardrails["deploy"]})
 
     secrets_url = f"awskms://alias/{cfg.name_prefix}-pulumi-secrets?region={cfg.dr_region}"
     pulumi.export("stateBackendUrl", f"s3://{cfg.state_bucket}?region={cfg.dr_region}")
@@ -179,6 +209,7 @@ def build(cfg: BootstrapConfig) -> None:
     pulumi.export("drillSecretsProvider", secrets_url.replace("-pulumi-secrets", "-pulumi-drill-secrets"))
     pulumi.export("roleArns", {name: arns[name] for name in ("preview", "deploy", "operator", "drill")})
     pulumi.export("githubSubjectClaimKeys", list(iam.SUBJECT_CLAIM_KEYS))
+    pulumi.export("programRoleBoundaryArn", boundary)
 
 
 def _provider(name: str, cfg: BootstrapConfig, region: str) -> aws.Provider:
@@ -194,7 +225,7 @@ def _rendered(outputs: dict[str, pulumi.Output[str]], document: Callable[[dict[s
 def _role(name: str, provider: aws.Provider, trust: pulumi.Input[str]) -> aws.iam.Role:
     return aws.iam.Role(
         name,
-        name=f"dr-platform-{name}",
+        name=f"dr-platform-{name}",  # bootstrap.config.CI_ROLE_NAMES
         assume_role_policy=trust,
         max_session_duration=3600,
         opts=pulumi.ResourceOptions(provider=provider, protect=True),

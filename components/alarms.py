@@ -32,6 +32,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components.alert_rules import lag_thresholds
 from components.config import PlatformConfig
 from components.database import current_is_replica
 from components.functions.restore_validation import FAILED_METRIC, PASSED_METRIC, PLAN_DIMENSION
@@ -113,15 +114,18 @@ def _lag_alarms(
     metric: str,
     dimension_sets: tuple[Mapping[str, pulumi.Input[str]], ...],
     missing: str,
+    note: str = "",
 ) -> list[AlarmSpec]:
-    """A warning before the RPO and a critical alarm past it (seconds, maximum per minute)."""
-    thresholds = {WARNING: (cfg.replica_lag_warning_seconds, 2), CRITICAL: (cfg.rpo_seconds, 1)}
+    """A warning before the RPO and a critical alarm past it (seconds, maximum per minute).
+
+    Thresholds and durations are the Prometheus rules' (components/alert_rules.py `lag_thresholds`).
+    """
     return [
         AlarmSpec(
             name=f"{subject}-{what.lower().replace(' ', '-')}-{severity}",
             description=(
                 f"[{severity}] {what} of {subject} above {seconds}s for {minutes} min "
-                f"(RPO {cfg.rpo_seconds}s): a failover now would lose that much data."
+                f"(RPO {cfg.rpo_seconds}s): a failover now would lose that much data.{note}"
             ),
             severity=severity,
             namespace=namespace,
@@ -134,7 +138,7 @@ def _lag_alarms(
             treat_missing_data=missing,
             dimension_sets=dimension_sets,
         )
-        for severity, (seconds, minutes) in thresholds.items()
+        for severity, (seconds, minutes) in lag_thresholds(cfg).items()
     ]
 
 
@@ -196,9 +200,21 @@ def regional_alarms(cfg: PlatformConfig, role: str) -> list[AlarmSpec]:
         )
     )
     if current_is_replica(cfg, role):
-        # A replica that reports no lag cannot show the RPO is met: page.
+        # PostgreSQL's ReplicaLag is the time since the last replayed commit: the heartbeat writer
+        # (components/heartbeat.py) commits every 30 s, so only a replica that is behind passes the
+        # thresholds (catalogue: rds.idle-source-replays-every-few-minutes). No data keeps the state:
+        # a new replica reports nothing for the hours it takes to create, and is not paged for it;
+        # the ReplicaLagNotReported rule speaks for a replica that runs without reporting lag.
         alarms += _lag_alarms(
-            cfg, database, "Replica lag", "AWS/RDS", "ReplicaLag", database_dimensions, MISSING_IS_BREACHING
+            cfg,
+            database,
+            "Replica lag",
+            "AWS/RDS",
+            "ReplicaLag",
+            database_dimensions,
+            MISSING_KEEPS_STATE,
+            note=" Also when the writer's heartbeat (CronJob dr-platform/replication-heartbeat in the active "
+            "cluster) stopped on a quiet database: see ReplicationHeartbeatStale.",
         )
         # The Global Datastore's secondary is the same region as the database
         # replica. Its primary node publishes the lag, whichever node that is

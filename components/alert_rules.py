@@ -17,9 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.config import DrState, PlatformConfig
+from components.heartbeat import NAME as HEARTBEAT_CRONJOB
+from components.heartbeat import NAMESPACE as HEARTBEAT_NAMESPACE
+from components.naming import db_identifier
 
 # CloudWatch series as YACE names them (namespace AWS/RDS, AWS/S3, ...).
 RDS_REPLICA_LAG = "aws_rds_replica_lag_maximum"
+RDS_CPU = "aws_rds_cpuutilization_average"
+# kube-state-metrics' CronJob series (the heartbeat writer's, components/heartbeat.py).
+CRONJOB_LAST_SUCCESS = "kube_cronjob_status_last_successful_time"
+CRONJOB_CREATED = "kube_cronjob_created"
 S3_REPLICATION_LATENCY = "aws_s3_replication_latency_maximum"
 S3_FAILED_REPLICATION = "aws_s3_operations_failed_replication_sum"
 CACHE_REPLICATION_LAG = "aws_elasticache_global_datastore_replication_lag_maximum"
@@ -30,6 +37,8 @@ ACM_DAYS_TO_EXPIRY = "aws_certificatemanager_days_to_expiry_minimum"
 
 # The daily backup plus a grace period for a slow job.
 BACKUP_OVERDUE_HOURS = 26
+# Three missed one-minute runs of the heartbeat writer: well before an idle database's lag nears the RPO.
+HEARTBEAT_STALE_SECONDS = 180
 
 
 @dataclass(frozen=True)
@@ -198,14 +207,20 @@ SECURITY_RULES = RuleGroup(
 )
 
 
+def lag_thresholds(cfg: PlatformConfig) -> dict[str, tuple[int, int]]:
+    """Severity -> (seconds, minutes) of every replication-lag alert: the CloudWatch alarms' and these rules'."""
+    return {"warning": (cfg.replica_lag_warning_seconds, 2), "critical": (cfg.rpo_seconds, 1)}
+
+
 def _lag_rules(prefix: str, what: str, series: str, by: str, cfg: PlatformConfig) -> tuple[AlertRule, AlertRule]:
     """A warning before the RPO and a critical alert past it, for one replication lag."""
     lag = f"max by (region, {by}) ({series})"
+    (warning, warning_minutes), (rpo, rpo_minutes) = lag_thresholds(cfg).values()
     return (
         AlertRule(
             f"{prefix}ApproachingRpo",
-            f"{lag} > {cfg.replica_lag_warning_seconds}",
-            "2m",
+            f"{lag} > {warning}",
+            f"{warning_minutes}m",
             "warning",
             "disaster-recovery",
             f"{what} is approaching the RPO",
@@ -214,8 +229,8 @@ def _lag_rules(prefix: str, what: str, series: str, by: str, cfg: PlatformConfig
         ),
         AlertRule(
             f"{prefix}AboveRpo",
-            f"{lag} > {cfg.rpo_seconds}",
-            "1m",
+            f"{lag} > {rpo}",
+            f"{rpo_minutes}m",
             "critical",
             "disaster-recovery",
             f"{what} exceeds the RPO",
@@ -281,22 +296,54 @@ def dr_rules(cfg: PlatformConfig, role: str) -> RuleGroup:
             f"No AWS Backup job completed in this region in the last {BACKUP_OVERDUE_HOURS} hours.",
         ),
     ]
+    rules.append(_heartbeat_rule())
     # The replica lives in the standby region except while failed over, when
     # there is none; only there does a missing lag series mean blind DR rules.
     if cfg.dr_state is not DrState.FAILED_OVER and cfg.region_of(role) == cfg.standby_region:
+        replica = db_identifier(cfg, role, cfg.regions[role].db_generation)
+        instance = f'{{dimension_DBInstanceIdentifier="{replica}"}}'
         rules.append(
             AlertRule(
                 "ReplicaLagNotReported",
-                f"absent({RDS_REPLICA_LAG})",
+                # Only once the replica runs (RDS publishes its CPU): a replica being created reports
+                # nothing for hours and is not an alert.
+                f"absent({RDS_REPLICA_LAG}{instance})\n  and on () count({RDS_CPU}{instance}) > 0",
                 "15m",
                 "warning",
                 "disaster-recovery",
                 "Replica lag is not reported",
-                "No RDS replica lag from CloudWatch for 15 minutes in the region that holds the replica: "
-                "the exporter is down or replication is broken, and the RPO alerts cannot fire.",
+                f"{replica} runs (CloudWatch has its CPU) but has reported no replica lag for 15 minutes: "
+                "replication is broken or stopped, and the RPO alerts cannot fire.",
             )
         )
     return RuleGroup("disaster-recovery", tuple(rules))
+
+
+def _heartbeat_rule() -> AlertRule:
+    """The heartbeat writer has not succeeded lately: on a quiet database the replica lag alerts will fire.
+
+    Silent where no heartbeat CronJob runs (kube-state-metrics has no series for it), so every cluster
+    carries it whatever the DR state.
+    """
+    job = f'{{namespace="{HEARTBEAT_NAMESPACE}", cronjob="{HEARTBEAT_CRONJOB}"}}'
+
+    def older_than_stale(series: str) -> str:
+        return f"(time() - {series}{job}) > {HEARTBEAT_STALE_SECONDS}"
+
+    return AlertRule(
+        "ReplicationHeartbeatStale",
+        # Last success too long ago, or (never succeeded) created too long ago.
+        f"{older_than_stale(CRONJOB_LAST_SUCCESS)}\n"
+        f"or ({older_than_stale(CRONJOB_CREATED)}\n  unless on (namespace, cronjob) {CRONJOB_LAST_SUCCESS}{job})",
+        "2m",
+        "warning",
+        "disaster-recovery",
+        "The replication heartbeat is not being written",
+        f"CronJob {HEARTBEAT_NAMESPACE}/{HEARTBEAT_CRONJOB} has not succeeded for more than "
+        f"{HEARTBEAT_STALE_SECONDS}s: on a quiet database the replica's lag now climbs towards the RPO and the "
+        "ReplicaLag alerts fire without replication being behind (kubectl -n dr-platform get jobs; the job's logs "
+        "say whether the secret, the network or the database refused).",
+    )
 
 
 def rule_groups(cfg: PlatformConfig, role: str) -> tuple[RuleGroup, ...]:

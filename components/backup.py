@@ -1,10 +1,13 @@
 """AWS Backup: a locked vault and a plan per region, every rule copying to the other region.
 
-Rules: daily snapshots, weekly backups that move to cold storage where the
-resource type supports it, and continuous backups (point-in-time recovery).
+Rules: daily snapshots, weekly fulls kept `backupWeeklyRetentionDays` (four
+weeks by default), and continuous backups (point-in-time recovery). No rule
+moves anything to cold storage: AWS Backup has no cold tier for RDS or S3 and
+ignores the setting for them (catalogue: backup.cold-storage-not-for-rds-or-s3;
+docs/data-tier.md says what that leaves of the 3-2-1 rule).
 A region's selection covers its data bucket and its current database
-instance while that instance is standalone; AWS Backup cannot back up a read
-replica (catalogue: backup.no-read-replica). Vaults and plans exist in both regions in every state, so a failover
+instance while that instance is standalone; a read replica is left out
+(catalogue: backup.no-read-replica). Vaults and plans exist in both regions in every state, so a failover
 only adds a selection in the DR region.
 
 No single admin (or a stolen deploy role) can erase the backups:
@@ -36,8 +39,9 @@ import pulumi_aws as aws
 from components.config import ROLES, PlatformConfig, continuous_backup_days
 from components.database import other_role
 from components.encryption import RegionalKey
-from components.iam import service_trust
+from components.iam import role_boundary, service_trust
 from components.naming import backup_plan_name, backup_role_name, backup_vault_name, restore_role_name
+from components.providers import global_provider
 
 BACKUP_POLICIES = {
     "backup": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
@@ -65,16 +69,16 @@ def continuous_retention_days(cfg: PlatformConfig) -> int:
     return continuous_backup_days(cfg.backup_continuous_retention_days, cfg.db_backup_retention_days)
 
 
-# catalogue: backup.cold-storage-minimum-90-days (weekly: retention >= cold + 90, from config)
 def rule_lifecycles(cfg: PlatformConfig) -> dict[str, dict[str, int | bool]]:
-    """Lifecycle per rule, shared by the rule and its cross-region copy."""
+    """Lifecycle per rule, shared by the rule and its cross-region copy.
+
+    No cold storage: the plans protect RDS and S3 only, for which AWS Backup ignores it
+    (catalogue: backup.cold-storage-not-for-rds-or-s3); a resource type that has it would also
+    keep each point there 90 days at least (catalogue: backup.cold-storage-minimum-90-days).
+    """
     return {
         "daily": {"delete_after": cfg.backup_daily_retention_days},
-        "weekly": {
-            "cold_storage_after": cfg.backup_weekly_cold_after_days,
-            "delete_after": cfg.backup_weekly_retention_days,
-            "opt_in_to_archive_for_supported_resources": True,
-        },
+        "weekly": {"delete_after": cfg.backup_weekly_retention_days},
         "continuous": {"delete_after": continuous_retention_days(cfg)},
     }
 
@@ -120,25 +124,38 @@ class Backup(pulumi.ComponentResource):
         super().__init__("dr-platform:data:Backup", name, None, opts)
         cfg = args["config"]
         providers = args["providers"]
-        in_primary = pulumi.ResourceOptions(parent=self, provider=providers["primary"])
+        # IAM is global: declared through the DR region's provider, which a failover counts on.
+        in_global = pulumi.ResourceOptions(parent=self, provider=global_provider(providers))
 
         # AWS Backup documents no source keys for its service role: applied where it sends them.
         # catalogue: iam.source-keys-only-where-sent
         trust = service_trust("backup.amazonaws.com", args["account_id"], documented=False)
+        boundary = role_boundary(args["account_id"])
         service_role = aws.iam.Role(
-            f"{name}-service", name=backup_role_name(cfg), assume_role_policy=trust, opts=in_primary
+            f"{name}-service",
+            name=backup_role_name(cfg),
+            assume_role_policy=trust,
+            permissions_boundary=boundary,
+            opts=in_global,
         )
         self.restore_role = aws.iam.Role(
-            f"{name}-restore", name=restore_role_name(cfg), assume_role_policy=trust, opts=in_primary
+            f"{name}-restore",
+            name=restore_role_name(cfg),
+            assume_role_policy=trust,
+            permissions_boundary=boundary,
+            opts=in_global,
         )
+        attachments: dict[str, list[aws.iam.RolePolicyAttachment]] = {}
         for prefix, role, policies in (
             ("service", service_role, BACKUP_POLICIES),
             ("restore", self.restore_role, RESTORE_POLICIES),
         ):
-            for purpose, policy_arn in policies.items():
+            attachments[prefix] = [
                 aws.iam.RolePolicyAttachment(
-                    f"{name}-{prefix}-{purpose}", role=role.name, policy_arn=policy_arn, opts=in_primary
+                    f"{name}-{prefix}-{purpose}", role=role.name, policy_arn=policy_arn, opts=in_global
                 )
+                for purpose, policy_arn in policies.items()
+            ]
 
         lock = cfg.backup_vault_lock
         self.vaults: dict[str, aws.backup.Vault] = {}
@@ -195,7 +212,11 @@ class Backup(pulumi.ComponentResource):
                     plan_id=plan.id,
                     iam_role_arn=service_role.arn,
                     resources=resources,
-                    opts=in_region,
+                    # AWS Backup checks the role's permissions (tag:GetResources...) when the selection is
+                    # created: with the policies not yet attached, creation retries until they are.
+                    opts=pulumi.ResourceOptions.merge(
+                        in_region, pulumi.ResourceOptions(depends_on=attachments["service"])
+                    ),
                 )
 
         self.summary = {

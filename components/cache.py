@@ -82,9 +82,10 @@ class Cache(pulumi.ComponentResource):
             )
             for role, region in regions.items()
         }
+        # What both members set; a secondary may set each of them itself (the console's list of its own settings),
+        # automatic failover included as a declaration only (the provider does not send it for a member).
         replicas = {
             "num_cache_clusters": 1 + args["replicas_per_group"],
-            "multi_az_enabled": True,
             "automatic_failover_enabled": True,
             "snapshot_retention_limit": args["snapshot_retention_days"],
             "port": REDIS_PORT,
@@ -104,6 +105,7 @@ class Cache(pulumi.ComponentResource):
             auth_token=token,
             subnet_group_name=self.subnet_groups[SEED_ROLE].name,
             security_group_ids=[seed["security_group_id"]],
+            multi_az_enabled=True,
             **replicas,
             opts=self._in(seed, protect=True, retain_on_delete=True, ignore_changes=_OWNED_BY_DATASTORE),
         )
@@ -136,7 +138,10 @@ class Cache(pulumi.ComponentResource):
             subnet_group_name=self.subnet_groups[member_role].name,
             security_group_ids=[member["security_group_id"]],
             **replicas,
-            opts=self._in(member, protect=True, retain_on_delete=True),
+            # Multi-AZ comes from the datastore: not sent at creation (AWS lists it neither among a secondary's
+            # own settings nor among the inferred ones), and not fought over afterwards.
+            # catalogue: elasticache.global-datastore-member-inherits
+            opts=self._in(member, protect=True, retain_on_delete=True, ignore_changes=["multiAzEnabled"]),
         )
         self.groups = {SEED_ROLE: seed_group, member_role: member_group}
 

@@ -37,7 +37,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.config import DrState, NodeGroupSize, PlatformConfig
-from components.iam import instance_trust, kms_via_service, pod_identity_trust, service_trust
+from components.iam import instance_trust, kms_via_service, pod_identity_trust, role_boundary, service_trust
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 KUBERNETES_API_PORT = 443
@@ -47,6 +47,9 @@ APP_POOL = "app"
 MONITORING_POOL = "monitoring"
 MONITORING_NODE_GROUP_SIZE = NodeGroupSize(min=1, desired=1, max=2)
 """One node; max 2 leaves room for the managed node group's rolling replacement."""
+MONITORING_TAINT = {"key": POOL_LABEL, "value": MONITORING_POOL, "effect": "NoSchedule"}
+"""Keeps every pod off the monitoring node but those that tolerate it (the monitoring stack) and the
+DaemonSets every node runs (catalogue: eks.addon-daemonsets-tolerate-taints)."""
 
 # Installed before any node joins: the agent that hands Pod Identity credentials
 # out (the VPC CNI and the EBS CSI driver use it), the service proxy, and networking.
@@ -104,6 +107,8 @@ class ClusterArgs(TypedDict):
     log_retention_days: int
     account_id: pulumi.Input[str]
     """The owning account: the cluster role trusts EKS acting for this cluster of it only."""
+    global_provider: aws.Provider
+    """Where IAM resources are declared (components/providers.py: the DR region's provider)."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -112,6 +117,8 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dr-platform:compute:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # Roles and their policies: IAM is global, declared through the DR region's provider.
+        self._in_global = in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
         region = args["region"]
         self._region = region
         partition = aws_partition(region)
@@ -120,6 +127,7 @@ class Cluster(pulumi.ComponentResource):
         cluster_arn = pulumi.Output.concat(
             f"arn:{partition}:eks:{region}:", args["account_id"], f":cluster/{args['cluster_name']}"
         )
+        self._boundary = role_boundary(args["account_id"])
         # catalogue: eks.cluster-role-source-conditions
         cluster_role = self._role(
             name,
@@ -131,7 +139,7 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-cluster-policy",
                 role=cluster_role.name,
                 policy_arn=f"{managed_policy}/AmazonEKSClusterPolicy",
-                opts=child,
+                opts=in_global,
             ),
             # EKS's envelope encryption of secrets; EKS documents no kms:ViaService for it.
             self._kms_policy(name, "cluster", cluster_role, args["kms_key_arn"], via=None, grants=False),
@@ -141,6 +149,7 @@ class Cluster(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
             name=f"/aws/eks/{args['cluster_name']}/cluster",
+            # catalogue: cloudwatch.logs-retention-values (config allows CloudWatch's values only)
             retention_in_days=args["log_retention_days"],
             opts=child,
         )
@@ -207,7 +216,7 @@ class Cluster(pulumi.ComponentResource):
         node_role = self._role(name, "node", instance_trust("ec2.amazonaws.com"))
         node_policies = [
             aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy}", role=node_role.name, policy_arn=f"{managed_policy}/{policy}", opts=child
+                f"{name}-node-{policy}", role=node_role.name, policy_arn=f"{managed_policy}/{policy}", opts=in_global
             )
             for policy in NODE_POLICIES
         ]
@@ -222,7 +231,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-vpc-cni-policy",
             role=cni_role.name,
             policy_arn=f"{managed_policy}/AmazonEKS_CNI_Policy",
-            opts=child,
+            opts=in_global,
         )
         addons[VPC_CNI] = self._addon(
             name,
@@ -285,6 +294,13 @@ class Cluster(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={POOL_LABEL: MONITORING_POOL},
+            # Application pods would otherwise fill the node the monitoring stack's volumes are tied to.
+            # catalogue: eks.node-group-taint-effects (the API spells NoSchedule NO_SCHEDULE)
+            taints=[
+                aws.eks.NodeGroupTaintArgs(
+                    key=MONITORING_TAINT["key"], value=MONITORING_TAINT["value"], effect="NO_SCHEDULE"
+                )
+            ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, addons[VPC_CNI]]),
         )
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.node_group])
@@ -297,7 +313,7 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-ebs-csi-policy",
                 role=csi_role.name,
                 policy_arn=f"{managed_policy}/service-role/AmazonEBSCSIDriverPolicy",
-                opts=child,
+                opts=in_global,
             ),
             # Volumes are encrypted and attached by EC2 on the driver's behalf.
             self._kms_policy(name, "ebs-csi", csi_role, args["kms_key_arn"], via="ec2", grants=True),
@@ -311,8 +327,13 @@ class Cluster(pulumi.ComponentResource):
             pod_identity_associations=[
                 aws.eks.AddonPodIdentityAssociationArgs(role_arn=csi_role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT)
             ],
+            # The node plugin must run on the tainted monitoring node, whose volumes it attaches; the
+            # driver's default already tolerates every taint, said here so no default change can undo it.
+            # catalogue: eks.addon-daemonsets-tolerate-taints
+            configuration_values=json.dumps({"node": {"tolerateAllTaints": True}}),
         )
         self.addons = {**addons, "aws-ebs-csi-driver": self.ebs_csi_driver}
+        self.pod_identity_agent = addons[POD_IDENTITY_AGENT]
 
         self.kubernetes_provider = k8s.Provider(
             f"{name}-k8s",
@@ -344,7 +365,10 @@ class Cluster(pulumi.ComponentResource):
 
     def _role(self, name: str, purpose: str, trust: pulumi.Input[str]) -> aws.iam.Role:
         return aws.iam.Role(
-            f"{name}-{purpose}-role", assume_role_policy=trust, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-{purpose}-role",
+            assume_role_policy=trust,
+            permissions_boundary=self._boundary,
+            opts=self._in_global,
         )
 
     def _pod_identity_role(self, name: str, purpose: str, service_account: str) -> aws.iam.Role:
@@ -377,7 +401,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{purpose}-kms",
             role=role.id,
             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._in_global,
         )
 
     def _addon(self, name: str, addon: str, opts: pulumi.ResourceOptions, **extra: object) -> aws.eks.Addon:

@@ -13,7 +13,9 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -28,8 +30,52 @@ ROLES = ("primary", "dr")
 _DB_INSTANCE_CLASS_RE = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _CACHE_NODE_TYPE_RE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _EC2_INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
-_POSTGRES_VERSION_RE = re.compile(r"^\d{1,2}(\.\d{1,2})?$")
-_REDIS_VERSION_RE = re.compile(r"^\d+\.(\d+(\.\d+)?|x)$")
+_POSTGRES_VERSION_RE = re.compile(r"^(?P<major>\d{1,2})(\.(?P<minor>\d{1,2}))?$")
+# What terraform-provider-aws accepts: x.y.z before 6, `6.x` or major.minor from 6 on (7.1, not 7.x).
+# catalogue: elasticache.engine-version-format
+_REDIS_VERSION_RE = re.compile(r"^([1-5](\.\d+){2}|6\.x|[6-9]\.\d+)$")
+_AZ_ID_RE = re.compile(r"^(?P<prefix>[a-z]+\d+)-az\d+$")
+_DB_WINDOW_RE = re.compile(r"^(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})$")
+_DB_MAINTENANCE_WINDOW_RE = re.compile(
+    r"^(?P<start_day>[a-z]{3}):(?P<start>\d{2}:\d{2})-(?P<end_day>[a-z]{3}):(?P<end>\d{2}:\d{2})$"
+)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# catalogue: cloudwatch.logs-retention-values
+LOG_GROUP_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+"""The only retention periods CloudWatch Logs accepts (PutRetentionPolicy); anything else fails the update."""
+REPLICA_BACKUPS_MIN_POSTGRES = (14, 1)
+"""PostgreSQL read replicas keep automated backups from this version on.
+
+catalogue: rds.postgres-replica-automated-backups
+"""
+BACKUP_START_WINDOW_MINUTES = 60
+"""How long after its scheduled time an AWS Backup job may start (the plans' start window)."""
+DNS_FAILOVER_MODES = ("health-check", "fence-only")
+"""When Route53 may answer the DR region: whenever the primary fails its health checks, or only once drctl
+raises the traffic fence (docs/operations.md, "Who moves traffic")."""
 _ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _INTERNAL_SPACE = tuple(
     ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
@@ -132,7 +178,9 @@ class RegionSettings:
     role: str
     region: str
     vpc_cidr: str
-    availability_zones: tuple[str, ...]
+    availability_zone_ids: tuple[str, ...]
+    """AZ IDs (use1-az1): the same physical zone in every account, unlike zone names (catalogue:
+    ec2.availability-zone-names-differ-per-account)."""
     db_generation: int
     db_retained_generations: tuple[int, ...]
     ingress_hostname: str | None
@@ -155,16 +203,20 @@ class PlatformConfig:
     db_master_username: str
     db_backup_retention_days: int
     db_performance_insights_retention_days: int
+    db_backup_window: str
+    """RDS automated backups (UTC `hh:mm-hh:mm`), clear of the AWS Backup plans' start windows."""
+    db_maintenance_window: str
     # object storage
     uploads_retention_days: int
     logs_retention_days: int
     storage_ia_after_days: int
     storage_glacier_after_days: int
+    log_group_retention_days: int
+    """CloudWatch Logs groups the program owns (EKS control plane, restore validator)."""
     # AWS Backup
     backup_daily_schedule: str
     backup_daily_retention_days: int
     backup_weekly_schedule: str
-    backup_weekly_cold_after_days: int
     backup_weekly_retention_days: int
     backup_continuous_retention_days: int
     backup_vault_lock: VaultLockSettings
@@ -202,6 +254,9 @@ class PlatformConfig:
     health_check_path: str
     health_check_interval_seconds: int
     health_check_failure_threshold: int
+    dns_failover_mode: str
+    """`health-check`: Route53 answers the DR region whenever the primary fails its checks; `fence-only`: only
+    once drctl raises the traffic fence (DNS_FAILOVER_MODES)."""
     # alerting and objectives
     notification_emails: tuple[str, ...]
     notification_https_endpoints: tuple[str, ...]
@@ -280,6 +335,11 @@ class _Reader:
     def unknown_keys(self) -> list[str]:
         """Keys that were set but that no accessor asked for: typos, mostly."""
         return sorted(set(self._raw) - self._read)
+
+    def given(self, key: str) -> bool:
+        """Whether the stack sets `key` (for keys that are refused outright)."""
+        self._read.add(key)
+        return bool(self._raw.get(key))
 
     def _get(self, key: str) -> str | None:
         self._read.add(key)
@@ -407,6 +467,28 @@ def _formatted(reader: _Reader, key: str, default: str, pattern: re.Pattern[str]
     return value
 
 
+def _postgres_version(reader: _Reader) -> str:
+    """A PostgreSQL version whose read replicas keep automated backups (14.1 and later).
+
+    A major version only is the usual form: RDS applies minor upgrades itself without a diff.
+    catalogue: rds.postgres-replica-automated-backups
+    """
+    value = _formatted(reader, "dbEngineVersion", "16", _POSTGRES_VERSION_RE, "a PostgreSQL version")
+    match = _POSTGRES_VERSION_RE.match(value)
+    assert match is not None
+    # A major version alone resolves to that major's current minor, past .1 for 14 on RDS.
+    version = (int(match["major"]), int(match["minor"] or 1))
+    if version < REPLICA_BACKUPS_MIN_POSTGRES:
+        minimum = ".".join(map(str, REPLICA_BACKUPS_MIN_POSTGRES))
+        raise ConfigError(
+            "dbEngineVersion",
+            f"must be PostgreSQL {minimum} or later, got {value!r}: from {minimum} on a read replica keeps its own "
+            "automated backups, so promoting it changes no backup setting (enabling backups on an instance "
+            "causes an outage, which a failover must not take)",
+        )
+    return value
+
+
 def _region(reader: _Reader, key: str) -> str:
     value = reader.text(key)
     regions = known_regions()
@@ -482,9 +564,145 @@ def _hosted_zone(reader: _Reader) -> tuple[str | None, bool, bool]:
     return zone_id, create, delegated
 
 
+# Words of a region name and the letters AZ IDs abbreviate them to (us-east-1 -> use1, ap-northeast-1 -> apne1).
+_AZ_ID_WORDS = {
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+    "central": "c",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
+    "gov": "g",
+}
+# AZ IDs left out of a region's default three: us-east-1's use1-az3 lacks the newer instance families
+# and is refused by EKS in many accounts (catalogue: ec2.availability-zone-names-differ-per-account).
+_AVOIDED_AZ_IDS = frozenset({"use1-az3"})
+
+
+def az_id_prefix(region: str) -> str | None:
+    """The prefix of a region's AZ IDs (`use1` for us-east-1); None for a region named in another pattern."""
+    geo, *words, number = region.split("-")
+    if not number.isdigit() or not all(word in _AZ_ID_WORDS for word in words):
+        return None
+    return geo + "".join(_AZ_ID_WORDS[word] for word in words) + number
+
+
+def default_availability_zone_ids(region: str) -> list[str]:
+    """Three AZ IDs of the region, the constrained ones left out; none for a region named in another pattern."""
+    prefix = az_id_prefix(region)
+    if prefix is None:
+        return []
+    candidates = (f"{prefix}-az{number}" for number in range(1, 7))
+    return [zone for zone in candidates if zone not in _AVOIDED_AZ_IDS][:3]
+
+
+def _availability_zone_ids(key: str, region: str, value: Any) -> tuple[str, ...]:
+    """Three distinct AZ IDs of `region`; zone names are refused (they map differently in every account)."""
+    example = ", ".join(default_availability_zone_ids(region)) or "use1-az1, use1-az2, use1-az4"
+    how = (
+        f"list 3 distinct AZ IDs of {region} such as {example} "
+        f"(aws ec2 describe-availability-zones --region {region} --query 'AvailabilityZones[].ZoneId')"
+    )
+    if not isinstance(value, list) or len(value) != 3 or len(set(value)) != 3:
+        raise ConfigError(key, f"must {how}, got {value!r}")
+    prefix = az_id_prefix(region)
+    for zone in value:
+        if isinstance(zone, str) and re.fullmatch(rf"{re.escape(region)}[a-z]", zone):
+            raise ConfigError(
+                key,
+                f"{zone} is an availability zone name; each account maps names to physical zones on its own, "
+                f"so two accounts' {zone} can differ and one of them may lack instance types or EKS: {how}",
+            )
+        match = _AZ_ID_RE.match(zone) if isinstance(zone, str) else None
+        if match is None or (prefix is not None and match["prefix"] != prefix):
+            raise ConfigError(key, f"{zone!r} is not an AZ ID of {region}: {how}")
+    return tuple(value)
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = (int(part) for part in text.split(":"))
+    return hours * 60 + minutes
+
+
+def _window(key: str, value: str, *, weekly: bool) -> tuple[int, int]:
+    """A UTC window as (start, end) minutes of the day (or of the week, Monday 00:00 = 0), at least 30 minutes long.
+
+    catalogue: rds.backup-and-maintenance-windows
+    """
+    example = "sun:04:00-sun:04:30" if weekly else "03:00-03:30"
+    match = (_DB_MAINTENANCE_WINDOW_RE if weekly else _DB_WINDOW_RE).match(value)
+    valid = match is not None and all(
+        0 <= _minutes(match[part]) < 1440 and int(match[part][3:]) < 60 for part in ("start", "end")
+    )
+    if weekly and valid and match is not None:
+        valid = match["start_day"] in _WEEKDAYS and match["end_day"] in _WEEKDAYS
+    if not valid or match is None:
+        raise ConfigError(key, f"must be a UTC window such as {example}, got {value!r}")
+    day = 1440 * 7 if weekly else 1440
+    start, end = _minutes(match["start"]), _minutes(match["end"])
+    if weekly:
+        start += 1440 * _WEEKDAYS.index(match["start_day"])
+        end += 1440 * _WEEKDAYS.index(match["end_day"])
+    length = (end - start) % day
+    if length < 30:
+        raise ConfigError(key, f"must last 30 minutes at least (RDS refuses shorter windows), got {value!r}")
+    return start, start + length
+
+
+def _overlaps(first: tuple[int, int], second: tuple[int, int], period: int) -> bool:
+    """Whether two windows on a circular day (or week) of `period` minutes overlap."""
+    return any(first[0] < second[1] + shift and second[0] + shift < first[1] for shift in (-period, 0, period))
+
+
+def _backup_start_windows(schedules: Mapping[str, str]) -> list[tuple[str, tuple[int, int]]]:
+    """Each backup rule's daily start window (minutes of the day); refused unless it runs at a fixed time."""
+    windows = []
+    for key, schedule in schedules.items():
+        minute, hour = schedule.removeprefix("cron(").split()[:2]
+        if not (minute.isdigit() and hour.isdigit()):
+            raise ConfigError(
+                key,
+                f"must start at a fixed hour and minute (got {schedule!r}) so that dbBackupWindow can stay clear "
+                "of it: AWS Backup jobs and RDS automated backups of one instance must not overlap",
+            )
+        start = int(hour) * 60 + int(minute)
+        windows.append((key, (start, start + BACKUP_START_WINDOW_MINUTES)))
+    return windows
+
+
+def _db_windows(reader: _Reader, backup_schedules: Mapping[str, str]) -> tuple[str, str]:
+    """RDS's backup and maintenance windows, apart from each other and from the AWS Backup start windows.
+
+    catalogue: rds.backup-and-maintenance-windows
+    """
+    backup_window = reader.text("dbBackupWindow", "03:00-03:30")
+    backup = _window("dbBackupWindow", backup_window, weekly=False)
+    for key, start_window in _backup_start_windows(backup_schedules):
+        if _overlaps(backup, start_window, 1440):
+            raise ConfigError(
+                "dbBackupWindow",
+                f"{backup_window} overlaps the start window of {key} (its scheduled time plus "
+                f"{BACKUP_START_WINDOW_MINUTES} minutes): AWS Backup and RDS would back the instance up at the "
+                "same time; move one of them",
+            )
+    maintenance_window = reader.text("dbMaintenanceWindow", "sun:04:00-sun:04:30")
+    maintenance = _window("dbMaintenanceWindow", maintenance_window, weekly=True)
+    week = 1440 * 7
+    if any(_overlaps((backup[0] + 1440 * day, backup[1] + 1440 * day), maintenance, week) for day in range(7)):
+        raise ConfigError(
+            "dbMaintenanceWindow",
+            f"{maintenance_window} overlaps dbBackupWindow ({backup_window}) on that day; RDS refuses overlapping "
+            "backup and maintenance windows",
+        )
+    return backup_window, maintenance_window
+
+
 def _region_settings(reader: _Reader, regions: Mapping[str, str]) -> dict[str, RegionSettings]:
     cidrs = _per_role(reader, "vpcCidrs", {"primary": "10.10.0.0/16", "dr": "10.20.0.0/16"})
-    zones = _per_role(reader, "availabilityZones", {r: [f"{regions[r]}{s}" for s in "abc"] for r in ROLES})
+    zones = _per_role(reader, "availabilityZones", {r: default_availability_zone_ids(regions[r]) for r in ROLES})
     generations = _per_role(reader, "dbGeneration", {"primary": 1, "dr": 1})
     retained = _per_role(reader, "dbRetainedGenerations", {"primary": [], "dr": []})
     hostnames = _per_role(reader, "ingressHostnames", {"primary": None, "dr": None})
@@ -504,17 +722,7 @@ def _region_settings(reader: _Reader, regions: Mapping[str, str]) -> dict[str, R
 
     result = {}
     for role in ROLES:
-        azs = zones[role]
-        if (
-            not isinstance(azs, list)
-            or len(azs) != 3
-            or len(set(azs)) != 3
-            or not all(isinstance(z, str) and re.fullmatch(rf"{regions[role]}[a-z]", z) for z in azs)
-        ):
-            raise ConfigError(
-                f"availabilityZones.{role}",
-                f"must list 3 distinct zones of {regions[role]} such as {regions[role]}a, got {azs!r}",
-            )
+        azs = _availability_zone_ids(f"availabilityZones.{role}", regions[role], zones[role])
         generation = _positive_int(f"dbGeneration.{role}", generations[role])
         kept = retained[role]
         if not isinstance(kept, list):
@@ -535,7 +743,7 @@ def _region_settings(reader: _Reader, regions: Mapping[str, str]) -> dict[str, R
             role=role,
             region=regions[role],
             vpc_cidr=str(networks[role]),
-            availability_zones=tuple(azs),
+            availability_zone_ids=azs,
             db_generation=generation,
             db_retained_generations=tuple(sorted(kept)),
             ingress_hostname=hostname,
@@ -601,6 +809,14 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
 
     uploads_days = r.integer("uploadsRetentionDays", 90, 1, 3650)
     logs_days = r.integer("logsRetentionDays", 30, 1, 3650)
+    log_group_days = r.integer("logGroupRetentionDays", 30, 1, max(LOG_GROUP_RETENTION_DAYS))
+    # catalogue: cloudwatch.logs-retention-values
+    if log_group_days not in LOG_GROUP_RETENTION_DAYS:
+        raise ConfigError(
+            "logGroupRetentionDays",
+            f"must be one of CloudWatch Logs' retention periods ({', '.join(map(str, LOG_GROUP_RETENTION_DAYS))}), "
+            f"got {log_group_days}",
+        )
     ia_after = r.integer("storageIaAfterDays", 30, 30, 3650)
     glacier_after = r.integer("storageGlacierAfterDays", 60, 1, 3650)
     # catalogue: s3.lifecycle-ia-minimum-30-days
@@ -611,16 +827,22 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
             f"in Standard-IA before a further transition; got {glacier_after}",
         )
 
-    weekly_cold = r.integer("backupWeeklyColdAfterDays", 7, 1, 365)
-    # AWS Backup keeps a recovery point in cold storage for at least 90 days.
-    # catalogue: backup.cold-storage-minimum-90-days
-    weekly_keep = r.integer("backupWeeklyRetentionDays", weekly_cold + 90, 28, 36500)
-    if weekly_keep < weekly_cold + 90:
+    # catalogue: backup.cold-storage-not-for-rds-or-s3
+    if r.given("backupWeeklyColdAfterDays"):
         raise ConfigError(
-            "backupWeeklyRetentionDays",
-            f"must be >= backupWeeklyColdAfterDays + 90 ({weekly_cold + 90}): AWS Backup keeps cold storage "
-            f"90 days at least; got {weekly_keep}",
+            "backupWeeklyColdAfterDays",
+            "is no longer a setting: AWS Backup moves no RDS or S3 recovery point to cold storage (it ignores the "
+            "setting for them), so the weekly backups stay in warm storage for backupWeeklyRetentionDays "
+            '(docs/data-tier.md, "What the 3-2-1 rule gets"); remove the key',
         )
+    # Weekly fulls are kept four weeks (the operations documents' 3-2-1 rule).
+    weekly_keep = r.integer("backupWeeklyRetentionDays", 28, 28, 36500)
+    daily_schedule = _cron(r, "backupDailySchedule", "cron(0 5 ? * * *)")
+    weekly_schedule = _cron(r, "backupWeeklySchedule", "cron(0 6 ? * SUN *)")
+    db_backup_window, db_maintenance_window = _db_windows(
+        r, {"backupDailySchedule": daily_schedule, "backupWeeklySchedule": weekly_schedule}
+    )
+    db_engine_version = _postgres_version(r)
 
     daily_keep = r.integer("backupDailyRetentionDays", 7, 7, 36500)
     continuous_keep = r.integer("backupContinuousRetentionDays", 1, 1, 35)
@@ -659,6 +881,7 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
     interval = r.integer("healthCheckIntervalSeconds", 10, 10, 30)
     if interval not in (10, 30):
         raise ConfigError("healthCheckIntervalSeconds", f"must be 10 or 30 (Route53 allows no other), got {interval}")
+    dns_failover_mode = r.choice("dnsFailoverMode", DNS_FAILOVER_MODES, default="fence-only")
 
     rpo = r.integer("rpoSeconds", 300, 1, 86400)
     lag_warning = r.integer("replicaLagWarningSeconds", 120, 1, 86400)
@@ -683,21 +906,23 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
             r, "dbInstanceClass", "db.r6g.large", _DB_INSTANCE_CLASS_RE, "an RDS instance class"
         ),
         # A major version only: RDS applies minor upgrades itself without a diff.
-        db_engine_version=_formatted(r, "dbEngineVersion", "16", _POSTGRES_VERSION_RE, "a PostgreSQL version"),
+        db_engine_version=db_engine_version,
         db_allocated_storage_gb=allocated,
         db_max_allocated_storage_gb=max_allocated,
         db_name=db_name,
         db_master_username=db_user,
         db_backup_retention_days=db_backup_days,
         db_performance_insights_retention_days=pi_days,
+        db_backup_window=db_backup_window,
+        db_maintenance_window=db_maintenance_window,
         uploads_retention_days=uploads_days,
         logs_retention_days=logs_days,
+        log_group_retention_days=log_group_days,
         storage_ia_after_days=ia_after,
         storage_glacier_after_days=glacier_after,
-        backup_daily_schedule=_cron(r, "backupDailySchedule", "cron(0 5 ? * * *)"),
+        backup_daily_schedule=daily_schedule,
         backup_daily_retention_days=daily_keep,
-        backup_weekly_schedule=_cron(r, "backupWeeklySchedule", "cron(0 6 ? * SUN *)"),
-        backup_weekly_cold_after_days=weekly_cold,
+        backup_weekly_schedule=weekly_schedule,
         backup_weekly_retention_days=weekly_keep,
         backup_continuous_retention_days=continuous_keep,
         backup_vault_lock=vault_lock,
@@ -706,7 +931,9 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
         cache_node_type=_formatted(
             r, "cacheNodeType", "cache.r7g.large", _CACHE_NODE_TYPE_RE, "an ElastiCache node type"
         ),
-        cache_engine_version=_formatted(r, "cacheEngineVersion", "7.1", _REDIS_VERSION_RE, "a Redis engine version"),
+        cache_engine_version=_formatted(
+            r, "cacheEngineVersion", "7.1", _REDIS_VERSION_RE, "a Redis engine version (x.y.z before 6, 6.x, 7.1)"
+        ),
         cache_replicas_per_group=r.integer("cacheReplicasPerGroup", 1, 1, 5),
         eks_version=eks_version,
         eks_public_endpoint=eks_public,
@@ -737,6 +964,7 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
         health_check_path=health_path,
         health_check_interval_seconds=interval,
         health_check_failure_threshold=r.integer("healthCheckFailureThreshold", 3, 1, 10),
+        dns_failover_mode=dns_failover_mode,
         notification_emails=_string_list(r, "notificationEmails", _EMAIL_RE, "email addresses"),
         notification_https_endpoints=_string_list(
             r, "notificationHttpsEndpoints", re.compile(r"^https://\S+$"), "https:// URLs"
@@ -872,12 +1100,95 @@ def _runbook_base_url(reader: _Reader) -> str:
     return value
 
 
+# Addresses, names and accounts reserved for documentation: a stack file still holding one was never filled in.
+_DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.IPv4Network(block) for block in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+)
+"""RFC 5737 TEST-NET-1, -2 and -3."""
+_DOCUMENTATION_DOMAINS = ("example.com", "example.net", "example.org", "example", "test", "invalid", "localhost")
+"""RFC 2606: reserved second-level and top-level names."""
+_DOCUMENTATION_ACCOUNTS = ("123456789012", "111122223333", "444455556666")
+"""The account IDs AWS's documentation uses in examples."""
+
+_OFFLINE_EVALUATION: ContextVar[bool] = ContextVar("dr_platform_offline_evaluation", default=False)
+
+
+@contextmanager
+def offline_evaluation() -> Iterator[None]:
+    """While active, the program accepts documentation placeholders (automation/evaluate.py sets it).
+
+    Tests, `drctl plan` and the sandbox evaluate the committed example stack file, placeholders
+    included; a real `pulumi up` never runs inside it and refuses them.
+    """
+    token = _OFFLINE_EVALUATION.set(True)
+    try:
+        yield
+    finally:
+        _OFFLINE_EVALUATION.reset(token)
+
+
+def _is_documentation_domain(name: str) -> bool:
+    return any(name == domain or name.endswith(f".{domain}") for domain in _DOCUMENTATION_DOMAINS)
+
+
+def documentation_placeholders(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    """(key, value) of every value still holding a documentation placeholder.
+
+    RFC 5737 address blocks, RFC 2606 names, ids containing EXAMPLE and the account IDs of AWS's examples:
+    AWS accepts most of them (a placeholder zone id is refused only when a record is written), so a
+    stack file that still holds one deploys something nobody can reach or is told about.
+    """
+    found: list[tuple[str, str]] = []
+    for key, blocks in (("eksPublicAccessCidrs", cfg.eks_public_access_cidrs),):
+        for block in blocks:
+            if any(ipaddress.ip_network(block).subnet_of(net) for net in _DOCUMENTATION_NETWORKS):
+                found.append((key, block))
+    if cfg.zone_id and "EXAMPLE" in cfg.zone_id.upper():
+        found.append(("zoneId", cfg.zone_id))
+    if _is_documentation_domain(cfg.zone_name):
+        found.append(("zoneName", cfg.zone_name))
+    for email in cfg.notification_emails:
+        if _is_documentation_domain(email.rsplit("@", 1)[-1].lower()):
+            found.append(("notificationEmails", email))
+    for url in cfg.notification_https_endpoints:
+        host = url.removeprefix("https://").split("/", 1)[0].split(":", 1)[0].lower()
+        if _is_documentation_domain(host):
+            found.append(("notificationHttpsEndpoints", url))
+    for role, settings in cfg.regions.items():
+        if settings.ingress_hostname and _is_documentation_domain(settings.ingress_hostname):
+            found.append((f"ingressHostnames.{role}", settings.ingress_hostname))
+    arns = [("eksAdminPrincipalArns", arn) for arn in cfg.eks_admin_principal_arns]
+    if cfg.backup_cross_account_vault_arn:
+        arns.append(("backupCrossAccountVaultArn", cfg.backup_cross_account_vault_arn))
+    for key, arn in arns:
+        if arn.split(":")[4] in _DOCUMENTATION_ACCOUNTS or "EXAMPLE" in arn.upper():
+            found.append((key, arn))
+    return found
+
+
+def refuse_documentation_placeholders(cfg: PlatformConfig) -> None:
+    """Raise naming the first placeholder left in the stack's config."""
+    for key, value in documentation_placeholders(cfg):
+        raise ConfigError(
+            key,
+            f"{value!r} is a documentation placeholder (RFC 5737 addresses, RFC 2606 names, ids containing "
+            "EXAMPLE, the account IDs of AWS's examples); replace it with your own value before deploying",
+        )
+
+
 def load_config() -> PlatformConfig:
-    """Read and validate the running stack's config (inside a Pulumi program)."""
+    """Read and validate the running stack's config (inside a Pulumi program).
+
+    A real deploy also refuses documentation placeholders; the offline evaluations accept them
+    (`offline_evaluation`).
+    """
     from pulumi.runtime.config import CONFIG, is_config_secret
 
     # The language host loads the whole stack config here (so do the test mocks), with the keys
     # set with --secret (catalogue: pulumi-cli.language-host-passes-secret-keys); reading it all lets
     # a misspelt key or namespace fail instead of silently falling back.
     config = dict(CONFIG.get())
-    return parse_config(config, secret_keys=[key for key in config if is_config_secret(key)])
+    cfg = parse_config(config, secret_keys=[key for key in config if is_config_secret(key)])
+    if not _OFFLINE_EVALUATION.get():
+        refuse_documentation_placeholders(cfg)
+    return cfg

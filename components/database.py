@@ -140,7 +140,7 @@ def _check_can_replicate(cfg: PlatformConfig, role: str) -> None:
 
 
 def instance_timeouts(cfg: PlatformConfig, planned: PlannedInstance) -> pulumi.CustomTimeouts:
-    """Sized to the data: the provider's defaults (create 40 min, update 80 min) end long before a
+    """Sized to the data: the provider's defaults (create 50 min, update 80 min) end long before a
     cross-region replica of a large database exists, and leave the update half done in the state.
 
     Only creation and config decide them, so they are the same in every DR state.
@@ -238,6 +238,8 @@ class Database(pulumi.ComponentResource):
         self.standalone = {
             role: self.instances[(p.role, p.generation)] for role, p in current.items() if not p.is_replica
         }
+        self.addresses = {role: self.instances[(role, p.generation)].address for role, p in current.items()}
+        """Per role, the host name of the region's current instance (the heartbeat's writer)."""
         self.summary = {
             cfg.region_of(role): {
                 "identifier": planned.identifier,
@@ -334,9 +336,22 @@ def _instance_args(
         "performance_insights_retention_period": cfg.db_performance_insights_retention_days,
         "enabled_cloudwatch_logs_exports": list(LOG_EXPORTS),
         "auto_minor_version_upgrade": True,
-        "skip_final_snapshot": False,
-        "final_snapshot_identifier": f"{planned.identifier}-final",
+        # RDS refuses a final snapshot when it deletes a read replica: a replica (whose data is its
+        # source's) goes without one, a standalone instance with one. The provider only reads these
+        # when it deletes, so a promotion changes them without an API call.
+        # catalogue: rds.delete-replica-refuses-final-snapshot
+        "skip_final_snapshot": planned.is_replica,
+        "final_snapshot_identifier": None if planned.is_replica else f"{planned.identifier}-final",
         "delete_automated_backups": False,
+        # Every instance keeps automated backups, replicas too (PostgreSQL 14.1+, checked in config):
+        # promotion then changes no retention, which would cost an outage inside the RTO.
+        # catalogue: rds.postgres-replica-automated-backups
+        # catalogue: rds.replica-source-needs-backups (a replica is the next failover's source)
+        "backup_retention_period": cfg.db_backup_retention_days,
+        # Apart from the AWS Backup plans' windows and from each other (validated in config).
+        # catalogue: rds.backup-and-maintenance-windows
+        "backup_window": cfg.db_backup_window,
+        "maintenance_window": cfg.db_maintenance_window,
         # catalogue: rds.modify-waits-for-maintenance-window
         # Every change this program makes must land when the update runs: the settings a promoted
         # replica gains, a rotated password, a class the replica needs to take the writer's load.
@@ -346,12 +361,9 @@ def _instance_args(
         # catalogue: rds.replica-cannot-change-source (only dropping it, to promote, is in place)
         args["replicate_source_db"] = source.arn
         return args
-    # Standalone: backups (PostgreSQL replicas have none; a replica source must have
-    # them) and the program's master password. For a promoted replica, the provider
-    # promotes first (passing the retention to PromoteReadReplica) and modifies the
-    # rest afterwards; the password it sends is the one the replica inherited.
-    # catalogue: rds.replica-source-needs-backups
-    args["backup_retention_period"] = cfg.db_backup_retention_days
+    # Standalone: the program's master password. For a promoted replica, the provider
+    # promotes first (passing the unchanged retention to PromoteReadReplica) and modifies
+    # the rest afterwards; the password it sends is the one the replica inherited.
     # catalogue: rds.replica-source-managed-password
     # catalogue: rds.replica-inherits-master-credentials (the value a promoted replica already has)
     args["password"] = password

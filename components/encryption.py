@@ -10,10 +10,13 @@ import pulumi_aws as aws
 
 # The one service that publishes to SNS topics encrypted with this key: CloudWatch
 # alarms. SNS asks KMS for a data key as the publisher, so the key policy must admit
-# it, and aws:SourceAccount limits it to this account's alarms. Nothing routes
-# EventBridge events to these topics (the restore-test validator publishes metrics),
-# so EventBridge gets no grant.
+# it, in the form SNS documents: no condition. Whether CloudWatch's requests carry
+# aws:SourceAccount is not documented, and a condition on a key that never arrives would
+# drop every alarm notification silently; the topics' own policies admit this account
+# only. Nothing routes EventBridge events to these topics (the restore-test validator
+# publishes metrics), so EventBridge gets no grant.
 # catalogue: sns.cloudwatch-publishes-to-encrypted-topic
+# catalogue: sns.cloudwatch-kms-request-source-keys
 _ALARM_PUBLISHER = "cloudwatch.amazonaws.com"
 _PUBLISH_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
 # What another account's AWS Backup needs to copy a recovery point encrypted with this key.
@@ -45,7 +48,6 @@ def key_policy(account_id: str, backup_copy_account: str | None = None) -> str:
             "Principal": {"Service": _ALARM_PUBLISHER},
             "Action": _PUBLISH_ACTIONS,
             "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
     ]
     if backup_copy_account:

@@ -31,7 +31,7 @@ import pulumi_aws as aws
 
 from components.config import PlatformConfig
 from components.database import other_role
-from components.iam import service_trust
+from components.iam import role_boundary, service_trust
 from components.naming import REGION_ROLE_TAG, STACK_TAG, data_bucket_name, drill_abort_alarm_name
 
 ABORT_NAMESPACE = "DrPlatform/Drill"
@@ -48,6 +48,8 @@ class FaultInjectionArgs(TypedDict):
     """The subnets cut off from the other region: the application and data tiers."""
     alert_topic_arn: pulumi.Input[str]
     """An abort is announced where the region's alarms go."""
+    global_provider: aws.Provider
+    """Where IAM resources are declared (components/providers.py: the DR region's provider)."""
 
 
 def _parameters(**values: str) -> list[aws.fis.ExperimentTemplateActionParameterArgs]:
@@ -96,8 +98,10 @@ class FaultInjection(pulumi.ComponentResource):
             aws.fis.ExperimentTemplateStopConditionArgs(source="aws:cloudwatch:alarm", value=self.abort_alarm.arn)
         ]
 
+        in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
         experiment_role = aws.iam.Role(
             f"{name}-experiments",
+            permissions_boundary=role_boundary(args["account_id"]),
             # catalogue: fis.role-source-conditions
             assume_role_policy=service_trust(
                 "fis.amazonaws.com",
@@ -105,10 +109,10 @@ class FaultInjection(pulumi.ComponentResource):
                 source_arn=pulumi.Output.concat(f"arn:aws:fis:{region}:", args["account_id"], ":experiment/*"),
                 documented=True,
             ),
-            opts=child,
+            opts=in_global,
         )
         network_access = aws.iam.RolePolicyAttachment(
-            f"{name}-experiments-network", role=experiment_role.name, policy_arn=NETWORK_POLICY, opts=child
+            f"{name}-experiments-network", role=experiment_role.name, policy_arn=NETWORK_POLICY, opts=in_global
         )
         # The region's data bucket only, and its replication configuration only to pause it.
         # catalogue: fis.s3-pause-replication
@@ -131,7 +135,7 @@ class FaultInjection(pulumi.ComponentResource):
                     ],
                 }
             ),
-            opts=child,
+            opts=in_global,
         )
 
         def template(

@@ -9,6 +9,10 @@ the same limits only when the keys arrive (catalogue: iam.source-keys-only-where
 
 EKS Pod Identity passes the pod's cluster, namespace and service account as
 session tags; its trusts require all three (catalogue: eks.pod-identity-session-tags).
+
+Every role the program creates carries the bootstrap's permissions boundary
+(`role_boundary`): the deploy role may create roles only with it, so no role it
+creates can do what the deploy role itself is denied (bootstrap/iam.py).
 """
 
 from __future__ import annotations
@@ -16,9 +20,25 @@ from __future__ import annotations
 import json
 
 import pulumi
+import pulumi_aws as aws
 
 ASSUME = "sts:AssumeRole"
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+PROGRAM_ROLE_BOUNDARY = "dr-platform-program-boundary"
+"""The managed policy (created by the bootstrap stack) every role of the program carries as its boundary."""
+
+
+def role_boundary(account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The program's permissions boundary in `account_id`.
+
+    catalogue: iam.permissions-boundary-condition-key
+    """
+    return pulumi.Output.concat("arn:aws:iam::", account_id, f":policy/{PROGRAM_ROLE_BOUNDARY}")
+
+
+def account_of(arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The account of a resource's ARN (for components that know an ARN of theirs, not the account)."""
+    return pulumi.Output.from_input(arn).apply(lambda value: value.split(":")[4])
 
 
 def service_trust(
@@ -87,3 +107,41 @@ def pod_identity_trust(cluster_arn: pulumi.Input[str], namespace: str, service_a
 def kms_via_service(region: str, service: str) -> dict[str, dict[str, str]]:
     """A key used only through `service` in `region`, never called directly (catalogue: kms.via-service-condition)."""
     return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
+
+
+def pod_identity_role(
+    prefix: str,
+    *,
+    parent: pulumi.Resource,
+    cluster_name: pulumi.Input[str],
+    cluster_arn: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+    policy: pulumi.Input[str],
+    global_provider: pulumi.ProviderResource,
+) -> list[pulumi.Resource]:
+    """A role only `service_account` in `namespace` of one cluster gets, through EKS Pod Identity.
+
+    The role and its inline `policy` are declared through the global (DR region's) provider, like
+    every IAM resource; the association in the cluster's region, through the parent's provider.
+    Returns what pods must wait for: Pod Identity credentials are injected when a pod is created.
+    Resources are named `<prefix>-role`, `<prefix>-policy` and `<prefix>-pod-identity`.
+    """
+    in_global = pulumi.ResourceOptions(parent=parent, provider=global_provider)
+    role = aws.iam.Role(
+        f"{prefix}-role",
+        # catalogue: eks.pod-identity-session-tags
+        assume_role_policy=pod_identity_trust(cluster_arn, namespace, service_account),
+        permissions_boundary=role_boundary(account_of(cluster_arn)),
+        opts=in_global,
+    )
+    role_policy = aws.iam.RolePolicy(f"{prefix}-policy", role=role.id, policy=policy, opts=in_global)
+    association = aws.eks.PodIdentityAssociation(
+        f"{prefix}-pod-identity",
+        cluster_name=cluster_name,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role.arn,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return [role_policy, association]

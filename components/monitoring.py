@@ -36,10 +36,10 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.alert_rules import rule_groups
-from components.cluster import MONITORING_POOL, POOL_LABEL
+from components.cluster import MONITORING_POOL, MONITORING_TAINT, POOL_LABEL
 from components.config import PlatformConfig
 from components.dashboards import dr_status, system_overview
-from components.iam import kms_via_service, pod_identity_trust
+from components.iam import kms_via_service, pod_identity_role
 
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.5.3"
@@ -60,6 +60,8 @@ HEARTBEAT_REPEAT_INTERVAL = "4m"
 """Watchdog is re-sent this often: every 5-minute period of the heartbeat topic's metric holds one
 (catalogue: sns.topic-metrics-every-five-minutes)."""
 MONITORING_NODE_SELECTOR = {POOL_LABEL: MONITORING_POOL}
+MONITORING_TOLERATIONS = [{**MONITORING_TAINT, "operator": "Equal"}]
+"""What lets the stack onto its tainted node (components/cluster.py); nothing else tolerates it."""
 
 EXPORTER_CHART = "prometheus-yet-another-cloudwatch-exporter"
 EXPORTER_CHART_VERSION = "0.47.0"
@@ -122,6 +124,8 @@ class MonitoringArgs(TypedDict):
     """The region's heartbeat topic: Watchdog goes there, and an alarm watches for its silence."""
     monitoring_nodes: pulumi.Resource
     """The node group the stack runs on (its volumes' zone); the chart waits for it."""
+    global_provider: aws.Provider
+    """Where IAM resources are declared (components/providers.py: the DR region's provider)."""
 
 
 def _volume_claim(size_gb: int) -> dict[str, Any]:
@@ -264,6 +268,7 @@ def chart_values(
                 "storageSpec": {"volumeClaimTemplate": _volume_claim(cfg.prometheus_storage_gb)},
                 # catalogue: ebs.volume-in-one-availability-zone
                 "nodeSelector": MONITORING_NODE_SELECTOR,
+                "tolerations": MONITORING_TOLERATIONS,
                 "externalLabels": {"cluster_region": cfg.region_of(role), "dr_role": role},
                 # Select every PrometheusRule, ServiceMonitor and PodMonitor, not
                 # only those labelled with this release.
@@ -278,6 +283,7 @@ def chart_values(
             "alertmanagerSpec": {
                 "storage": {"volumeClaimTemplate": _volume_claim(ALERTMANAGER_STORAGE_GB)},
                 "nodeSelector": MONITORING_NODE_SELECTOR,
+                "tolerations": MONITORING_TOLERATIONS,
             },
         },
         "grafana": {
@@ -290,6 +296,7 @@ def chart_values(
             # A ReadWriteOnce volume cannot attach to a second pod during a rolling update.
             "deploymentStrategy": {"type": "Recreate"},
             "nodeSelector": MONITORING_NODE_SELECTOR,
+            "tolerations": MONITORING_TOLERATIONS,
             "sidecar": {
                 "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}
             },
@@ -447,21 +454,14 @@ class Monitoring(pulumi.ComponentResource):
         policy: pulumi.Input[str],
     ) -> list[pulumi.Resource]:
         """A role for one service account of this namespace, through EKS Pod Identity; returns what pods wait for."""
-        role = aws.iam.Role(
-            f"{name}-{purpose}-role",
-            # catalogue: eks.pod-identity-session-tags
-            assume_role_policy=pod_identity_trust(args["cluster_arn"], NAMESPACE, service_account),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-{purpose}-policy", role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=self)
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-{purpose}-pod-identity",
+        # catalogue: eks.pod-identity-session-tags (the role's trust: components/iam.py)
+        return pod_identity_role(
+            f"{name}-{purpose}",
+            parent=self,
             cluster_name=args["cluster_name"],
+            cluster_arn=args["cluster_arn"],
             namespace=NAMESPACE,
             service_account=service_account,
-            role_arn=role.arn,
-            opts=pulumi.ResourceOptions(parent=self),
+            policy=policy,
+            global_provider=args["global_provider"],
         )
-        return [role_policy, association]

@@ -1,4 +1,4 @@
-"""A VPC per region across three availability zones.
+"""A VPC per region across three availability zones, named by AZ ID.
 
 Three tiers of subnets: public (load balancer, NAT), private application
 (EKS nodes) and private data (database, cache). Data-tier security groups
@@ -20,7 +20,8 @@ REDIS_PORT = 6379
 class NetworkArgs(TypedDict):
     region: str
     cidr: str
-    availability_zones: tuple[str, ...]
+    availability_zone_ids: tuple[str, ...]
+    """AZ IDs, the same physical zones in every account (catalogue: ec2.availability-zone-names-differ-per-account)."""
     name_prefix: str
 
 
@@ -40,7 +41,7 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         prefix = args["name_prefix"]
         cidrs = tier_cidrs(args["cidr"])
-        zones = args["availability_zones"]
+        zones = args["availability_zone_ids"]
 
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
@@ -68,7 +69,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-public-{index}",
                 vpc_id=self.vpc.id,
                 cidr_block=cidrs["public"][index],
-                availability_zone=zone,
+                availability_zone_id=zone,
                 map_public_ip_on_launch=False,
                 tags={"Name": f"{prefix}-public-{zone}", "kubernetes.io/role/elb": "1"},
                 # A NAT gateway or internet-facing load balancer placed here before the
@@ -105,7 +106,7 @@ class Network(pulumi.ComponentResource):
                     f"{name}-{tier}-{index}",
                     vpc_id=self.vpc.id,
                     cidr_block=cidrs[tier][index],
-                    availability_zone=zone,
+                    availability_zone_id=zone,
                     tags={"Name": f"{prefix}-{tier}-{zone}", **extra_tags},
                     opts=child,
                 )

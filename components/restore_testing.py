@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PlatformConfig
-from components.iam import instance_trust
+from components.iam import account_of, instance_trust, role_boundary
 from components.naming import (
     db_subnet_group_name,
     physical_name,
@@ -82,6 +82,8 @@ class RestoreTestingArgs(TypedDict):
     subnet_ids: Sequence[pulumi.Input[str]]
     """Where the validator runs: the application subnets, which reach the data subnets and AWS's APIs."""
     database_security_group_id: pulumi.Input[str]
+    global_provider: aws.Provider
+    """Where IAM resources are declared (components/providers.py: the DR region's provider)."""
 
 
 class RestoreTesting(pulumi.ComponentResource):
@@ -173,12 +175,16 @@ class RestoreTesting(pulumi.ComponentResource):
         region = cfg.region_of(role)
         child = pulumi.ResourceOptions(parent=self)
         function_name = restore_validator_name(cfg, role)
+        in_global = pulumi.ResourceOptions(parent=self, provider=args["global_provider"])
         execution_role = aws.iam.Role(
-            f"{name}-validator", assume_role_policy=instance_trust("lambda.amazonaws.com"), opts=child
+            f"{name}-validator",
+            assume_role_policy=instance_trust("lambda.amazonaws.com"),
+            permissions_boundary=role_boundary(account_of(args["vault_arn"])),
+            opts=in_global,
         )
         # Network interfaces in the VPC, and the function's own log group.
         vpc_access = aws.iam.RolePolicyAttachment(
-            f"{name}-validator-vpc", role=execution_role.name, policy_arn=LAMBDA_VPC_POLICY, opts=child
+            f"{name}-validator-vpc", role=execution_role.name, policy_arn=LAMBDA_VPC_POLICY, opts=in_global
         )
         restored = f"{RESTORE_TEST_TAG}-*"
         permissions = aws.iam.RolePolicy(
@@ -223,13 +229,13 @@ class RestoreTesting(pulumi.ComponentResource):
                     ],
                 }
             ),
-            opts=child,
+            opts=in_global,
         )
         # Lambda would create this group itself with no expiry; owning it sets the retention.
         logs = aws.cloudwatch.LogGroup(
             f"{name}-validator",
             name=f"/aws/lambda/{function_name}",
-            retention_in_days=cfg.logs_retention_days,
+            retention_in_days=cfg.log_group_retention_days,
             opts=child,
         )
         # Only the egress rules below: the provider revokes AWS's allow-all egress on creation.

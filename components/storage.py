@@ -18,8 +18,9 @@ import pulumi_aws as aws
 from components.config import ROLES, DrState, PlatformConfig
 from components.database import other_role
 from components.encryption import RegionalKey
-from components.iam import service_trust
+from components.iam import role_boundary, service_trust
 from components.naming import data_bucket_name, replication_role_name
+from components.providers import global_provider
 
 # Glacier Instant Retrieval for uploads: still readable in milliseconds by the
 # application until they expire, unlike GLACIER (Flexible Retrieval) which
@@ -115,13 +116,12 @@ class Storage(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(in_region, pulumi.ResourceOptions(depends_on=[versioning[role]])),
             )
 
-        # One IAM role per direction, both always declared: IAM is global, and a
-        # failback then only has to create the replication configuration. A new rule
+        # One IAM role per direction, both always declared (through the DR region's provider, like
+        # every IAM resource): a failback then only has to create the replication configuration. A new rule
         # copies new objects only (catalogue: s3.replication-new-objects-only): failback
         # copies what the DR bucket gained meanwhile with S3 Batch Replication.
-        replication_roles = {
-            source: self._replication_role(name, cfg, source, args, args["providers"][source]) for source in ROLES
-        }
+        iam_provider = global_provider(args["providers"])
+        replication_roles = {source: self._replication_role(name, cfg, source, args, iam_provider) for source in ROLES}
         source = replication_source_role(cfg)
         destination = other_role(source)
         aws.s3.BucketReplicationConfig(
@@ -170,7 +170,7 @@ class Storage(pulumi.ComponentResource):
                 depends_on=[versioning[source], versioning[destination]],
             ),
         )
-        batch_role = self._batch_replication_role(name, cfg, args["providers"]["dr"])
+        batch_role = self._batch_replication_role(name, cfg, iam_provider, args["account_id"])
         self.replication = {
             "source": cfg.region_of(source),
             "destination": cfg.region_of(destination),
@@ -195,6 +195,7 @@ class Storage(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-replication-from-{source}",
             name=replication_role_name(cfg, source, destination),
+            permissions_boundary=role_boundary(args["account_id"]),
             # S3's replication guide shows no source keys for this trust: applied where S3 sends them.
             # catalogue: iam.source-keys-only-where-sent
             assume_role_policy=service_trust(
@@ -251,7 +252,9 @@ class Storage(pulumi.ComponentResource):
         )
         return role
 
-    def _batch_replication_role(self, name: str, cfg: PlatformConfig, provider: aws.Provider) -> aws.iam.Role:
+    def _batch_replication_role(
+        self, name: str, cfg: PlatformConfig, provider: aws.Provider, account_id: pulumi.Input[str]
+    ) -> aws.iam.Role:
         """The role S3 Batch Operations assumes to replicate objects live replication skipped.
 
         Failback starts a Batch Replication job with it for what the DR bucket took
@@ -262,6 +265,7 @@ class Storage(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-batch-replication",
             name=f"{cfg.name_prefix}-s3-batch-repl",
+            permissions_boundary=role_boundary(account_id),
             assume_role_policy=pulumi.Output.json_dumps(
                 {
                     "Version": "2012-10-17",

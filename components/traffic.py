@@ -49,6 +49,8 @@ class EntryPointArgs(TypedDict):
     health_check_path: str
     validate_certificate: bool
     """False while a zone the stack created awaits delegation: no certificate, no HTTPS listener yet."""
+    global_provider: aws.Provider
+    """Where the Route53 validation record is declared (components/providers.py: the DR region's provider)."""
 
 
 class EntryPoint(pulumi.ComponentResource):
@@ -196,7 +198,8 @@ class EntryPoint(pulumi.ComponentResource):
             # account, so both regions' certificates declare it; and it stays
             # when one region stops declaring it, for the other keeps renewing.
             allow_overwrite=True,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            # Route53 is global: through the DR region's provider, like every record.
+            opts=pulumi.ResourceOptions(parent=self, provider=args["global_provider"], retain_on_delete=True),
         )
         validation = aws.acm.CertificateValidation(
             f"{name}-cert-validation",
@@ -263,6 +266,9 @@ class DnsFailoverArgs(TypedDict):
     fence_region: str
     """Where the traffic fence's alarm lives: the DR region, which an emergency failover can count on."""
     fence_alarm_name: str
+    failover_mode: str
+    """`health-check`: an unfenced role answers whenever its endpoint is healthy (Route53 moves traffic on its
+    own); `fence-only`: only once the fence is raised (drctl moves traffic). See DNS_FAILOVER_MODES."""
 
 
 # The traffic fence: drctl publishes 1 to raise it, 0 to lower it, from the DR region (PutMetricData).
@@ -276,8 +282,12 @@ class DnsFailover(pulumi.ComponentResource):
     """Health checks on both regions' endpoints, a traffic fence, and failover records that follow `activeRegion`.
 
     Each record's health check is a CALCULATED one: the primary region's
-    endpoint counts only while the fence is lowered, the DR region's endpoint
-    counts as healthy whenever the fence is raised. Raising the fence is a
+    endpoint counts only while the fence is lowered; the DR region counts as
+    healthy whenever the fence is raised and, in `health-check` mode only, also
+    whenever its own endpoint is healthy. In `fence-only` mode (the default)
+    Route53 never sends users to the DR region before drctl raises the fence,
+    so a primary failing its checks does not send them to a read-only replica
+    and a one-node standby (docs/operations.md, "Who moves traffic"). Raising the fence is a
     datapoint put in the DR region's CloudWatch; Route53's checkers follow the
     alarm in their data plane, so traffic leaves the primary region (and stays
     away when it returns) without a Route53 control-plane call, and the fence
@@ -308,15 +318,21 @@ class DnsFailover(pulumi.ComponentResource):
 
         lowered, raised = self._traffic_fence(name, args, child)
         # Records carry the routing checks: the fenced role needs its endpoint AND the fence lowered; any other
-        # role needs its endpoint OR the fence raised (catalogue: route53.calculated-check-counts-healthy-children).
+        # role the fence raised, OR (health-check mode) its endpoint healthy
+        # (catalogue: route53.calculated-check-counts-healthy-children).
         self.routing_check_ids: dict[str, pulumi.Output[str]] = {}
         for role in args["endpoints"]:
-            fenced = role == FENCED_ROLE
+            if role == FENCED_ROLE:
+                children, threshold = [self.health_check_ids[role], lowered.id], 2
+            elif args["failover_mode"] == "health-check":
+                children, threshold = [self.health_check_ids[role], raised.id], 1
+            else:
+                children, threshold = [raised.id], 1
             routing = aws.route53.HealthCheck(
                 f"{name}-routing-{role}",
                 type="CALCULATED",
-                child_healthchecks=[self.health_check_ids[role], lowered.id if fenced else raised.id],
-                child_health_threshold=2 if fenced else 1,
+                child_healthchecks=children,
+                child_health_threshold=threshold,
                 tags={"Name": f"{args['health_check_names'][role]}-routing"},
                 opts=child,
             )

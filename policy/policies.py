@@ -58,6 +58,10 @@ DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 SECURITY_GROUP_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+IAM_ROLE = "aws:iam/role:Role"
+IAM_USER = "aws:iam/user:User"
+# The bootstrap's boundary (components/iam.py PROGRAM_ROLE_BOUNDARY): the CI roles may create no role without it.
+ROLE_BOUNDARY_POLICY = "dr-platform-program-boundary"
 
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")
 # The only ports open to the world: the load balancers' HTTP and HTTPS listeners.
@@ -133,8 +137,9 @@ def rds_deletion_protection(args: ResourceValidationArgs, report_violation: Repo
 def rds_backup_retention(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type not in (RDS_INSTANCE, RDS_CLUSTER):
         return
-    # A replica's backup settings only apply once it is promoted (and then it
-    # is a writer and declared as one); its source keeps the backups.
+    # Replicas are not held to it: an Aurora replica cluster inherits its source's backups, and
+    # PostgreSQL replicas keep their own only from 14.1 on (the program declares them there:
+    # catalogue rds.postgres-replica-automated-backups, checked by automation/aws_rules.py).
     if args.props.get("replicateSourceDb") or args.props.get("replicationSourceIdentifier"):
         return
     minimum = _config_int(args, "minimumDays")
@@ -356,6 +361,25 @@ def eks_endpoint_not_open(args: ResourceValidationArgs, report_violation: Report
             "the public API endpoint (endpointPublicAccess, true unless set false) needs publicAccessCidrs,"
             f" an allow-list without {' or '.join(WORLD_CIDRS)}"
         )
+
+
+# --- IAM -------------------------------------------------------------------------------
+
+
+def iam_roles_bounded(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Every role carries the program's permissions boundary; no IAM user at all.
+
+    The deploy role's own denies refuse the rest at apply time; this says so at preview, with the
+    resource's name. catalogue: iam.permissions-boundary-condition-key
+    """
+    if args.resource_type == IAM_USER:
+        report_violation("the program declares no IAM users: long-lived keys outlive every CI session")
+        return
+    if args.resource_type != IAM_ROLE:
+        return
+    boundary = args.props.get("permissionsBoundary")
+    if not isinstance(boundary, str) or not boundary.endswith(f":policy/{ROLE_BOUNDARY_POLICY}"):
+        report_violation(f"permissionsBoundary must be the {ROLE_BOUNDARY_POLICY} policy, got {boundary!r}")
 
 
 # --- network -------------------------------------------------------------------------
@@ -603,6 +627,12 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
         name="eks-endpoint-not-open",
         description="An EKS public API endpoint only with a CIDR allow-list that excludes the whole internet.",
         validate=eks_endpoint_not_open,
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="iam-roles-bounded",
+        description=f"Every IAM role has the {ROLE_BOUNDARY_POLICY} permissions boundary; no IAM users.",
+        validate=iam_roles_bounded,
         enforcement_level=MANDATORY,
     ),
     ResourceValidationPolicy(

@@ -17,6 +17,7 @@ from components.alarms import (
     WARNING,
     regional_alarms,
 )
+from components.alert_rules import dr_rules
 from components.config import parse_config
 from components.naming import replication_rule_id
 from tests.conftest import STATE_OVERRIDES, STATES, evaluate_state, prod_config
@@ -158,7 +159,28 @@ def test_replica_lag_alarms_watch_the_current_replica(state, identifier, region)
     assert replica["identifier"] == identifier and replica["role"] == "replica"
     thresholds = {a.inputs["tags"]["severity"]: a.inputs["threshold"] for a in lag}
     assert thresholds == {WARNING: 120, CRITICAL: 300}
-    assert {a.inputs["treatMissingData"] for a in lag} == {MISSING_IS_BREACHING}
+    # A replica being created reports nothing for hours: no data keeps the alarm's state (INSUFFICIENT_DATA
+    # at first) instead of paging; ReplicaLagNotReported speaks for a running replica without lag.
+    assert {a.inputs["treatMissingData"] for a in lag} == {MISSING_KEEPS_STATE}
+
+
+def test_lag_alarms_and_rules_share_thresholds_and_durations(steady):
+    """The CloudWatch alarms and the Prometheus rules page on the same lag for the same time."""
+    replica_rules = {r.alert: r for r in dr_rules(steady.config, "dr").rules}
+    lag = [a for a in steady.of_type(ALARM) if a.inputs.get("metricName") == "ReplicaLag"]
+    alarms = {a.inputs["tags"]["severity"]: (a.inputs["threshold"], a.inputs["evaluationPeriods"]) for a in lag}
+    rules = {
+        rule.severity: (float(rule.expr.rsplit("> ", 1)[1]), int(rule.duration.removesuffix("m")))
+        for rule in (replica_rules["ReplicaLagApproachingRpo"], replica_rules["ReplicaLagAboveRpo"])
+    }
+    assert alarms == rules == {WARNING: (120, 2), CRITICAL: (300, 1)}
+    assert all(a.inputs["period"] == 60 for a in lag)
+
+
+def test_lag_alarm_descriptions_name_the_heartbeat(steady):
+    """catalogue: rds.idle-source-replays-every-few-minutes (a stopped heartbeat reads as lag on a quiet database)."""
+    lag = [a for a in steady.of_type(ALARM) if a.inputs.get("metricName") == "ReplicaLag"]
+    assert all("ReplicationHeartbeatStale" in a.inputs["alarmDescription"] for a in lag)
 
 
 def metric_names(alarm: DeclaredResource) -> set[str]:
@@ -316,7 +338,8 @@ def test_key_policy_lets_cloudwatch_publish_to_encrypted_topics_and_keeps_root_a
         cloudwatch = statements["CloudWatchAlarmsPublishToEncryptedTopics"]
         assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
         assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
-        assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+        # catalogue: sns.cloudwatch-kms-request-source-keys (the documented form: no condition that might not match)
+        assert "Condition" not in cloudwatch
 
 
 def test_no_service_but_cloudwatch_may_use_the_keys_to_publish(steady):
@@ -406,7 +429,7 @@ def test_missing_data_treatment_matches_what_silence_means(state):
     cfg = parse_config(prod_config(**STATE_OVERRIDES[state]))
     for role in ("primary", "dr"):
         for spec in regional_alarms(cfg, role):
-            if spec.metric in ("ReplicaLag", "NumberOfMessagesPublished", "RestoreTestsPassed"):
+            if spec.metric in ("NumberOfMessagesPublished", "RestoreTestsPassed"):
                 assert spec.treat_missing_data == MISSING_IS_BREACHING
             elif spec.namespace in ("AWS/S3", "AWS/Backup", "DrPlatform/RestoreTesting"):
                 assert spec.treat_missing_data == MISSING_IS_FINE

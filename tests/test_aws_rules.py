@@ -114,13 +114,39 @@ def _datastore_member_declaring_its_node_type() -> tuple[Evaluation, str]:
     return changed(evaluate_state("steady"), type_token, "redis-dr", nodeType="cache.r7g.large")
 
 
-def _cold_storage_shorter_than_90_days() -> tuple[Evaluation, str]:
+def _datastore_member_declaring_multi_az() -> tuple[Evaluation, str]:
+    type_token = "aws:elasticache/replicationGroup:ReplicationGroup"
+    return changed(evaluate_state("steady"), type_token, "redis-dr", multiAzEnabled=True)
+
+
+def _weekly_cold_storage(delete_after: int) -> Callable[[], tuple[Evaluation, str]]:
+    """The weekly rule moving its RDS and S3 recovery points to cold storage after 7 days."""
+
+    def broken() -> tuple[Evaluation, str]:
+        steady = evaluate_state("steady")
+        plan = steady.one("aws:backup/plan:Plan", "backup-primary")
+        rules = json.loads(json.dumps(plan.inputs["rules"]))
+        weekly = next(rule for rule in rules if rule["ruleName"] == "weekly")
+        weekly["lifecycle"] = {"coldStorageAfter": 7, "deleteAfter": delete_after}
+        return changed(steady, plan.type, plan.name, rules=rules)
+
+    return broken
+
+
+def _replica_with_a_final_snapshot() -> tuple[Evaluation, str]:
     steady = evaluate_state("steady")
-    plan = steady.one("aws:backup/plan:Plan", "backup-primary")
-    rules = json.loads(json.dumps(plan.inputs["rules"]))
-    weekly = next(rule for rule in rules if rule["ruleName"] == "weekly")
-    weekly["lifecycle"]["deleteAfter"] = 50
-    return changed(steady, plan.type, plan.name, rules=rules)
+    return changed(
+        steady, INSTANCE, "database-dr-g1", skipFinalSnapshot=False, finalSnapshotIdentifier="acme-drp-usw2-pg-g1-final"
+    )
+
+
+def _replica_with_backups_before_postgres_14_1() -> tuple[Evaluation, str]:
+    return changed(evaluate_state("steady"), INSTANCE, "database-dr-g1", engineVersion="13.15")
+
+
+def _log_group_kept_45_days() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(steady, "aws:cloudwatch/logGroup:LogGroup", "eks-dr-control-plane-logs", retentionInDays=45)
 
 
 def _selection_of_a_read_replica() -> tuple[Evaluation, str]:
@@ -205,6 +231,25 @@ def _node_launch_template_with_an_instance_profile() -> tuple[Evaluation, str]:
     return broken, " ".join(g.urn for g in groups)
 
 
+def _provider_validating_credentials() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(steady, "pulumi:providers:aws", "aws-primary", skipCredentialsValidation="false")
+
+
+def _provider_using_its_own_regions_sts() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(steady, "pulumi:providers:aws", "aws-dr", stsRegion=_REMOVED, skipRequestingAccountId=_REMOVED)
+
+
+def _role_through_the_primary_provider() -> tuple[Evaluation, str]:
+    """catalogue: pulumi-aws.provider-configure-calls-aws (a global resource bound to the primary's provider)."""
+    steady = evaluate_state("steady")
+    role = steady.one("aws:iam/role:Role", "backup-service")
+    primary = steady.one("pulumi:providers:aws", "aws-primary").urn
+    rebound = dataclasses.replace(role, provider=primary)
+    return Evaluation(steady.config, [rebound if r is role else r for r in steady.resources], steady.outputs), role.urn
+
+
 # behaviour id -> a declaration that violates it (and the URN the refusal must name)
 BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("rds.replica-source-managed-password", _managed_password_source),
@@ -218,7 +263,12 @@ BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("cloudwatch.route53-metrics-in-us-east-1", _health_check_alarm_outside_us_east_1),
     ("cloudwatch.alarm-actions-in-own-region", _alarm_notifying_another_regions_topic),
     ("elasticache.global-datastore-member-inherits", _datastore_member_declaring_its_node_type),
-    ("backup.cold-storage-minimum-90-days", _cold_storage_shorter_than_90_days),
+    ("elasticache.global-datastore-member-inherits", _datastore_member_declaring_multi_az),
+    ("backup.cold-storage-minimum-90-days", _weekly_cold_storage(50)),
+    ("backup.cold-storage-not-for-rds-or-s3", _weekly_cold_storage(97)),
+    ("rds.delete-replica-refuses-final-snapshot", _replica_with_a_final_snapshot),
+    ("rds.postgres-replica-automated-backups", _replica_with_backups_before_postgres_14_1),
+    ("cloudwatch.logs-retention-values", _log_group_kept_45_days),
     ("backup.no-read-replica", _selection_of_a_read_replica),
     ("eks.public-endpoint-open-by-default", _public_endpoint(None)),
     ("eks.public-endpoint-open-by-default", _public_endpoint(["0.0.0.0/0"])),
@@ -229,6 +279,9 @@ BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("fis.stop-condition-alarm", _experiment_stopping_on_another_regions_alarm),
     ("cloudwatch.alarm-evaluation-range", _alarm_spanning_more_than_a_week),
     ("eks.node-group-launch-template-rules", _node_launch_template_with_an_instance_profile),
+    ("pulumi-aws.provider-configure-calls-aws", _provider_validating_credentials),
+    ("pulumi-aws.provider-configure-calls-aws", _provider_using_its_own_regions_sts),
+    ("pulumi-aws.provider-configure-calls-aws", _role_through_the_primary_provider),
 ]
 
 

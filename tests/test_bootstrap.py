@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
+import re
 import runpy
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,14 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from automation.dr_state import AUTHORITY_KEY
 from automation.evaluate import DeclaredResource, _RecordingMocks, _RecordingMonitor, stack_file_config
-from automation.journal import s3_store
+from automation.journal import CURRENT_RUN_KEY, LOCK_KEY, s3_store
 from bootstrap import iam
-from bootstrap.config import NAMESPACE, BootstrapConfigError, parse_config
+from bootstrap.config import CI_ROLE_NAMES, NAMESPACE, BootstrapConfigError, parse_config
 from components.config import parse_config as parse_platform_config
+from components.iam import PROGRAM_ROLE_BOUNDARY
+from tests.conftest import evaluate_features
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = ROOT / "bootstrap"
@@ -39,14 +44,14 @@ CONFIG = {
 
 
 @functools.cache
-def evaluate() -> tuple[tuple[DeclaredResource, ...], dict[str, Any]]:
-    """Run bootstrap/__main__.py under recording mocks once; ARNs and policies resolve as in an update."""
+def evaluate(overrides: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[DeclaredResource, ...], dict[str, Any]]:
+    """Run bootstrap/__main__.py under recording mocks once per config; ARNs and policies resolve as in an update."""
     mocks = _RecordingMocks()
     monitor = _RecordingMonitor(mocks)
     _ensure_event_loop()
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="dr-platform-bootstrap", stack="prod", preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({f"{NAMESPACE}:{k}": v for k, v in CONFIG.items()})
+    pulumi.runtime.set_all_config({f"{NAMESPACE}:{k}": v for k, v in {**CONFIG, **dict(overrides)}.items()})
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(BOOTSTRAP / "__main__.py"), run_name="__main__")))
     root = pulumi_settings.get_root_resource()
     outputs = {k: _sync_await(pulumi.Output.from_input(v).future()) for k, v in (root.outputs if root else {}).items()}
@@ -96,6 +101,13 @@ def test_the_example_stack_file_is_valid_config():
         ({"controlStoreRetentionDays": "0"}, "controlStoreRetentionDays"),
         ({"drillStackName": "prod"}, "drillStackName"),
         ({"githubRepo": REPO}, "githubRepo"),
+        # A pattern that matches a CI role makes it an operator or a key administrator.
+        ({"keyAdminArns": json.dumps([f"arn:aws:iam::{ACCOUNT}:role/*"])}, "keyAdminArns"),
+        ({"keyAdminArns": json.dumps([SSO_ADMIN, f"arn:aws:iam::{ACCOUNT}:role/dr-platform-*"])}, "keyAdminArns"),
+        (
+            {"operatorPrincipalArns": json.dumps([f"arn:aws:iam::{ACCOUNT}:role/dr-platform-dep*"])},
+            "operatorPrincipalArns",
+        ),
     ],
 )
 def test_bad_config_names_the_key(override, key):
@@ -302,6 +314,8 @@ def test_only_deploy_and_operator_decrypt_prod_secrets_and_preview_never(key):
         if s["Sid"] == "Administer"
     )
     assert not {"kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"} & set(admin["Action"])
+    # Nor grant themselves its use: kms:Create* would include CreateGrant.
+    assert not [a for a in admin["Action"] if fnmatch.fnmatchcase("kms:CreateGrant", a)]
 
 
 def test_the_drill_key_is_the_drill_roles_and_not_deploys():
@@ -351,3 +365,152 @@ def test_bucket_policies_require_tls_and_keep_history_from_everyone_but_key_admi
         assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and tls["Effect"] == "Deny"
         assert keep["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [SSO_ADMIN]}}
         assert "s3:DeleteObjectVersion" in keep["Action"] and "s3:BypassGovernanceRetention" in keep["Action"]
+
+
+def test_the_drill_role_can_abort_a_live_drill_and_starts_only_tagged_experiments():
+    """docs/fault-injection.md's abort (SetAlarmState, PutMetricData) and the stack tag on StartExperiment.
+
+    catalogue: fis.start-experiment-request-tag
+    """
+    policy = document(one("aws:iam/rolePolicy:RolePolicy", "drill-drill").inputs["policy"])
+    by_sid = {s["Sid"]: s for s in statements(policy)}
+    abort = by_sid["AbortDrills"]
+    assert abort["Action"] == "cloudwatch:SetAlarmState" and abort["Resource"].endswith(":alarm:*-drill-abort")
+    publish = by_sid["RequestDrillAborts"]
+    assert publish["Action"] == "cloudwatch:PutMetricData"
+    assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": "DrPlatform/Drill"}}
+    deny = by_sid["ExperimentsCarryTheDrillStackTag"]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "fis:StartExperiment")
+    # StringNotEquals also matches a request without the tag: an untagged start is refused.
+    assert deny["Condition"] == {"StringNotEquals": {"aws:RequestTag/dr-platform:stack": "drill"}}
+
+
+# --- the attacks of the security review (docs/security-review.md) ------------------------------
+
+
+def guardrails(role: str, config: tuple[tuple[str, str], ...] = ()) -> dict[str, dict[str, Any]]:
+    found = next(r for r in evaluate(config)[0] if r.name == f"{role}-guardrails")
+    return {s["Sid"]: s for s in statements(document(found.inputs["policy"])) if s["Effect"] == "Deny"}
+
+
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{PROGRAM_ROLE_BOUNDARY}"
+
+
+@pytest.mark.parametrize("role", ["deploy", "operator", "drill"])
+def test_ci_roles_create_only_roles_that_carry_the_boundary_and_no_users(role):
+    """A CI role that creates an unbounded admin role (or a user) and acts through it escapes every deny.
+
+    catalogue: iam.permissions-boundary-condition-key
+    """
+    denies = guardrails(role)
+    bounded = denies["OnlyBoundedRoles"]
+    assert bounded["Condition"] == {"StringNotEquals": {"iam:PermissionsBoundary": BOUNDARY}}
+    assert {"iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:AttachRolePolicy", "iam:PutRolePolicy"} <= set(
+        bounded["Action"]
+    )
+    assert denies["KeepBoundaries"]["Action"] == "iam:DeleteRolePermissionsBoundary"
+    assert {"iam:CreateUser", "iam:CreateAccessKey", "iam:PutUserPolicy"} <= set(denies["NoUsers"]["Action"])
+    assert denies["NoRoleHopping"] == {
+        "Sid": "NoRoleHopping",
+        "Effect": "Deny",
+        "Action": "sts:AssumeRole",
+        "Resource": "*",
+    }
+    # The boundary itself is as untouchable as the CI roles.
+    assert BOUNDARY in denies["NoSelfEscalation"]["Resource"]
+
+
+@pytest.mark.parametrize("role", ["deploy", "operator", "drill"])
+def test_ci_roles_never_delete_a_key_or_lock_its_account_out(role):
+    """Deleting the program's data keys would take every recovery point they encrypt, Vault Lock or not.
+
+    catalogue: kms.bypass-policy-lockout-safety-check
+    """
+    denies = guardrails(role)
+    assert denies["NoKeyDeletion"]["Action"] == "kms:ScheduleKeyDeletion" and denies["NoKeyDeletion"]["Resource"] == "*"
+    lockout = denies["NoUnmanageableKeys"]
+    assert set(lockout["Action"]) == {"kms:PutKeyPolicy", "kms:CreateKey"} and lockout["Resource"] == "*"
+    assert lockout["Condition"] == {"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}}
+
+
+def test_the_program_role_boundary_carries_the_ci_roles_denies():
+    """A role the deploy role creates (with the boundary, the only way it may) can do nothing deploy cannot."""
+    (policy,) = declared("aws:iam/policy:Policy")
+    assert policy.inputs["name"] == PROGRAM_ROLE_BOUNDARY and policy.protect
+    allow, *denies = statements(document(policy.inputs["policy"]))
+    assert allow == {"Sid": "WhatTheRolesOwnPoliciesAllow", "Effect": "Allow", "Action": "*", "Resource": "*"}
+    assert {s["Sid"]: s for s in denies} == guardrails("operator")
+    assert evaluate()[1]["programRoleBoundaryArn"] == BOUNDARY
+
+
+def test_every_role_the_program_creates_carries_the_boundary():
+    roles = evaluate_features().of_type("aws:iam/role:Role")
+    assert len(roles) >= 10
+    for role in roles:
+        assert re.fullmatch(
+            rf"arn:aws:iam::\d{{12}}:policy/{PROGRAM_ROLE_BOUNDARY}", role.inputs["permissionsBoundary"]
+        ), role.name
+
+
+def test_customer_managed_deploy_policies_cannot_be_rewritten_by_ci():
+    """iam:CreatePolicyVersion on its own managed policy would give a least-privilege deploy role anything."""
+    custom = f"arn:aws:iam::{ACCOUNT}:policy/dr-platform-deploy-least-privilege"
+    config = (("deployPolicyArns", json.dumps([custom, "arn:aws:iam::aws:policy/ReadOnlyAccess"])),)
+    protected = guardrails("deploy", config)["NoSelfEscalation"]["Resource"]
+    assert custom in protected and "arn:aws:iam::aws:policy/ReadOnlyAccess" not in protected
+
+
+def test_deploy_holds_the_lock_but_never_writes_the_dr_state_authority_or_the_journal():
+    """The design: a CI deploy can never change the DR state. AdministratorAccess would allow the write; the deny holds.
+
+    Operators (runbooks) write them; the deploy gate writes only the lock.
+    """
+    store = s3_store("organization/dr-platform/prod", "acme-drp-drctl-us-west-2", client=object())
+    prefix = f"arn:aws:s3:::acme-drp-drctl-us-west-2/{store.prefix}"
+    never = guardrails("deploy")["NeverWriteTheDrStateOrJournal"]
+    assert set(never["Action"]) == {"s3:PutObject", "s3:DeleteObject"}
+    written = [f"{prefix}/{AUTHORITY_KEY}", f"{prefix}/{CURRENT_RUN_KEY}", f"{prefix}/journal/runs/r1.json"]
+    written.append(f"{prefix}/lock-breaks/20260101T000000Z.json")
+    for key in written:
+        assert any(fnmatch.fnmatchcase(key, resource) for resource in never["Resource"]), key
+    assert not any(fnmatch.fnmatchcase(f"{prefix}/{LOCK_KEY}", resource) for resource in never["Resource"])
+    assert "NeverWriteTheDrStateOrJournal" not in guardrails("operator")
+
+
+def test_the_drill_role_cannot_retag_a_prod_resource_into_its_reach():
+    """The RequestTag allow matches AddTagsToResource(dr-platform:stack=drill) on a prod database; then the
+    ResourceTag allow hands the database over. catalogue: iam.request-tag-allows-retagging
+    """
+    policy = document(one("aws:iam/rolePolicy:RolePolicy", "drill-drill").inputs["policy"])
+    by_sid = {s["Sid"]: s for s in statements(policy)}
+    retag = by_sid["NeverRetagAnotherStacksResources"]
+    assert retag["Effect"] == "Deny"
+    assert retag["Condition"] == {
+        "StringNotEquals": {"aws:ResourceTag/dr-platform:stack": "drill"},
+        "Null": {"aws:ResourceTag/dr-platform:stack": "false"},
+    }
+    # Every service the tag allows reach has its tagging actions denied (route53 supports no resource tags in IAM).
+    services = {a.split(":")[0] for a in iam.DRILL_SERVICES} - {"route53"}
+    assert services == {a.split(":")[0] for a in retag["Action"]}
+    ec2 = by_sid["Ec2TagsOnlyAtCreationOrOnDrillResources"]
+    assert ec2["Effect"] == "Deny" and ec2["Condition"]["Null"] == {"ec2:CreateAction": "true"}
+
+
+def test_the_declared_ci_roles_are_the_ones_config_refuses_as_operators_or_admins():
+    assert {r.inputs["name"] for r in declared("aws:iam/role:Role")} == set(CI_ROLE_NAMES)
+
+
+def test_the_policies_fit_iams_size_quotas_with_room_for_real_arns():
+    """A managed policy holds 6,144 characters, a role's inline policies 10,240 together (whitespace not counted);
+    IAM refuses larger ones at apply time. Real key ARNs are about 35 characters longer than the mocks' (4 keys
+    in each document), so the documents keep 1,000 characters in reserve. catalogue: iam.policy-size-quotas
+    """
+    sizes: dict[str, int] = {}
+    for r in evaluate()[0]:
+        if r.type in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
+            size = len(json.dumps(json.loads(r.inputs["policy"]), separators=(",", ":")))
+            owner = "managed" if r.type == "aws:iam/policy:Policy" else r.name.split("-")[0]
+            sizes[owner] = sizes.get(owner, 0) + size
+    assert sizes["managed"] <= 6144 - 1000
+    assert set(sizes) >= {"deploy", "operator", "drill", "preview"}
+    assert all(size <= 10240 - 1000 for owner, size in sizes.items() if owner != "managed"), sizes

@@ -26,13 +26,14 @@ DATASTORE_OWNED = {
     "engineVersion",
     "nodeType",
     "parameterGroupName",
-    "numNodeGroups",
     "atRestEncryptionEnabled",
     "transitEncryptionEnabled",
     "transitEncryptionMode",
+    "numNodeGroups",
     "securityGroupNames",
     "snapshotArns",
     "snapshotName",
+    "multiAzEnabled",
 }
 
 
@@ -81,7 +82,6 @@ def test_groups_are_multi_az_with_automatic_failover_in_the_data_subnets(state_e
     for role in ("primary", "dr"):
         group = _group(state_eval, role)
         assert group.inputs["numCacheClusters"] == 1 + cfg.cache_replicas_per_group
-        assert group.inputs["multiAzEnabled"] is True
         assert group.inputs["automaticFailoverEnabled"] is True
         subnets = state_eval.one("aws:elasticache/subnetGroup:SubnetGroup", f"redis-subnets-{role}")
         assert group.inputs["subnetGroupName"] == subnets.inputs["name"]
@@ -94,6 +94,12 @@ def test_groups_are_multi_az_with_automatic_failover_in_the_data_subnets(state_e
 def test_the_member_declares_nothing_the_datastore_owns(steady):
     """catalogue: elasticache.global-datastore-member-inherits"""
     assert not DATASTORE_OWNED & set(_group(steady, "dr").inputs)
+    # Multi-AZ: the seed's, inherited by the member, which neither sends it nor diffs on it.
+    assert _group(steady, "primary").inputs["multiAzEnabled"] is True
+    member = _group(steady, "dr")
+    assert "multiAzEnabled" not in member.inputs and "multiAzEnabled" in member.ignore_changes
+    # What a secondary may set itself, and what it needs in its own region.
+    assert {"kmsKeyId", "authToken", "port", "snapshotRetentionLimit", "subnetGroupName"} <= set(member.inputs)
     datastore = steady.one(DATASTORE, "redis-global").inputs
     assert datastore["cacheNodeType"] == steady.config.cache_node_type
     assert datastore["engineVersion"] == steady.config.cache_engine_version

@@ -42,7 +42,8 @@ def unknown_keys(values: dict[str, Any], known: set[str], opaque: set[str]) -> l
     for path in flatten(values):
         if path in known:
             continue
-        parts = path.split(".")
+        # A list under an opaque key (`a.tolerations[].key`) is below it too.
+        parts = path.replace("[]", "").split(".")
         prefixes = (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
         if not any(prefix in opaque for prefix in prefixes):
             unknown.append(path)
@@ -63,7 +64,11 @@ RELEASES = declared_releases()
 
 
 def test_the_program_declares_its_charts():
-    assert {chart for chart, _ in RELEASES} == {"kube-prometheus-stack", "prometheus-yet-another-cloudwatch-exporter"}
+    assert {chart for chart, _ in RELEASES} == {
+        "kube-prometheus-stack",
+        "prometheus-yet-another-cloudwatch-exporter",
+        "aws-load-balancer-controller",
+    }
 
 
 @pytest.mark.parametrize(("chart", "version"), sorted(RELEASES), ids=lambda value: value)

@@ -20,6 +20,7 @@ from automation.runbooks import commands
 from automation.runbooks.failback import prepare_runbook
 from automation.runbooks.failover import failover_runbook
 from automation.stack import PendingOperation
+from tests.conftest import ROOT
 from tests.dr_world import DR, PRIMARY, STACK, Dr
 
 runner = CliRunner()
@@ -35,6 +36,8 @@ def dr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dr:
     platform.ctx.record_dr_state = commands.dr_state_recorder(env)
     monkeypatch.setattr(commands, "open_environment", lambda stack, journal, local_journal: env)
     monkeypatch.chdir(tmp_path)  # the default --report-dir (out/reports) lands in the test's directory
+    gate = commands.GateEnvironment(STACK, platform.store(), platform.clock, "arn:aws:sts::1:assumed-role/deploy/ci")
+    monkeypatch.setattr(commands, "open_gate_environment", lambda *_args: gate)
     return platform
 
 
@@ -191,9 +194,13 @@ def test_a_failover_writes_the_authority_with_run_operator_and_time(dr: Dr) -> N
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
+    """A git checkout of main holding the committed Pulumi.prod.yaml."""
     directory = tmp_path / "checkout"
     directory.mkdir()
-    shutil.copy(Path(__file__).resolve().parent.parent / "Pulumi.prod.yaml", directory / "Pulumi.prod.yaml")
+    shutil.copy(ROOT / "Pulumi.prod.yaml", directory / "Pulumi.prod.yaml")
+    _git(directory, "init", "-q", "-b", "main")
+    _git(directory, "add", ".")
+    _git(directory, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "reviewed")
     return directory
 
 
@@ -254,6 +261,16 @@ def test_deploy_gate_refuses_while_a_runbook_holds_the_lock(
         assert not _seen(checkout).exists()  # the command never ran
 
 
+def test_deploy_gate_refusing_a_stale_ci_deploy_lock_says_how_to_break_it(dr: Dr, checkout: Path) -> None:
+    _failed_over_authority(dr)
+    StackLock(dr.store(), STACK, dr.clock).acquire("arn:ci", "ci-deploy", origin="https://ci/runs/5")
+    dr.clock.sleep(3600)  # the runner was killed an hour ago: no heartbeat since
+    result = _gate(dr, checkout)
+    assert result.exception.exit_code == commands.DEPLOY_BLOCKED_EXIT and "looks stale" in str(result.exception)
+    hint = result.exception.hint or ""
+    assert f"drctl break-lock --stack {STACK}" in hint and "cancel that workflow run" in hint
+
+
 def test_deploy_gate_refuses_while_a_run_is_unfinished(dr: Dr, checkout: Path) -> None:
     _failed_over_authority(dr)
     dr.stack.fail_up(1, "error")
@@ -278,6 +295,9 @@ def test_state_init_show_and_sync_file(dr: Dr, checkout: Path) -> None:
     assert invoke("state", "show", "--project-dir", str(checkout)).exit_code == 0
 
     _failed_over_authority(dr)
+    (checkout / "Pulumi.prod.yaml").write_text(
+        (checkout / "Pulumi.prod.yaml").read_text().replace("drState: steady", "drState: failed-over")
+    )  # the checkout's copy, as drctl leaves it: what counts is the committed one
     shown = invoke("state", "show", "--project-dir", str(checkout), "--json")
     assert shown.exit_code == 1
     assert json.loads(shown.stdout)["committedFile"]["differences"] == [
@@ -286,18 +306,40 @@ def test_state_init_show_and_sync_file(dr: Dr, checkout: Path) -> None:
     ]
     synced = invoke("state", "sync-file", "--project-dir", str(checkout))
     assert synced.exit_code == 0 and "drState: steady -> failed-over" in synced.output
-    text = (checkout / "Pulumi.prod.yaml").read_text()
-    assert text.startswith("# The production stack.") and "dr-platform:drState: failed-over" in text
-    assert "dr-platform:namePrefix: acme-drp" in text
+    committed = subprocess.run(
+        ["git", "diff", "--unified=0", "Pulumi.prod.yaml"], cwd=checkout, capture_output=True, text=True, check=True
+    ).stdout
+    changed = [line for line in committed.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == [
+        "-  dr-platform:activeRegion: us-east-1",
+        "-  dr-platform:drState: steady",
+        "+  dr-platform:activeRegion: us-west-2",
+        "+  dr-platform:drState: failed-over",
+    ]  # a pull request of the DR keys alone: every comment and other line as committed
+
+
+def test_state_init_refuses_keys_that_are_not_a_steady_stacks_unless_told_why(dr: Dr) -> None:
+    """A checkout an earlier drctl run left failed over must not become the authority by accident."""
+    dr.stack.set_config({"activeRegion": DR, "drState": "failed-over"})
+    refused = invoke("state", "init", "--reason", "first CI gate")
+    assert refused.exit_code == 1 and "activeRegion=us-west-2" in str(refused.exception)
+    assert "--not-steady-reason" in (refused.exception.hint or "")
+    created = invoke("state", "init", "--reason", "first", "--not-steady-reason", "failed over in INC-7, see status")
+    assert created.exit_code == 0, created.output
+    record = DrStateAuthority(dr.store(), STACK).read()
+    assert record is not None and "INC-7" in record.run_id and record.keys["dr-platform:drState"] == "failed-over"
 
 
 def test_clear_pending_is_recorded(dr: Dr) -> None:
-    dr.stack.pending = [PendingOperation("urn:topic", "creating", "aws:sns/topic:Topic")]
-    result = invoke("state", "clear-pending", "--reason", "topic not in AWS: nothing to import")
-    assert result.exit_code == 0 and "removed 1 pending operation" in result.output
+    topic = next(urn for urn in dr.stack.state if "sns/topic:Topic" in urn)
+    dr.stack.pending = [PendingOperation(topic, "creating", "aws:sns/topic:Topic")]
+    result = invoke("state", "clear-pending", "--reason", "topic in AWS", "--import", f"{topic}=arn:aws:sns:1:t")
+    assert result.exit_code == 0, result.output
+    assert "dropped 1 pending create" in result.output and "imported as arn:aws:sns:1:t" in result.output
     assert dr.stack.pending == []
     (record,) = (dr.store().root / "pending-clears").iterdir()
     assert json.loads(record.read_text())["operator"] == OPERATOR
+    assert invoke("state", "clear-pending", "--reason", "x", "--import", "not-a-urn").exit_code == 1
 
 
 # --- real runs: where the control store is, who the operator is, which checkout -----------------------------
@@ -339,8 +381,9 @@ def test_updates_run_only_from_a_clean_checkout_of_main_unless_a_reason_is_recor
     assert set(require_reviewed_checkout(repo, None)) == {"checkout"}
 
     (repo / "__main__.py").write_text("edited")
-    with pytest.raises(DrctlError, match="uncommitted changes"):
+    with pytest.raises(DrctlError, match=r"uncommitted changes \(__main__\.py\)") as dirty:  # the whole name
         require_reviewed_checkout(repo, None)
+    assert "stash" not in (dirty.value.hint or "")
     _git(repo, "checkout", "-q", "-b", "hotfix")
     _git(repo, "add", ".")
     _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "unreviewed")
@@ -362,5 +405,6 @@ def test_the_checkout_verdict_is_recorded_in_the_run(dr: Dr, monkeypatch: pytest
     result = invoke("failover", "--mode", "emergency", "--reason", "x", "--yes", "--unreviewed-checkout-reason", "hot")
     assert result.exit_code == 0, result.output
     run = Journal(dr.store()).load()
-    assert run is not None and run.parameters.options["checkout_override"] == "not main: hot"
+    assert run is not None and run.attempts[0]["checkout_override"] == "not main: hot"
+    assert run.attempts[0]["checkout"] == "abc" and run.parameters.options == {}  # never compared for a resume
     assert run.parameters.operator == OPERATOR

@@ -331,3 +331,24 @@ def test_a_pilot_light_standby_declares_no_dr_node_and_a_single_az_replica() -> 
     assert app_nodes.inputs["scalingConfig"]["desiredSize"] == 0
     (replica,) = [r for r in evaluation.of_type("aws:rds/instance:Instance", region=dr)]
     assert replica.inputs["replicateSourceDb"] and replica.inputs["multiAz"] is False
+
+
+def test_only_the_monitoring_stack_and_node_daemons_run_on_the_monitoring_node(steady):
+    """catalogue: eks.node-group-taint-effects, eks.addon-daemonsets-tolerate-taints"""
+    from components.monitoring import chart_values
+
+    for role in ("primary", "dr"):
+        monitoring = steady.one(NODE_GROUP, f"eks-{role}-monitoring-nodes")
+        assert monitoring.inputs["taints"] == [{"key": POOL_LABEL, "value": "monitoring", "effect": "NO_SCHEDULE"}]
+        assert "taints" not in steady.one(NODE_GROUP, f"eks-{role}-nodes").inputs
+        csi = steady.one(ADDON, f"eks-{role}-aws-ebs-csi-driver")
+        assert json.loads(csi.inputs["configurationValues"]) == {"node": {"tolerateAllTaints": True}}
+    values = chart_values(steady.config, "dr", "arn:aws:sns:us-west-2:1:alerts", "arn:aws:sns:us-west-2:1:beat")
+    toleration = [{"key": POOL_LABEL, "value": "monitoring", "effect": "NoSchedule", "operator": "Equal"}]
+    for pod_spec in (
+        values["prometheus"]["prometheusSpec"],
+        values["alertmanager"]["alertmanagerSpec"],
+        values["grafana"],
+    ):
+        assert pod_spec["tolerations"] == toleration
+        assert pod_spec["nodeSelector"] == {POOL_LABEL: "monitoring"}

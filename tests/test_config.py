@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from automation.evaluate import stack_file_config
-from components.config import ConfigError, DrState, StackFileError, parse_config
+from components.config import (
+    ConfigError,
+    DrState,
+    StackFileError,
+    default_availability_zone_ids,
+    documentation_placeholders,
+    offline_evaluation,
+    parse_config,
+)
 from tests.conftest import STATE_OVERRIDES, prod_config
 
 
@@ -62,8 +70,31 @@ def test_every_state_the_runbooks_write_is_valid(state):
         # catalogue: s3.lifecycle-ia-minimum-30-days
         ({"storageGlacierAfterDays": "30"}, "storageGlacierAfterDays", "later than storageIaAfterDays"),
         ({"backupDailyRetentionDays": "2"}, "backupDailyRetentionDays", "from 7"),
-        # catalogue: backup.cold-storage-minimum-90-days
-        ({"backupWeeklyRetentionDays": "28"}, "backupWeeklyRetentionDays", "+ 90"),
+        # Weekly fulls are kept 4 weeks at least.
+        ({"backupWeeklyRetentionDays": "21"}, "backupWeeklyRetentionDays", "from 28"),
+        # catalogue: backup.cold-storage-not-for-rds-or-s3
+        ({"backupWeeklyColdAfterDays": "7"}, "backupWeeklyColdAfterDays", "moves no RDS or S3 recovery point"),
+        # catalogue: cloudwatch.logs-retention-values
+        ({"logGroupRetentionDays": "45"}, "logGroupRetentionDays", "one of CloudWatch Logs' retention periods"),
+        # catalogue: rds.postgres-replica-automated-backups
+        ({"dbEngineVersion": "13"}, "dbEngineVersion", "PostgreSQL 14.1 or later"),
+        ({"dbEngineVersion": "14.0"}, "dbEngineVersion", "PostgreSQL 14.1 or later"),
+        # catalogue: rds.backup-and-maintenance-windows
+        ({"dbBackupWindow": "05:15-05:45"}, "dbBackupWindow", "overlaps the start window of backupDailySchedule"),
+        ({"dbBackupWindow": "06:30-07:00"}, "dbBackupWindow", "overlaps the start window of backupWeeklySchedule"),
+        ({"dbBackupWindow": "03:00-03:10"}, "dbBackupWindow", "30 minutes at least"),
+        ({"dbBackupWindow": "3am"}, "dbBackupWindow", "UTC window such as 03:00-03:30"),
+        ({"dbMaintenanceWindow": "tue:03:15-tue:03:45"}, "dbMaintenanceWindow", "overlaps dbBackupWindow"),
+        ({"dbMaintenanceWindow": "sunday:04:00-sunday:04:30"}, "dbMaintenanceWindow", "sun:04:00-sun:04:30"),
+        ({"backupDailySchedule": "cron(0 * ? * * *)"}, "backupDailySchedule", "fixed hour and minute"),
+        # catalogue: ec2.availability-zone-names-differ-per-account
+        (
+            {"availabilityZones": '{"primary": ["us-east-1a", "us-east-1b", "us-east-1c"]}'},
+            "availabilityZones.primary",
+            "is an availability zone name",
+        ),
+        ({"availabilityZones": '{"dr": ["use1-az1", "use1-az2", "use1-az4"]}'}, "availabilityZones.dr", "of us-west-2"),
+        ({"dnsFailoverMode": "automatic"}, "dnsFailoverMode", "health-check, fence-only"),
         ({"backupDailySchedule": "daily"}, "backupDailySchedule", "cron expression"),
         ({"zoneName": "not a domain"}, "zoneName", "DNS domain"),
         ({"appSubdomain": "a.b"}, "appSubdomain", "one DNS label"),
@@ -83,7 +114,9 @@ def test_every_state_the_runbooks_write_is_valid(state):
         ({"dbInstanceClass": "huge"}, "dbInstanceClass", "an RDS instance class such as db.r6g.large"),
         ({"dbEngineVersion": "banana"}, "dbEngineVersion", "a PostgreSQL version such as 16"),
         ({"cacheNodeType": "tiny"}, "cacheNodeType", "an ElastiCache node type such as cache.r7g.large"),
-        ({"cacheEngineVersion": "x.y"}, "cacheEngineVersion", "a Redis engine version such as 7.1"),
+        ({"cacheEngineVersion": "x.y"}, "cacheEngineVersion", "a Redis engine version (x.y.z before 6, 6.x, 7.1)"),
+        # catalogue: elasticache.engine-version-format (the provider refuses 7.x)
+        ({"cacheEngineVersion": "7.x"}, "cacheEngineVersion", "such as 7.1"),
         ({"nodeInstanceTypes": "[]"}, "nodeInstanceTypes", "at least one"),
         ({"nodeInstanceTypes": '["large"]'}, "nodeInstanceTypes", "EC2 instance types"),
         # The region itself is blamed, not activeRegion, which no longer matches it.
@@ -111,7 +144,7 @@ def test_every_state_the_runbooks_write_is_valid(state):
         ({"backupVaultLockChangeableDays": "1"}, "backupVaultLockChangeableDays", "from 3"),
         # catalogue: backup.vault-lock-retention-range
         ({"backupVaultLockMinRetentionDays": "14"}, "backupVaultLockMinRetentionDays", "daily backups are kept 7"),
-        ({"backupVaultLockMaxRetentionDays": "90"}, "backupVaultLockMaxRetentionDays", "weekly backups are kept 97"),
+        ({"backupVaultLockMaxRetentionDays": "20"}, "backupVaultLockMaxRetentionDays", "weekly backups are kept 28"),
         (
             {"backupVaultLockMinRetentionDays": "30", "backupVaultLockMaxRetentionDays": "20"},
             "backupVaultLockMaxRetentionDays",
@@ -234,3 +267,74 @@ def test_the_standby_profile_sets_what_runs_in_the_standby_region() -> None:
     with pytest.raises(ConfigError, match="standbyProfile") as caught:
         parse_config(prod_config(standbyProfile="lukewarm"))
     assert "pilot-light" in str(caught.value)
+
+
+# --- documentation placeholders: fine offline, refused by a real deploy ---------------------------------------------
+
+REAL_VALUES = {
+    "eksPublicAccessCidrs": '["52.94.76.10/32"]',
+    "zoneId": "Z04123456ABCDEFGHIJK",
+    "zoneName": "platform.acme-corp.io",
+    "notificationEmails": '["sre-oncall@acme-corp.io"]',
+}
+
+
+def _load_config_with(raw: dict[str, str]):
+    import pulumi
+
+    from components.config import load_config
+
+    pulumi.runtime.set_all_config({k if ":" in k else f"dr-platform:{k}": v for k, v in raw.items()})
+    return load_config()
+
+
+def test_the_example_stack_files_placeholders_are_all_found():
+    found = documentation_placeholders(parse_config(prod_config()))
+    assert found == [
+        ("eksPublicAccessCidrs", "198.51.100.10/32"),
+        ("eksPublicAccessCidrs", "198.51.100.11/32"),
+        ("zoneId", "Z0123456789EXAMPLE01"),
+        ("zoneName", "platform.example.com"),
+        ("notificationEmails", "sre-oncall@example.com"),
+    ]
+    assert documentation_placeholders(parse_config(prod_config(**REAL_VALUES))) == []
+    others = parse_config(
+        prod_config(
+            **REAL_VALUES,
+            eksAdminPrincipalArns='["arn:aws:iam::123456789012:role/admin"]',
+            backupCrossAccountVaultArn="arn:aws:backup:us-east-1:111122223333:backup-vault:copies",
+            notificationHttpsEndpoints='["https://hooks.example.org/alert"]',
+        )
+    )
+    assert [key for key, _ in documentation_placeholders(others)] == [
+        "notificationHttpsEndpoints",
+        "eksAdminPrincipalArns",
+        "backupCrossAccountVaultArn",
+    ]
+
+
+def test_a_real_deploy_refuses_placeholders_and_offline_evaluations_accept_them():
+    with pytest.raises(
+        ConfigError, match=r"dr-platform:eksPublicAccessCidrs: '198\.51\.100\.10/32' is a documentation"
+    ):
+        _load_config_with(prod_config())
+    with offline_evaluation():
+        assert _load_config_with(prod_config()).zone_id == "Z0123456789EXAMPLE01"
+    assert _load_config_with(prod_config(**REAL_VALUES)).zone_name == "platform.acme-corp.io"
+
+
+def test_availability_zones_are_ids_and_leave_out_constrained_zones():
+    """catalogue: ec2.availability-zone-names-differ-per-account"""
+    cfg = parse_config(prod_config())
+    assert cfg.regions["primary"].availability_zone_ids == ("use1-az1", "use1-az2", "use1-az4")
+    assert cfg.regions["dr"].availability_zone_ids == ("usw2-az1", "usw2-az2", "usw2-az3")
+    assert default_availability_zone_ids("ap-northeast-1") == ["apne1-az1", "apne1-az2", "apne1-az3"]
+    assert default_availability_zone_ids("us-gov-west-1")[0] == "usgw1-az1"
+    chosen = parse_config(prod_config(availabilityZones='{"primary": ["use1-az6", "use1-az5", "use1-az3"]}'))
+    assert chosen.regions["primary"].availability_zone_ids == ("use1-az6", "use1-az5", "use1-az3")
+
+
+def test_log_group_retention_is_separate_from_the_s3_logs_expiry():
+    """catalogue: cloudwatch.logs-retention-values: 45 days is fine for S3 objects, not for a log group."""
+    cfg = parse_config(prod_config(logsRetentionDays="45"))
+    assert cfg.logs_retention_days == 45 and cfg.log_group_retention_days == 30

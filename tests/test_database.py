@@ -116,8 +116,29 @@ def test_resyncing_keeps_the_former_writer_for_forensics(failed_over, resyncing)
 def test_replicas_carry_no_creation_only_arguments(state_eval):
     for instance in state_eval.of_type(INSTANCE):
         if "replicateSourceDb" in instance.inputs:
-            for argument in ("username", "dbName", "password", "manageMasterUserPassword", "backupRetentionPeriod"):
+            for argument in ("username", "dbName", "password", "manageMasterUserPassword"):
                 assert argument not in instance.inputs, (instance.name, argument)
+
+
+def test_every_instance_keeps_automated_backups_so_promotion_changes_no_retention():
+    """catalogue: rds.postgres-replica-automated-backups (replicas too: enabling backups costs an outage)."""
+    for state in TRANSITIONS:
+        evaluation = evaluate_state(state)
+        for instance in evaluation.of_type(INSTANCE):
+            assert instance.inputs["backupRetentionPeriod"] == evaluation.config.db_backup_retention_days
+    replica = evaluate_state("steady").one(INSTANCE, "database-dr-g1")
+    promoted = evaluate_state("failed-over").one(INSTANCE, "database-dr-g1")
+    assert "replicateSourceDb" in replica.inputs and "replicateSourceDb" not in promoted.inputs
+    # What promotion changes: the source, the password, and the delete-time-only snapshot settings.
+    changed = {k for k in {*replica.inputs, *promoted.inputs} if replica.inputs.get(k) != promoted.inputs.get(k)}
+    assert changed == {"replicateSourceDb", "password", "skipFinalSnapshot", "finalSnapshotIdentifier"}
+
+
+def test_instances_back_up_and_are_maintained_in_the_pinned_windows(state_eval):
+    """catalogue: rds.backup-and-maintenance-windows (apart from AWS Backup's start windows)."""
+    for instance in state_eval.of_type(INSTANCE):
+        assert instance.inputs["backupWindow"] == state_eval.config.db_backup_window == "03:00-03:30"
+        assert instance.inputs["maintenanceWindow"] == state_eval.config.db_maintenance_window
 
 
 def test_promoted_replicas_never_gain_creation_only_arguments():
@@ -262,8 +283,12 @@ def test_every_instance_is_encrypted_hardened_and_protected(state_eval):
         assert inputs["multiAz"] is True and inputs["deletionProtection"] is True
         assert inputs["storageType"] == "gp3" and inputs["copyTagsToSnapshot"] is True
         assert inputs["publiclyAccessible"] is False
-        assert inputs["skipFinalSnapshot"] is False
-        assert inputs["finalSnapshotIdentifier"] == f"{inputs['identifier']}-final"
+        # catalogue: rds.delete-replica-refuses-final-snapshot
+        if "replicateSourceDb" in inputs:
+            assert inputs["skipFinalSnapshot"] is True and "finalSnapshotIdentifier" not in inputs
+        else:
+            assert inputs["skipFinalSnapshot"] is False
+            assert inputs["finalSnapshotIdentifier"] == f"{inputs['identifier']}-final"
         assert set(inputs["enabledCloudwatchLogsExports"]) == {"postgresql", "upgrade"}
         assert instance.protect and instance.retain_on_delete
 

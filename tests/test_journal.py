@@ -7,8 +7,12 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from automation.journal import (
     Journal,
     LocalDirectoryStore,
     LockInfo,
+    LockLostError,
     RunParameters,
     RunRecord,
     RunStatus,
@@ -32,12 +37,13 @@ from automation.journal import (
     StepRecord,
     StepStatus,
     StoreConflictError,
+    host_identity,
     iso,
     local_store,
     s3_store,
     to_json_bytes,
 )
-from tests.fake_clock import fixed_clock
+from tests.fake_clock import FakeClock, fixed_clock
 
 STACK = "organization/dr-platform/prod"
 BUCKET = "acme-drp-pulumi-state-usw2"
@@ -277,10 +283,15 @@ def _dead_pid() -> int:
     return finished.pid
 
 
+def _holder(pid: int, host: str | None = None, **identity: str) -> LockInfo:
+    boot_id, namespace = host_identity()
+    fields = {"boot_id": boot_id, "pid_namespace": namespace, **identity}
+    return LockInfo("alice", host or socket.gethostname(), pid, "failover", "t", iso(fixed_clock().now()), **fields)
+
+
 def test_a_holder_on_this_host_whose_process_is_gone_is_reported_dead(store: DocumentStore) -> None:
     lock = StackLock(store, STACK, fixed_clock())
-    info = LockInfo("alice", socket.gethostname(), _dead_pid(), "failover", "t", "2025-03-01T12:00:00.000Z")
-    store.create(LOCK_KEY, to_json_bytes(asdict(info)))
+    store.create(LOCK_KEY, to_json_bytes(asdict(_holder(_dead_pid()))))
     assert lock.is_stale(lock.current())  # fresh heartbeat, but the process is gone
     with pytest.raises(DrctlError, match="process is gone from this host") as refused:
         lock.acquire("bob", "failover")
@@ -288,9 +299,162 @@ def test_a_holder_on_this_host_whose_process_is_gone_is_reported_dead(store: Doc
 
 
 def test_a_live_holder_or_one_on_another_host_is_never_guessed_dead(store: DocumentStore) -> None:
-    alive = LockInfo("alice", socket.gethostname(), os.getpid(), "failover", "t", "t")
-    elsewhere = LockInfo("alice", "another-host", _dead_pid(), "failover", "t", "t")
-    assert not alive.holder_is_dead() and not elsewhere.holder_is_dead()
+    assert not _holder(os.getpid()).holder_is_dead()
+    assert not _holder(_dead_pid(), host="another-host").holder_is_dead()
+
+
+def test_a_holder_in_another_container_or_boot_of_this_host_is_never_guessed_dead() -> None:
+    """Containers with host networking share the hostname, not the pids: a pid gone here may live there."""
+    dead = _dead_pid()
+    assert _holder(dead).holder_is_dead()
+    assert not _holder(dead, pid_namespace="pid:[4026530000]").holder_is_dead()
+    assert not _holder(dead, boot_id="00000000-0000-0000-0000-000000000000").holder_is_dead()
+    assert not _holder(dead, boot_id="", pid_namespace="").holder_is_dead()  # a record that cannot tell
+
+
+def test_the_lock_records_where_its_holder_runs(store: DocumentStore) -> None:
+    lease = StackLock(store, STACK, fixed_clock()).acquire("ci", "ci-deploy", origin="https://ci/runs/7")
+    info = StackLock(store, STACK).current()
+    assert info is not None and (info.boot_id, info.pid_namespace) == host_identity() != ("", "")
+    assert info.origin == "https://ci/runs/7" and "https://ci/runs/7" in info.describe()
+    lease.release()
+
+
+# --- the heartbeat against S3's failure modes ------------------------------------------------------
+
+
+def _s3_lease(client: Any, interval: float = 0.05, stale_after: float = 60) -> tuple[Any, Any]:
+    store = s3_store(STACK, BUCKET, client=client)
+    lease = StackLock(store, STACK, stale_after_seconds=stale_after).acquire("alice", "failover")
+    return store, lease
+
+
+@contextmanager
+def _failing_lock_writes(client: Any, count: int) -> Iterator[list[int]]:
+    """The next `count` PutObjects of lock.json fail as a dropped connection does; yields the tally."""
+    from botocore.exceptions import EndpointConnectionError
+
+    failed: list[int] = []
+
+    def fail(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", "").endswith(LOCK_KEY) and len(failed) < count:
+            failed.append(1)
+            raise EndpointConnectionError(endpoint_url="https://s3.us-west-2.amazonaws.com")
+
+    client.meta.events.register("provide-client-params.s3.PutObject", fail, unique_id="failing-lock-writes")
+    try:
+        yield failed
+    finally:
+        client.meta.events.unregister("provide-client-params.s3.PutObject", unique_id="failing-lock-writes")
+
+
+def test_a_transient_s3_error_does_not_lose_the_lease(s3_client: Any) -> None:
+    """One dropped connection (or SlowDown, a 5xx) is retried at the next beat; the lease stays ours."""
+    store, lease = _s3_lease(s3_client)
+    before = StackLock(store, STACK).current()
+    with _failing_lock_writes(s3_client, 1) as failed:
+        lease.start_heartbeat(0.05)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and StackLock(store, STACK).current() == before:
+            time.sleep(0.05)
+    lease.check()  # not lost
+    assert failed == [1] and lease.lost is None and "Could not connect" in (lease.last_failure or "")
+    assert StackLock(store, STACK).current() != before  # renewed after the failure
+    lease.release()
+    assert store.read(LOCK_KEY) is None
+
+
+def test_a_lease_that_cannot_be_renewed_for_the_staleness_window_is_lost(s3_client: Any) -> None:
+    _, lease = _s3_lease(s3_client, stale_after=0.2)
+    with _failing_lock_writes(s3_client, 1000):
+        lease.start_heartbeat(0.05)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and lease.lost is None:
+            time.sleep(0.05)
+        with pytest.raises(LockLostError, match="could not renew the lock"):
+            lease.check()
+    lease.release()
+
+
+def test_a_broken_lock_is_noticed_by_its_old_holder_on_s3(s3_client: Any) -> None:
+    """catalogue: s3.conditional-write-missing-key: If-Match on a key nobody re-created answers 404, not 412."""
+    store, lease = _s3_lease(s3_client)
+    StackLock(store, STACK).break_lock("looked dead", "bob")  # nobody takes it after
+    with pytest.raises(LockLostError, match="lost the lock"):
+        lease.heartbeat()
+    lease.start_heartbeat(0.05)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and lease.lost is None:
+        time.sleep(0.05)
+    with pytest.raises(LockLostError):
+        lease.check()
+    lease.release()
+    assert store.read(LOCK_KEY) is None  # and its release did not write it back
+
+
+class _SkewedS3:
+    """An S3 client whose GetObject answers with the given LastModified and Date headers."""
+
+    def __init__(self, inner: Any, age_seconds: float) -> None:
+        self.inner, self.age = inner, age_seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        response = self.inner.get_object(**kwargs)
+        served = datetime(2030, 1, 1, tzinfo=UTC)
+        response["LastModified"] = served - timedelta(seconds=self.age)
+        response["ResponseMetadata"]["HTTPHeaders"]["date"] = format_datetime(served, usegmt=True)
+        return response
+
+
+def test_staleness_on_s3_is_measured_by_s3s_clock_not_the_holders(s3_client: Any) -> None:
+    """A holder whose clock runs 10 minutes fast writes a heartbeat "from the future"; S3's LastModified tells."""
+    writer = s3_store(STACK, BUCKET, client=s3_client)
+    fast_clock = FakeClock(datetime.now(UTC) + timedelta(minutes=10))
+    StackLock(writer, STACK, fast_clock).acquire("alice", "failover")
+    stale = StackLock(s3_store(STACK, BUCKET, client=_SkewedS3(s3_client, 300)), STACK, stale_after_seconds=240)
+    fresh = StackLock(s3_store(STACK, BUCKET, client=_SkewedS3(s3_client, 10)), STACK, stale_after_seconds=240)
+    assert stale.is_stale(stale.current())  # 300 s by S3's clock, although its heartbeat_at is "in 10 minutes"
+    assert not fresh.is_stale(fresh.current())
+    with pytest.raises(DrctlError, match="no heartbeat for 300 s"):
+        stale.acquire("bob", "failover")
+
+
+def test_a_ci_deploy_holder_refusal_says_what_to_do_in_an_emergency(store: DocumentStore) -> None:
+    lock = StackLock(store, STACK, fixed_clock())
+    lock.acquire("arn:aws:sts::1:assumed-role/deploy/dr-platform-deploy-9", "ci-deploy", origin="https://ci/runs/9")
+    with pytest.raises(DrctlError, match="a CI deploy is running") as refused:
+        lock.acquire("alice", "failover")
+    hint = refused.value.hint or ""
+    assert "cancel that workflow run" in hint and "drctl break-lock" in hint and "pulumi cancel --stack" in hint
+    assert "https://ci/runs/9" in str(refused.value)
+
+
+def test_a_stale_lock_refusal_names_the_break_lock_command(store: DocumentStore) -> None:
+    clock = fixed_clock()
+    lock = StackLock(store, STACK, clock, stale_after_seconds=60)
+    lock.acquire("alice", "failover")
+    clock.sleep(61)
+    with pytest.raises(DrctlError, match="looks stale") as refused:
+        lock.acquire("bob", "failover")
+    assert f"drctl break-lock --stack {STACK}" in (refused.value.hint or "")
+
+
+def test_a_lock_written_by_another_drctl_version_reads_as_held(store: DocumentStore) -> None:
+    """Older locks lack the boot id and pid namespace; a newer drctl may add fields: neither is "damaged"."""
+    older = {"holder": "alice", "host": "h", "pid": 1, "runbook": "failover", "acquired_at": "t", "heartbeat_at": "t"}
+    store.create(LOCK_KEY, to_json_bytes({**older, "written_by": "drctl 2"}))
+    held = StackLock(store, STACK, fixed_clock()).current()
+    assert held is not None and held.holder == "alice" and held.boot_id == ""
+
+
+def test_a_kept_lease_stays_held_after_release(store: DocumentStore) -> None:
+    lease = StackLock(store, STACK, fixed_clock()).acquire("alice", "failover")
+    lease.keep_held()
+    lease.release()
+    assert StackLock(store, STACK).current() is not None
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,7 @@ def _program() -> None:
                 "alert_topic_kms_key_arn": _key_arn(cfg, role),
                 "heartbeat_topic_arn": _heartbeat_arn(cfg, role),
                 "monitoring_nodes": monitoring_nodes,
+                "global_provider": aws_providers["dr"],
             },
             pulumi.ResourceOptions(providers=[kubernetes, aws_providers[role]]),
         )

@@ -533,8 +533,8 @@ def failover_runbook(stack: StackAdapter, aws: FakeAws) -> Runbook:
 
     def promote_dr_database(context: RunContext) -> Mapping[str, Any]:
         context.record(DATA_LOSS_WINDOW, aws.replica_lag_seconds)
-        if stack.pending_operations():
-            context.log(stack.clear_pending_operations().describe())
+        if any(operation.creates for operation in stack.pending_operations()):
+            context.log(stack.resolve_pending_creates().describe())  # the stand-in's cloud never got them
         config = stack.get_config()
         if parse_config(config).dr_state is DrState.STEADY:
             config = stack.set_config(transition_config(config, DrState.FAILED_OVER))
@@ -610,11 +610,8 @@ def test_example_failover_resumes_after_an_interrupted_stack_update(harness: Har
     assert stack.pending and _statuses(harness.store())["scale_dr_compute"] == "succeeded"
 
     harness.engine().run(failover_runbook(stack, aws), PARAMS)
-    methods = [call.method for call in stack.calls]
-    assert methods.index("clear_pending_operations") < len(methods) - 1 - methods[::-1].index("up")
     assert [u.error is None for u in stack.updates] == [False, True]
-    assert stack.preview([stack.root_urn]).changed == ()
-    assert any("removed 1 pending operation" in line for line in harness.lines)
+    assert stack.preview([stack.root_urn]).changed == () and stack.pending == []
 
 
 def test_example_failover_preflight_refuses_lag_above_the_rpo_unless_forced(harness: Harness) -> None:
@@ -731,8 +728,8 @@ def test_a_run_whose_lock_was_broken_stops_before_its_next_step(tmp_path: Path) 
 
 
 class _PreviewFailing(StandInStack):
-    def preview(self, targets: Any = None, on_output: Any = None) -> ChangeSummary:
-        summary = super().preview(targets, on_output)
+    def preview(self, targets: Any = None, on_output: Any = None, *, exclude: Any = None) -> ChangeSummary:
+        summary = super().preview(targets, on_output, exclude=exclude)
         error = Diagnostic("error", "dr-platform: storage-encrypted: RDS storage must be encrypted", "urn:db")
         return ChangeSummary(summary.counts, summary.steps, (error,))
 
@@ -749,8 +746,8 @@ def test_an_update_whose_preview_fails_the_policy_pack_is_refused_before_it_star
 
 
 class _PreviewReplacingBucket(StandInStack):
-    def preview(self, targets: Any = None, on_output: Any = None) -> ChangeSummary:
-        summary = super().preview(targets, on_output)
+    def preview(self, targets: Any = None, on_output: Any = None, *, exclude: Any = None) -> ChangeSummary:
+        summary = super().preview(targets, on_output, exclude=exclude)
         replace = ResourceStep("urn:pulumi:prod::dr-platform::aws:s3/bucket:Bucket::data-dr", "replace", "")
         return ChangeSummary(summary.counts, (*summary.steps, replace))
 
@@ -770,21 +767,112 @@ def test_an_update_that_would_replace_a_protected_database_is_refused_at_the_pre
     assert stack.updates == []
 
 
-def test_pending_creates_are_refused_and_other_pending_operations_cleared(harness: Harness) -> None:
-    """catalogue: pulumi-cli.pending-operations-warn-only"""
+def test_pending_creates_the_update_reaches_are_refused_with_the_clis_own_commands(harness: Harness) -> None:
+    """catalogue: pulumi-cli.pending-operations-warn-only, pulumi-cli.import-pending-creates-drops-the-record"""
     stack = StandInStack(prod_config())
     ctx = _dr_context(stack, harness.clock)
-    stack.pending = [PendingOperation("urn:topic", "creating", "aws:sns/topic:Topic")]
+    topic = next(urn for urn in stack.state if "sns/topic:Topic" in urn)
+    stack.pending = [PendingOperation(topic, "creating", "aws:sns/topic:Topic")]
     with pytest.raises(RunFailedError, match="pending create") as refused:
         _update_once(ctx, harness)
-    assert "drctl state clear-pending" in refused.value.run.step("update_stack").error
+    error = refused.value.run.step("update_stack").error or ""
+    assert f"drctl state clear-pending --stack {STACK}" in error and "--clear-pending-creates --target" in error
+    assert "pulumi import --stack" in error and "never `pulumi refresh --import-pending-creates`" in error
     assert stack.updates == [] and stack.pending
 
-    stack.pending = [PendingOperation("urn:db", "updating", "aws:rds/instance:Instance")]
-    harness.engine().run(
-        Runbook("update2", "x", (_update_step(ctx, "update_stack", 5),)), PARAMS, abandon_unfinished=True
+
+def test_pending_updates_are_left_to_the_engine_and_creates_out_of_scope_to_a_follow_up(harness: Harness) -> None:
+    stack = StandInStack(prod_config())
+    ctx = _dr_context(stack, harness.clock)
+    urns = list(stack.state)
+    database, elsewhere = urns[-1], urns[-2]
+    stack.pending = [PendingOperation(database, "updating"), PendingOperation(elsewhere, "creating")]
+
+    def update(run: RunContext) -> None:
+        ctx.update(run, [database], message="targeted")
+
+    outcome = harness.engine().run(Runbook("update", "x", (Step("update_stack", update, timeout_seconds=5),)), PARAMS)
+    assert stack.updates[-1].error is None
+    assert "resolve_pending_creates" not in [call.method for call in stack.calls]  # no state surgery by drctl
+    assert stack.pending == [PendingOperation(elsewhere, "creating")]  # the engine dropped the pending update
+    (note,) = outcome.run.measurements["follow_ups"]
+    assert elsewhere in note and "drctl state clear-pending" in note
+
+
+def test_the_guarded_preview_has_the_updates_targets_and_exclusions(harness: Harness) -> None:
+    stack = StandInStack(prod_config())
+    ctx = _dr_context(stack, harness.clock)
+    left_out = list(stack.state)[:2]
+
+    def update(run: RunContext) -> None:
+        ctx.update(run, None, exclude=left_out, message="switch")
+
+    harness.engine().run(Runbook("update", "x", (Step("update_stack", update, timeout_seconds=5),)), PARAMS)
+    (preview,) = [call for call in stack.calls if call.method == "preview"]
+    (up,) = [call for call in stack.calls if call.method == "up"]
+    assert preview.arguments["exclude"] == up.arguments["exclude"] == tuple(left_out)
+    assert preview.arguments["targets"] == up.arguments["targets"] is None
+
+
+def test_a_refresh_the_engine_would_do_in_a_region_that_is_down_is_refused(harness: Harness) -> None:
+    """catalogue: pulumi-cli.refresh-before-update-ignores-refresh-flag: --refresh=false does not stop it."""
+    stack = StandInStack(prod_config())
+    ctx = _dr_context(stack, harness.clock)
+    declared = cached_evaluation(stack.get_config()).by_urn()
+    in_primary = next(urn for urn, resource in declared.items() if resource.region == PRIMARY and resource.custom)
+    in_dr = next(urn for urn, resource in declared.items() if resource.region == DR and resource.custom)
+    stack.refresh_before_update = {in_primary, in_dr}
+
+    with pytest.raises(RunFailedError, match="would refresh") as refused:
+        _update_once(ctx, harness)  # PARAMS: an emergency failover, whose primary region is down
+    assert in_primary in (refused.value.run.step("update_stack").error or "") and stack.updates == []
+
+    def dr_only(run: RunContext) -> None:
+        ctx.update(run, [in_dr], message="dr only")
+
+    graceful = RunParameters(reason="drill", operator="alice", mode="graceful")
+    outcome = harness.engine().run(
+        Runbook("update2", "x", (Step("update_stack", dr_only, timeout_seconds=5),)), graceful, abandon_unfinished=True
     )
-    assert stack.pending == [] and stack.updates[-1].error is None
+    assert stack.refreshed == [in_dr]
+    assert any(in_dr in warning and "--refresh=false" in warning for warning in outcome.run.measurements["warnings"])
+
+
+def test_missing_stack_outputs_never_send_the_operator_to_a_full_update() -> None:
+    """During an outage a full `pulumi up` reaches the failed region and skips drctl's gates."""
+    from automation.runbooks.context import output
+
+    with pytest.raises(DrctlError, match=r"no entryPoints\.us-west-2") as missing:
+        output({}, "entryPoints", DR)
+    hint = missing.value.hint or ""
+    assert "never run a full `pulumi up`" in hint and "run a full `pulumi up` first" not in hint
+
+
+def test_a_dry_run_preview_is_bounded_by_its_steps_timeout(harness: Harness) -> None:
+    def hangs(context: RunContext) -> str:
+        context.cancelled.wait(10)
+        return "never"
+
+    runbook = Runbook("switch", "x", (Step("update_stack", lambda run: None, timeout_seconds=0.2, preview=hangs),))
+    started = time.monotonic()
+    outcome = harness.engine().run(runbook, PARAMS, dry_run=True)
+    assert time.monotonic() - started < 3
+    assert any("preview failed" in line and "no result after 0.2 s" in line for line in outcome.plan)
+
+
+def test_a_resume_from_another_checkout_or_with_an_override_is_the_same_run(harness: Harness) -> None:
+    harness.failures["promote_dr_database"] = 1
+    first = RunParameters("drill", "alice", "emergency", attempt={"checkout": "abc"})
+    with pytest.raises(RunFailedError):
+        harness.engine().run(harness.runbook(), first)
+    again = RunParameters(
+        "drill", "bob", "emergency", attempt={"checkout": "def", "checkout_override": "not main: INC-1"}
+    )
+    outcome = harness.engine().run(harness.runbook(), again)
+    assert outcome.status == "succeeded" and "resumed" in outcome.message
+    assert [attempt.get("checkout") for attempt in outcome.run.attempts] == ["abc", "def"]
+    assert outcome.run.attempts[-1]["checkout_override"] == "not main: INC-1"
+    assert "checkout" not in outcome.run.parameters.to_dict() and outcome.run.parameters.options == {}
 
 
 def test_the_timeout_watchdog_runs_at_the_sandbox_clock_scale(harness: Harness) -> None:

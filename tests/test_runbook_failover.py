@@ -140,7 +140,7 @@ def test_an_interrupted_stack_update_is_cleared_and_resumed(dr: Dr) -> None:
     assert dr.stack.pending
     outcome = run(dr)
     assert outcome.status == "succeeded" and not dr.stack.pending
-    assert any("removed 1 pending operation" in line for line in dr.lines)
+    assert any("1 pending operation(s) of an interrupted update" in line for line in dr.lines)  # the update drops it
 
 
 # --- preflight --------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
 import json
 import os
+import re
 import subprocess
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,21 @@ from pulumi.automation import errors as auto_errors
 
 from automation.errors import DrctlError
 from automation.evaluate import GLOBAL, DeclaredResource, Evaluation
-from automation.stack import PulumiStack, cli_arguments, map_pulumi_error, root_stack_urn
+from automation.stack import (
+    DrctlPulumiCommand,
+    PendingOperation,
+    PulumiStack,
+    cli_arguments,
+    map_pulumi_error,
+    root_stack_urn,
+)
 from automation.stack_standin import StandInStack
 from automation.targets import refuse_failed_region_targets, surviving_region_targets
 from components.config import DrState, parse_config
+from tests.conftest import ROOT as REPOSITORY
 from tests.conftest import STATE_OVERRIDES, evaluate_state, prod_config
 from tests.fake_pulumi import FakePulumi
+from tests.fake_pulumi.cli import PLAINTEXT_SECRET
 
 STACK = "organization/dr-platform/prod"
 PRIMARY, DR = "us-east-1", "us-west-2"
@@ -55,7 +66,7 @@ def cli(fake_pulumi: FakePulumi) -> FakePulumi:
 
 @pytest.fixture
 def adapter(cli: FakePulumi) -> PulumiStack:
-    return PulumiStack.select(STACK, cancel_grace_seconds=2, terminate_grace_seconds=2)
+    return PulumiStack.select(STACK, cli.project, cancel_grace_seconds=2, terminate_grace_seconds=2)
 
 
 def test_select_runs_stack_select_by_fully_qualified_name(adapter: PulumiStack, cli: FakePulumi) -> None:
@@ -66,10 +77,10 @@ def test_select_runs_stack_select_by_fully_qualified_name(adapter: PulumiStack, 
 
 def test_select_a_missing_stack_is_refused_and_never_created(fake_pulumi: FakePulumi) -> None:
     with pytest.raises(DrctlError, match="does not exist") as raised:
-        PulumiStack.select(STACK)
+        PulumiStack.select(STACK, fake_pulumi.project)
     assert "--create-stack" in (raised.value.hint or "")
     assert fake_pulumi.calls("stack", "init") == []
-    PulumiStack.select(STACK, create=True)
+    PulumiStack.select(STACK, fake_pulumi.project, create=True)
     assert len(fake_pulumi.calls("stack", "init")) == 1
 
 
@@ -84,8 +95,14 @@ def test_up_sends_targets_without_dependents_and_collects_steps(adapter: PulumiS
     assert "Updating (prod)" in lines
     assert result.summary.counts == {"update": 2, "same": 1}
     assert [(step.op, step.urn) for step in result.summary.changed] == [("update", CLI_DB), ("update", CLI_TOPIC)]
-    assert result.outputs == {"activeRegion": PRIMARY}  # the root stack was not a target
-    assert cli.state(STACK)["outputs"] == {"activeRegion": PRIMARY}
+
+
+def test_the_outputs_follow_a_targeted_update_that_leaves_out_the_root_stack(
+    adapter: PulumiStack, cli: FakePulumi
+) -> None:
+    """catalogue: pulumi-cli.targeted-update-updates-outputs"""
+    result = adapter.up([CLI_DB])
+    assert result.outputs == {"activeRegion": DR} == cli.state(STACK)["outputs"]
 
 
 def test_up_with_exclusions_and_a_deliberate_full_update(adapter: PulumiStack, cli: FakePulumi) -> None:
@@ -93,6 +110,13 @@ def test_up_with_exclusions_and_a_deliberate_full_update(adapter: PulumiStack, c
     argv = cli.calls("up")[-1]["argv"]
     assert "--target" not in argv
     assert argv[argv.index("--exclude") + 1] == CLI_BUCKET and "--exclude-dependents" not in argv
+
+
+def test_the_preview_gets_the_same_targets_and_exclusions_as_the_update(adapter: PulumiStack, cli: FakePulumi) -> None:
+    summary = adapter.preview(None, exclude=[CLI_BUCKET])
+    argv = cli.calls("preview")[-1]["argv"]
+    assert argv[argv.index("--exclude") + 1] == CLI_BUCKET and "--exclude-dependents" not in argv
+    assert {step.urn for step in summary.changed} == {CLI_DB, CLI_TOPIC}
 
 
 def test_an_empty_target_list_is_refused_before_the_cli_runs(adapter: PulumiStack, cli: FakePulumi) -> None:
@@ -109,25 +133,38 @@ def test_never_refresh_even_when_the_environment_asks_for_it(
     monkeypatch.setenv("PULUMI_OPTION_REFRESH", "true")
     monkeypatch.setenv("PULUMI_OPTION_TARGET_DEPENDENTS", "true")
     monkeypatch.setenv("PULUMI_OPTION_CONTINUE_ON_ERROR", "1")
+    monkeypatch.setenv("PULUMI_OPTION_TARGET", CLI_BUCKET)
     getattr(adapter, operation)([CLI_DB])
     (call,) = cli.calls(operation)
-    assert call["refresh"] is False
+    assert call["refresh"] is False and call["flags"]["target"] == [CLI_DB]
     assert "--refresh=false" in call["argv"]
     assert call["options_env"] == {}  # nothing PULUMI_OPTION_* reaches the CLI
 
 
 def test_the_fake_cli_honours_option_variables_like_the_real_one(cli: FakePulumi) -> None:
-    """The seam must be able to fail: without drctl's care, PULUMI_OPTION_REFRESH=true refreshes."""
+    """catalogue: pulumi-cli.option-environment-variables. The seam must be able to fail: without drctl's care,
+    PULUMI_OPTION_REFRESH=true refreshes, and PULUMI_OPTION_TARGET adds to the command line's --target."""
     env = {**os.environ, "PULUMI_OPTION_REFRESH": "true"}
-    subprocess.run(
-        ["pulumi", "up", "--yes", "--skip-preview", "--stack", STACK], env=env, check=True, capture_output=True
-    )
-    assert cli.calls("up")[-1]["refresh"] is True
-    explicit = {**env, "PULUMI_OPTION_REFRESH": "true"}
-    subprocess.run(
-        ["pulumi", "up", "--yes", "--refresh=false", "--stack", STACK], env=explicit, check=True, capture_output=True
-    )
-    assert cli.calls("up")[-1]["refresh"] is False
+
+    def up(*flags: str, environment: Mapping[str, str] = env) -> dict[str, Any]:
+        subprocess.run(
+            ["pulumi", "up", "--yes", *flags, "--stack", STACK],
+            env=environment,
+            cwd=cli.project,
+            check=True,
+            capture_output=True,
+        )
+        return cli.calls("up")[-1]
+
+    assert up("--skip-preview")["refresh"] is True
+    assert up("--refresh=false")["refresh"] is False  # an explicit bool/string flag wins
+    merged = up("--refresh=false", "--target", CLI_DB, environment={**env, "PULUMI_OPTION_TARGET": CLI_BUCKET})
+    assert merged["flags"]["target"] == [CLI_BUCKET, CLI_DB]  # an array flag merges
+    assert {step for step, count in _counts_of(merged).items() if count} == {"update", "same"}
+
+
+def _counts_of(call: Mapping[str, Any]) -> dict[str, int]:
+    return {"update": len(call["flags"]["target"]), "same": len(STEPS) - len(call["flags"]["target"])}
 
 
 def test_a_refresh_flag_never_reaches_the_cli() -> None:
@@ -144,30 +181,57 @@ def test_preview_collects_steps_counts_and_diagnostics(adapter: PulumiStack, cli
     assert summary.steps[0].op == "update"
 
 
-def test_policy_packs_reach_preview_and_up(cli: FakePulumi) -> None:
-    adapter = PulumiStack.select(STACK, policy_packs=["/repo/policy"])
-    adapter.preview(None)
-    adapter.up(None)
-    for operation in ("preview", "up"):
-        argv = cli.calls(operation)[-1]["argv"]
-        assert argv[argv.index("--policy-pack") + 1] == "/repo/policy"
-
-
 def test_provider_diagnostics_printed_on_stdout_reach_the_error(adapter: PulumiStack, cli: FakePulumi) -> None:
-    """catalogue: pulumi-cli.diagnostics-on-stdout"""
+    """catalogue: pulumi-cli.diagnostics-on-stdout, pulumi-cli.exit-codes"""
     cause = "modifying RDS DB Instance (drp-db-dr): InvalidDBInstanceState: Instance is not available"
     cli.scenario(up={"steps": STEPS, "fail": {"diagnostics": [{"urn": CLI_DB, "message": cause}]}})
     with pytest.raises(DrctlError) as raised:
         adapter.up([CLI_DB])
     assert cause in str(raised.value)
     assert "db-dr" in str(raised.value)
+    assert "code: 1" in str(raised.value.__cause__)  # the real CLI's exit code for a failed update
 
 
 def test_diagnostics_are_found_on_stdout_when_no_event_carried_them() -> None:
     stdout = "Updating (prod)\nDiagnostics:\n  aws:rds:Instance (db-dr):\n    error: AccessDenied: not authorized\n"
-    error = auto_errors.create_command_error(auto.CommandResult(stdout=stdout, stderr="", code=255))
+    error = auto_errors.create_command_error(auto.CommandResult(stdout=stdout, stderr="", code=1))
     mapped = map_pulumi_error(error, STACK, "update")
     assert "error: AccessDenied: not authorized" in str(mapped)
+
+
+def test_the_config_lives_in_the_projects_stack_file(adapter: PulumiStack, cli: FakePulumi) -> None:
+    """catalogue: pulumi-cli.config-in-project-stack-file. What drctl writes lands in the checkout, where the
+    checkout gate and a second operator's checkout see it (automation/dr_state.py)."""
+    assert adapter.project_dir == cli.project
+    with pytest.raises(DrctlError, match="activeRegion"):
+        adapter.set_config({"drState": "failed-over"})  # activeRegion left at the primary: inconsistent
+    assert cli.calls("config", "set-all") == []
+
+    merged = adapter.set_config({"activeRegion": DR, "drState": "failed-over"})
+    assert {key: cli.config(STACK)[key] for key in FAILED_OVER} == FAILED_OVER
+    assert "config" not in cli.state(STACK)  # the backend holds no config
+    assert parse_config(merged).dr_state is DrState.FAILED_OVER
+    assert adapter.get_config()["dr-platform:drState"] == "failed-over"
+    cli.stack_file(STACK).write_text(cli.stack_file(STACK).read_text().replace("failed-over", "steady"))
+    assert adapter.get_config()["dr-platform:drState"] == "steady"  # an edit of the file is the stack config
+
+
+def test_the_fake_cli_refuses_to_write_config_outside_its_project(cli: FakePulumi) -> None:
+    """A test that forgot the project directory must not rewrite the repository's Pulumi.prod.yaml."""
+    done = subprocess.run(
+        ["pulumi", "config", "set-all", "--plaintext", "dr-platform:drState=steady", "--stack", STACK],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "runs only in a project under" in done.stderr
+
+
+def test_outputs(adapter: PulumiStack) -> None:
+    assert adapter.outputs() == {"activeRegion": PRIMARY}
+
+
+# --- the backend lock ---------------------------------------------------------------------------
 
 
 def test_a_second_update_gets_the_backend_lock_error_mapped(adapter: PulumiStack, cli: FakePulumi) -> None:
@@ -177,105 +241,157 @@ def test_a_second_update_gets_the_backend_lock_error_mapped(adapter: PulumiStack
         adapter.up([CLI_DB])
     assert f"pid {os.getpid()}" in str(raised.value)
     assert cli.calls("cancel") == [] and cli.locks(STACK)
-    assert "stops nothing" in (raised.value.hint or "")
+    hint = raised.value.hint or ""
+    assert (
+        "stops nothing" in hint and f"PULUMI_BACKEND_URL=file://{cli.home} pulumi cancel --stack {STACK} --yes" in hint
+    )
     assert cli.state(STACK)["deployment"]["pending_operations"] == []
 
 
-def test_the_lock_of_a_pulumi_that_died_on_this_host_is_removed_and_the_update_goes_on(
-    adapter: PulumiStack, cli: FakePulumi
-) -> None:
-    """catalogue: pulumi-cli.kill-leaves-lock-and-pending"""
+def test_only_the_lock_of_a_pulumi_drctl_killed_is_removed(adapter: PulumiStack, cli: FakePulumi) -> None:
+    """catalogue: pulumi-cli.kill-leaves-lock-and-pending, pulumi-cli.diy-cancel-only-deletes-lock.
+    A dead pid on this host proves nothing (a container
+    with host networking shares the hostname); a lock drctl did not see die is never touched, and nothing but
+    the dead CLI's own lock file is deleted (never `pulumi cancel`, which deletes them all)."""
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
-    cli.hold_lock(STACK, pid=finished.pid)
+    someone_elses = cli.hold_lock(STACK, pid=finished.pid)
+    with pytest.raises(DrctlError, match="another update holds the stack"):
+        adapter.up([CLI_DB])
+    assert someone_elses.exists()
+
+    someone_elses.unlink()
+    ours = cli.hold_lock(STACK, pid=finished.pid)
+    assert adapter._command is not None
+    adapter._command.killed_pids.add(finished.pid)  # as if drctl had killed that CLI
+    later = cli.hold_lock(STACK, pid=os.getpid())  # an update that started after
+    with pytest.raises(DrctlError, match="another update holds the stack"):
+        adapter.up([CLI_DB])
+    assert not ours.exists() and later.exists()  # exactly the dead CLI's file
+    assert cli.calls("cancel") == []
+
+    later.unlink()
     lines: list[str] = []
     adapter.up([CLI_DB], on_output=lines.append)
-    assert len(cli.calls("cancel")) == 1 and cli.locks(STACK) == []
-    assert any("died on this host" in line for line in lines)
-    assert [call["refresh"] for call in cli.calls("up")] == [False, False]
+    assert [call["refresh"] for call in cli.calls("up")] == [False] * 4  # refused, refused and retried, done
 
 
-def _up_in_background(adapter: PulumiStack) -> tuple[threading.Thread, dict[str, Any]]:
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = adapter.up([CLI_DB])
-        except DrctlError as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
+# --- pending operations: left to the engine, or resolved with the CLI's own commands ------------------
 
 
-def test_cancel_interrupts_the_running_update_and_returns_once_the_stack_is_free(
-    adapter: PulumiStack, cli: FakePulumi
-) -> None:
-    """catalogue: pulumi-cli.sigint-cancels-gracefully"""
-    cli.scenario(up={"steps": STEPS, "delay_seconds": 30})
-    thread, outcome = _up_in_background(adapter)
-    cli.wait_for_call("up")
-    assert cli.locks(STACK)
-    adapter.cancel()
-    assert cli.locks(STACK) == []  # free the moment cancel returns
-    thread.join(5)
-    assert "update canceled" in str(outcome["error"])
-    assert cli.state(STACK)["deployment"]["pending_operations"] == []
-    assert cli.calls("cancel") == []  # `pulumi cancel` would only have deleted the lock
-
-
-def test_cancel_of_a_hung_update_terminates_and_then_kills_it(cli: FakePulumi) -> None:
-    """catalogue: pulumi-cli.kill-leaves-lock-and-pending, pulumi-cli.diy-cancel-only-deletes-lock"""
-    adapter = PulumiStack.select(STACK, cancel_grace_seconds=0.3, terminate_grace_seconds=0.3)
-    cli.scenario(up={"steps": STEPS, "delay_seconds": 30, "ignore_first_interrupt": True})
-    thread, _ = _up_in_background(adapter)
-    cli.wait_for_call("up")
-    adapter.cancel()
-    thread.join(5)
-    assert cli.locks(STACK) == []
-    assert not thread.is_alive()
-
-
-def test_pending_operations_are_exported_reported_and_imported_back_without_them(
-    fake_pulumi: FakePulumi,
-) -> None:
+def test_pending_operations_are_read_from_an_export_without_decrypted_secrets(fake_pulumi: FakePulumi) -> None:
     pending = [{"urn": CLI_DB, "type_of_op": "updating"}, {"urn": CLI_TOPIC, "type_of_op": "creating"}]
     fake_pulumi.add_stack(STACK, prod_config(), resources=RESOURCES, pending=pending)
-    adapter = PulumiStack.select(STACK)
+    adapter = PulumiStack.select(STACK, fake_pulumi.project)
     found = adapter.pending_operations()
     assert [(op.kind, op.creates) for op in found] == [("updating", False), ("creating", True)]
-
-    report = adapter.clear_pending_operations()
-    assert fake_pulumi.state(STACK)["deployment"] == {"resources": RESOURCES}
-    assert len(fake_pulumi.calls("stack", "import")) == 1
-    text = report.describe()
-    assert "removed 2 pending operation(s)" in text and "pulumi import" in text
+    (export,) = fake_pulumi.calls("stack", "export")
+    assert "--show-secrets" not in export["argv"]
 
 
-def test_no_pending_operations_means_no_import(adapter: PulumiStack, cli: FakePulumi) -> None:
-    report = adapter.clear_pending_operations()
-    assert report.cleared == () and cli.calls("stack", "import") == []
-    assert report.describe() == "no pending operations in the stack state"
+def test_pending_creates_are_dropped_by_the_clis_refresh_and_adopted_by_pulumi_import(
+    fake_pulumi: FakePulumi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """catalogue: pulumi-cli.pending-operations-warn-only, pulumi-cli.import-pending-creates-drops-the-record.
+    No state is ever imported (a failed `stack import` leaves the decrypted state in $TMPDIR)."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    parent = "urn:pulumi:prod::dr-platform::dr-platform:notify:Alerts::alerts"
+    provider = "urn:pulumi:prod::dr-platform::pulumi:providers:aws::aws-dr::0f1e"
+    pending = [
+        {"urn": CLI_DB, "type_of_op": "updating"},
+        {
+            "urn": CLI_TOPIC,
+            "type": "aws:sns/topic:Topic",
+            "type_of_op": "creating",
+            "parent": parent,
+            "provider": provider,
+        },
+        {"urn": CLI_BUCKET, "type_of_op": "creating"},
+    ]
+    fake_pulumi.add_stack(STACK, prod_config(), resources=[RESOURCES[0]], pending=pending)
+    adapter = PulumiStack.select(STACK, fake_pulumi.project)
+    with pytest.raises(DrctlError, match="no pending create of that URN"):
+        adapter.resolve_pending_creates({CLI_DB: "db-dr"})
+    report = adapter.resolve_pending_creates({CLI_TOPIC: "arn:aws:sns:us-west-2:1:alerts-dr"})
+
+    (refresh,) = fake_pulumi.calls("refresh")
+    assert refresh["flags"]["clear-pending-creates"] is True
+    assert refresh["flags"]["target"] == [root_stack_urn("prod")]  # it reads nothing from any region
+    assert "import-pending-creates" not in refresh["flags"]
+    (imported,) = fake_pulumi.calls("import")
+    assert imported["words"] == ["import", "aws:sns/topic:Topic", "alerts-dr", "arn:aws:sns:us-west-2:1:alerts-dr"]
+    assert imported["flags"]["parent"] == parent and imported["flags"]["provider"] == provider.rsplit("::", 1)[0]
+    state = fake_pulumi.state(STACK)["deployment"]
+    assert state["pending_operations"] == []  # the refresh, a deployment too, dropped the pending update
+    assert any(resource["urn"].endswith("::alerts-dr") for resource in state["resources"])
+    assert "dropped 2 pending create(s)" in report.describe() and "imported as" in report.describe()
+    assert fake_pulumi.calls("stack", "import") == []
+    leftovers = [path for path in temporary.rglob("*") if path.is_file()]
+    assert not [path for path in leftovers if PLAINTEXT_SECRET in path.read_text(errors="replace")]
 
 
-def test_set_config_validates_the_merged_config_before_writing(adapter: PulumiStack, cli: FakePulumi) -> None:
-    with pytest.raises(DrctlError, match="activeRegion"):
-        adapter.set_config({"drState": "failed-over"})  # activeRegion left at the primary: inconsistent
-    assert cli.calls("config", "set-all") == []
+def test_the_fake_cli_drops_a_pending_create_it_was_told_to_import(fake_pulumi: FakePulumi) -> None:
+    """catalogue: pulumi-cli.import-pending-creates-drops-the-record, as measured on the real engine (v3.260):
+    the record turns into an import that the refresh then drops; neither the resource nor the record stays."""
+    fake_pulumi.add_stack(
+        STACK, prod_config(), resources=[RESOURCES[0]], pending=[{"urn": CLI_TOPIC, "type_of_op": "creating"}]
+    )
+    done = subprocess.run(
+        [
+            "pulumi",
+            "refresh",
+            "--yes",
+            "--stack",
+            STACK,
+            "--target",
+            CLI_DB,
+            f"--import-pending-creates={CLI_TOPIC}",
+            "--import-pending-creates=alerts-dr",
+        ],
+        cwd=fake_pulumi.project,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0
+    state = fake_pulumi.state(STACK)["deployment"]
+    assert state["pending_operations"] == [] and [r["urn"] for r in state["resources"]][1:] == [CLI_DB]
 
-    merged = adapter.set_config({"activeRegion": DR, "drState": "failed-over"})
-    assert {key: cli.state(STACK)["config"][key] for key in FAILED_OVER} == FAILED_OVER
-    assert parse_config(merged).dr_state is DrState.FAILED_OVER
-    assert adapter.get_config()["dr-platform:drState"] == "failed-over"
+
+def test_an_update_keeps_pending_creates_and_drops_the_other_pending_operations(fake_pulumi: FakePulumi) -> None:
+    """catalogue: pulumi-cli.pending-operations-warn-only"""
+    pending = [{"urn": CLI_DB, "type_of_op": "updating"}, {"urn": CLI_TOPIC, "type_of_op": "creating"}]
+    fake_pulumi.add_stack(STACK, prod_config(), resources=RESOURCES, pending=pending)
+    fake_pulumi.scenario(up={"steps": STEPS})
+    PulumiStack.select(STACK, fake_pulumi.project).up([CLI_DB])
+    assert [op["type"] for op in fake_pulumi.state(STACK)["deployment"]["pending_operations"]] == ["creating"]
 
 
-def test_outputs(adapter: PulumiStack) -> None:
-    assert adapter.outputs() == {"activeRegion": PRIMARY}
+def test_what_the_engine_refreshes_before_an_update_is_reported_within_its_scope(fake_pulumi: FakePulumi) -> None:
+    """catalogue: pulumi-cli.refresh-before-update-ignores-refresh-flag"""
+    flagged = [{**resource, "refreshBeforeUpdate": True} for resource in RESOURCES[:2]] + [RESOURCES[2]]
+    fake_pulumi.add_stack(STACK, prod_config(), resources=flagged)
+    fake_pulumi.scenario(up={"steps": STEPS})
+    adapter = PulumiStack.select(STACK, fake_pulumi.project)
+    assert adapter.refreshed_before_update(None) == [CLI_DB, CLI_TOPIC]
+    assert adapter.refreshed_before_update([CLI_TOPIC, CLI_BUCKET]) == [CLI_TOPIC]
+    assert adapter.refreshed_before_update(None, exclude=[CLI_DB]) == [CLI_TOPIC]
+    adapter.up([CLI_TOPIC, CLI_BUCKET])
+    assert fake_pulumi.calls("up")[-1]["refreshed"] == [CLI_TOPIC]  # --refresh=false notwithstanding
+
+
+def test_pending_operations_report_their_parent_and_provider() -> None:
+    op = PendingOperation(CLI_TOPIC, "creating", "aws:sns/topic:Topic", "urn:parent", "urn:provider::id")
+    assert op.creates and op.name == "alerts-dr"
+    assert not PendingOperation(CLI_TOPIC, "importing").creates  # the CLI only keeps "creating" ones
+
+
+# --- errors, versions, the SDK the adapter depends on ----------------------------------------------
 
 
 def _command_error(stderr: str, stdout: str = "") -> auto_errors.CommandError:
-    return auto_errors.create_command_error(auto.CommandResult(stdout=stdout, stderr=stderr, code=255))
+    return auto_errors.create_command_error(auto.CommandResult(stdout=stdout, stderr=stderr, code=1))
 
 
 @pytest.mark.parametrize(
@@ -296,7 +412,7 @@ def test_pulumi_errors_map_to_one_drctl_error(error: Exception, message: str, hi
 def test_an_old_cli_is_refused(cli: FakePulumi) -> None:
     (cli.home / "scenario.json").write_text(json.dumps({"version": "v2.25.0"}))
     with pytest.raises(DrctlError, match="version"):
-        PulumiStack.select(STACK)
+        PulumiStack.select(STACK, cli.project)
 
 
 @pytest.mark.parametrize("name", ["prod", "org/prod", "org/other-project/prod", "org//prod"])
@@ -315,6 +431,21 @@ def test_select_refuses_a_project_that_refreshes_on_every_update(tmp_path: Path)
     (tmp_path / "Pulumi.yaml").write_text("name: dr-platform\nruntime: python\noptions:\n  refresh: always\n")
     with pytest.raises(DrctlError, match="never refreshes"):
         PulumiStack.select(STACK, tmp_path)
+
+
+def test_the_sdk_is_pinned_to_the_version_whose_internals_the_adapter_implements() -> None:
+    """DrctlPulumiCommand stands in for the SDK's PulumiCommand: an internal contract, so one exact version."""
+    pinned = re.search(r"^pulumi==(\S+)$", (REPOSITORY / "requirements.txt").read_text(), re.M)
+    assert pinned, "requirements.txt must pin the pulumi SDK exactly"
+    assert importlib.metadata.version("pulumi") == pinned.group(1)
+    assert pinned.group(1) in (REPOSITORY / "requirements.lock").read_text()
+    ours = inspect.signature(DrctlPulumiCommand.run)
+    theirs = inspect.signature(auto.PulumiCommand.run)
+    assert list(ours.parameters) == list(theirs.parameters)
+    called = inspect.getsource(auto.Stack._run_pulumi_cmd_sync)
+    assert (
+        "pulumi_command.run(\n            args, self.workspace.work_dir, envs, on_output, on_error\n        )" in called
+    )
 
 
 # --- the stand-in, on a small synthetic program ----------------------------------------------------
@@ -405,11 +536,10 @@ def test_standin_applies_only_the_targeted_difference(standin: StandInStack) -> 
     assert {step.urn: step.op for step in standin.preview().changed} == {RECORD: "update", ALARM_PRIMARY: "update"}
 
 
-def test_standin_outputs_follow_only_when_the_root_stack_is_in_scope(standin: StandInStack) -> None:
+def test_standin_outputs_follow_every_update_as_the_engines_do(standin: StandInStack) -> None:
+    """catalogue: pulumi-cli.targeted-update-updates-outputs"""
     standin.set_config(FAILED_OVER)
     standin.up([DB_DR])
-    assert standin.outputs()["activeRegion"] == PRIMARY
-    standin.up([ROOT])
     assert standin.outputs()["activeRegion"] == DR
 
 
@@ -443,19 +573,28 @@ def test_standin_refuses_to_replace_a_protected_resource(standin: StandInStack) 
     assert standin.state[_urn("aws:s3/bucketV2:BucketV2", "bucket-dr")].inputs["bucket"] == "acme-drp-data"
 
 
-def test_standin_interrupted_update_leaves_pending_operations_that_block_until_cleared(standin: StandInStack) -> None:
+def test_standin_keeps_pending_creates_and_lets_the_next_update_drop_the_others(standin: StandInStack) -> None:
+    """catalogue: pulumi-cli.pending-operations-warn-only"""
     standin.set_config(FAILED_OVER)
-    standin.fail_up(1, "interrupt")
-    with pytest.raises(DrctlError, match="interrupted"):
-        standin.up(None)
-    assert len(standin.pending) == 1
-    with pytest.raises(DrctlError, match="pending operation"):
-        standin.up(None)
-    report = standin.clear_pending_operations()
-    assert report.cleared and standin.pending == []
+    standin.pending = [PendingOperation(TOPIC, "creating"), PendingOperation(DB_DR, "updating")]
+    with pytest.raises(DrctlError, match="already exists"):
+        standin.up([TOPIC])  # the engine would create it a second time
+    standin.up([DB_DR])
+    assert standin.pending == [PendingOperation(TOPIC, "creating")]  # the update dropped the other
+    report = standin.resolve_pending_creates({TOPIC: "arn:topic"})
+    assert report.cleared == (PendingOperation(TOPIC, "creating"),) and standin.pending == []
+    assert TOPIC in standin.state  # adopted
     standin.up(None)
     assert standin.preview().changed == ()
-    assert [u.error is None for u in standin.updates] == [False, False, True]
+
+
+def test_standin_refreshes_what_the_state_says_to_refresh_before_an_update(standin: StandInStack) -> None:
+    """catalogue: pulumi-cli.refresh-before-update-ignores-refresh-flag"""
+    standin.refresh_before_update = {ALARM_PRIMARY, DB_DR}
+    assert standin.refreshed_before_update([DB_DR, ROOT]) == [DB_DR]
+    assert standin.refreshed_before_update(None, exclude=[DB_DR]) == [ALARM_PRIMARY]
+    standin.up([DB_DR, ROOT])
+    assert standin.refreshed == [DB_DR]
 
 
 def test_standin_injected_error_changes_nothing(standin: StandInStack) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from automation.evaluate import Evaluation
+from automation.evaluate import Evaluation, evaluate_program
 from components.traffic import FENCE_METRIC, FENCE_NAMESPACE
-from tests.conftest import STATES, evaluate_state
+from tests.conftest import STATES, evaluate_state, prod_config
 
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -49,24 +49,38 @@ def test_two_checks_read_the_fence_and_keep_their_last_status_without_data(stead
 
 @pytest.mark.parametrize("state", STATES)
 def test_each_record_carries_its_region_routing_check(state: str) -> None:
-    """The primary region needs its endpoint AND the fence lowered; the DR region its endpoint OR the fence raised.
+    """The primary region needs its endpoint AND the fence lowered; the DR region (fence-only, the default) the fence
+    raised, whatever its endpoint: Route53 never sends users to a read-only DR region before drctl raises the fence.
 
     catalogue: route53.calculated-check-counts-healthy-children, route53.failover-all-unhealthy-answers-as-healthy
     """
     evaluation = evaluate_state(state)
     dns, cfg = evaluation.outputs["dns"], evaluation.config
+    assert cfg.dns_failover_mode == "fence-only"
     calculated = {c.name: c for c in checks_by_type(evaluation)["CALCULATED"]}
     primary = calculated["dns-failover-routing-primary"].inputs
     dr = calculated["dns-failover-routing-dr"].inputs
     assert primary["childHealthchecks"] == [dns["healthChecks"][cfg.primary_region], dns["fence"]["loweredCheckId"]]
     assert primary["childHealthThreshold"] == 2
-    assert dr["childHealthchecks"] == [dns["healthChecks"][cfg.dr_region], dns["fence"]["raisedCheckId"]]
+    assert dr["childHealthchecks"] == [dns["fence"]["raisedCheckId"]]
     assert dr["childHealthThreshold"] == 1
     records = {
         r.inputs["records"][0]: r.inputs["healthCheckId"] for r in evaluation.of_type(RECORD) if "slot" in r.name
     }
     assert records == {dns["endpoints"][region]: dns["routingChecks"][region] for region in evaluation.regions()}
     assert dns["fence"]["fencedRegion"] == cfg.primary_region
+
+
+def test_health_check_mode_lets_route53_answer_a_healthy_dr_region_before_the_fence() -> None:
+    """dnsFailoverMode: health-check: the DR region counts as healthy when its endpoint is OR the fence is raised."""
+    evaluation = evaluate_program(prod_config(dnsFailoverMode="health-check"))
+    dns, cfg = evaluation.outputs["dns"], evaluation.config
+    dr = evaluation.one(HEALTH_CHECK, "dns-failover-routing-dr").inputs
+    assert dr["childHealthchecks"] == [dns["healthChecks"][cfg.dr_region], dns["fence"]["raisedCheckId"]]
+    assert dr["childHealthThreshold"] == 1
+    # The primary's check is the same in both modes: the fence always keeps a returning primary out.
+    primary = evaluation.one(HEALTH_CHECK, "dns-failover-routing-primary").inputs
+    assert primary == evaluate_state("steady").one(HEALTH_CHECK, "dns-failover-routing-primary").inputs
 
 
 def test_the_batch_replication_role_is_trusted_by_s3_batch_operations_only(steady: Evaluation) -> None:

@@ -111,7 +111,7 @@ def test_deploy_runs_from_main_only_and_checks_it_in_the_job():
 
 def test_deploy_runs_preview_guard_and_up_inside_the_deploy_gate():
     (gate,) = [s for s in steps("deploy", "deploy") if "deploy-gate" in s.get("run", "")]
-    assert gate["run"] == '.venv/bin/drctl deploy-gate --stack "$STACK" -- .github/scripts/guarded-deploy.sh'
+    assert gate["run"] == 'exec .venv/bin/drctl deploy-gate --stack "$STACK" -- .github/scripts/guarded-deploy.sh'
     script = (GITHUB / "scripts" / "guarded-deploy.sh").read_text()
     commands = [line.split()[0:2] for line in script.splitlines() if re.match(r"(pulumi|\.venv/bin/drctl) ", line)]
     assert commands == [["pulumi", "preview"], [".venv/bin/drctl", "guard"], ["pulumi", "up"]]
@@ -139,7 +139,8 @@ def test_the_pulumi_cli_is_pinned_once_to_the_readmes_minimum():
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)
     minimum = re.search(r"the Pulumi CLI \((\d+\.\d+) or newer\)", (ROOT / "README.md").read_text())
     assert minimum and version == f"{minimum.group(1)}.0"
-    assert f"pulumi>={minimum.group(1)}" in (ROOT / "requirements.txt").read_text()
+    sdk = re.search(r"^pulumi==(\d+)\.(\d+)\.\d+$", (ROOT / "requirements.txt").read_text(), re.M)  # exact pin
+    assert sdk and (int(sdk.group(1)), int(sdk.group(2))) >= tuple(int(part) for part in minimum.group(1).split("."))
     installs = [(w, s) for w, _, s in all_steps() if s.get("uses", "").startswith("pulumi/actions@")]
     assert installs and all(s["with"]["pulumi-version"] == "${{ steps.cli.outputs.version }}" for _, s in installs)
     assert version not in "".join(p.read_text() for p in WORKFLOWS.values())  # one definition
@@ -197,6 +198,92 @@ def test_codeowners_cover_what_guards_the_platform():
     owners = (GITHUB / "CODEOWNERS").read_text()
     for path in ("/.github/", "/policy/", "/bootstrap/", "/automation/"):
         assert re.search(rf"^{re.escape(path)}\s+@\S+", owners, re.M), path
+
+
+def code_owners(path: str) -> list[str]:
+    """The owners GitHub requests for `path`: the last matching line wins.
+
+    catalogue: github.codeowners-last-match-wins
+    """
+    owners: list[str] = []
+    for line in (GITHUB / "CODEOWNERS").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        pattern, *names = line.split()
+        anchored = pattern.startswith("/")
+        body = pattern.strip("/").replace(".", r"\.").replace("**", "\0").replace("*", "[^/]*").replace("\0", ".*")
+        regex = ("" if anchored else "(.*/)?") + body + ("(/.*)?" if pattern != "*" else "")
+        if pattern == "*" or re.fullmatch(regex, path):
+            owners = names
+    return owners
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # What the deploy job executes with the deploy role and the decrypted secrets.
+        "__main__.py",
+        "components/database.py",
+        "components/iam.py",
+        "automation/runbooks/commands.py",
+        "policy/policies.py",
+        "Pulumi.yaml",
+        "Pulumi.prod.yaml",
+        "pyproject.toml",
+        "requirements.lock",
+        "requirements-ci.in",
+        "policy/requirements.lock",
+        # What decides how it runs, and what it may skip.
+        ".github/workflows/deploy.yml",
+        ".github/actions/setup/action.yml",
+        ".github/scripts/guarded-deploy.sh",
+        ".github/guard-allow.txt",
+        ".github/CODEOWNERS",
+        ".github/pulumi-version",
+        "bootstrap/iam.py",
+        "tools/chart_keys.py",
+    ],
+)
+def test_every_file_the_deploy_job_runs_needs_a_code_owner(path):
+    """The program runs with the deploy role and can call AWS around the guard: a change to it is a change to
+    what CI may do, so the same review applies as to the guard itself."""
+    assert (ROOT / path).exists(), path
+    assert code_owners(path) == ["@acme/platform-owners"], path
+
+
+def test_the_plan_comment_says_the_pr_wrote_it_and_updates_only_its_own_comment():
+    """A PR's code computes its own plan, so a PR can show a fake "no changes": the comment must not pass for
+    evidence, and a marker another author wrote must not be mistaken for this workflow's comment."""
+    text = WORKFLOWS["plan-comment"].read_text()
+    assert "this PR\\'s own code" in text and "no evidence for a review" in text
+    assert "c.user.login === 'github-actions[bot]'" in text
+    assert "c.user.type === 'Bot'" not in text
+
+
+def test_deploy_cannot_be_called_from_another_workflow_or_run_for_pull_requests():
+    """A `workflow_call` trigger would let any branch's workflow run main's deploy.yml, whose job_workflow_ref
+    (the OIDC subject's ref) is then main's (catalogue: github.oidc-sub-template)."""
+    triggers = load("deploy")[True]  # YAML 1.1 reads `on` as true
+    assert set(triggers) == {"push", "workflow_dispatch"} and triggers["push"] == {"branches": ["main"]}
+    for name in WORKFLOWS:
+        assert not {"pull_request_target", "workflow_call"} & set(load(name)[True]), name
+
+
+def test_no_expression_is_expanded_inside_a_shell_script():
+    """Script injection: `${{ ... }}` in `run:` is pasted into the script before bash parses it; values reach
+    scripts through `env:` only."""
+    scripts = [s["run"] for _, _, s in all_steps() if "run" in s]
+    setup = yaml.safe_load((GITHUB / "actions" / "setup" / "action.yml").read_text())
+    scripts += [s["run"] for s in setup["runs"]["steps"] if "run" in s]
+    assert scripts and not [script for script in scripts if "${{" in script]
+
+
+def test_no_cache_is_restored_into_a_job():
+    """A cache written by a branch's job could be restored by a later job of the same scope: CI installs from
+    the hash-locked requirements every time and restores nothing."""
+    for path in ACTION_FILES:
+        text = path.read_text()
+        assert "actions/cache" not in text and not re.search(r"^\s+cache:", text, re.M), path
 
 
 @pytest.mark.parametrize(

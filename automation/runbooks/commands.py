@@ -15,6 +15,7 @@ directory only with an explicit `--local-journal DIR`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -33,21 +34,26 @@ from automation.console import console, err_console
 from automation.dr_state import (
     DrStateAuthority,
     DrStateRecord,
+    config_of,
     differences,
     dr_keys,
-    file_dr_keys,
     stack_file,
-    write_file_dr_keys,
+    steady_default_problems,
+    sync_stack_file,
+    with_dr_keys,
 )
-from automation.errors import DrctlError
+from automation.errors import DrctlError, ProcessStillRunningError
 from automation.journal import (
+    CI_DEPLOY_HOLDER,
     CONTROL_STORE_PREFIX,
+    Clock,
     CorruptJournalError,
     DocumentStore,
     Journal,
     RunParameters,
     RunStatus,
     StackLock,
+    StoreUnavailableError,
     SystemClock,
     iso,
     local_store,
@@ -181,13 +187,13 @@ class UnconfiguredStore:
         raise self.error
 
 
-def journal_store(location: str, stack: str, ctx: DrContext) -> DocumentStore:
+def journal_store(location: str, stack: str, dr_region: str, clients: AwsClients | None = None) -> DocumentStore:
     """A local directory, or s3://bucket/prefix through the DR region's client (it must outlive the primary)."""
     if location.startswith("s3://"):
         bucket, _, prefix = location.removeprefix("s3://").partition("/")
         if not bucket:
             raise DrctlError(f"--journal {location} names no bucket", hint="use s3://BUCKET/PREFIX")
-        client = ctx.aws.clients.client("s3", ctx.config().dr_region)
+        client = (clients or AwsClients(None)).client("s3", dr_region)
         return s3_store(stack, bucket, prefix or CONTROL_STORE_PREFIX, client=client)
     return local_store(stack, root=Path(location))
 
@@ -206,27 +212,59 @@ def caller_identity(clients: AwsClients, region: str) -> str:
 
 
 def default_environment(stack: str | None, journal: str | None, local_journal: Path | None) -> Environment:
-    from automation.aws.clients import AwsClients
+    """The stack through the CLI, with the DR state authority's keys written into its stack file first."""
     from automation.checkout import require_reviewed_checkout
     from automation.stack import PulumiStack, check_stack_name
 
     name = check_stack_name(require_stack(stack))
     clock = SystemClock()
-    stack_adapter = PulumiStack.select(name, policy_packs=[str(PROJECT_DIR / "policy")])
+    stack_adapter = PulumiStack.select(name, PROJECT_DIR, policy_packs=[str(PROJECT_DIR / "policy")])
     ctx = DrContext(stack_adapter, DrAws(AwsClients(None), clock), clock)
     dr_region = ctx.config().dr_region
     try:
-        store: DocumentStore = journal_store(control_store_location(journal, local_journal), name, ctx)
+        location = control_store_location(journal, local_journal)
     except DrctlError as missing:
-        store = UnconfiguredStore(missing)  # `status` reads no journal; the others fail on first use
+        store: DocumentStore = UnconfiguredStore(missing)  # `status` reads no journal; the others fail on first use
+        err_console.print(
+            f"warning: no control store, so the DR keys are the checkout's, not the authority's: {missing}"
+        )
+    else:
+        store = journal_store(location, name, dr_region, ctx.aws.clients)
+        try:
+            apply_authority(store, name, stack_adapter.project_dir)
+        except StoreUnavailableError as unreachable:  # `status` still reads AWS; the lock refuses everything else
+            err_console.print(f"warning: the DR keys are the checkout's: {unreachable}", markup=False)
     env = Environment(
         ctx,
         store,
         operator=caller_identity(ctx.aws.clients, dr_region),
-        checkout_gate=lambda reason: require_reviewed_checkout(PROJECT_DIR, reason),
+        checkout_gate=lambda reason: require_reviewed_checkout(PROJECT_DIR, reason, name),
     )
     ctx.record_dr_state = dr_state_recorder(env)
     return env
+
+
+def apply_authority(store: DocumentStore, stack: str, project_dir: Path) -> None:
+    """Write the authority's DR keys into the stack file the CLI reads, so this run sees where the platform stands.
+
+    catalogue: pulumi-cli.config-in-project-stack-file
+    """
+    record = DrStateAuthority(store, stack).read()
+    path = stack_file(project_dir, stack)
+    if record is None:
+        err_console.print(
+            f"warning: no DR state authority for {stack} yet: using the DR keys of {path} (drctl state init)",
+            markup=False,
+        )
+        return
+    changed = sync_stack_file(path, record)
+    if changed:
+        err_console.print(
+            f"{path.name}: DR keys from the authority (run {record.run_id}, {record.written_at}): "
+            + "; ".join(changed),
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 open_environment: Callable[[str | None, str | None, Path | None], Environment] = default_environment
@@ -333,14 +371,16 @@ def _parameters(
     unreviewed_reason: str | None = None,
     options: Mapping[str, str] | None = None,
 ) -> RunParameters:
-    """The run's parameters; a real (not dry) run first passes the checkout gate, whose verdict it records."""
+    """The run's parameters; a real (not dry) run first passes the checkout gate, whose verdict the attempt records
+    (never compared: a resume from another checkout, or with an override, is the same run)."""
     recorded = {} if dry_run else env.checkout_gate(unreviewed_reason)
     return RunParameters(
         reason=reason or "(no reason given)",
         operator=env.operator,
         mode=mode,
         force=force,
-        options={**(options or {}), **{key: value for key, value in recorded.items() if key != "checkout"}},
+        options=dict(options or {}),
+        attempt=recorded,
     )
 
 
@@ -735,25 +775,24 @@ def state_show(
     project_dir: ProjectDirOption = Path(),
     as_json: JsonOption = False,
 ) -> None:
-    """Show the DR keys of the authority, the stack config and the committed file, and what differs.
+    """Show the DR keys of the authority and of the committed Pulumi.<stack>.yaml (git HEAD), and what differs.
 
-    Exit code 1 when the committed file or the stack config disagrees with the authority.
+    The checkout's own file carries the authority's keys whenever drctl opens the stack; the committed one
+    catches up by pull request (drctl state sync-file). Exit code 1 when the committed file disagrees.
     """
     env = open_environment(stack, journal, local_journal)
     name = env.ctx.stack.fully_qualified_name
     record = _authority_record(env)
-    stack_keys = dr_keys(env.ctx.stack.get_config())
     path = stack_file(project_dir, name)
-    file_keys = file_dr_keys(path)
-    file_diff, stack_diff = differences(record.keys, file_keys), differences(record.keys, stack_keys)
+    committed = _committed_stack_file(project_dir, path)
+    committed_keys = dr_keys(config_of(committed))
+    committed_diff = differences(record.keys, committed_keys)
     if as_json:
         typer.echo(
             json.dumps(
                 {
                     "authority": record.to_dict(),
-                    "stackConfig": stack_keys,
-                    "committedFile": {"path": str(path), "keys": file_keys, "differences": file_diff},
-                    "stackConfigDifferences": stack_diff,
+                    "committedFile": {"path": str(path), "keys": committed_keys, "differences": committed_diff},
                 },
                 indent=2,
             )
@@ -765,11 +804,11 @@ def state_show(
         )
         for key, value in record.keys.items():
             console.print(f"  {key.split(':', 1)[1]} = {value}", markup=False)
-        for label, found in ((f"committed {path}", file_diff), ("stack config", stack_diff)):
-            console.print(f"{label}: " + ("agrees" if not found else "DIFFERS: " + "; ".join(found)), markup=False)
-        if file_diff:
+        verdict = "agrees" if not committed_diff else "DIFFERS: " + "; ".join(committed_diff)
+        console.print(f"committed {path} (HEAD): {verdict}", markup=False)
+        if committed_diff:
             console.print(f"catch up: drctl state sync-file --stack {name}, then commit {path.name}", markup=False)
-    if file_diff or stack_diff:
+    if committed_diff:
         raise typer.Exit(1)
 
 
@@ -780,24 +819,53 @@ def state_sync_file(
     local_journal: LocalJournalOption = None,
     project_dir: ProjectDirOption = Path(),
 ) -> None:
-    """Write the authority's DR keys into the checkout's Pulumi.<stack>.yaml (then commit it by pull request)."""
+    """Write the committed Pulumi.<stack>.yaml with the authority's DR keys, for a pull request.
+
+    The file becomes HEAD's version with only the DR keys' lines changed: whatever the CLI rewrote in the
+    checkout's copy (quoting) is not part of the pull request.
+    """
     env = open_environment(stack, journal, local_journal)
     name = env.ctx.stack.fully_qualified_name
     record = _authority_record(env)
     path = stack_file(project_dir, name)
-    changed = differences(record.keys, file_dr_keys(path))
-    write_file_dr_keys(path, record.keys)
+    committed = _committed_stack_file(project_dir, path)
+    changed = differences(record.keys, dr_keys(config_of(committed)))
+    path.write_text(with_dr_keys(committed, record.keys))
     console.print(f"{path}: " + ("; ".join(changed) if changed else "already agrees"), markup=False, soft_wrap=True)
+
+
+def _committed_stack_file(project_dir: Path, path: Path) -> str:
+    from automation.checkout import committed_text
+
+    text = committed_text(project_dir, path.name)
+    if text is None:
+        raise DrctlError(
+            f"{path.name} is not committed in {project_dir} (or that is no git checkout)",
+            hint="run in the repository's checkout, or pass --project-dir",
+        )
+    return text
 
 
 @state_app.command("init")
 def state_init(
     reason: Annotated[str, typer.Option("--reason", help="Why the authority is created now; recorded.")],
+    not_steady_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--not-steady-reason",
+            help="Create it even though the stack config's DR keys are not those of a stack that never failed "
+            "over; say how you know they are where the platform stands (recorded).",
+        ),
+    ] = None,
     stack: StackOption = None,
     journal: JournalOption = None,
     local_journal: LocalJournalOption = None,
 ) -> None:
-    """Create the DR state authority from the stack's current config (once, before the first CI deploy gate)."""
+    """Create the DR state authority from the stack config (once, before the first CI deploy gate).
+
+    Refused when the DR keys are not the steady defaults (a checkout an earlier drctl run left failed over, say)
+    unless --not-steady-reason says why they are right.
+    """
     env = open_environment(stack, journal, local_journal)
     authority = DrStateAuthority(env.store, env.ctx.stack.fully_qualified_name)
     existing = authority.read()
@@ -806,8 +874,19 @@ def state_init(
             f"the DR state authority {authority.location} exists already (written {existing.written_at})",
             hint="drctl state show; runbooks keep it current",
         )
-    keys = dr_keys(env.ctx.stack.get_config())
-    record = authority.write(keys, run_id=f"state-init: {reason}", operator=env.operator, at=env.ctx.clock.now())
+    config = env.ctx.stack.get_config()
+    unusual = steady_default_problems(config)
+    if unusual and not (not_steady_reason or "").strip():
+        raise DrctlError(
+            f"the stack config's DR keys are not those of a stack that never failed over ({', '.join(unusual)}): "
+            "they may be left over in this checkout rather than where the platform stands",
+            hint="check where it stands (drctl status: which database is the writer, where traffic goes); "
+            "if these keys are right, rerun with --not-steady-reason '...' (recorded), else fix the file first",
+        )
+    note = f"; not steady: {not_steady_reason.strip()}" if unusual and not_steady_reason else ""
+    record = authority.write(
+        dr_keys(config), run_id=f"state-init: {reason}{note}", operator=env.operator, at=env.ctx.clock.now()
+    )
     console.print(
         f"created {authority.location}: " + ", ".join(f"{k.split(':', 1)[1]}={v}" for k, v in record.keys.items())
     )
@@ -816,19 +895,35 @@ def state_init(
 @state_app.command("clear-pending")
 def state_clear_pending(
     reason: Annotated[str, typer.Option("--reason", help="What you checked in AWS; recorded in the journal store.")],
+    imports: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--import",
+            help="URN=ID: this pending create's resource exists in AWS with this id; adopt it with `pulumi import` "
+            "after the pending creates are dropped. Repeat for each.",
+        ),
+    ] = None,
     stack: StackOption = None,
     journal: JournalOption = None,
     local_journal: LocalJournalOption = None,
 ) -> None:
-    """Remove the pending operations an interrupted update left, after you resolved each pending create.
+    """Drop the pending creates an interrupted update left, after you checked each in AWS; adopt the ones that exist.
 
-    Takes the stack lock; the record goes to pending-clears/ in the control store.
+    Runs the CLI's own `pulumi refresh --clear-pending-creates` targeted at the root stack (it reads nothing from
+    any region), then `pulumi import` for each --import. Takes the stack lock; the record goes to
+    pending-clears/ in the control store.
     """
+    wanted = {}
+    for item in imports or []:
+        urn, separator, cloud_id = item.rpartition("=")
+        if not separator or not urn.startswith("urn:pulumi:") or not cloud_id:
+            raise DrctlError(f"--import {item!r} is not URN=ID", hint="e.g. --import urn:pulumi:prod::...::db-dr=my-db")
+        wanted[urn] = cloud_id
     env = open_environment(stack, journal, local_journal)
     name = env.ctx.stack.fully_qualified_name
     lease = StackLock(env.store, name, env.ctx.clock).acquire(env.operator, "state-clear-pending")
     try:
-        report = env.ctx.stack.clear_pending_operations()
+        report = env.ctx.stack.resolve_pending_creates(wanted)
         moment = env.ctx.clock.now()
         record = {"at": iso(moment), "operator": env.operator, "reason": reason, "report": report.describe()}
         env.store.replace(f"pending-clears/{moment.strftime('%Y%m%dT%H%M%S%fZ')}.json", to_json_bytes(record), None)
@@ -851,12 +946,52 @@ def _authority_record(env: Environment) -> DrStateRecord:
 
 # --- deploy-gate: CI's `pulumi up` behind the runbooks' lock and the authority's DR state ------------------------
 
+GATE_STOP_WAIT_SECONDS = 600.0
+"""After passing a cancellation (SIGINT/SIGTERM) to the command, how long deploy-gate waits for it to exit."""
+
+
+@dataclass
+class GateEnvironment:
+    """What deploy-gate needs: the control store, the clock, and (to take the lock) who runs it."""
+
+    stack: str
+    store: DocumentStore
+    clock: Clock
+    operator: str = ""
+
+
+def default_gate_environment(
+    stack: str | None, journal: str | None, local_journal: Path | None, project_dir: Path, read_only: bool
+) -> GateEnvironment:
+    """Only the control store: its region from the checkout's stack file. No Pulumi CLI, no state, no decrypt;
+    STS only to name the lock holder of a deploy."""
+    from automation.evaluate import stack_file_config
+    from automation.stack import check_stack_name, short_stack_name
+    from components.config import parse_config
+
+    name = check_stack_name(require_stack(stack))
+    dr_region = parse_config(stack_file_config(short_stack_name(name), project_dir)).dr_region
+    clients = AwsClients(None)
+    store = journal_store(control_store_location(journal, local_journal), name, dr_region, clients)
+    operator = "" if read_only else caller_identity(clients, dr_region)
+    return GateEnvironment(name, store, SystemClock(), operator)
+
+
+open_gate_environment: Callable[[str | None, str | None, Path | None, Path, bool], GateEnvironment] = (
+    default_gate_environment
+)
+"""Replaced by tests."""
+
 
 def deploy_gate(
     command: Annotated[list[str], typer.Argument(help="The command to run behind the gate, after --.")],
     read_only: Annotated[
         bool,
-        typer.Option("--read-only", help="A preview: sync the DR keys into the file, take no lock."),
+        typer.Option(
+            "--read-only",
+            help="A preview or plan: sync the DR keys into the file, take no lock. Needs only read access to the "
+            "control store (no Pulumi CLI, state or decrypt).",
+        ),
     ] = False,
     stack: StackOption = None,
     journal: JournalOption = None,
@@ -868,39 +1003,31 @@ def deploy_gate(
     Refuses (exit 4) while a runbook holds the stack lock or an unfinished run is in the journal. Otherwise
     takes the stack lock as a "ci-deploy" holder (not with --read-only), writes the DR state authority's keys
     into the checkout's Pulumi.<stack>.yaml (warning with the difference when the committed file disagrees),
-    runs COMMAND and exits with its exit code, then releases the lock.
+    runs COMMAND and exits with its exit code, then releases the lock. A cancellation (SIGINT, SIGTERM) is
+    passed on to COMMAND, and the lock is released only once COMMAND has exited.
     """
     if not command:
         raise DrctlError("deploy-gate needs a command after --", hint="drctl deploy-gate --stack S -- pulumi up --yes")
-    env = open_environment(stack, journal, local_journal)
-    name = env.ctx.stack.fully_qualified_name
-    _refuse_while_a_runbook_owns(env, name)
-    lease = None if read_only else StackLock(env.store, name, env.ctx.clock).acquire(env.operator, CI_DEPLOY_HOLDER)
+    gate = open_gate_environment(stack, journal, local_journal, project_dir, read_only)
+    lock = StackLock(gate.store, gate.stack, gate.clock)
+    _refuse_while_a_runbook_owns(gate, lock)
+    lease = None
+    if not read_only:
+        try:
+            lease = lock.acquire(gate.operator, CI_DEPLOY_HOLDER, origin=_ci_run_url())
+        except DrctlError as taken:  # somebody took it between the check and now
+            raise DrctlError(f"deploy refused: {taken}", hint=taken.hint, exit_code=DEPLOY_BLOCKED_EXIT) from None
     try:
         if lease is not None:
             lease.start_heartbeat()
-        path = stack_file(project_dir, name)
-        record = DrStateAuthority(env.store, name).read()
-        if record is None:
-            if not read_only:
-                raise DrctlError(
-                    f"no DR state authority for {name}: a deploy cannot know whether the platform is failed over",
-                    hint=f"create it once: drctl state init --stack {name} --reason '...'",
-                )
-            err_console.print(f"warning: no DR state authority for {name}; previewing the committed {path.name}")
-        else:
-            changed = differences(record.keys, file_dr_keys(path))
-            if changed:
-                err_console.print(
-                    f"warning: the committed {path.name} disagrees with the DR state authority (run "
-                    f"{record.run_id}, {record.written_at}): " + "; ".join(changed) + ". Deploying the authority's "
-                    f"values. Catch up: drctl state sync-file --stack {name}, and commit {path.name}",
-                    markup=False,
-                )
-            write_file_dr_keys(path, record.keys)
+        _write_authority_keys(gate, project_dir, read_only)
         if lease is not None:
             lease.check()
-        code = subprocess.run(command, check=False).returncode
+        code = run_forwarding_signals(command, GATE_STOP_WAIT_SECONDS)
+    except ProcessStillRunningError:
+        if lease is not None:
+            lease.keep_held()  # pulumi may still act: nothing else may start against the stack
+        raise
     finally:
         if lease is not None:
             lease.release()
@@ -908,25 +1035,92 @@ def deploy_gate(
         raise typer.Exit(code)
 
 
-CI_DEPLOY_HOLDER = "ci-deploy"
+def _write_authority_keys(gate: GateEnvironment, project_dir: Path, read_only: bool) -> None:
+    path = stack_file(project_dir, gate.stack)
+    record = DrStateAuthority(gate.store, gate.stack).read()
+    if record is None:
+        if not read_only:
+            raise DrctlError(
+                f"no DR state authority for {gate.stack}: a deploy cannot know whether the platform is failed over",
+                hint=f"create it once: drctl state init --stack {gate.stack} --reason '...'",
+            )
+        err_console.print(f"warning: no DR state authority for {gate.stack}; previewing the committed {path.name}")
+        return
+    changed = sync_stack_file(path, record)
+    if changed:
+        err_console.print(
+            f"warning: the committed {path.name} disagrees with the DR state authority (run "
+            f"{record.run_id}, {record.written_at}): " + "; ".join(changed) + ". Deploying the authority's "
+            f"values. Catch up: drctl state sync-file --stack {gate.stack}, and commit {path.name}",
+            markup=False,
+        )
 
 
-def _refuse_while_a_runbook_owns(env: Environment, name: str) -> None:
-    lock = StackLock(env.store, name, env.ctx.clock)
+def run_forwarding_signals(command: list[str], stop_wait_seconds: float) -> int:
+    """Run `command` in a session of its own; pass SIGINT/SIGTERM on to its process group and wait for it.
+
+    The command (a shell running `pulumi up`) then gets the cancellation once, as the CLI expects, instead of
+    the runner killing the shell and leaving pulumi running. Returns its exit code; raises a
+    ProcessStillRunningError when it has not exited `stop_wait_seconds` after a cancellation.
+    """
+    import signal
+    import threading
+    import time
+
+    process = subprocess.Popen(command, start_new_session=True)
+    cancelled = threading.Event()
+
+    def forward(signum: int, _frame: Any) -> None:
+        cancelled.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while process.poll() is None:
+            if cancelled.is_set():
+                deadline = time.monotonic() + stop_wait_seconds
+                while process.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if process.poll() is None:
+                    raise ProcessStillRunningError(
+                        f"deploy cancelled, but {command[0]} (pid {process.pid}) has not exited after "
+                        f"{stop_wait_seconds:g} s: the stack lock stays held",
+                        hint="stop it (kill -INT -- -PID, then -KILL), then drctl break-lock --reason '...' and, once "
+                        "no pulumi of it is left, pulumi cancel --stack STACK --yes",
+                    )
+                break
+            time.sleep(0.1)
+        return process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _ci_run_url() -> str:
+    """The CI run that deploys, for the lock record (an emergency cancels that run)."""
+    names = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    server, repository, run_id = (os.environ.get(name) for name in names)
+    return f"{server}/{repository}/actions/runs/{run_id}" if server and repository and run_id else ""
+
+
+def _refuse_while_a_runbook_owns(gate: GateEnvironment, lock: StackLock) -> None:
     held = lock.current()
     if held is not None:
         raise DrctlError(
-            f"deploy refused: stack {name} is locked by {held.describe()}",
-            hint="a runbook (or another deploy) is changing the stack; deploy after it finished",
+            f"deploy refused: {lock.describe_holder(held)}",
+            hint=lock.refusal_hint(held),
             exit_code=DEPLOY_BLOCKED_EXIT,
         )
     try:
-        run = Journal(env.store).load()
+        run = Journal(gate.store).load()
     except CorruptJournalError as error:
         raise DrctlError(f"deploy refused: {error}", hint=error.hint, exit_code=DEPLOY_BLOCKED_EXIT) from None
     if run is not None and not run.finished:
         raise DrctlError(
-            f"deploy refused: {run.runbook} run {run.run_id} on {name} is unfinished ({run.status.value}, "
+            f"deploy refused: {run.runbook} run {run.run_id} on {gate.stack} is unfinished ({run.status.value}, "
             f"started {run.started_at} by {run.parameters.operator})",
             hint="finish it (rerun the same drctl command) or abandon it (--abandon-unfinished) before deploying",
             exit_code=DEPLOY_BLOCKED_EXIT,

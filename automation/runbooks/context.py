@@ -23,7 +23,16 @@ from automation.dr_state import dr_keys
 from automation.errors import DrctlError
 from automation.evaluate import Evaluation
 from automation.runbook import TARGETS, RunContext, Step
-from automation.stack import ChangeSummary, ResourceStep, StackAdapter, UpdateResult, namespaced, short_stack_name
+from automation.stack import (
+    ChangeSummary,
+    ResourceStep,
+    StackAdapter,
+    UpdateResult,
+    in_scope,
+    namespaced,
+    pending_create_commands,
+    short_stack_name,
+)
 from automation.stack_standin import cached_evaluation
 from automation.timings import Op, latency
 from components.config import NodeGroupSize, PlatformConfig, parse_config
@@ -415,56 +424,116 @@ class DrContext:
         message: str,
         preview: ChangeSummary | None = None,
     ) -> UpdateResult:
-        """A stack update behind the gates CI passes, that a step timeout can stop.
+        """A stack update behind the gates CI passes, stopped with its step.
 
-        Before it: pending operations an interrupted update left are resolved or
-        refused (pulumi #5377), and a preview of the same scope must pass the
-        policy pack (the adapter runs it with every preview) and the
+        Everything it runs (the state export, the preview, the update) runs in the
+        step's cancellation scope, with which the adapter registers how to stop it,
+        so a timeout, Ctrl-C or a CI cancellation stops whichever is running and
+        nothing new starts once the step is cancelled (automation.cancellation).
+        Before the update: the gates of `preview_update`, and the preview must pass
+        the policy pack (the adapter runs it with every preview) and the
         stateful-resource guard. The step's timeout is raised to the provider
-        timeouts of what the update changes, and a timeout cancels the update
-        (the engine waits until it has stopped). `preview`: the one `preview_update`
-        took of the same targets earlier in this run (a step of its own, so that it
+        timeouts of what the update changes. `preview`: the one `preview_update`
+        took of the same scope earlier in this run (a step of its own, so that it
         runs while the update waits for something else); taken here when None.
         """
         if preview is None:
-            preview = self.preview_update(run, targets)
+            preview = self.preview_update(run, targets, exclude)
         changed = gate_preview(preview, exclude)
         required = provider_update_timeout(changed)
         if required:
             run.require_timeout(required[0], required[1])
-        stop = run.on_timeout(self.stack.cancel)
-        try:
-            result = self.stack.up(targets, exclude=exclude, on_output=run.log, message=message)
-        finally:
-            stop()
+        run.scope.refuse_if_cancelled(f"the update of {self.stack.fully_qualified_name}")
+        result = self.stack.up(targets, exclude=exclude, on_output=run.log, message=message)
         run.log(f"update: {result.summary.describe()}")
         return result
 
-    def preview_update(self, run: RunContext, targets: Sequence[str] | None) -> ChangeSummary:
-        """The preview an update is gated on; pending operations are resolved first."""
-        self.resolve_pending_operations(run)
+    def preview_update(
+        self, run: RunContext, targets: Sequence[str] | None, exclude: Sequence[str] | None = None
+    ) -> ChangeSummary:
+        """The preview an update of exactly this scope (targets and exclusions) is gated on.
+
+        Before it: a pending create within the scope refuses the update (the engine
+        drops pending updates and deletes by itself); what the engine would refresh
+        whatever `--refresh` says is named, and refused in a region the run treats
+        as down.
+        """
         if targets is not None:
             run.record(TARGETS, list(targets))
-        return self.stack.preview(targets)
+        self.resolve_pending_operations(run, targets, exclude)
+        self.check_refresh_before_update(run, targets, exclude)
+        return self.stack.preview(targets, exclude=exclude)
 
-    def resolve_pending_operations(self, run: RunContext) -> None:
-        """Clear pending updates and deletes; refuse pending creates, whose resource may exist unrecorded.
+    def resolve_pending_operations(
+        self, run: RunContext, targets: Sequence[str] | None = None, exclude: Sequence[str] | None = None
+    ) -> None:
+        """Refuse an update that reaches a pending create, whose resource may exist outside the state.
 
-        The CLI itself would only warn and go on (catalogue: pulumi-cli.pending-operations-warn-only).
+        The engine itself would only warn, create the resource a second time, and
+        drop the other pending operations (updates, deletes) by itself, which is
+        why those are only reported (catalogue: pulumi-cli.pending-operations-warn-only).
+        A pending create the update does not reach (the failed region's, during a
+        failover) stays for later.
         """
         pending = self.stack.pending_operations()
-        creates = [operation for operation in pending if operation.creates]
+        creates = [op for op in pending if op.creates and in_scope(op.urn, targets, exclude)]
         if creates:
             listed = "; ".join(f"{operation.urn} ({operation.kind})" for operation in creates)
             raise DrctlError(
-                f"the stack state has {len(creates)} pending create(s) from an interrupted update: {listed}. "
-                "Each resource may exist in AWS without being in the state; updating now could create a duplicate",
-                hint="for each: find it in AWS; if it exists, `pulumi import` it (or delete it); then "
-                f"`drctl state clear-pending --stack {self.stack.fully_qualified_name} --reason ...` and rerun "
-                "the same command (the run resumes)",
+                f"the stack state has {len(creates)} pending create(s) from an interrupted update that this update "
+                f"would create again: {listed}. Each resource may exist in AWS without being in the state",
+                hint=pending_create_commands(self.stack.fully_qualified_name, creates),
             )
-        if pending:
-            run.log(self.stack.clear_pending_operations().describe())
+        left = [op for op in pending if op.creates]
+        others = [op for op in pending if not op.creates]
+        if others:
+            run.log(
+                f"{len(others)} pending operation(s) of an interrupted update ("
+                + ", ".join(f"{op.kind} {op.name}" for op in others)
+                + "): the update drops them by itself"
+            )
+        if left:
+            follow_up(
+                run,
+                f"pending create(s) this update does not reach stay in the state: {', '.join(op.urn for op in left)}."
+                f" Once their region answers, check each in AWS, then drctl state clear-pending --stack "
+                f"{self.stack.fully_qualified_name} --reason '...' (with --import URN=ID for one that exists)",
+            )
+
+    def check_refresh_before_update(
+        self, run: RunContext, targets: Sequence[str] | None, exclude: Sequence[str] | None
+    ) -> None:
+        """Name what the engine refreshes before this update although drctl passes --refresh=false; refuse
+        when that is in a region the run treats as down.
+
+        catalogue: pulumi-cli.refresh-before-update-ignores-refresh-flag
+        """
+        urns = self.stack.refreshed_before_update(targets, exclude)
+        if not urns:
+            return
+        declared = self.evaluation().by_urn()
+        region_of = {urn: declared[urn].region if urn in declared else None for urn in urns}
+        down = self.unreachable_regions(run)
+        blocked = [urn for urn, region in region_of.items() if region in down]
+        if blocked:
+            raise DrctlError(
+                f"the update would refresh {', '.join(blocked)} in {', '.join(sorted(down))}, which this run treats "
+                "as down: their state says refreshBeforeUpdate (set by their provider, e.g. after a partial failure), "
+                "which the engine honours whatever --refresh says, and a refresh there fails or records live "
+                "resources as gone (pulumi #6468)",
+                hint="nothing was changed; leave them out of the update (a failover's targets already do), or wait "
+                "until the region answers",
+            )
+        warn(
+            run,
+            "the engine refreshes "
+            + ", ".join(f"{urn} ({region_of[urn] or 'no region'})" for urn in urns)
+            + " before the update although drctl passes --refresh=false (refreshBeforeUpdate in their state)",
+        )
+
+    def unreachable_regions(self, run: RunContext) -> set[str]:
+        """The regions this run must not reach: an emergency failover's primary region."""
+        return {self.config().primary_region} if run.parameters.mode == "emergency" else set()
 
     def offline_preview(self, target: Mapping[str, str], targets: Sequence[str] | None = None) -> str:
         """What an update to `target` would change, predicted offline (dry-run: nothing is called)."""
@@ -538,7 +607,9 @@ def output(outputs: Mapping[str, Any], *path: str) -> Any:
         if not isinstance(value, Mapping) or value.get(key) is None:
             raise DrctlError(
                 f"the stack outputs have no {'.'.join(path)}",
-                hint="the stack has not been deployed with this program version; run a full `pulumi up` first",
+                hint="the stack has not been deployed with this program version. Outside an outage, deploy main "
+                "through CI (the deploy workflow, behind drctl deploy-gate); during one, never run a full "
+                "`pulumi up`: it would reach the failed region and skip drctl's gates",
             )
         value = value[key]
     return value

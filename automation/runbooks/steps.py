@@ -329,8 +329,9 @@ def preview_update_step(
     """
 
     def preview(run: RunContext) -> dict[str, Any]:
-        summary = ctx.preview_update(run, targets())
-        gate_preview(summary, exclude(run))
+        left_out = exclude(run)
+        summary = ctx.preview_update(run, targets(), left_out)  # the update's exact scope
+        gate_preview(summary, left_out)
         previews[name] = summary
         return {"changes": summary.describe()}
 

@@ -82,9 +82,15 @@ class SandboxStack:
         self.clock.charge(Op.PULUMI_CLI_CALL)
         return self.standin.set_config(values)
 
-    def preview(self, targets: Sequence[str] | None = None, on_output: OutputCallback | None = None) -> ChangeSummary:
+    def preview(
+        self,
+        targets: Sequence[str] | None = None,
+        on_output: OutputCallback | None = None,
+        *,
+        exclude: Sequence[str] | None = None,
+    ) -> ChangeSummary:
         self.clock.charge(Op.PULUMI_PREVIEW)
-        return self.standin.preview(targets, on_output)
+        return self.standin.preview(targets, on_output, exclude=exclude)
 
     def outputs(self) -> dict[str, Any]:
         """What `pulumi stack output` returns, at the cost of a CLI run: what runbooks read."""
@@ -103,8 +109,11 @@ class SandboxStack:
     def pending_operations(self) -> list[PendingOperation]:
         return self.standin.pending_operations()
 
-    def clear_pending_operations(self) -> PendingOperationsReport:
-        return self.standin.clear_pending_operations()
+    def refreshed_before_update(self, targets: Sequence[str] | None, exclude: Sequence[str] | None = None) -> list[str]:
+        return self.standin.refreshed_before_update(targets, exclude)
+
+    def resolve_pending_creates(self, imports: Mapping[str, str] | None = None) -> PendingOperationsReport:
+        return self.standin.resolve_pending_creates(imports)
 
     def up(
         self,

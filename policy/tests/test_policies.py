@@ -464,3 +464,36 @@ def test_backup_vaults_need_a_compliance_mode_lock(lock_props, expected):
     else:
         (message,) = messages
         assert expected in message
+
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/dr-platform-program-boundary"
+
+
+@pytest.mark.parametrize(
+    ("type_token", "props", "expected"),
+    [
+        ("aws:iam/role:Role", {"assumeRolePolicy": "{}", "permissionsBoundary": BOUNDARY}, []),
+        ("aws:iam/role:Role", {"assumeRolePolicy": "{}"}, ["permissionsBoundary must be"]),
+        (
+            "aws:iam/role:Role",
+            {"permissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            ["permissionsBoundary must be"],
+        ),
+        ("aws:iam/user:User", {"name": "ci"}, ["no IAM users"]),
+        ("aws:iam/rolePolicy:RolePolicy", {"policy": "{}"}, []),
+    ],
+)
+def test_every_role_carries_the_program_boundary_and_no_user_is_declared(type_token, props, expected):
+    """A role without the boundary would hold none of the CI roles' denies (bootstrap/iam.py).
+
+    catalogue: iam.permissions-boundary-condition-key
+    """
+    found = violations("iam-roles-bounded", type_token, props)
+    assert len(found) == len(expected) and all(e in m for e, m in zip(expected, found, strict=True))
+
+
+def test_the_pack_names_the_boundary_the_program_and_bootstrap_use():
+    from components.iam import PROGRAM_ROLE_BOUNDARY
+    from policy.policies import ROLE_BOUNDARY_POLICY
+
+    assert ROLE_BOUNDARY_POLICY == PROGRAM_ROLE_BOUNDARY

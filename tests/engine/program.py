@@ -27,8 +27,9 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 CLOUD_ENV = "DRP_ENGINE_TEST_CLOUD"
 REPLACED_BY = ("engine", "region")
 """Inputs that force a replacement, as `engine` and `region` do for an RDS instance."""
-OPTIONS: dict[str, Any] = {"db_engine": "postgres"}
-"""Knobs of the program, which runs in the test process (an inline program)."""
+OPTIONS: dict[str, Any] = {"db_engine": "postgres", "topic": False}
+"""Knobs of the program, which runs in the test process (an inline program): the database's engine, and
+whether the program declares a notification topic in the DR region (a resource a later update creates)."""
 
 
 def cloud() -> Path:
@@ -107,6 +108,11 @@ class Bucket(Resource, module="s3", name="Bucket"):
         super().__init__(CloudProvider(), name, {"name": name, **props}, opts)
 
 
+class Topic(Resource, module="sns", name="Topic"):
+    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(CloudProvider(), name, {"name": name, **props}, opts)
+
+
 class Record(Resource, module="route53", name="Record"):
     def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(CloudProvider(), name, {"name": name, **props}, opts)
@@ -123,5 +129,7 @@ def program() -> None:
     )
     Bucket("data-dr", {"region": dr_region, "replication_source": active}, stateful)
     Record("app", {"target": active})
+    if OPTIONS["topic"]:
+        Topic("alerts-dr", {"region": dr_region})
     pulumi.export("activeRegion", active)
     pulumi.export("drState", state)

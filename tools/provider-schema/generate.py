@@ -85,6 +85,9 @@ KUBERNETES_RULES: dict[str, dict[str, Any]] = {
         "replaceOnUnlessMutable": {"paths": ["data", "stringData"], "providerFlag": "enableSecretMutable"},
     },
     "kubernetes:core/v1:Namespace": {"replaceOn": ["metadata.name", "metadata.namespace"]},
+    "kubernetes:core/v1:ServiceAccount": {"replaceOn": ["metadata.name", "metadata.namespace"]},
+    # forceNew lists batch Job only: a CronJob replaces on its identity alone.
+    "kubernetes:batch/v1:CronJob": {"replaceOn": ["metadata.name", "metadata.namespace"]},
     "kubernetes:core/v1:PersistentVolumeClaim": {
         "replaceOn": [
             "metadata.name",
