@@ -24,6 +24,7 @@ EMERGENCY_STEPS = [
     "wait_until_clients_reach_dr",
     "scale_dr_compute_to_full",
     "wait_until_dr_nodes_ready",
+    "wait_until_dr_compute_at_full_size",
     "allow_writes_on_dr_parameter_group",
     "fail_over_global_datastore_to_dr",
     "write_failed_over_config",

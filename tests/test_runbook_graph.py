@@ -17,6 +17,7 @@ from automation.runbooks.failback import (
     switch_runbook,
 )
 from automation.runbooks.failover import (
+    FULL_SIZE_STEP,
     READY_STEP,
     UPDATE_STEP,
     failover_graph,
@@ -82,11 +83,23 @@ def test_a_step_run_after_one_it_does_not_depend_on_is_found(tmp_path: Path) -> 
     assert found[UPDATE_STEP] == {READY_STEP}
 
 
-def test_the_promotion_does_not_wait_for_the_dr_nodes(tmp_path: Path) -> None:
-    """A regional event is when EC2 capacity is short: the promotion must not wait for the node group's size."""
+def test_neither_the_promotion_nor_the_verification_waits_for_the_dr_node_groups_full_size(tmp_path: Path) -> None:
+    """A regional event is when EC2 capacity is short: the promotion waits for no node, verification for the
+    node group's minimum, and the rest of its full size comes after verification, outside the RTO."""
+    cfg = Dr(tmp_path, config=prod_config(nodeGroupFull='{"min": 2, "desired": 3, "max": 9}')).cfg
     for mode in ("emergency", "graceful"):
-        dependencies = closure(failover_graph(Dr(tmp_path).cfg, mode).dependencies())
+        graph = failover_graph(cfg, mode)
+        dependencies = closure(graph.dependencies())
         assert READY_STEP not in dependencies[UPDATE_STEP]
+        assert FULL_SIZE_STEP not in dependencies[graph.verified_by]
+        assert FULL_SIZE_STEP not in graph.floor(cfg).critical_path
+    runbook = failover_runbook(
+        Dr(tmp_path / "run", config=prod_config(nodeGroupFull='{"min": 2, "desired": 3, "max": 9}')).ctx, "emergency"
+    )
+    steps = {step.name: step for step, _ in runbook.steps()}
+    assert steps[READY_STEP].description.startswith("2 nodes") and steps[FULL_SIZE_STEP].description.startswith(
+        "3 nodes"
+    )
 
 
 def test_the_failback_read_only_window_holds_only_what_the_final_sync_needs(tmp_path: Path) -> None:

@@ -357,7 +357,10 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         ),
         clients_moved_step(ctx, "dr"),
         scale_compute_step(ctx, cfg, "dr"),
-        nodes_ready_step(ctx, cfg, "dr"),
+        # The minimum the node group runs with serves; the rest comes after verification: a regional event is when
+        # EC2 capacity runs short, and the RTO must not wait for it.
+        nodes_ready_step(ctx, cfg, "dr", count=serving_nodes(cfg)),
+        nodes_ready_step(ctx, cfg, "dr", name=FULL_SIZE_STEP),
         allow_writes_step(
             ctx,
             cfg,
@@ -419,7 +422,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         ctx.step(
             "verify_dr_serving",
             lambda run: None,
-            description="DR database writable, traffic sent to DR, cache, compute at full size",
+            description="DR database writable, traffic sent to DR, cache, compute serving and asked for full size",
             verifies_recovery=True,
             post_checks=(
                 standalone_writer_check(ctx, cfg, "dr", dr_db),
@@ -428,7 +431,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
                 *dr_health_checks(ctx, cfg, failed)[:1],
                 Check("global_datastore_state", cache_state),
                 reading_check(
-                    "dr_compute_at_full_size",
+                    "dr_compute_asked_for_full_size",
                     lambda run: ctx.aws.node_group(
                         dr, cluster_name(cfg, "dr"), node_group_name(cfg, "dr"), cfg.node_group_full.desired
                     ),
@@ -490,6 +493,14 @@ CONVERGE_STEP = "converge_promoted_dr_database"
 VERIFY_STEP = "verify_dr_serving"
 SCALE_STEP = "scale_dr_compute_to_full"
 READY_STEP = "wait_until_dr_nodes_ready"
+FULL_SIZE_STEP = "wait_until_dr_compute_at_full_size"
+
+
+def serving_nodes(cfg: PlatformConfig) -> int:
+    """The DR nodes verification waits for: the full node group's minimum (at least one), not its desired size."""
+    return max(1, cfg.node_group_full.min)
+
+
 CLIENTS_STEP = "wait_until_clients_reach_dr"
 CACHE_STEP = "fail_over_global_datastore_to_dr"
 ALLOW_WRITES_STEP = "allow_writes_on_dr_parameter_group"
@@ -527,6 +538,10 @@ def failover_graph(cfg: PlatformConfig, mode: FailoverMode | str) -> RunbookGrap
             (Op.NODE_GROUP_SCALE_UP,) if scaling else (),
             (Op.NODE_GROUP_UPDATE,),
         ),
+        Node(
+            FULL_SIZE_STEP,
+            {READY_STEP: "the rest of the full size, after the minimum that serves: not in the RTO"},
+        ),
         Node(ALLOW_WRITES_STEP, {}, (Op.RDS_PARAMETER_APPLY,)),
         Node(
             CACHE_STEP,
@@ -560,7 +575,7 @@ def failover_graph(cfg: PlatformConfig, mode: FailoverMode | str) -> RunbookGrap
             {
                 CONVERGE_STEP: "checks the promoted writer",
                 CLIENTS_STEP: "checks that users reach the DR region",
-                READY_STEP: "checks the DR compute at full size",
+                READY_STEP: "users need the node group's minimum Ready in the DR region (not its full size)",
                 CACHE_STEP: "checks the cache's state",
                 ALLOW_WRITES_STEP: "the promoted writer takes writes only with default_transaction_read_only off",
                 **({"reconcile_dns_records": "checks what the records say"} if emergency else {}),

@@ -204,19 +204,24 @@ def scale_compute_step(ctx: DrContext, cfg: PlatformConfig, role: str) -> Step:
     )
 
 
-def nodes_ready_step(ctx: DrContext, cfg: PlatformConfig, role: str) -> Step:
-    """`wait_until_<role>_nodes_ready`: the full node group's instances InService, the capacity traffic needs."""
+def nodes_ready_step(
+    ctx: DrContext, cfg: PlatformConfig, role: str, *, count: int | None = None, name: str | None = None
+) -> Step:
+    """`wait_until_<role>_nodes_ready`: `count` instances of the node group InService (default: its full size).
+
+    ACTIVE is not capacity (catalogue: eks.active-is-not-ready).
+    """
     region, node_group = cfg.region_of(role), node_group_name(cfg, role)
+    wanted = cfg.node_group_full.desired if count is None else count
 
     def ready(run: RunContext) -> dict[str, Any]:
-        # catalogue: eks.active-is-not-ready
-        count = ctx.aws.wait_until_nodes_ready(region, cluster_name(cfg, role), node_group, cfg.node_group_full.desired)
-        return {"nodeGroup": node_group, "ready": count}
+        ready_nodes = ctx.aws.wait_until_nodes_ready(region, cluster_name(cfg, role), node_group, wanted)
+        return {"nodeGroup": node_group, "ready": ready_nodes}
 
     return ctx.step(
-        f"wait_until_{role}_nodes_ready",
+        name or f"wait_until_{role}_nodes_ready",
         ready,
-        description=f"{cfg.node_group_full.desired} nodes of {node_group} InService",
+        description=f"{wanted} nodes of {node_group} InService",
         timeout_seconds=ctx.settings.compute_timeout_seconds + 60,
     )
 
