@@ -13,16 +13,19 @@ current config and for the config the transition writes
   `policy.policies`, that `pulumi preview --policy-pack policy` enforces);
 - what AWS would refuse in the target evaluation (`automation.aws_rules`): blocking,
   since the update would fail there;
-- an RTO budget from `automation.timings`, steps in sequence and in parallel
-  as the runbook runs them, next to the RTO target; and the RPO exposure of
-  each replication mechanism the program declares, next to the RPO target.
+- the RTO floor of the transition's runbook: its dependency graph
+  (`automation.runbooks.graph`) over the one timing table (`automation.timings`),
+  next to the RTO target; for a failover also each standby profile's floor
+  beside the standby region's monthly running cost (`automation.costs`, an
+  estimate from list prices); and the RPO exposure of each replication
+  mechanism the program declares, next to the RPO target.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pulumi_policy import PolicyCustomTimeouts, PolicyProviderResource, PolicyResource, PolicyResourceOptions
@@ -31,103 +34,39 @@ from rich.table import Table
 
 from automation.aws_rules import Refusal, check_declared
 from automation.changes import STATEFUL_TYPES, Change, ChangeSet, Operation, diff, urn_type
+from automation.costs import PRICES_READ_ON, SOURCES, StandbyCost, standby_region_cost
 from automation.evaluate import GLOBAL, Evaluation, evaluate_program
 from automation.inventory import inventory
+from automation.runbooks.graph import Floor
 from automation.targets import surviving_region_targets
-from automation.timings import Op, ReplicationLag, latency, replication_lag, timing
+from automation.timings import ReplicationLag, latency, replication_lag, timing
 from automation.transitions import Transition, next_state, parse_state, transition_config, transition_of
-from components.config import PlatformConfig, parse_config
+from components.config import PlatformConfig, StandbyProfile, parse_config
 from policy.policies import ALL_POLICIES, Violation, check_resources, check_stack
 
 # --- RTO budget ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class BudgetStep:
-    """A runbook step as the budget sees it: what it waits on and what it starts after."""
-
-    name: str
-    operation: Op
-    after: tuple[str, ...] = ()
-
-
-# Emergency failover: Route53 health checks have already moved answers to the
-# DR region when detection completes (data plane); the stack update promotes
-# the database and scales compute in parallel, the cache fails over through
-# its API, and verification waits for all of them.
-FAILOVER_STEPS: tuple[BudgetStep, ...] = (
-    BudgetStep("detect-outage", Op.HEALTH_CHECK_DETECTION),
-    BudgetStep("expire-dns-caches", Op.DNS_CACHE_EXPIRY, ("detect-outage",)),
-    BudgetStep("check-dr-readiness", Op.READINESS_CHECKS, ("detect-outage",)),
-    BudgetStep("start-stack-update", Op.STACK_UPDATE_OVERHEAD, ("check-dr-readiness",)),
-    BudgetStep("scale-dr-compute", Op.NODE_GROUP_SCALE_UP, ("start-stack-update",)),
-    BudgetStep("promote-dr-database", Op.RDS_PROMOTE_REPLICA, ("start-stack-update",)),
-    BudgetStep("fail-over-cache", Op.GLOBAL_DATASTORE_FAILOVER, ("check-dr-readiness",)),
-    BudgetStep(
-        "verify-services",
-        Op.VERIFY_SERVICES,
-        ("expire-dns-caches", "scale-dr-compute", "promote-dr-database", "fail-over-cache"),
-    ),
-)
-
-# Planned switch back: compute is scaled before the read-only window opens;
-# writes stop from read-only until the promoted primary serves traffic.
-FAILBACK_SWITCH_STEPS: tuple[BudgetStep, ...] = (
-    BudgetStep("scale-primary-compute", Op.NODE_GROUP_SCALE_UP),
-    BudgetStep("enter-read-only", Op.RDS_READ_ONLY_SWITCH),
-    BudgetStep("final-sync", Op.RDS_FINAL_SYNC, ("enter-read-only",)),
-    BudgetStep("start-stack-update", Op.STACK_UPDATE_OVERHEAD, ("final-sync",)),
-    BudgetStep("promote-primary-database", Op.RDS_PROMOTE_REPLICA, ("start-stack-update",)),
-    BudgetStep("fail-back-cache", Op.GLOBAL_DATASTORE_FAILOVER, ("final-sync",)),
-    BudgetStep("switch-dns-records", Op.RECORD_PROPAGATION, ("promote-primary-database",)),
-    BudgetStep("expire-dns-caches", Op.DNS_CACHE_EXPIRY, ("switch-dns-records",)),
-    BudgetStep(
-        "verify-services",
-        Op.VERIFY_SERVICES,
-        ("expire-dns-caches", "fail-back-cache", "scale-primary-compute"),
-    ),
-)
-
-# Rebuilding replication moves no traffic: its duration is not downtime.
-FAILBACK_PREPARE_STEPS: tuple[BudgetStep, ...] = (
-    BudgetStep("start-stack-update", Op.STACK_UPDATE_OVERHEAD),
-    BudgetStep("create-primary-replica", Op.RDS_CREATE_CROSS_REGION_REPLICA, ("start-stack-update",)),
-    BudgetStep("check-replication", Op.READINESS_CHECKS, ("create-primary-replica",)),
-)
-
-RUNBOOK_STEPS: Mapping[Transition, tuple[BudgetStep, ...]] = {
-    Transition.FAILOVER: FAILOVER_STEPS,
-    Transition.FAILBACK_PREPARE: FAILBACK_PREPARE_STEPS,
-    Transition.FAILBACK_SWITCH: FAILBACK_SWITCH_STEPS,
-}
-
-
-@dataclass(frozen=True)
-class ScheduledStep:
-    name: str
-    operation: Op
-    after: tuple[str, ...]
-    typical: tuple[float, float]  # (start, finish) seconds from the start of the transition
-    worst: tuple[float, float]
-    source: str
-
-
-@dataclass(frozen=True)
 class RtoBudget:
+    """The floor of the transition's runbook: its dependency graph over `automation.timings`."""
+
     transition: Transition
-    steps: tuple[ScheduledStep, ...]
+    floor: Floor
     target_seconds: int
     interrupts_service: bool
+    alternative: Floor | None = None
+    """Failover: the planned (graceful) switch's read-only window beside the emergency's RTO."""
 
     @property
     def typical_seconds(self) -> float:
-        return max(step.typical[1] for step in self.steps)
+        return self.floor.typical_seconds
 
     @property
     def worst_seconds(self) -> float:
-        return max(step.worst[1] for step in self.steps)
+        return self.floor.worst_seconds
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, cfg: PlatformConfig) -> dict[str, Any]:
         return {
             "transition": self.transition.value,
             "interruptsService": self.interrupts_service,
@@ -138,47 +77,66 @@ class RtoBudget:
                 "typical": self.typical_seconds <= self.target_seconds,
                 "worst": self.worst_seconds <= self.target_seconds,
             },
-            "steps": [
-                {
-                    "name": s.name,
-                    "operation": s.operation.value,
-                    "after": list(s.after),
-                    "typicalStart": s.typical[0],
-                    "typicalFinish": s.typical[1],
-                    "worstStart": s.worst[0],
-                    "worstFinish": s.worst[1],
-                    "source": s.source,
-                }
-                for s in self.steps
-            ],
+            "floor": self.floor.to_json(cfg),
+            "graceful": self.alternative.to_json(cfg) if self.alternative else None,
         }
 
 
-def schedule(steps: Sequence[BudgetStep], cfg: PlatformConfig, *, worst: bool) -> dict[str, tuple[float, float]]:
-    """(start, finish) of each step: it starts when the last step it waits for finishes."""
-    times: dict[str, tuple[float, float]] = {}
-    for step in steps:
-        unknown = [name for name in step.after if name not in times]
-        if unknown:
-            raise ValueError(f"step {step.name} waits for {unknown}, which are not declared before it")
-        start = max((times[name][1] for name in step.after), default=0.0)
-        times[step.name] = (start, start + latency(step.operation, cfg, worst=worst))
-    return times
-
-
 def rto_budget(transition: Transition, cfg: PlatformConfig) -> RtoBudget:
-    steps = RUNBOOK_STEPS[transition]
-    typical = schedule(steps, cfg, worst=False)
-    worst = schedule(steps, cfg, worst=True)
+    from automation.runbooks.failback import prepare_graph, switch_graph
+    from automation.runbooks.failover import FailoverMode, failover_graph
+
+    if transition is Transition.FAILOVER:
+        floor = failover_graph(cfg, FailoverMode.EMERGENCY).floor(cfg)
+        alternative = failover_graph(cfg, FailoverMode.GRACEFUL).floor(cfg)
+    else:
+        graph = prepare_graph(cfg) if transition is Transition.FAILBACK_PREPARE else switch_graph(cfg)
+        floor, alternative = graph.floor(cfg), None
     return RtoBudget(
         transition=transition,
-        steps=tuple(
-            ScheduledStep(s.name, s.operation, s.after, typical[s.name], worst[s.name], timing(s.operation, cfg).source)
-            for s in steps
-        ),
+        floor=floor,
         target_seconds=cfg.rto_seconds,
         interrupts_service=transition is not Transition.FAILBACK_PREPARE,
+        alternative=alternative,
     )
+
+
+@dataclass(frozen=True)
+class ProfileOption:
+    """One standby profile: the emergency failover's floor and the standby region's monthly cost under it."""
+
+    profile: StandbyProfile
+    rto: Floor
+    cost: StandbyCost
+    current: bool
+
+    def to_json(self, cfg: PlatformConfig) -> dict[str, Any]:
+        return {
+            "profile": self.profile.value,
+            "current": self.current,
+            "rtoFloorSeconds": self.rto.typical_seconds,
+            "rtoWorstSeconds": self.rto.worst_seconds,
+            "withinTarget": self.rto.typical_seconds <= cfg.rto_seconds,
+            "cost": self.cost.to_json(),
+        }
+
+
+def standby_profiles(cfg: PlatformConfig) -> list[ProfileOption]:
+    """Each standby profile side by side: what its running cost buys in RTO."""
+    from automation.runbooks.failover import FailoverMode, failover_graph
+
+    options = []
+    for profile in StandbyProfile:
+        variant = replace(cfg, standby_profile=profile)
+        options.append(
+            ProfileOption(
+                profile,
+                failover_graph(variant, FailoverMode.EMERGENCY).floor(variant),
+                standby_region_cost(variant),
+                profile is cfg.standby_profile,
+            )
+        )
+    return options
 
 
 # --- RPO exposure ----------------------------------------------------------------------
@@ -283,6 +241,7 @@ class Plan:
     """What AWS would refuse in the target declaration: the update would fail, so the plan is blocked."""
     rto: RtoBudget
     rpo: list[RpoExposure]
+    profiles: list[ProfileOption]
 
     @property
     def blocked(self) -> bool:
@@ -360,7 +319,12 @@ class Plan:
             },
             "awsRefusals": [{"behaviour": r.behaviour, "urn": r.urn, "message": r.message} for r in self.refusals],
             "blocked": self.blocked,
-            "rto": self.rto.to_json(),
+            "rto": self.rto.to_json(self.after.config),
+            "standbyProfiles": {
+                "current": self.before.config.standby_profile.value,
+                "options": [option.to_json(self.before.config) for option in self.profiles],
+                "prices": {"estimate": True, "readOn": PRICES_READ_ON, "sources": list(SOURCES)},
+            },
             "rpo": {"targetSeconds": self.after.config.rpo_seconds, "mechanisms": [e.to_json() for e in self.rpo]},
             "warnings": self.warnings(),
         }
@@ -387,6 +351,7 @@ def build_plan(raw_config: Mapping[str, str], to_state: str | None = None, stack
         rto=rto_budget(transition, after.config),
         # What a transition can lose is what replication had not copied when it started.
         rpo=rpo_exposure(before),
+        profiles=standby_profiles(before.config),
     )
 
 
@@ -413,6 +378,7 @@ def render(plan: Plan, console: Console) -> None:
     _render_policies(plan, console)
     _render_refusals(plan, console)
     _render_rto(plan, console)
+    _render_profiles(plan, console)
     _render_rpo(plan, console)
     warnings = plan.warnings()
     for warning in warnings:
@@ -510,18 +476,28 @@ def _render_refusals(plan: Plan, console: Console) -> None:
 
 def _render_rto(plan: Plan, console: Console) -> None:
     rto = plan.rto
-    table = Table(title=f"RTO budget: {rto.transition.value} (seconds from the start)", title_justify="left")
-    for column in ("step", "waits for", "typical", "worst", "source"):
+    floor = rto.floor
+    table = Table(
+        title=f"RTO floor: {rto.transition.value} (seconds from {floor.starts_at}; the runbook's dependency graph)",
+        title_justify="left",
+    )
+    for column in ("step", "waits for", "typical", "worst", "waits on (automation/timings.py)"):
         table.add_column(column)
-    for step in rto.steps:
+    for op in floor.lead_in:
         table.add_row(
-            step.name,
+            f"({op.value})", "-", f"{latency(op, plan.after.config):g}", "", timing(op, plan.after.config).basis
+        )
+    for step in sorted(floor.steps, key=lambda each: (each.start, each.finish, each.name)):
+        name = f"[bold]{step.name}[/bold]" if step.critical else step.name
+        table.add_row(
+            name,
             ", ".join(step.after) or "-",
-            f"{step.typical[0]:.0f} -> {step.typical[1]:.0f}",
-            f"{step.worst[0]:.0f} -> {step.worst[1]:.0f}",
-            step.source,
+            f"{step.start:.0f} -> {step.finish:.0f}",
+            f"{step.worst_start:.0f} -> {step.worst_finish:.0f}",
+            ", ".join(f"{op.value} ({timing(op, plan.after.config).basis})" for op in step.waits_on) or "-",
         )
     console.print(table)
+    console.print(f"Critical path (bold): {' -> '.join((*(op.value for op in floor.lead_in), *floor.critical_path))}")
     if not rto.interrupts_service:
         console.print(
             f"No traffic moves in {rto.transition.value}: it takes about {_minutes(rto.typical_seconds)} "
@@ -529,9 +505,35 @@ def _render_rto(plan: Plan, console: Console) -> None:
         )
         return
     target = rto.target_seconds
-    for label, seconds in (("typical", rto.typical_seconds), ("worst case", rto.worst_seconds)):
+    for label, seconds in (("floor, typical", rto.typical_seconds), ("floor, worst case", rto.worst_seconds)):
         verdict = "[green]within[/green]" if seconds <= target else "[bold red]over[/bold red]"
         console.print(f"RTO {label}: {_minutes(seconds)}, {verdict} the {_minutes(target)} target")
+    if rto.alternative is not None:
+        console.print(
+            f"A planned (graceful) failover refuses writes for {_minutes(rto.alternative.typical_seconds)} "
+            f"(worst {_minutes(rto.alternative.worst_seconds)}): from its write fence to verified service."
+        )
+
+
+def _render_profiles(plan: Plan, console: Console) -> None:
+    table = Table(
+        title=f"Standby profiles (config standbyProfile): emergency failover RTO floor vs the standby region's "
+        f"running cost (ESTIMATE: on-demand list prices read {PRICES_READ_ON}, main hourly items only)",
+        title_justify="left",
+    )
+    for column in ("profile", "RTO floor", "worst case", "USD / month (estimate)", "not counted"):
+        table.add_column(column)
+    for option in plan.profiles:
+        name = f"{option.profile.value}{' (current)' if option.current else ''}"
+        table.add_row(
+            name,
+            _minutes(option.rto.typical_seconds),
+            _minutes(option.rto.worst_seconds),
+            f"{option.cost.monthly_usd:,.0f}",
+            ", ".join(option.cost.unpriced) or "-",
+        )
+    console.print(table)
+    console.print(f"Prices: {', '.join(SOURCES)} (excluded: data transfer, backups, CloudWatch, requests)")
 
 
 def _render_rpo(plan: Plan, console: Console) -> None:

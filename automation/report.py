@@ -1,8 +1,12 @@
 """Run reports: one JSON document for machines and the same facts in Markdown for people.
 
-Measured RTO is the time from the start of the run to the end of the step that
-verified the recovery (`Step.verifies_recovery`), wall clock, interruptions
-included. The data-loss window is the replica lag at the moment of promotion,
+Measured RTO runs to the end of the step that verified the recovery
+(`Step.verifies_recovery`), wall clock, interruptions included, from the
+start of the disruption where the run knows it (the write fence of a planned
+switch, `DISRUPTION_STARTED_AT`), else from the run's start: an outage began
+before drctl did, by at least its detection, which `drctl drill` adds. Beside
+it, the floor of the runbook's dependency graph over the same span and the
+ratio of the two (`Runbook.rto_floor_seconds`). The data-loss window is the replica lag at the moment of promotion,
 when the runbook records it (`RunContext.record(DATA_LOSS_WINDOW, seconds)`).
 """
 
@@ -11,13 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from automation.journal import DocumentStore, RunRecord, seconds_between, to_json_bytes
-from automation.runbook import DATA_LOSS_WINDOW, TARGETS, Runbook
+from automation.runbook import DATA_LOSS_WINDOW, DISRUPTION_STARTED_AT, TARGETS, Runbook
 
-REPORT_SCHEMA = 1
+REPORT_SCHEMA = 2
 
 
 def build_report(run: RunRecord, runbook: Runbook) -> dict[str, Any]:
-    rto_seconds = seconds_between(run.started_at, run.verified_at)
+    disruption = run.measurements.get(DISRUPTION_STARTED_AT)
+    rto_seconds = seconds_between(disruption or run.started_at, run.verified_at)
+    floor = runbook.rto_floor_seconds
     data_loss = run.measurements.get(DATA_LOSS_WINDOW)
     other = {k: v for k, v in run.measurements.items() if k not in (DATA_LOSS_WINDOW, TARGETS)}
     return {
@@ -37,6 +43,10 @@ def build_report(run: RunRecord, runbook: Runbook) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "duration_seconds": seconds_between(run.started_at, run.finished_at),
         "rto": _objective(rto_seconds, runbook.rto_target_seconds),
+        "rto_seconds": rto_seconds,
+        "rto_from": "write fence" if disruption else "drctl start",
+        "rto_floor_seconds": floor,
+        "rto_floor_ratio": round(rto_seconds / floor, 3) if rto_seconds is not None and floor else None,
         "data_loss_window": _objective(data_loss, runbook.rpo_target_seconds),
         "targets": list(run.measurements.get(TARGETS) or []),
         "measurements": other,
@@ -80,7 +90,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- mode: {report['parameters']['mode'] or '-'}; force: {'yes' if report['parameters']['force'] else 'no'}",
         f"- started: {report['started_at']}; verified: {report['verified_at'] or '-'}; "
         f"finished: {report['finished_at'] or '-'}",
-        f"- measured RTO: {_objective_text(report['rto'])}",
+        f"- measured RTO (from the {report['rto_from']}): {_objective_text(report['rto'])}",
+        f"- RTO floor of the runbook's dependency graph: {_number(report['rto_floor_seconds'])} s; ratio "
+        f"{_number(report['rto_floor_ratio'])}",
         f"- data-loss window: {_objective_text(report['data_loss_window'])}",
     ]
     if len(report["attempts"]) > 1:
@@ -88,7 +100,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- resumed: {resumed}")
     if report["error"]:
         lines.append(f"- error: {report['error']}")
-    lines += ["", "## Steps", "", "| step | status | started | finished | duration (s) | detail |", "|---|" * 6]
+    lines += ["", "## Steps", "", "| step | status | started | finished | duration (s) | detail |", "|" + "---|" * 6]
     for step in report["steps"]:
         name = f"{step['name']} ({step['group']})" if step["group"] else step["name"]
         detail = step["error"] or ", ".join(f"{k}={v}" for k, v in step["detail"].items())
@@ -119,6 +131,10 @@ def _objective_text(objective: dict[str, Any]) -> str:
     if target is None:
         return f"{measured:g} s"
     return f"{measured:g} s against a target of {target} s: {'met' if objective['met'] else 'MISSED'}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
 
 
 def _cell(text: str) -> str:

@@ -6,7 +6,8 @@ checks. The engine runs it against one stack:
 - preflight checks (read-only) refuse the run before anything changes;
 - each step: the "already done?" probe (then only the post-checks run), else
   pre-checks (refuse), the action, post-checks (verify);
-- steps of a `Parallel` group run on threads at the same time;
+- steps of a `Parallel` group run on threads at the same time, each once the
+  steps of the group it waits for (`after`) have succeeded;
 - every transition is written to the journal, so a run interrupted anywhere
   resumes at the step that did not finish, with the same parameters;
 - a succeeded run repeated with the same parameters is a no-op that says so;
@@ -56,11 +57,17 @@ from automation.journal import (
     StepStatus,
     SystemClock,
     iso,
+    parse_iso,
 )
+
+SIMULATED_WATCH_SECONDS = 0.005
+"""How often, in real seconds, a simulation's watchdog reads the run's clock."""
 
 # Measurement keys the report knows about (others are reported as they are).
 DATA_LOSS_WINDOW = "data_loss_window_seconds"
 TARGETS = "targets"
+DISRUPTION_STARTED_AT = "disruption_started_at"
+"""A planned switch: when its write fence started; the RTO counts from there (report.py)."""
 
 
 class CheckFailedError(Exception):
@@ -122,10 +129,28 @@ class Step:
 
 @dataclass(frozen=True)
 class Parallel:
-    """Independent steps run at the same time: the group takes as long as its slowest step."""
+    """Steps run at the same time, each as soon as the steps of the group it waits for have succeeded.
+
+    `after` maps a step to the steps of the group it waits for (none: it starts with the group), so the
+    group takes as long as its longest chain. A step whose dependency did not succeed is not started.
+    """
 
     name: str
     steps: tuple[Step, ...]
+    after: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = {step.name for step in self.steps}
+        unknown = {f"{step} -> {dependency}" for step, deps in self.after.items() for dependency in (step, *deps)}
+        unknown = sorted(pair for pair in unknown if not set(pair.split(" -> ")) <= names)
+        if unknown:
+            raise ValueError(f"group {self.name}: `after` names steps that are not in the group: {unknown}")
+        done: set[str] = set()
+        while len(done) < len(names):
+            ready = {name for name in names - done if set(self.after.get(name, ())) <= done}
+            if not ready:
+                raise ValueError(f"group {self.name}: its steps wait for each other in a cycle: {sorted(names - done)}")
+            done |= ready
 
 
 @dataclass(frozen=True)
@@ -136,6 +161,9 @@ class Runbook:
     preflight: tuple[Check, ...] = ()
     rto_target_seconds: int | None = None
     rpo_target_seconds: int | None = None
+    rto_floor_seconds: float | None = None
+    """The shortest RTO the runbook's dependency graph allows (automation.runbooks.graph), counted from where the
+    run report counts the RTO (the write fence of a planned switch, else drctl's start)."""
 
     def __post_init__(self) -> None:
         names = [step.name for step, _ in self.steps()]
@@ -328,7 +356,7 @@ class RunbookEngine:
         self.stop_wait_seconds = stop_wait_seconds
         """After a timeout stopped a step's work, how long to wait for the step to return."""
         self.timeout_scale = timeout_scale
-        """Real seconds the watchdog allows per second of step timeout: the sandbox passes its clock's scale."""
+        """Real seconds the wall-clock watchdog allows per second of step timeout (a simulation watches its clock)."""
         self.lock = StackLock(store, stack, self.clock, stale_after_seconds=heartbeat_seconds * STALE_AFTER_HEARTBEATS)
         self.journal = Journal(store)
         self._measurements_lock = threading.Lock()
@@ -409,6 +437,8 @@ class RunbookEngine:
                 indent = "   " if isinstance(item, Parallel) else ""
                 label = f"{indent}{'-' if indent else f'{number}.'} {step.name}"
                 lines.append(f"{label}: {step.description} (timeout {step.timeout_seconds:g} s)")
+                if isinstance(item, Parallel) and item.after.get(step.name):
+                    lines.append(f"{indent}     after: {', '.join(item.after[step.name])}")
                 lines.extend(f"{indent}     pre-check: {check.name}" for check in step.pre_checks)
                 lines.extend(f"{indent}     post-check: {check.name}" for check in step.post_checks)
                 if step.preview is not None and not self._interruption.event.is_set():
@@ -557,23 +587,54 @@ class RunbookEngine:
         # thread that just finished the first, which a latency clock (sandbox)
         # would rightly count as sequential.
         errors: dict[int, BaseException] = {}
+        finished: set[str] = set()
+        changed = threading.Condition()
+        self.clock.now()  # the group starts where the item before it ended (a latency clock's lane)
 
         def run_step(index: int, step: Step) -> None:
             try:
+                self._continue_after(group.after.get(step.name, ()), run)
                 self._run_step(step, group.name, run)
             except BaseException as error:
                 errors[index] = error
+            finally:
+                with changed:
+                    finished.add(step.name)
+                    changed.notify_all()
 
-        threads = [
-            threading.Thread(target=run_step, args=(index, step), name=f"{group.name}-{step.name}")
-            for index, step in enumerate(group.steps)
-        ]
-        for thread in threads:
-            thread.start()
+        waiting = dict(enumerate(group.steps))
+        threads: list[threading.Thread] = []
+        with changed:
+            while waiting:
+                ready = [(i, step) for i, step in waiting.items() if set(group.after.get(step.name, ())) <= finished]
+                for index, step in ready:
+                    del waiting[index]
+                    if all(run.step(name).status.done for name in group.after.get(step.name, ())):
+                        thread = threading.Thread(target=run_step, args=(index, step), name=f"{group.name}-{step.name}")
+                        threads.append(thread)
+                        thread.start()
+                    else:  # a dependency failed or was not run: neither is this step (it stays pending)
+                        finished.add(step.name)
+                if waiting and not ready:
+                    changed.wait()  # the group is acyclic: a running step will finish and free another
         for thread in threads:
             thread.join()
         if errors:
             raise errors[min(errors)]  # engine errors (journal write failures), not step failures
+
+    def _continue_after(self, dependencies: Sequence[str], run: RunRecord) -> None:
+        """A step that waited for others starts when the last of them finished, on a clock that models time.
+
+        On the wall clock that moment has passed and nothing is slept; a latency clock (the sandbox) would
+        otherwise start the step where the group started.
+        """
+        ends = [run.step(name).finished_at for name in dependencies]
+        latest = max((parse_iso(end) for end in ends if end), default=None)
+        if latest is None:
+            return
+        behind = (latest - self.clock.now()).total_seconds()
+        if behind > 0:
+            self.clock.sleep(behind)
 
     def _run_step(self, step: Step, group: str | None, run: RunRecord) -> None:
         record = run.step(step.name)
@@ -672,8 +733,20 @@ class RunbookEngine:
             forget()
 
     def _wait_for_step(self, context: RunContext, finished: threading.Event) -> str | None:
-        """Wait on the wall clock until the step finishes (None), its (possibly raised) timeout passes or a
-        signal arrives (why it must stop)."""
+        """Wait until the step finishes (None), its (possibly raised) timeout passes or a signal arrives (why it
+        must stop).
+
+        The timeout on the wall clock; in a simulation on the run's clock, whose modelled time real time does not
+        follow (the sandbox's AWS answers in milliseconds what takes AWS minutes): the step is late once the
+        clock stands past its deadline.
+        """
+        if self.simulation:
+            while not finished.wait(SIMULATED_WATCH_SECONDS):
+                if self._interruption.event.is_set():
+                    return f"interrupted by {self._interruption.signal_name}"
+                if context.deadline is not None and self.clock.now() > context.deadline:
+                    return f"timed out after {record_timeout(context):g} s on the run's clock"
+            return None
         began = time.monotonic()
         while True:
             allowed = record_timeout(context) * self.timeout_scale

@@ -3,8 +3,10 @@
     python bench/bench_drill.py [--repeat N] [--scenario NAME ...] [--all] [--out out/bench/drill-bench.json]
 
 Each command runs `--repeat` times (default 3); the table shows min, median
-and max wall time, and for drills the modelled RTO/RPO of every repetition,
-which must not vary (a drill is deterministic). Run by hand or `make bench`,
+and max wall time, and for drills the modelled RTO (from the outage, or the
+write fence of a planned switch), the floor of the failover's dependency graph
+over the same span, their ratio and the RPO of every repetition, which must
+not vary (a drill is deterministic). Run by hand or `make bench`,
 never by the test suite. The figures depend on the machine: say which when
 quoting them.
 """
@@ -50,7 +52,15 @@ def measure(name: str, arguments: list[str], repeat: int) -> dict[str, Any]:
         seconds.append(round(elapsed, 2))
         codes.append(code)
         if isinstance(document, dict) and "rto_seconds" in document:
-            modelled.append((document["result"], document["rto_seconds"], document["rpo_seconds"]))
+            modelled.append(
+                (
+                    document["result"],
+                    document["rto_seconds"],
+                    document["rto_floor_seconds"],
+                    document["rto_floor_ratio"],
+                    document["rpo_seconds"],
+                )
+            )
         print(f"  {name}: {elapsed:.1f} s (exit {code})", file=sys.stderr)
     return {
         "name": name,
@@ -60,7 +70,10 @@ def measure(name: str, arguments: list[str], repeat: int) -> dict[str, Any]:
         "median": statistics.median(seconds),
         "max": max(seconds),
         "exit_codes": codes,
-        "modelled": [{"result": r, "rto_seconds": rto, "rpo_seconds": rpo} for r, rto, rpo in modelled],
+        "modelled": [
+            {"result": r, "rto_seconds": rto, "rto_floor_seconds": floor, "rto_floor_ratio": ratio, "rpo_seconds": rpo}
+            for r, rto, floor, ratio, rpo in modelled
+        ],
         "deterministic": len(set(modelled)) <= 1,
     }
 
@@ -92,13 +105,15 @@ def main() -> None:
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps({"machine": machine, "repeat": options.repeat, "results": results}, indent=2))
 
-    print(f"\n{'command':<28} {'min s':>7} {'median s':>9} {'max s':>7}  modelled RTO/RPO (s)   deterministic")
+    header = "RTO s / floor s / ratio / RPO s (modelled)"
+    print(f"\n{'command':<28} {'min s':>7} {'median s':>9} {'max s':>7}  {header:<44} deterministic")
     for result in results:
-        figures = {(m["rto_seconds"], m["rpo_seconds"]) for m in result["modelled"]}
-        modelled = ", ".join(f"{_figure(rto)}/{_figure(rpo)}" for rto, rpo in sorted(figures, key=str)) or "-"
+        keys = ("rto_seconds", "rto_floor_seconds", "rto_floor_ratio", "rpo_seconds")
+        figures = {tuple(m[key] for key in keys) for m in result["modelled"]}
+        modelled = ", ".join(" / ".join(map(_figure, each)) for each in sorted(figures, key=str)) or "-"
         print(
             f"{result['name']:<28} {result['min']:>7.1f} {result['median']:>9.1f} {result['max']:>7.1f}  "
-            f"{modelled:<22} {'yes' if result['deterministic'] else 'NO'}"
+            f"{modelled:<44} {'yes' if result['deterministic'] else 'NO'}"
         )
     print(f"\nmachine: {machine}; JSON: {options.out}")
 

@@ -66,7 +66,7 @@ IMDS_HOP_LIMIT = 1
 
 
 def node_group_size(cfg: PlatformConfig, role: str) -> NodeGroupSize:
-    """Full size where traffic runs, minimal where it does not.
+    """Full size where traffic runs; where it does not, what the standby profile says (`standbyProfile`).
 
     `failed-over` leaves the primary region's declaration as it was in steady
     (full): that region may be unreachable and the failover update does not
@@ -76,7 +76,7 @@ def node_group_size(cfg: PlatformConfig, role: str) -> NodeGroupSize:
         return cfg.node_group_full
     if role == "primary" and cfg.dr_state is DrState.FAILED_OVER:
         return cfg.node_group_full
-    return cfg.node_group_standby
+    return cfg.standby_node_group
 
 
 def aws_partition(region: str) -> str:

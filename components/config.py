@@ -131,6 +131,22 @@ class NodeGroupSize:
     max: int
 
 
+class StandbyProfile(StrEnum):
+    """How much of the standby region runs before a failover: running cost traded for RTO (docs/drills.md).
+
+    - pilot-light: no application node, the database replica Single-AZ (made Multi-AZ by the failover);
+    - warm: `nodeGroupStandby` nodes, a Multi-AZ replica (the default);
+    - hot: the full node group already running, a Multi-AZ replica.
+
+    The cache member is the same in every profile: a Global Datastore secondary takes the primary's node type
+    (catalogue: elasticache.global-datastore-member-inherits).
+    """
+
+    PILOT_LIGHT = "pilot-light"
+    WARM = "warm"
+    HOT = "hot"
+
+
 @dataclass(frozen=True)
 class VaultLockSettings:
     """A compliance-mode Vault Lock on both vaults (catalogue: backup.vault-lock-compliance-mode)."""
@@ -224,6 +240,7 @@ class PlatformConfig:
     node_instance_types: tuple[str, ...]
     node_group_full: NodeGroupSize
     node_group_standby: NodeGroupSize
+    standby_profile: StandbyProfile
     # monitoring
     prometheus_retention_days: int
     prometheus_storage_gb: int
@@ -271,6 +288,20 @@ class PlatformConfig:
     @property
     def standby_role(self) -> str:
         return self.role_of(self.standby_region)
+
+    @property
+    def standby_node_group(self) -> NodeGroupSize:
+        """The standby region's application node group under the standby profile."""
+        if self.standby_profile is StandbyProfile.PILOT_LIGHT:
+            return NodeGroupSize(min=0, desired=0, max=self.node_group_full.max)
+        if self.standby_profile is StandbyProfile.HOT:
+            return self.node_group_full
+        return self.node_group_standby
+
+    @property
+    def standby_database_multi_az(self) -> bool:
+        """Whether the standby region's database replica runs Multi-AZ (every writer does)."""
+        return self.standby_profile is not StandbyProfile.PILOT_LIGHT
 
     @property
     def app_fqdn(self) -> str:
@@ -923,6 +954,9 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
         node_instance_types=node_types,
         node_group_full=full,
         node_group_standby=standby,
+        standby_profile=StandbyProfile(
+            r.choice("standbyProfile", tuple(p.value for p in StandbyProfile), default=StandbyProfile.WARM.value)
+        ),
         prometheus_retention_days=r.integer("prometheusRetentionDays", 15, 1, 365),
         prometheus_storage_gb=r.integer("prometheusStorageGb", 50, 1, 16384),
         grafana_storage_gb=r.integer("grafanaStorageGb", 10, 1, 16384),

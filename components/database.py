@@ -324,7 +324,9 @@ def _instance_args(
         "storage_encrypted": True,
         # catalogue: rds.replica-kms-key-in-own-region
         "kms_key_id": key.arn,
-        "multi_az": True,
+        # A pilot-light standby replica runs Single-AZ; a writer (a promoted replica too) always Multi-AZ: the
+        # promotion's update converts it (catalogue: rds.multi-az-conversion-without-downtime).
+        "multi_az": not planned.is_replica or cfg.standby_database_multi_az,
         "db_subnet_group_name": subnet_group.name,
         "vpc_security_group_ids": [network.database_security_group.id],
         "parameter_group_name": parameter_group.name,

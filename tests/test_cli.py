@@ -35,6 +35,7 @@ def dr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dr:
     env = commands.Environment(platform.ctx, platform.store(), operator=OPERATOR)
     platform.ctx.record_dr_state = commands.dr_state_recorder(env)
     monkeypatch.setattr(commands, "open_environment", lambda stack, journal, local_journal: env)
+    monkeypatch.chdir(tmp_path)  # the default --report-dir (out/reports) lands in the test's directory
     gate = commands.GateEnvironment(STACK, platform.store(), platform.clock, "arn:aws:sts::1:assumed-role/deploy/ci")
     monkeypatch.setattr(commands, "open_gate_environment", lambda *_args: gate)
     return platform
@@ -127,6 +128,8 @@ def test_a_rolled_back_switch_exits_with_3_and_says_so(dr: Dr) -> None:
     result = invoke("failback", "switch", "--yes")
     assert result.exit_code == 3
     assert "ROLLED BACK" in result.output and "error rate in" in result.output
+    (written,) = Path("out/reports").glob("failback-rollback-*.md")  # under the test's tmp_path
+    assert "(SIMULATION)" in written.read_text().splitlines()[0]  # a stand-in stack changed nothing real
 
 
 def test_break_lock_records_and_can_abandon_the_unfinished_run(dr: Dr) -> None:

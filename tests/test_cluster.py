@@ -322,6 +322,17 @@ def test_managed_policy_arns_use_the_regions_partition(region, partition):
     assert aws_partition(region) == partition
 
 
+def test_a_pilot_light_standby_declares_no_dr_node_and_a_single_az_replica() -> None:
+    evaluation = evaluate_program(prod_config(standbyProfile="pilot-light"))
+    dr = evaluation.config.dr_region
+    (app_nodes,) = [
+        r for r in evaluation.of_type("aws:eks/nodeGroup:NodeGroup", region=dr) if "monitoring" not in r.name
+    ]
+    assert app_nodes.inputs["scalingConfig"]["desiredSize"] == 0
+    (replica,) = [r for r in evaluation.of_type("aws:rds/instance:Instance", region=dr)]
+    assert replica.inputs["replicateSourceDb"] and replica.inputs["multiAz"] is False
+
+
 def test_only_the_monitoring_stack_and_node_daemons_run_on_the_monitoring_node(steady):
     """catalogue: eks.node-group-taint-effects, eks.addon-daemonsets-tolerate-taints"""
     from components.monitoring import chart_values

@@ -275,6 +275,18 @@ def test_the_prod_stack_uses_an_existing_zone_and_an_allow_listed_api():
     assert parse_config(prod_config(zoneId="", createZone="true", zoneDelegated="true")).certificates_validated
 
 
+def test_the_standby_profile_sets_what_runs_in_the_standby_region() -> None:
+    sizes = {}
+    for profile in ("pilot-light", "warm", "hot"):
+        cfg = parse_config(prod_config(standbyProfile=profile))
+        sizes[profile] = (cfg.standby_node_group.desired, cfg.standby_database_multi_az)
+    assert sizes == {"pilot-light": (0, False), "warm": (1, True), "hot": (3, True)}
+    assert parse_config(prod_config()).standby_profile.value == "warm"
+    with pytest.raises(ConfigError, match="standbyProfile") as caught:
+        parse_config(prod_config(standbyProfile="lukewarm"))
+    assert "pilot-light" in str(caught.value)
+
+
 # --- documentation placeholders: fine offline, refused by a real deploy ---------------------------------------------
 
 REAL_VALUES = {

@@ -21,10 +21,14 @@ GRACEFUL = RunParameters(reason="quarterly drill", operator="alice", mode="grace
 EMERGENCY_STEPS = [
     "raise_traffic_fence",
     "record_data_loss_window",
+    "wait_until_clients_reach_dr",
     "scale_dr_compute_to_full",
+    "wait_until_dr_nodes_ready",
+    "wait_until_dr_compute_at_full_size",
     "allow_writes_on_dr_parameter_group",
     "fail_over_global_datastore_to_dr",
     "write_failed_over_config",
+    "preview_dr_region_update",
     "update_stack_in_dr_region",
     "converge_promoted_dr_database",
     "reconcile_dns_records",
@@ -87,17 +91,15 @@ def test_emergency_failover_promotes_dr_without_any_call_to_the_primary_region(d
     assert any("drctl reconcile-dns" in item for item in measured["measurements"][FOLLOW_UPS])
 
 
-def test_the_fence_comes_first_then_compute_and_cache_in_parallel(dr: Dr) -> None:
+def test_the_promotion_follows_the_fence_while_compute_and_cache_start_at_once(dr: Dr) -> None:
     outcome = run(dr)
     steps = {step.name: step for step in outcome.run.steps}
-    assert steps["scale_dr_compute_to_full"].group == steps["fail_over_global_datastore_to_dr"].group
-    started = [steps[name].started_at for name in EMERGENCY_STEPS[2:]]
-    assert started == sorted(started)
-    wanted = ("set_traffic_fence", "data_loss_window", "scale_node_group", "wait_until_nodes_ready", "notify")
-    actions = [method for method, _ in dr.aws.calls if method in wanted]
-    after_fence = actions[actions.index("set_traffic_fence") :]  # the preflight read the window before
-    order = [after_fence.index(name) for name in wanted]
-    assert order == sorted(order)  # the primary is fenced off before anything else changes
+    assert len({step.group for step in steps.values()}) == 1  # one group: each step waits only for its dependencies
+    fence_done = steps["raise_traffic_fence"].finished_at
+    assert steps["update_stack_in_dr_region"].started_at >= fence_done
+    assert steps["verify_dr_serving"].started_at >= steps["wait_until_dr_nodes_ready"].finished_at
+    calls = [method for method, _ in dr.aws.calls]
+    assert calls.index("set_traffic_fence") < calls.index("notify")
 
 
 def test_a_repeated_failover_is_a_no_op(dr: Dr) -> None:
@@ -223,9 +225,10 @@ def test_graceful_failover_fences_the_writer_waits_for_every_write_and_moves_dns
     assert dr.world.fenced_writers == [identifier(dr.cfg, "primary", 1)] and dr.world.fence_raised
     assert ("wait_until_replica_has_everything", PRIMARY) in dr.aws.calls  # the source's slot, not ReplicaLag
     assert report(dr, outcome.run.run_id)["data_loss_window"]["measured_seconds"] == 0
-    dns_update = dr.stack.updates[-1]
-    assert dns_update.targets[0] == dr.stack.root_urn
-    assert all("aws:route53/" in urn for urn in dns_update.targets[1:]) and len(dns_update.targets) > 1
+    # Both control planes answer: the records move in the update that promotes, not in one after it.
+    (update,) = dr.stack.updates
+    assert update.targets[0] == dr.stack.root_urn
+    assert any("aws:route53/" in urn for urn in update.targets)
     assert outcome.run.measurements["dns_reconciled"] is True
 
 
@@ -260,10 +263,10 @@ def test_convergence_gives_up_after_its_bound_with_a_clear_error(dr: Dr) -> None
 
 def test_a_graceful_switch_is_not_done_until_dns_moved_and_the_hint_resumes_it(dr: Dr) -> None:
     dr.world.route53_down = True
-    with pytest.raises(RunFailedError, match="reconcile_dns_records") as failed:
+    with pytest.raises(RunFailedError, match="update_stack_in_dr_region") as failed:
         run(dr, GRACEFUL)
     journal = Journal(dr.store()).load()
-    assert "rerun the same `drctl failover --mode graceful` command" in journal.step("reconcile_dns_records").error
+    assert "rerun the same `drctl failover --mode graceful` command" in journal.step("update_stack_in_dr_region").error
     assert "rerun the same command" in failed.value.hint
     dr.world.route53_down = False
     outcome = run(dr, GRACEFUL)  # the hint, followed
@@ -307,7 +310,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(dr: Dr) -> None:
     outcome = dr.engine().run(failover_runbook(dr.ctx, "emergency"), EMERGENCY, dry_run=True)
     text = "\n".join(outcome.plan)
     assert outcome.status == "planned"
-    assert "[ok] data_loss_window_under_rpo" in text and "in parallel (prepare_dr_region)" in text
+    assert "[ok] data_loss_window_under_rpo" in text and "in parallel (failover)" in text
+    assert "after: preview_dr_region_update, scale_dr_compute_to_full, raise_traffic_fence" in text
     assert "would change: set dr-platform:activeRegion=us-west-2" in text
     assert "update_stack_in_dr_region" in text and f"(in {DR}" in text
     assert dr.stack.config_changes == [] and dr.stack.updates == []

@@ -235,6 +235,8 @@ def _rds_samples(
     clients: AwsClients, region: str, identifier: str, metric: str, statistic: str, since: datetime, until: datetime
 ) -> list[LagSample]:
     """One `AWS/RDS` metric of an instance per 60-s period, oldest first."""
+    if (until - since).total_seconds() < 1:  # CloudWatch's times are whole seconds: such a window holds nothing
+        return []
     response = clients.client("cloudwatch", region).get_metric_statistics(
         Namespace="AWS/RDS",
         MetricName=metric,

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from automation.drill.scenarios import ALL, DEFAULT_CRASH_STEP, DEFAULT_SCENARIO, SCENARIOS, scenario_named
+from automation.drill.scenarios import (
+    ALL,
+    CRASH_RESUME,
+    DEFAULT_CRASH_STEP,
+    DEFAULT_SCENARIO,
+    SCENARIOS,
+    scenario_named,
+)
 from automation.errors import DrctlError
 from automation.runbooks.commands import JournalOption, LocalJournalOption, StackOption
 
@@ -35,10 +48,17 @@ def drill(
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Recorded in the runs' journal and report.")] = None,
     crash_at: Annotated[
-        str, typer.Option("--crash-at", help="crash-resume: the failover step at whose start the runner dies.")
-    ] = DEFAULT_CRASH_STEP,
+        str | None,
+        typer.Option(
+            "--crash-at",
+            help=f"crash-resume: the failover step at whose start the runner dies (default {DEFAULT_CRASH_STEP}).",
+        ),
+    ] = None,
     report_dir: Annotated[
-        Path, typer.Option("--report-dir", help="Where drill-<scenario>.json/.md and the run journal are written.")
+        Path,
+        typer.Option(
+            "--report-dir", help="Where each drill's <drill id>.json/.md and its run journal are written (created)."
+        ),
     ] = DEFAULT_REPORT_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report instead of Markdown.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Print each drill event to stderr as it happens.")] = False,
@@ -72,12 +92,23 @@ def drill(
     scenario's fault, runs the production failover runbook, counts what survived, repairs, runs failback
     prepare and switch, counts again. Every report is labelled a simulation.
 
-    Exit code: 0 when the scenario ends with its expected result (a refusal IS the expected result of
-    replica-lag and dr-unhealthy, a rollback that of failback-rollback), 1 otherwise.
+    Exit code: 0 when every scenario ends with its expected result (a refusal IS the expected result of
+    replica-lag and dr-unhealthy, a rollback that of failback-rollback) and without a critical finding (split
+    brain, data written after the failover missing at the end, ...), 1 otherwise.
     """
-    from automation.drill.report import render_markdown, render_summary, write_report
-    from automation.drill.run import run_drill
+    from automation.drill.report import (
+        check_report_dir,
+        passed,
+        render_markdown,
+        render_summary,
+        verdict,
+        write_report,
+        write_whole,
+    )
+    from automation.drill.run import check_crash_step, run_drill
+    from automation.evaluate import stack_file_config
     from automation.sandbox import MotoSandboxServer
+    from components.config import parse_config
 
     if live:
         if sandbox:
@@ -104,6 +135,17 @@ def drill(
     if force and not (reason or "").strip():
         raise DrctlError("--force needs --reason", hint="the reason is recorded with the forced run")
     chosen = list(SCENARIOS.values()) if scenario == ALL else [scenario_named(scenario)]
+    crashing = [each for each in chosen if CRASH_RESUME in each.before_failover]
+    if crash_at is not None and not crashing:
+        raise DrctlError(
+            f"--crash-at {crash_at}: the {scenario} scenario does not crash the runner",
+            hint=f"--crash-at applies to --scenario {CRASH_RESUME} (or {ALL})",
+        )
+    crash_step = crash_at or DEFAULT_CRASH_STEP
+    cfg = parse_config(stack_file_config("prod"))
+    for each in crashing:
+        check_crash_step(each, crash_step, cfg)
+    check_report_dir(report_dir)
 
     def progress(line: str) -> None:
         if verbose:
@@ -111,39 +153,39 @@ def drill(
 
     reports: list[dict[str, Any]] = []
     server = MotoSandboxServer()
-    server.start()
-    try:
-        for each in chosen:
-            print(f"drill {each.name}: running in the sandbox...", file=sys.stderr)
-            report = run_drill(
-                each,
-                server=server,
-                force=force,
-                reason=reason,
-                crash_step=crash_at,
-                report_dir=report_dir,
-                output=progress,
-            )
-            paths = write_report(report, report_dir)
-            print(f"drill {each.name}: {report['result']} -> {', '.join(map(str, paths))}", file=sys.stderr)
-            reports.append(report)
-    finally:
-        server.stop()
+    with _interrupt_on_sigterm():
+        server.start()
+        try:
+            for each in chosen:
+                print(f"drill {each.name}: running in the sandbox...", file=sys.stderr)
+                report = run_drill(
+                    each,
+                    server=server,
+                    force=force,
+                    reason=reason,
+                    crash_step=crash_step,
+                    report_dir=report_dir,
+                    output=progress,
+                )
+                paths = write_report(report, report_dir)
+                print(f"drill {each.name}: {report['verdict']} -> {', '.join(map(str, paths))}", file=sys.stderr)
+                reports.append(report)
+        finally:
+            server.stop()
     if scenario == ALL:
         summary = render_summary(reports)
-        (report_dir / "drill-summary.md").write_text(summary)
-        (report_dir / "drill-summary.json").write_text(json.dumps(reports, indent=2) + "\n")
+        stem = report_dir / f"drill-summary-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+        write_whole(stem.with_suffix(".md"), summary)
+        write_whole(stem.with_suffix(".json"), json.dumps(reports, indent=2) + "\n")
         typer.echo(json.dumps({"scenarios": reports}, indent=2) if as_json else summary)
     else:
         typer.echo(json.dumps(reports[0], indent=2) if as_json else render_markdown(reports[0]))
-    if not all(report["as_expected"] for report in reports):
-        unexpected = [
-            f"{r['scenario']} ended {r['result']}, expected {r['expected_result']}"
-            for r in reports
-            if not r["as_expected"]
-        ]
+    failing = [r for r in reports if not passed(r)]
+    if failing:
         raise DrctlError(
-            "drill: " + "; ".join(unexpected), exit_code=UNEXPECTED_EXIT, hint=f"read the reports in {report_dir}"
+            "drill: " + "; ".join(f"{r['scenario']}: {verdict(r)}" for r in failing),
+            exit_code=UNEXPECTED_EXIT,
+            hint=f"read the reports in {report_dir}",
         )
 
 
@@ -168,3 +210,20 @@ def live_options(
         hold_seconds=hold_minutes * 60,
         inject_fault=inject_fault,
     )
+
+
+@contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a CI timeout, `kill`) ends the drill as Ctrl-C does, so its temporary directories are removed."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

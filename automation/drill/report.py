@@ -7,12 +7,17 @@ report says so in its title and lists what the sandbox simulated.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automation import timings
+from automation.errors import DrctlError
 from automation.journal import RunRecord, parse_iso, seconds_between
-from automation.runbook import DATA_LOSS_WINDOW
+from automation.runbook import DATA_LOSS_WINDOW, DISRUPTION_STARTED_AT
 from automation.runbooks.context import FOLLOW_UPS, WARNINGS
+from automation.runbooks.failover import failover_graph
 from automation.sandbox import SIMULATED
 from automation.sandbox.dataplane import Survival
 
@@ -20,27 +25,32 @@ if TYPE_CHECKING:
     from automation.drill.run import Drill
     from automation.drill.scenarios import DrillResult
 
-REPORT_SCHEMA = 1
+REPORT_SCHEMA = 2
+CRITICAL, WARNING, INFO = "critical", "warning", "info"
+SEVERITIES = (CRITICAL, WARNING, INFO)
 
 BAR_WIDTH = 40
 ZERO_PHASES = ("fault", "failover")
 """The timeline counts from the first fault (or the failover, when the scenario injects none before it)."""
 
 
-def build_report(drill: Drill, result: DrillResult, failover: dict[str, Any]) -> dict[str, Any]:
+def build_report(
+    drill: Drill, result: DrillResult, failover: dict[str, Any], *, drill_id: str, wall_clock: dict[str, str]
+) -> dict[str, Any]:
     sandbox, scenario, cfg = drill.sandbox, drill.scenario, drill.sandbox.cfg
     failover_run = next((run for run in drill.runs if run.runbook == "failover"), None)
-    rto = seconds_between(failover_run.started_at, failover_run.verified_at) if failover_run else None
+    rto = rto_measure(drill, failover_run)
     loss = failover["loss"]
     rpo = loss.loss_window_seconds if loss is not None else None
     latency = failover["latency"]
-    overlap = latency["sequential_seconds"] - latency["modelled_seconds"]
     expected = scenario.expected_result(drill.forced)
-    outputs = sandbox.stack.outputs()
+    outputs = sandbox.stack.current_outputs()
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "mode": "sandbox",
         "simulation": True,
+        "drill_id": drill_id,
+        "wall_clock": {**wall_clock, "seconds": seconds_between(wall_clock["started_at"], wall_clock["finished_at"])},
         "scenario": scenario.name,
         "summary": scenario.summary,
         "failover_mode": scenario.mode.value,
@@ -49,22 +59,26 @@ def build_report(drill: Drill, result: DrillResult, failover: dict[str, Any]) ->
         "result": result.value,
         "expected_result": expected.value,
         "as_expected": result is expected,
-        "rto_seconds": rto,
+        "rto_seconds": rto["seconds"],
+        "rto_floor_seconds": rto["floor_seconds"],
+        "rto_floor_ratio": rto["ratio"],
+        "rto_from": rto["from"],
         "rpo_seconds": rpo,
         "targets": {"rto_seconds": cfg.rto_seconds, "rpo_seconds": cfg.rpo_seconds},
         "objectives": {
-            "rto": _objective(rto, cfg.rto_seconds),
+            "rto": _objective(rto["seconds"], cfg.rto_seconds),
             "rpo": _objective(rpo, cfg.rpo_seconds),
         },
         "latency": {
-            "rto_seconds": rto,
-            "rto_if_sequential_seconds": None if rto is None else rto + overlap,
-            "failover_modelled_seconds": latency["modelled_seconds"],
-            "failover_sequential_seconds": latency["sequential_seconds"],
-            "saved_by_parallel_steps_seconds": overlap,
+            "rto_seconds": rto["seconds"],
+            "rto_if_sequential_seconds": rto["sequential_seconds"],
             "detection_seconds": _detection_seconds(drill),
+            "failover_modelled_seconds": latency["modelled_seconds"],
+            "floor": rto["floor"],
             "charges": latency["charges"],
+            "small_waits": latency["small_waits"],
         },
+        "durations": [entry.to_json() for entry in timings.table(cfg)],
         "data_loss_window": None
         if loss is None
         else {
@@ -96,7 +110,10 @@ def build_report(drill: Drill, result: DrillResult, failover: dict[str, Any]) ->
         "epoch": sandbox.clock.start.isoformat(),
         "scale": sandbox.clock.scale,
     }
-    report["findings"] = _findings(drill, report)
+    findings = _findings(drill, report)
+    report["findings"] = findings
+    report["findings_by_severity"] = {level: sum(1 for f in findings if f["severity"] == level) for level in SEVERITIES}
+    report["verdict"] = verdict(report)
     return report
 
 
@@ -113,6 +130,49 @@ def step_row(run: RunRecord, step: Any) -> dict[str, Any]:
         "duration_seconds": step.duration_seconds,
         "attempts": step.attempts,
         "error": step.error,
+    }
+
+
+def rto_measure(drill: Drill, run: RunRecord | None) -> dict[str, Any]:
+    """The RTO from the disruption's start to verified service, and the floor of the same span.
+
+    The disruption starts with the outage (the primary region's failure), else with the write fence of a
+    planned switch, else (an emergency failover without an outage) with drctl's start, whose floor then leaves
+    out the detection.
+    """
+    empty = {
+        "seconds": None,
+        "floor_seconds": None,
+        "ratio": None,
+        "from": None,
+        "sequential_seconds": None,
+        "floor": None,
+    }
+    if run is None or not run.verified_at:
+        return empty
+    cfg = drill.sandbox.cfg
+    floor = failover_graph(cfg, drill.scenario.mode).floor(cfg)
+    floor_seconds = floor.typical_seconds
+    if drill.outage_started is not None:
+        start, basis = drill.outage_started, "outage"
+    elif run.measurements.get(DISRUPTION_STARTED_AT):
+        start, basis = parse_iso(run.measurements[DISRUPTION_STARTED_AT]), "write fence"
+    else:
+        start, basis = parse_iso(run.started_at), "drctl start"
+        floor_seconds = floor.from_run_start(cfg)
+    verified = parse_iso(run.verified_at)
+    seconds = round((verified - start).total_seconds(), 3)
+    # The same steps one after another: the time before the run's first step, then every step that ended by
+    # the verification, end to end.
+    before = max(0.0, (parse_iso(run.started_at) - start).total_seconds())
+    steps = [s for s in run.steps if s.finished_at and parse_iso(s.finished_at) <= verified]
+    return {
+        "seconds": seconds,
+        "floor_seconds": floor_seconds,
+        "ratio": round(seconds / floor_seconds, 3) if floor_seconds else None,
+        "from": basis,
+        "sequential_seconds": round(before + sum(s.duration_seconds or 0 for s in steps), 3),
+        "floor": floor.to_json(cfg),
     }
 
 
@@ -178,27 +238,39 @@ def _timeline(drill: Drill) -> list[dict[str, Any]]:
     ]
 
 
-def _findings(drill: Drill, report: dict[str, Any]) -> list[str]:
-    """What an operator should read first: missed objectives, surprises in the data, the runbooks' follow-ups."""
-    findings = []
+def _findings(drill: Drill, report: dict[str, Any]) -> list[dict[str, str]]:
+    """What an operator should read first, by severity.
+
+    critical: the platform did something it must not (an unexpected result, split brain, overlapping stack
+    updates, a call to the failed region, data written after the failover missing at the end); warning: a
+    missed objective, a runbook's warning; info: data that came back, follow-ups.
+    """
+    found: list[dict[str, str]] = []
+
+    def add(severity: str, text: str) -> None:
+        if not any(f["text"] == text for f in found):
+            found.append({"severity": severity, "text": text})
+
     if not report["as_expected"]:
-        findings.append(f"result {report['result']}, expected {report['expected_result']}")
-    for name, objective in report["objectives"].items():
-        if objective["met"] is False:
-            findings.append(
-                f"{name.upper()} missed: {objective['measured_seconds']:g} s against {objective['target_seconds']} s"
-            )
+        add(CRITICAL, f"result {report['result']}, expected {report['expected_result']}")
     split = report.get("split_brain") or {}
     if split.get("requests_to_former_region") or split.get("writes_accepted_by_former_writer"):
-        findings.append(
+        add(
+            CRITICAL,
             f"SPLIT BRAIN: the former region got {split['requests_to_former_region']} requests and its writer "
-            f"acknowledged {split['writes_accepted_by_former_writer']} writes after the failover"
+            f"acknowledged {split['writes_accepted_by_former_writer']} writes after the failover",
         )
     if report.get("concurrent_stack_updates"):
-        findings.append(f"{report['concurrent_stack_updates']} stack update(s) started while another still ran")
+        add(CRITICAL, f"{report['concurrent_stack_updates']} stack update(s) started while another still ran")
     calls = report["isolation"]["calls_to_failed_region"]
     if calls:
-        findings.append(f"the failover called the failed region {report['isolation']['failed_region']} {calls} times")
+        add(CRITICAL, f"the failover called the failed region {report['isolation']['failed_region']} {calls} times")
+    for name, objective in report["objectives"].items():
+        if objective["met"] is False:
+            add(
+                WARNING,
+                f"{name.upper()} missed: {objective['measured_seconds']:g} s against {objective['target_seconds']} s",
+            )
     after, final = drill.checkpoints.get("after-failover"), drill.checkpoints.get("final")
     if after and final:
         before_lost = {s.kind: set(s.lost) for s in after["kinds"]}
@@ -206,9 +278,10 @@ def _findings(drill: Drill, report: dict[str, Any]) -> list[str]:
             new = set(survival.lost) - before_lost.get(survival.kind, set())
             back = before_lost.get(survival.kind, set()) - set(survival.lost)
             if new:
-                findings.append(
-                    f"{len(new)} {survival.kind} written after the failover are missing from {final['region']} at "
-                    "the end (see the runbooks' follow-ups)"
+                add(
+                    CRITICAL,
+                    f"DATA MISSING: {len(new)} {survival.kind} written after the failover are missing from "
+                    f"{final['region']} at the end (see the runbooks' follow-ups)",
                 )
             if back:
                 # A demoted Redis primary that rejoins does a full sync and loses what it alone held (catalogue:
@@ -218,24 +291,48 @@ def _findings(drill: Drill, report: dict[str, Any]) -> list[str]:
                     "s3-objects": "the former primary's bucket kept them",
                     "database-rows": "the former writer's data was restored",
                 }.get(survival.kind, "the former primary kept them")
-                findings.append(f"{len(back)} {survival.kind} lost at failover are back in {final['region']}: {holder}")
+                add(INFO, f"{len(back)} {survival.kind} lost at failover are back in {final['region']}: {holder}")
     for run in report["runs"]:
-        findings.extend(f"{run['runbook']}: {item}" for item in [*run["warnings"], *run["follow_ups"]])
-    return list(dict.fromkeys(findings))
+        for warning in run["warnings"]:
+            add(WARNING, f"{run['runbook']}: {warning}")
+        for follow in run["follow_ups"]:
+            add(INFO, f"{run['runbook']}: follow-up: {follow}")
+    return found
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """One line: the result against the expected one, then the findings by severity, the critical ones named."""
+    counts = report["findings_by_severity"]
+    head = "as expected" if report["as_expected"] else f"EXPECTED {report['expected_result']}"
+    critical = [
+        f["text"] for f in report["findings"] if f["severity"] == CRITICAL and not f["text"].startswith("result ")
+    ]
+    tally = ", ".join(f"{counts[level]} {level}" for level in SEVERITIES if counts[level]) or "no findings"
+    line = f"{report['result']} ({head}); findings: {tally}"
+    return line + (f": {'; '.join(critical)}" if critical else "")
+
+
+def passed(report: dict[str, Any]) -> bool:
+    """The drill's exit status: the expected result and no critical finding."""
+    return report["as_expected"] and not report["findings_by_severity"][CRITICAL]
 
 
 # --- Markdown -----------------------------------------------------------------------------------
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    verdict = "as expected" if report["as_expected"] else f"EXPECTED {report['expected_result']}"
+    durations = report["durations"]
+    estimated = [d["operation"] for d in durations if d["basis"] == timings.ESTIMATED]
     lines = [
-        f"# DR drill (SIMULATION): {report['scenario']}: {report['result']} ({verdict})",
+        f"# DR drill (SIMULATION): {report['scenario']}: {report['verdict']}",
         "",
-        "> Offline sandbox: moto stood in for AWS and every duration is modelled, from documented AWS figures or "
-        "our estimates (automation/timings.py; each charge names its source). No real infrastructure was touched. "
-        "What was simulated is listed at the end.",
+        f"> Offline sandbox: moto stood in for AWS and no real infrastructure was touched. Every duration is "
+        f"modelled from automation/timings.py: {len(durations) - len(estimated)} of its {len(durations)} figures are "
+        f"documented, {len(estimated)} are our estimates ({', '.join(estimated)}); see the durations at the end. What "
+        "was simulated, and how, is listed there too.",
         "",
+        f"- drill `{report['drill_id']}`, run {report['wall_clock']['started_at']} to "
+        f"{report['wall_clock']['finished_at']} (wall clock; the times below are modelled)",
         f"- scenario: {report['summary']}",
         f"- failover mode: {report['failover_mode']}" + ("; forced with --force" if report["forced"] else ""),
         f"- reason: {report['reason']}",
@@ -244,19 +341,24 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "| measure | modelled | target | verdict |",
         "|---|---|---|---|",
-        f"| RTO (failover start to verified) | {_seconds(report['rto_seconds'])} | "
-        f"{report['targets']['rto_seconds']} s | {_met(report['objectives']['rto']['met'])} |",
+        f"| RTO (from the {report['rto_from'] or 'disruption'} to verified service) | "
+        f"{_seconds(report['rto_seconds'])} | {report['targets']['rto_seconds']} s | "
+        f"{_met(report['objectives']['rto']['met'])} |",
+        f"| RTO floor of the architecture (detection, readiness, the longest dependency chain, verification) | "
+        f"{_seconds(report['rto_floor_seconds'])} | | ratio {_number(report['rto_floor_ratio'])} |",
         f"| RPO (transactional data-loss window) | {_seconds(report['rpo_seconds'])} | "
         f"{report['targets']['rpo_seconds']} s | {_met(report['objectives']['rpo']['met'])} |",
         f"| the same steps one after another | {_seconds(report['latency']['rto_if_sequential_seconds'])} | "
-        f"{report['targets']['rto_seconds']} s | parallel steps saved "
-        f"{_seconds(report['latency']['saved_by_parallel_steps_seconds'])} |",
+        f"{report['targets']['rto_seconds']} s | |",
     ]
     if report["latency"]["detection_seconds"] is not None:
         lines.append(
             f"| health-check detection before drctl starts | {_seconds(report['latency']['detection_seconds'])} "
-            "| | not in the RTO above |"
+            "| | part of the RTO above |"
         )
+    floor = report["latency"]["floor"]
+    if floor:
+        lines += ["", f"Critical path of the floor: {' -> '.join(floor['criticalPath'])}."]
     isolation = report["isolation"]
     if isolation["failed_region"]:
         lines += [
@@ -280,7 +382,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         + (f" Cache after the failover: {report['cache']}." if report.get("cache") else ""),
     ]
     if report["findings"]:
-        lines += ["", "## Findings", "", *[f"- {finding}" for finding in report["findings"]]]
+        lines += ["", "## Findings", ""]
+        lines += [f"- **{f['severity']}**: {f['text']}" for f in report["findings"]]
     lines += ["", "## Timeline", "", "| T (s) | modelled time | phase | event |", "|---:|---|---|---|"]
     for entry in report["timeline"]:
         lines.append(f"| {entry['offset_seconds']:+g} | {entry['at']} | {entry['phase']} | {_cell(entry['event'])} |")
@@ -297,6 +400,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += data_table(report)
     lines += ["", "## What the sandbox simulated", "", *[f"- {item}" for item in report["simulated"]]]
     lines += ["", "Faults injected:", "", *[f"- {fault}" for fault in report["faults"]]]
+    lines += [
+        "",
+        "## Durations (automation/timings.py)",
+        "",
+        "| operation | typical (s) | worst (s) | basis | catalogue |",
+    ]
+    lines.append("|---|---:|---:|---|---|")
+    lines += [
+        f"| {d['operation']} | {d['typicalSeconds']:g} | {d['worstSeconds']:g} | {d['basis']} | "
+        f"{d['catalogue'] or '-'} |"
+        for d in durations
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -342,26 +457,48 @@ def render_summary(reports: list[dict[str, Any]]) -> str:
     lines = [
         "# DR drills (SIMULATION): summary",
         "",
-        "| scenario | result | expected | RTO (s) | RPO (s) | steps | verdict |",
-        "|---|---|---|---:|---:|---:|---|",
+        "| scenario | result | expected | RTO (s) | floor (s) | ratio | RPO (s) | findings | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---|---|",
     ]
     for report in reports:
+        counts = report["findings_by_severity"]
+        tally = ", ".join(f"{counts[level]} {level}" for level in SEVERITIES if counts[level]) or "-"
+        outcome = "ok" if passed(report) else ("UNEXPECTED" if not report["as_expected"] else "CRITICAL FINDINGS")
         lines.append(
             f"| {report['scenario']} | {report['result']} | {report['expected_result']} | "
-            f"{_number(report['rto_seconds'])} | {_number(report['rpo_seconds'])} | {len(report['steps'])} | "
-            f"{'ok' if report['as_expected'] else 'UNEXPECTED'} |"
+            f"{_number(report['rto_seconds'])} | {_number(report['rto_floor_seconds'])} | "
+            f"{_number(report['rto_floor_ratio'])} | {_number(report['rpo_seconds'])} | {tally} | {outcome} |"
         )
     return "\n".join(lines) + "\n"
 
 
+def check_report_dir(directory: Path) -> None:
+    """Refuse a report directory that cannot take the reports, before any drill starts."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".drctl-write-check-"):
+            pass
+    except OSError as error:
+        raise DrctlError(
+            f"--report-dir {directory}: the drill reports cannot be written there ({error.strerror or error})",
+            hint="pass a directory you can write to (it is created if missing), e.g. --report-dir out/drills",
+        ) from None
+
+
 def write_report(report: dict[str, Any], directory: Path) -> list[Path]:
-    """`drill-<scenario>.json` and `.md` in `directory` (replaced by the next drill of the scenario)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    base = directory / f"drill-{report['scenario']}"
+    """`<drill id>.json` and `.md` in `directory`: every run its own files, written whole (never half)."""
+    base = directory / report["drill_id"]
     json_path, markdown_path = base.with_suffix(".json"), base.with_suffix(".md")
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    markdown_path.write_text(render_markdown(report))
+    write_whole(json_path, json.dumps(report, indent=2) + "\n")
+    write_whole(markdown_path, render_markdown(report))
     return [json_path, markdown_path]
+
+
+def write_whole(path: Path, text: str) -> None:
+    """A reader (or a concurrent drill) sees the old file or the new one, never a part."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as partial:
+        partial.write(text)
+    os.replace(partial.name, path)
 
 
 def _seconds(value: float | None) -> str:

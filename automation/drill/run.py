@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,10 +40,11 @@ from automation.journal import RunParameters, RunRecord, RunStatus, iso, local_s
 from automation.runbook import RunbookEngine, RunFailedError
 from automation.runbooks.context import DrContext, RunbookSettings
 from automation.runbooks.failback import prepare_runbook, run_failback_switch
-from automation.runbooks.failover import failover_runbook, fence_former_region_runbook
+from automation.runbooks.failover import failover_graph, failover_runbook, fence_former_region_runbook
 from automation.runbooks.status import read_status
 from automation.sandbox import MotoSandboxServer, Sandbox, SimulatedCrash, load_balancer_dimension
 from automation.timings import REPLICATION, Op
+from components.config import PlatformConfig
 from components.naming import db_identifier
 
 DRILL_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -50,8 +52,6 @@ DRILL_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 DRILL_SCALE = 0.0001
 """Real seconds slept per modelled second: the 2-hour replica builds of provisioning and failback take 0.7 s each."""
 DRILL_OPERATOR = "drctl-drill"
-RUNNER_RESTART_SECONDS = 60
-"""Estimate: on-call sees the runner die and reruns the same command (crash-resume)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,8 @@ class Drill:
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     served: list[tuple[datetime, str, dict[str, int], dict[str, int]]] = field(default_factory=list)
     """(when, phase, requests per region, rows acknowledged per region) of each batch of users' requests."""
+    outage_started: datetime | None = None
+    """When the primary region stopped answering (an outage scenario): the RTO counts from there."""
     failover_started: datetime | None = None
     former_writer: str | None = None
     returned_at: datetime | None = None
@@ -154,18 +156,6 @@ class Drill:
 
     # --- phases -------------------------------------------------------------------------
 
-    def check_crash_step(self) -> None:
-        """A crash step the failover does not have would never crash: refuse it before provisioning."""
-        if CRASH_RESUME not in self.scenario.before_failover:
-            return
-        mode = self.scenario.mode
-        steps = [step.name for step, _ in failover_runbook(self.context(), mode).steps()]
-        if self.crash_step not in steps:
-            raise DrctlError(
-                f"--crash-at {self.crash_step}: the {mode.value} failover has no such step",
-                hint="one of: " + ", ".join(steps),
-            )
-
     def fail_over(self) -> tuple[DrillResult | None, dict[str, Any]]:
         """Faults, then the failover runbook (resumed once if the runner crashes); None when it succeeded."""
         sandbox, cfg = self.sandbox, self.sandbox.cfg
@@ -173,6 +163,8 @@ class Drill:
         for fault in self.scenario.before_failover:
             step = self.crash_step if fault == CRASH_RESUME else None
             self.event("fault", sandbox.inject(fault, step=step))
+        if self.scenario.primary_region_fails:
+            self.outage_started = sandbox.clock.now()
         if self.scenario.fault_lead_seconds:
             self.serve_for(self.scenario.fault_lead_seconds, "lead")
         if self.scenario.primary_region_fails:
@@ -194,7 +186,7 @@ class Drill:
                 break
             except SimulatedCrash as crash:
                 self.event("crash", f"{crash}; the journal keeps the run")
-                sandbox.clock.sleep(RUNNER_RESTART_SECONDS)
+                sandbox.clock.charge(Op.RUNNER_RESTART)
                 self.event("crash", "a new runner reruns the same command: it resumes from the journal")
             except RunFailedError as failure:
                 self.add_run(failure.run, anchor)
@@ -331,9 +323,14 @@ def run_drill(
     output: Callable[[str], None] = lambda line: None,
     config: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run one scenario in a fresh sandbox and return its report (see docs/drills.md for the fields)."""
+    """Run one scenario in a fresh sandbox and return its report (see docs/drills.md for the fields).
+
+    `report_dir`: where the run's journal is kept (`drill-<scenario>-<drill id>-journal/`); none: nowhere.
+    """
+    started = datetime.now(UTC)
+    drill_id = f"drill-{scenario.name}-{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
     with (
-        _journal_directory(report_dir, scenario.name) as journal_root,
+        _journal_directory(report_dir, drill_id) as journal_root,
         Sandbox.open(config, server=server, scale=scale, start=DRILL_EPOCH) as sandbox,
     ):
         drill = Drill(
@@ -347,7 +344,7 @@ def run_drill(
             output=output,
         )
         cfg = sandbox.cfg
-        drill.check_crash_step()
+        check_crash_step(scenario, crash_step, cfg)
         sandbox.provision()
         drill.event("provision", f"steady state applied to moto ({cfg.primary_region} active, {cfg.dr_region} standby)")
         drill.serve_for(drill.traffic.steady_seconds, "steady")
@@ -358,7 +355,7 @@ def run_drill(
         if result is None:
             drill.checkpoint("after-failover", cfg.dr_region)
             result = drill.fail_back()
-        active = sandbox.stack.outputs()["activeRegion"]
+        active = sandbox.stack.current_outputs()["activeRegion"]
         if result is not DrillResult.FAILED:
             drill.serve_for(drill.traffic.after_failback_seconds, "after")
         drill.checkpoint("final", active)
@@ -366,20 +363,34 @@ def run_drill(
         if split and (split["requests_to_former_region"] or split["writes_accepted_by_former_writer"]):
             drill.event("split-brain", f"the former region got {split['requests_to_former_region']} requests")
             result = DrillResult.FAILED if result is DrillResult.SUCCEEDED else result
-        return build_report(drill, result, {**failover, "split_brain": split})
+        wall_clock = {"started_at": iso(started), "finished_at": iso(datetime.now(UTC))}
+        return build_report(drill, result, {**failover, "split_brain": split}, drill_id=drill_id, wall_clock=wall_clock)
 
 
 @contextmanager
-def _journal_directory(report_dir: Path | None, scenario: str) -> Iterator[Path]:
-    """A fresh journal per drill, copied next to the reports (`drill-<scenario>-journal/`) when they are kept."""
+def _journal_directory(report_dir: Path | None, drill_id: str) -> Iterator[Path]:
+    """A fresh journal per drill, copied next to the reports (`<drill id>-journal/`) when they are kept.
+
+    The temporary directory goes whatever happens, an interrupt included (the command turns SIGTERM into one).
+    """
     with tempfile.TemporaryDirectory(prefix="drctl-drill-") as root:
         try:
             yield Path(root)
         finally:
             if report_dir is not None:
-                kept = Path(report_dir) / f"drill-{scenario}-journal"
-                shutil.rmtree(kept, ignore_errors=True)
-                shutil.copytree(root, kept)
+                shutil.copytree(root, Path(report_dir) / f"{drill_id}-journal")
+
+
+def check_crash_step(scenario: DrillScenario, crash_step: str, cfg: PlatformConfig) -> None:
+    """A crash step the failover does not have would never crash: refuse it before anything starts."""
+    if CRASH_RESUME not in scenario.before_failover:
+        return
+    steps = [node.name for node in failover_graph(cfg, scenario.mode).nodes]
+    if crash_step not in steps:
+        raise DrctlError(
+            f"--crash-at {crash_step}: the {scenario.mode.value} failover has no such step",
+            hint="one of: " + ", ".join(steps),
+        )
 
 
 def _ended(run: RunRecord) -> str:

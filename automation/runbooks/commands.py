@@ -64,6 +64,7 @@ from automation.report_files import RUN_REPORTS_DIR, os_error_text
 from automation.runbook import Runbook, RunbookEngine, RunContext, RunFailedError, RunOutcome
 from automation.runbooks.context import FOLLOW_UPS, RESULT, WARNINGS, DrAws, DrContext
 from automation.stack import PROJECT_DIR
+from automation.stack_standin import StandInStack
 
 ROLLED_BACK_EXIT = 3
 NOT_READY_EXIT = 2
@@ -356,7 +357,8 @@ def _engine(env: Environment, as_json: bool) -> RunbookEngine:
         env.store,
         clock=env.ctx.clock,
         output=lambda line: printer.print(line, markup=False, highlight=False, soft_wrap=True),
-        simulation=env.simulation,
+        # A stand-in stack (tests, the sandbox) changes no real infrastructure: its reports say so.
+        simulation=env.simulation or isinstance(env.ctx.stack, StandInStack),
     )
 
 

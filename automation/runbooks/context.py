@@ -35,10 +35,11 @@ from automation.stack import (
     short_stack_name,
 )
 from automation.stack_standin import cached_evaluation
+from automation.timings import Op, latency
 from components.config import NodeGroupSize, PlatformConfig, parse_config
 
 # catalogue: rds.idle-source-replays-every-few-minutes
-REPLAY_INTERVAL_SECONDS = 300.0
+REPLAY_INTERVAL_SECONDS = latency(Op.RDS_IDLE_REPLAY_INTERVAL)
 """How long an idle RDS PostgreSQL source may go without a replayed commit (RDS's own periodic activity)."""
 WARNINGS = "warnings"
 FOLLOW_UPS = "follow_ups"
@@ -461,6 +462,7 @@ class DrContext:
         *,
         exclude: Sequence[str] | None = None,
         message: str,
+        preview: ChangeSummary | None = None,
     ) -> UpdateResult:
         """A stack update behind the gates CI passes, stopped with its step.
 
@@ -468,21 +470,18 @@ class DrContext:
         step's cancellation scope, with which the adapter registers how to stop it,
         so a timeout, Ctrl-C or a CI cancellation stops whichever is running and
         nothing new starts once the step is cancelled (automation.cancellation).
-        Before the update: a pending create within its scope refuses it (the
-        engine drops pending updates and deletes by itself); an instance the update
-        would promote that AWS already shows promoted (an interrupted update) is
-        refreshed first (automation.runbooks.stale_promotions); what the engine would
-        refresh whatever `--refresh` says is named, and refused in a region the
-        run treats as down; a preview of exactly the same scope (targets and
-        exclusions) must pass the policy pack (the adapter runs it with every
-        preview) and the stateful-resource guard. The step's timeout is raised to
-        the provider timeouts of what the update changes.
+        Before the update: the gates of `preview_update`, and the preview must pass
+        the policy pack (the adapter runs it with every preview) and the
+        stateful-resource guard; an instance the update would promote that AWS
+        already shows promoted (an interrupted update) is refreshed first
+        (automation.runbooks.stale_promotions). The step's timeout is raised to the
+        provider timeouts of what the update changes. `preview`: the one
+        `preview_update` took of the same scope earlier in this run (a step of its
+        own, so that it runs while the update waits for something else); taken here
+        when None.
         """
-        if targets is not None:
-            run.record(TARGETS, list(targets))
-        self.resolve_pending_operations(run, targets, exclude)
-        self.check_refresh_before_update(run, targets, exclude)
-        preview = self.stack.preview(targets, exclude=exclude)
+        if preview is None:
+            preview = self.preview_update(run, targets, exclude)
         changed = gate_preview(preview, exclude)
         refresh_promoted_replicas(self.stack, self.aws.describe_database, changed, run.log)
         required = provider_update_timeout(changed)
@@ -492,6 +491,22 @@ class DrContext:
         result = self.stack.up(targets, exclude=exclude, on_output=run.log, message=message)
         run.log(f"update: {result.summary.describe()}")
         return result
+
+    def preview_update(
+        self, run: RunContext, targets: Sequence[str] | None, exclude: Sequence[str] | None = None
+    ) -> ChangeSummary:
+        """The preview an update of exactly this scope (targets and exclusions) is gated on.
+
+        Before it: a pending create within the scope refuses the update (the engine
+        drops pending updates and deletes by itself); what the engine would refresh
+        whatever `--refresh` says is named, and refused in a region the run treats
+        as down.
+        """
+        if targets is not None:
+            run.record(TARGETS, list(targets))
+        self.resolve_pending_operations(run, targets, exclude)
+        self.check_refresh_before_update(run, targets, exclude)
+        return self.stack.preview(targets, exclude=exclude)
 
     def resolve_pending_operations(
         self, run: RunContext, targets: Sequence[str] | None = None, exclude: Sequence[str] | None = None

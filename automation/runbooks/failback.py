@@ -48,25 +48,32 @@ from automation.runbook import (
     RunFailedError,
     RunOutcome,
 )
+from automation.runbooks import graph_reasons
 from automation.runbooks.context import RESULT, DrContext, dependents, follow_up, output, warn
 from automation.runbooks.failover import dns_targets, failover_targets
+from automation.runbooks.graph import Node, RunbookGraph
 from automation.runbooks.steps import (
+    RECORDS_MOVED_AT,
     WRITES_STOPPED_AT,
     allow_writes_step,
+    clients_moved_step,
     converge_step,
     fence_writer_step,
     former_region_steps,
     health_check_green,
+    nodes_ready_step,
     notify,
-    prepare_region_for_traffic,
+    preview_update_step,
     reading_check,
+    scale_compute_step,
     standalone_writer_check,
     state_is,
     target_config,
     traffic_fence_step,
-    wait_for_clients,
+    update_step,
     write_config_step,
 )
+from automation.timings import Op
 from automation.transitions import rollback_config, transition_config
 from components.config import DrState, PlatformConfig, parse_config
 from components.naming import (
@@ -80,6 +87,9 @@ SWITCH = "failback-switch"
 ROLLBACK = "failback-rollback"
 READ_ONLY_STEP = "fence_dr_writer"
 VERIFY_STEP = "verify_primary_serving"
+WATCH_STEP = "watch_primary_error_rate"
+"""The rollback boundary: a failure up to its end rolls back, a later one does not (writes on the primary)."""
+SWITCH_PREVIEW_STEP = "preview_switch_update"
 BATCH_JOB = "batch_replication_job"
 EXCLUDED = "excluded_from_first_update"
 ROLLBACK_CAUSE = "rollback_cause"
@@ -204,7 +214,7 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
         return notify(ctx, run, dr, subject, {"event": "resyncing", "activeRegion": dr, "newReplica": new_db})
 
     fence_former, stop_former_compute = former_region_steps(ctx, cfg, old_db)
-    items = (
+    steps = (
         fence_former,
         stop_former_compute,
         ctx.step(
@@ -267,10 +277,11 @@ def prepare_runbook(ctx: DrContext) -> Runbook:
         ),
         ctx.step("notify_dr_alert_topic", notify_dr, description=f"publish the outcome to {dr}'s alert topic"),
     )
+    graph = prepare_graph(cfg)
     return Runbook(
         name=PREPARE,
         description=f"failback prepare of {ctx.stack.fully_qualified_name}: rebuild {primary} from {dr}",
-        items=items,
+        items=(graph.as_group(steps),),
         preflight=(
             state_is(ctx, DrState.FAILED_OVER),
             reading_check("primary_region_reachable", lambda run: ctx.aws.database_role(primary, old_db, "writer")),
@@ -317,23 +328,28 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         run.record(EXCLUDED, urns)
         return urns
 
-    def update_without_dr_rebuild(run: RunContext) -> dict[str, Any]:
+    def update_without_dr_rebuild(run: RunContext, preview: Any) -> dict[str, Any]:
         left_out = excluded(run)
         result = ctx.update(
-            run, None, exclude=left_out, message=f"drctl failback switch to {primary} (DR rebuild later)"
+            run,
+            None,
+            exclude=left_out,
+            message=f"drctl failback switch to {primary} (DR rebuild later)",
+            preview=preview,
         )
+        # The records were INSYNC (the provider waits for it) by the time the update ended, at the latest.
+        run.record(RECORDS_MOVED_AT, iso(ctx.clock.now()))
         return {"changes": result.summary.describe(), "excluded": len(left_out)}
 
     def update_again(run: RunContext) -> None:
         ctx.update(run, None, exclude=excluded(run), message="drctl: converge #4419")
 
     def watch_error_rate(run: RunContext) -> dict[str, Any]:
-        """Clients moved, then the error rate watched for the window: a failing rate stops at once."""
-        waited = wait_for_clients(ctx, run)
+        """The error rate watched for the window once users reach the primary: a failing rate stops at once."""
         metrics = ctx.load_balancer_metrics(primary)
         if metrics is None:
             warn(run, f"{primary} has no load balancer in the stack outputs: the error rate was not measured")
-            return {**waited, "watchedSeconds": 0}
+            return {"watchedSeconds": 0}
         started = ctx.clock.now()
         window = ctx.settings.error_rate_window_seconds
         while True:
@@ -349,7 +365,7 @@ def switch_runbook(ctx: DrContext) -> Runbook:
                     "cannot be verified"
                 )
             if elapsed >= window and reading.status is not Status.UNKNOWN:
-                return {**waited, "watchedSeconds": elapsed, "errorRate": reading.detail}
+                return {"watchedSeconds": elapsed, "errorRate": reading.detail}
 
     def outputs_show_primary_active(run: RunContext) -> str:
         outputs = ctx.stack.outputs()
@@ -399,23 +415,21 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             )
         return f"S3 Batch Replication job {job['JobId']} complete"
 
-    items = (
-        prepare_region_for_traffic(
-            ctx,
-            cfg,
-            "primary",
-            ctx.step(
-                "allow_writes_on_primary_parameter_group",
-                allow_writes_on_primary_parameters,
-                description="reset default_transaction_read_only in the primary region before its promotion",
-            ),
-            ctx.step(
-                "wait_until_primary_replica_close",
-                wait_until_close,
-                description=f"{primary_db} trails {dr_writer} by at most "
-                f"{ctx.settings.switch_slot_lag_threshold_bytes:g} bytes of WAL",
-                timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
-            ),
+    previews: dict[str, Any] = {}
+    steps = (
+        scale_compute_step(ctx, cfg, "primary"),
+        nodes_ready_step(ctx, cfg, "primary"),
+        ctx.step(
+            "allow_writes_on_primary_parameter_group",
+            allow_writes_on_primary_parameters,
+            description="reset default_transaction_read_only in the primary region before its promotion",
+        ),
+        ctx.step(
+            "wait_until_primary_replica_close",
+            wait_until_close,
+            description=f"{primary_db} trails {dr_writer} by at most "
+            f"{ctx.settings.switch_slot_lag_threshold_bytes:g} bytes of WAL",
+            timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
         ),
         fence_writer_step(
             ctx,
@@ -424,6 +438,7 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             parameter_group_of(dr_writer),
             dr_writer,
             description=f"read-only window: default_transaction_read_only on {dr_writer} ({dr}), reboot, verify",
+            stops_service=True,
         ),
         ctx.step(
             "wait_for_final_sync",
@@ -442,8 +457,20 @@ def switch_runbook(ctx: DrContext) -> Runbook:
             DrState.STEADY,
             description=f"activeRegion={primary}, drState=steady, dbGeneration.dr={new_dr_gen} (transition_config)",
         ),
-        ctx.step(
+        preview_update_step(
+            ctx,
+            SWITCH_PREVIEW_STEP,
+            previews,
+            lambda: None,
+            exclude=excluded,
+            description="preview of the switch's update (the DR rebuild left out), gated by the policy pack and "
+            "the stateful-resource guard",
+        ),
+        update_step(
+            ctx,
             "update_stack_without_dr_rebuild",
+            previews,
+            SWITCH_PREVIEW_STEP,
             update_without_dr_rebuild,
             description=f"promote {primary_db}, DNS and replication back to {primary}; {new_dr_db} left out",
             pre_checks=(state_is(ctx, DrState.STEADY),),
@@ -461,15 +488,15 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         traffic_fence_step(
             ctx,
             raised=False,
-            description=f"traffic fence lowered: Route53 answers {primary} again (its record is PRIMARY)",
+            description=f"traffic fence lowered: Route53 answers by the records again, which the update moves to "
+            f"{primary}",
         ),
+        clients_moved_step(ctx, "primary", records_too=True),
         ctx.step(
             VERIFY_STEP,
-            watch_error_rate,
-            description=f"clients moved, then watch {primary} for {ctx.settings.error_rate_window_seconds:g} s; "
-            "any failure rolls back",
+            lambda run: None,
+            description=f"{primary_db} a writable writer, outputs, fence, health check and cache at {primary}",
             verifies_recovery=True,
-            timeout_seconds=max(ctx.settings.error_rate_window_seconds, ctx.settings.error_rate_grace_seconds) + 900,
             post_checks=(
                 standalone_writer_check(ctx, cfg, "primary", primary_db),
                 Check("stack_outputs_show_primary_active", outputs_show_primary_active),
@@ -477,6 +504,13 @@ def switch_runbook(ctx: DrContext) -> Runbook:
                 health_check_green(ctx, "primary_health_check_green", primary, failed_region=None),
                 reading_check("global_datastore_primary_in_primary", cache_primary_in_primary),
             ),
+        ),
+        ctx.step(
+            WATCH_STEP,
+            watch_error_rate,
+            description=f"watch {primary}'s error rate for {ctx.settings.error_rate_window_seconds:g} s; any "
+            "failure rolls back",
+            timeout_seconds=max(ctx.settings.error_rate_window_seconds, ctx.settings.error_rate_grace_seconds) + 600,
         ),
         ctx.step(
             "rebuild_dr_replica",
@@ -502,10 +536,12 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         ),
         ctx.step("notify_primary_alert_topic", notify_primary, description=f"publish the outcome to {primary}'s topic"),
     )
+    graph = switch_graph(cfg)
     return Runbook(
         name=SWITCH,
         description=f"failback switch of {ctx.stack.fully_qualified_name} from {dr} to {primary}",
-        items=items,
+        items=(graph.as_group(steps),),
+        rto_floor_seconds=graph.floor(cfg).typical_seconds,
         preflight=(
             state_is(ctx, DrState.RESYNCING),
             reading_check(
@@ -605,11 +641,12 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
         extra = {"event": "rolled-back", "activeRegion": dr, "cause": run.measurement(ROLLBACK_CAUSE)}
         return notify(ctx, run, dr, subject, extra)
 
-    items = (
+    steps = (
         ctx.step("record_rollback_cause", record_cause, description="keep why the failback is being rolled back"),
         traffic_fence_step(
             ctx, raised=True, description=f"traffic fence raised again: Route53 answers {dr} only, at once"
         ),
+        clients_moved_step(ctx, "dr"),
         ctx.step(
             "fence_promoted_primary",
             fence_primary,
@@ -639,9 +676,8 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
         ),
         ctx.step(
             "verify_dr_serving_again",
-            lambda run: wait_for_clients(ctx, run),
-            description=f"clients back at {dr}; {dr_writer} is a writable writer, outputs and cache at {dr}",
-            timeout_seconds=900,
+            lambda run: None,
+            description=f"{dr_writer} is a writable writer; outputs, health check and cache at {dr}",
             verifies_recovery=True,
             post_checks=(
                 standalone_writer_check(ctx, cfg, "dr", dr_writer),
@@ -657,16 +693,225 @@ def rollback_runbook(ctx: DrContext, cause: str | None = None) -> Runbook:
         ),
         ctx.step("notify_rollback", notify_rollback, description=f"publish the rollback to {dr}'s alert topic"),
     )
+    graph = rollback_graph(cfg)
     return Runbook(
         name=ROLLBACK,
         description=f"roll the failback of {ctx.stack.fully_qualified_name} back: {dr} serves again",
-        items=items,
+        items=(graph.as_group(steps),),
+        rto_floor_seconds=graph.floor(cfg).typical_seconds,
         preflight=(
             state_is(ctx, DrState.STEADY, DrState.RESYNCING),
             Check("switch_not_completed", switch_not_completed),
         ),
         rto_target_seconds=cfg.rto_seconds,
         rpo_target_seconds=None,
+    )
+
+
+# --- the dependency graphs ----------------------------------------------------------------------
+
+
+def prepare_graph(cfg: PlatformConfig) -> RunbookGraph:
+    """Prepare moves no traffic: its length is not downtime, but its order still follows real dependencies."""
+    fence, update = "fence_former_writer", "update_whole_stack"
+    nodes = (
+        Node(fence, {}, (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT)),
+        Node("scale_former_compute_to_zero", {}, (Op.NODE_GROUP_UPDATE,)),
+        Node(
+            "snapshot_old_primary",
+            {fence: "the snapshot keeps the fenced writer's last state: nothing writes after it"},
+            (Op.RDS_SNAPSHOT,),
+        ),
+        Node(
+            "write_resyncing_config",
+            {"snapshot_old_primary": "the config retires the former writer's generation: its snapshot comes first"},
+            (Op.PULUMI_CLI_CALL,),
+        ),
+        Node(
+            update,
+            {
+                "write_resyncing_config": "the update applies the resyncing config",
+                "scale_former_compute_to_zero": graph_reasons.ONE_NODE_GROUP_UPDATE_AT_A_TIME,
+            },
+            (Op.PULUMI_PREVIEW, Op.STACK_UPDATE_OVERHEAD, Op.RDS_CREATE_CROSS_REGION_REPLICA),
+        ),
+        Node(
+            "wait_until_primary_replica_in_sync",
+            {update: "the update creates the new primary-region replica"},
+            (Op.RDS_FINAL_SYNC,),
+        ),
+        Node(
+            "reseed_cache_in_primary_region",
+            {update: "the update declares the primary region's cache group as the datastore's secondary again"},
+            (Op.GLOBAL_DATASTORE_FAILOVER,),
+        ),
+        Node("check_reversed_s3_replication", {update: "the update reverses the replication rule"}),
+        Node(
+            "replicate_objects_written_while_failed_over",
+            {
+                "check_reversed_s3_replication": "Batch Replication copies with the reversed rule "
+                "(catalogue: s3.live-replication-skips-existing-objects)"
+            },
+            (Op.S3_BATCH_REPLICATION,),
+        ),
+        Node(
+            "verify_resync",
+            {
+                "wait_until_primary_replica_in_sync": "checks the replica's lag",
+                "reseed_cache_in_primary_region": "checks the cache membership",
+                "replicate_objects_written_while_failed_over": "the switch needs every object on both sides",
+            },
+            (Op.VERIFY_SERVICES,),
+        ),
+        Node("notify_dr_alert_topic", {"verify_resync": graph_reasons.NOTIFY_THE_OUTCOME}),
+    )
+    return RunbookGraph(PREPARE, nodes, verified_by="verify_resync", disruption_starts_at=None)
+
+
+def switch_graph(cfg: PlatformConfig) -> RunbookGraph:
+    """The switch: writes stop for the fence, the final sync and the promotion; everything else runs beside them."""
+    scaling = cfg.standby_node_group != cfg.node_group_full
+    window_opens = "the read-only window opens only once everything that can be done with writes on is done"
+    nodes = (
+        Node("scale_primary_compute_to_full", {}, (Op.NODE_GROUP_UPDATE,) if scaling else ()),
+        Node(
+            "wait_until_primary_nodes_ready",
+            {"scale_primary_compute_to_full": graph_reasons.NODES_AFTER_REQUEST},
+            (Op.NODE_GROUP_SCALE_UP,) if scaling else (),
+            (Op.NODE_GROUP_UPDATE,),
+        ),
+        Node("allow_writes_on_primary_parameter_group", {}, (Op.RDS_PARAMETER_APPLY,)),
+        Node("wait_until_primary_replica_close", {}, ()),
+        Node(
+            READ_ONLY_STEP,
+            {
+                "wait_until_primary_nodes_ready": f"{window_opens}: the primary region's capacity",
+                "allow_writes_on_primary_parameter_group": f"{window_opens}: the promoted writer must take writes",
+                "wait_until_primary_replica_close": f"{window_opens}: the replica close, so the final sync is short",
+                "scale_primary_compute_to_full": graph_reasons.ONE_NODE_GROUP_UPDATE_AT_A_TIME,
+            },
+            (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
+        ),
+        Node("wait_for_final_sync", {READ_ONLY_STEP: graph_reasons.FINAL_SYNC_AFTER_FENCE}, (Op.RDS_FINAL_SYNC,)),
+        Node(
+            "fail_over_global_datastore_to_primary",
+            {READ_ONLY_STEP: graph_reasons.CACHE_AFTER_WRITES_STOP},
+            (Op.GLOBAL_DATASTORE_FAILOVER,),
+        ),
+        Node(
+            "write_steady_config",
+            {
+                READ_ONLY_STEP: "the steady config commits the switch: written once writes stopped, so that a failure "
+                "before it leaves nothing changed (the write changes nothing in AWS)"
+            },
+            (Op.PULUMI_CLI_CALL,),
+        ),
+        Node(SWITCH_PREVIEW_STEP, {"write_steady_config": graph_reasons.PREVIEW_OF_THE_CONFIG}, (Op.PULUMI_PREVIEW,)),
+        Node(
+            "update_stack_without_dr_rebuild",
+            {
+                SWITCH_PREVIEW_STEP: graph_reasons.UPDATE_AS_PREVIEWED,
+                "wait_for_final_sync": graph_reasons.PROMOTE_AFTER_FINAL_SYNC,
+            },
+            (Op.STACK_UPDATE_OVERHEAD, Op.RDS_PROMOTE_REPLICA),
+        ),
+        Node(
+            "converge_promoted_primary_database",
+            {"update_stack_without_dr_rebuild": graph_reasons.CONVERGE_AFTER_UPDATE},
+        ),
+        Node(
+            "lower_traffic_fence",
+            {"wait_for_final_sync": graph_reasons.REPLICA_HAS_EVERYTHING_FOR_READS},
+            (Op.FENCE_ALARM_EVALUATION,),
+        ),
+        Node(
+            "wait_until_clients_reach_primary",
+            {
+                "lower_traffic_fence": graph_reasons.CLIENTS_FOLLOW_ROUTE53,
+                "update_stack_without_dr_rebuild": "with the fence lowered, Route53 answers what the records say, "
+                "and the update moves them back to the primary",
+            },
+            (Op.DNS_CACHE_EXPIRY,),
+        ),
+        Node(
+            VERIFY_STEP,
+            {
+                "converge_promoted_primary_database": "checks the promoted writer",
+                "wait_until_clients_reach_primary": "checks the fence and the health check users follow",
+                "fail_over_global_datastore_to_primary": "checks the cache's primary",
+            },
+            (Op.VERIFY_SERVICES,),
+        ),
+        Node(WATCH_STEP, {VERIFY_STEP: "watches the error rate of the verified primary"}),
+        Node(
+            "rebuild_dr_replica",
+            {
+                WATCH_STEP: "a new DR replica is built once the switch is final: until then a rollback needs the DR "
+                "writer as it is"
+            },
+            (Op.PULUMI_PREVIEW, Op.STACK_UPDATE_OVERHEAD, Op.RDS_CREATE_CROSS_REGION_REPLICA),
+        ),
+        Node(
+            "allow_writes_on_dr_parameter_group",
+            {"rebuild_dr_replica": "the new DR replica uses the parameter group the read-only window changed"},
+            (Op.RDS_PARAMETER_APPLY,),
+        ),
+        Node(
+            "notify_primary_alert_topic",
+            {"allow_writes_on_dr_parameter_group": graph_reasons.NOTIFY_THE_OUTCOME},
+        ),
+    )
+    return RunbookGraph(SWITCH, nodes, verified_by=VERIFY_STEP, disruption_starts_at=READ_ONLY_STEP)
+
+
+def rollback_graph(cfg: PlatformConfig) -> RunbookGraph:
+    """The rollback: users and writes back on the DR region as soon as the promoted primary takes none."""
+    fenced = "fence_promoted_primary"
+    never_two_writers = (
+        "never two writers: the DR region takes writes again only once the promoted primary refuses them "
+        "(catalogue: rds.read-only-parameter-is-a-session-default, rds.reboot-ends-every-session)"
+    )
+    nodes = (
+        Node("record_rollback_cause", {}),
+        Node("raise_traffic_fence", {}, (Op.FENCE_ALARM_EVALUATION,)),
+        Node(
+            "wait_until_clients_reach_dr",
+            {"raise_traffic_fence": graph_reasons.CLIENTS_FOLLOW_ROUTE53},
+            (Op.ROUTE53_FOLLOWS_ALARM, Op.DNS_CACHE_EXPIRY),
+        ),
+        Node(fenced, {}, (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT)),
+        Node("fail_over_global_datastore_to_dr", {fenced: never_two_writers}, (Op.GLOBAL_DATASTORE_FAILOVER,)),
+        Node("allow_writes_on_dr_writer", {fenced: never_two_writers}, (Op.RDS_PARAMETER_APPLY,)),
+        Node("write_rollback_config", {fenced: never_two_writers}, (Op.PULUMI_CLI_CALL,)),
+        Node(
+            "update_stack_back_to_dr",
+            {"write_rollback_config": "the update applies the rollback config"},
+            (Op.PULUMI_PREVIEW, Op.STACK_UPDATE_OVERHEAD, Op.RECORD_PROPAGATION),
+        ),
+        Node(
+            "verify_dr_serving_again",
+            {
+                "update_stack_back_to_dr": "checks the stack outputs the update wrote",
+                "wait_until_clients_reach_dr": "users are back on the DR region",
+                "fail_over_global_datastore_to_dr": "checks the cache's primary",
+                "allow_writes_on_dr_writer": "checks the DR writer takes writes",
+            },
+            (Op.VERIFY_SERVICES,),
+        ),
+        Node(
+            "notify_rollback",
+            {
+                "verify_dr_serving_again": graph_reasons.NOTIFY_THE_OUTCOME,
+                "record_rollback_cause": "publishes why the switch was rolled back",
+            },
+        ),
+    )
+    return RunbookGraph(
+        ROLLBACK,
+        nodes,
+        verified_by="verify_dr_serving_again",
+        disruption_starts_at=None,
+        lead_in=(Op.READINESS_CHECKS,),
     )
 
 
@@ -695,7 +940,7 @@ def read_only_window_opened(run: RunRecord) -> bool:
 
 
 def switch_verified(run: RunRecord) -> bool:
-    return run.step(VERIFY_STEP).status.done
+    return run.step(WATCH_STEP).status.done
 
 
 def run_failback_switch(

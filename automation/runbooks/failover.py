@@ -31,28 +31,34 @@ from typing import Any
 from automation.aws.readiness import Status
 from automation.errors import DrctlError
 from automation.journal import iso, parse_iso
-from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Parallel, Runbook, RunContext, Step
+from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Runbook, RunContext, Step
+from automation.runbooks import graph_reasons
 from automation.runbooks.context import DrContext, follow_up, output, route53_urns, warn
+from automation.runbooks.graph import Node, RunbookGraph
 from automation.runbooks.steps import (
     WRITES_STOPPED_AT,
     allow_writes_step,
+    clients_moved_step,
     converge_step,
     fence_writer_step,
     former_region_steps,
     health_check_green,
+    nodes_ready_step,
     notify,
-    prepare_region_for_traffic,
+    preview_update_step,
     reading_check,
     route53_readable,
+    scale_compute_step,
     standalone_writer_check,
     state_is,
     target_config,
     traffic_fence_step,
-    wait_for_clients,
+    update_step,
     write_config_step,
 )
 from automation.stack import root_stack_urn, short_stack_name
 from automation.targets import refuse_failed_region_targets, surviving_region_targets
+from automation.timings import Op
 from components.config import DrState, PlatformConfig
 from components.naming import (
     cache_group_id,
@@ -273,13 +279,35 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         run.record(DATA_LOSS_WINDOW, reading.value)
         return {"windowSeconds": reading.value, "detail": reading.detail}
 
-    def update_dr_region(run: RunContext) -> dict[str, Any]:
-        targets = failover_targets(ctx, ctx.stack.get_config(), primary)
-        result = ctx.update(run, targets, message=f"drctl failover to {dr}: DR region and global resources only")
+    def update_targets() -> list[str]:
+        config = ctx.stack.get_config()
+        targets = failover_targets(ctx, config, primary)
+        # Both control planes answer in a planned switch: the records move in the same update, beside the
+        # promotion (catalogue: pulumi-cli.update-runs-independent-steps-in-parallel).
+        if not emergency:
+            targets += [urn for urn in dns_targets(ctx, config, primary) if urn not in targets]
+        return targets
+
+    def update_dr_region(run: RunContext, preview: Any) -> dict[str, Any]:
+        targets = update_targets()
+        message = f"drctl failover to {dr}: DR region and global resources" + ("" if emergency else ", DNS records")
+        try:
+            result = ctx.update(run, targets, message=message, preview=preview)
+        except DrctlError as error:
+            if emergency:
+                raise
+            raise DrctlError(
+                f"the update that promotes {dr_db} and moves the Route53 records failed ({error}); a planned "
+                "switchover must move DNS: once the cause is fixed, rerun the same `drctl failover --mode graceful` "
+                "command, it resumes at this step",
+                hint=f"the primary writer stays fenced; the traffic fence already sends users to {dr}",
+            ) from error
+        if not emergency:
+            run.record(DNS_RECONCILED, True)
         return {"targets": len(targets), "changes": result.summary.describe()}
 
     def update_again(run: RunContext) -> None:
-        ctx.update(run, failover_targets(ctx, ctx.stack.get_config(), primary), message="drctl: converge #4419")
+        ctx.update(run, update_targets(), message="drctl: converge #4419")
 
     def outputs_show_dr_active(run: RunContext) -> str:
         outputs = ctx.stack.outputs()
@@ -319,67 +347,34 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         }
         return notify(ctx, run, dr, subject, extra)
 
-    raise_fence = traffic_fence_step(
-        ctx,
-        raised=True,
-        description=f"traffic fence raised in {dr}'s CloudWatch: Route53 answers {dr} only, also when {primary} "
-        "returns (data plane; no Route53 control-plane call)",
-    )
-    graceful_first = (
-        fence_writer_step(
+    previews: dict[str, Any] = {}
+    steps: list[Step] = [
+        traffic_fence_step(
             ctx,
-            "fence_primary_writer",
-            primary,
-            parameter_group_of(primary_db),
-            primary_db,
-            description=f"default_transaction_read_only on {primary_db} ({primary}), reboot to end every session, "
-            "verify",
+            raised=True,
+            description=f"traffic fence raised in {dr}'s CloudWatch: Route53 answers {dr} only, also when {primary} "
+            "returns (data plane; no Route53 control-plane call)",
+        ),
+        clients_moved_step(ctx, "dr"),
+        scale_compute_step(ctx, cfg, "dr"),
+        # The minimum the node group runs with serves; the rest comes after verification: a regional event is when
+        # EC2 capacity runs short, and the RTO must not wait for it.
+        nodes_ready_step(ctx, cfg, "dr", count=serving_nodes(cfg)),
+        nodes_ready_step(ctx, cfg, "dr", name=FULL_SIZE_STEP),
+        allow_writes_step(
+            ctx,
+            cfg,
+            "dr",
+            dr_db,
+            description="make sure default_transaction_read_only is off where the DR writer will run",
         ),
         ctx.step(
-            "wait_until_dr_replica_has_everything",
-            wait_until_dr_has_everything,
-            description=f"OldestReplicationSlotLag of {primary_db} at 0 after the fence: {dr_db} has every write",
-            timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
+            "fail_over_global_datastore_to_dr",
+            fail_over_cache,
+            description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'dr')} through {dr} "
+            f"(bounded: {ctx.settings.cache_timeout_seconds:g} s)",
+            timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
         ),
-    )
-    emergency_first = (
-        raise_fence,
-        ctx.step(
-            "record_data_loss_window",
-            record_data_loss_window,
-            description=f"ReplicaLag of {dr_db} when replay stopped (the metric's history): the data-loss window",
-        ),
-    )
-    allow_dr_writes = allow_writes_step(
-        ctx, cfg, "dr", dr_db, description="make sure default_transaction_read_only is off where the DR writer will run"
-    )
-    fail_over_cache_step = ctx.step(
-        "fail_over_global_datastore_to_dr",
-        fail_over_cache,
-        description=f"FailoverGlobalReplicationGroup to {cache_group_id(cfg, 'dr')} through {dr} "
-        f"(bounded: {ctx.settings.cache_timeout_seconds:g} s)",
-        timeout_seconds=ctx.settings.cache_timeout_seconds + 60,
-    )
-    reconcile = ctx.step(
-        "reconcile_dns_records",
-        lambda run: reconcile_dns(ctx, run, failed, dr, required=not emergency),
-        description=f"update the Route53 failover records to PRIMARY={dr}"
-        + (" (a failure is a warning)" if emergency else " (required)"),
-    )
-    if emergency:
-        before_promotion: tuple[Step | Parallel, ...] = (
-            *emergency_first,
-            prepare_region_for_traffic(ctx, cfg, "dr", allow_dr_writes, fail_over_cache_step),
-        )
-    else:
-        # The DR capacity comes up while the primary is fenced; the cache moves while the replica receives the last
-        # writes: neither waits on the other.
-        before_promotion = (
-            prepare_region_for_traffic(ctx, cfg, "dr", allow_dr_writes, graceful_first[0]),
-            Parallel("final_sync", (graceful_first[1], fail_over_cache_step)),
-        )
-    items = (
-        *before_promotion,
         write_config_step(
             ctx,
             DrState.FAILED_OVER,
@@ -393,10 +388,22 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
                 )
             ),
         ),
-        ctx.step(
-            "update_stack_in_dr_region",
+        preview_update_step(
+            ctx,
+            PREVIEW_STEP,
+            previews,
+            update_targets,
+            description=f"preview of the update to {dr} and global resources, gated by the policy pack and the "
+            "stateful-resource guard",
+        ),
+        update_step(
+            ctx,
+            UPDATE_STEP,
+            previews,
+            PREVIEW_STEP,
             update_dr_region,
-            description=f"stack update targeted to {dr} and global resources (promotes {dr_db}); {primary} untouched",
+            description=f"stack update targeted to {dr} and global resources (promotes {dr_db}); {primary} untouched"
+            + ("" if emergency else "; the Route53 records move with it"),
             pre_checks=(state_is(ctx, DrState.FAILED_OVER),),
             preview=lambda run: ctx.offline_preview(
                 target_config(ctx, DrState.FAILED_OVER),
@@ -412,14 +419,11 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             update_again,
             description=f"wait until {dr_db} is a standalone writer with its backups; re-update if not",
         ),
-        # Graceful: the fence and the records move traffic together (either alone would, in time).
-        reconcile if emergency else Parallel("move_traffic_to_dr", (raise_fence, reconcile)),
         ctx.step(
             "verify_dr_serving",
-            lambda run: wait_for_clients(ctx, run),
-            description="clients moved (fence flip + DNS TTL), DR database writable, traffic at DR, cache, compute",
+            lambda run: None,
+            description="DR database writable, traffic sent to DR, cache, compute serving and asked for full size",
             verifies_recovery=True,
-            timeout_seconds=900,
             post_checks=(
                 standalone_writer_check(ctx, cfg, "dr", dr_db),
                 Check("stack_outputs_show_dr_active", outputs_show_dr_active),
@@ -427,7 +431,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
                 *dr_health_checks(ctx, cfg, failed)[:1],
                 Check("global_datastore_state", cache_state),
                 reading_check(
-                    "dr_compute_at_full_size",
+                    "dr_compute_asked_for_full_size",
                     lambda run: ctx.aws.node_group(
                         dr, cluster_name(cfg, "dr"), node_group_name(cfg, "dr"), cfg.node_group_full.desired
                     ),
@@ -435,14 +439,179 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             ),
         ),
         ctx.step("notify_dr_alert_topic", notify_dr, description=f"publish the outcome to {dr}'s alert topic"),
-    )
+    ]
+    if emergency:
+        steps += [
+            ctx.step(
+                "record_data_loss_window",
+                record_data_loss_window,
+                description=f"ReplicaLag of {dr_db} when replay stopped (the metric's history): the data-loss window",
+            ),
+            ctx.step(
+                "reconcile_dns_records",
+                lambda run: reconcile_dns(ctx, run, failed, dr, required=False),
+                description=f"update the Route53 failover records to PRIMARY={dr} (a failure is a warning)",
+            ),
+        ]
+    else:
+        steps += [
+            fence_writer_step(
+                ctx,
+                "fence_primary_writer",
+                primary,
+                parameter_group_of(primary_db),
+                primary_db,
+                description=f"default_transaction_read_only on {primary_db} ({primary}), reboot to end every "
+                "session, verify",
+                stops_service=True,
+            ),
+            ctx.step(
+                "wait_until_dr_replica_has_everything",
+                wait_until_dr_has_everything,
+                description=f"OldestReplicationSlotLag of {primary_db} at 0 after the fence: {dr_db} has every write",
+                timeout_seconds=ctx.settings.catch_up_timeout_seconds + 60,
+            ),
+        ]
+    graph = failover_graph(cfg, mode)
     return Runbook(
         name=RUNBOOK,
         description=f"{mode.value} failover of {ctx.stack.fully_qualified_name} from {primary} to {dr}",
-        items=items,
+        items=(graph.as_group(steps),),
         preflight=tuple(preflight),
         rto_target_seconds=cfg.rto_seconds,
         rpo_target_seconds=cfg.rpo_seconds,
+        rto_floor_seconds=graph.floor(cfg).from_run_start(cfg),
+    )
+
+
+# --- the dependency graph ------------------------------------------------------------------------
+
+FENCE_STEP = "raise_traffic_fence"
+PREVIEW_STEP = "preview_dr_region_update"
+UPDATE_STEP = "update_stack_in_dr_region"
+CONVERGE_STEP = "converge_promoted_dr_database"
+VERIFY_STEP = "verify_dr_serving"
+SCALE_STEP = "scale_dr_compute_to_full"
+READY_STEP = "wait_until_dr_nodes_ready"
+FULL_SIZE_STEP = "wait_until_dr_compute_at_full_size"
+
+
+def serving_nodes(cfg: PlatformConfig) -> int:
+    """The DR nodes verification waits for: the full node group's minimum (at least one), not its desired size."""
+    return max(1, cfg.node_group_full.min)
+
+
+CLIENTS_STEP = "wait_until_clients_reach_dr"
+CACHE_STEP = "fail_over_global_datastore_to_dr"
+ALLOW_WRITES_STEP = "allow_writes_on_dr_parameter_group"
+CONFIG_STEP = "write_failed_over_config"
+WRITER_FENCE_STEP = "fence_primary_writer"
+FINAL_SYNC_STEP = "wait_until_dr_replica_has_everything"
+
+
+def failover_graph(cfg: PlatformConfig, mode: FailoverMode | str) -> RunbookGraph:
+    """What each failover step waits for and why; everything else runs beside the promotion."""
+    mode = FailoverMode(mode)
+    emergency = mode is FailoverMode.EMERGENCY
+    scaling = cfg.standby_node_group != cfg.node_group_full
+    promotion = (Op.STACK_UPDATE_OVERHEAD, Op.RDS_PROMOTE_REPLICA)
+    if not cfg.standby_database_multi_az:  # pilot light: the provider waits for the Multi-AZ conversion too
+        promotion += (Op.RDS_MULTI_AZ_CONVERSION,)
+    # Emergency: the promotion waits for the traffic fence (a write a returning primary took after replication
+    # stopped would be lost). Graceful: the write fence holds the primary; users move once the replica has it all.
+    settled = FINAL_SYNC_STEP if not emergency else None
+    nodes = [
+        Node(
+            FENCE_STEP,
+            {settled: graph_reasons.REPLICA_HAS_EVERYTHING_FOR_READS} if settled else {},
+            (Op.FENCE_ALARM_EVALUATION,),
+        ),
+        Node(
+            CLIENTS_STEP,
+            {FENCE_STEP: graph_reasons.CLIENTS_FOLLOW_ROUTE53},
+            (Op.ROUTE53_FOLLOWS_ALARM, Op.DNS_CACHE_EXPIRY),
+        ),
+        Node(SCALE_STEP, {}, (Op.NODE_GROUP_UPDATE,) if scaling else ()),
+        Node(
+            READY_STEP,
+            {SCALE_STEP: graph_reasons.NODES_AFTER_REQUEST},
+            (Op.NODE_GROUP_SCALE_UP,) if scaling else (),
+            (Op.NODE_GROUP_UPDATE,),
+        ),
+        Node(
+            FULL_SIZE_STEP,
+            {READY_STEP: "the rest of the full size, after the minimum that serves: not in the RTO"},
+        ),
+        Node(ALLOW_WRITES_STEP, {}, (Op.RDS_PARAMETER_APPLY,)),
+        Node(
+            CACHE_STEP,
+            {WRITER_FENCE_STEP: graph_reasons.CACHE_AFTER_WRITES_STOP} if settled else {},
+            (Op.GLOBAL_DATASTORE_FAILOVER,),
+        ),
+        Node(
+            CONFIG_STEP,
+            {settled: graph_reasons.COMMIT_AFTER_FINAL_SYNC, CACHE_STEP: graph_reasons.COMMIT_AFTER_EVERY_PART_MOVED}
+            if settled
+            else {},
+            (Op.PULUMI_CLI_CALL,),
+        ),
+        Node(PREVIEW_STEP, {CONFIG_STEP: graph_reasons.PREVIEW_OF_THE_CONFIG}, (Op.PULUMI_PREVIEW,)),
+        Node(
+            UPDATE_STEP,
+            {
+                PREVIEW_STEP: graph_reasons.UPDATE_AS_PREVIEWED,
+                SCALE_STEP: graph_reasons.ONE_NODE_GROUP_UPDATE_AT_A_TIME,
+                **(
+                    {FENCE_STEP: graph_reasons.FENCE_BEFORE_PROMOTION}
+                    if emergency
+                    else {settled: graph_reasons.PROMOTE_AFTER_FINAL_SYNC}
+                ),
+            },
+            promotion,
+        ),
+        Node(CONVERGE_STEP, {UPDATE_STEP: graph_reasons.CONVERGE_AFTER_UPDATE}),
+        Node(
+            VERIFY_STEP,
+            {
+                CONVERGE_STEP: "checks the promoted writer",
+                CLIENTS_STEP: "checks that users reach the DR region",
+                READY_STEP: "users need the node group's minimum Ready in the DR region (not its full size)",
+                CACHE_STEP: "checks the cache's state",
+                ALLOW_WRITES_STEP: "the promoted writer takes writes only with default_transaction_read_only off",
+                **({"reconcile_dns_records": "checks what the records say"} if emergency else {}),
+            },
+            (Op.VERIFY_SERVICES,),
+        ),
+        Node(
+            "notify_dr_alert_topic",
+            {
+                VERIFY_STEP: graph_reasons.NOTIFY_THE_OUTCOME,
+                **({"record_data_loss_window": graph_reasons.NOTIFY_THE_WINDOW} if emergency else {}),
+            },
+        ),
+    ]
+    if emergency:
+        route53_down = not route53_readable(cfg.primary_region)
+        nodes.insert(1, Node("record_data_loss_window", {}, ()))
+        nodes += [
+            Node(
+                "reconcile_dns_records",
+                {CONVERGE_STEP: graph_reasons.ONE_STACK_UPDATE_AT_A_TIME},
+                () if route53_down else (Op.PULUMI_PREVIEW, Op.STACK_UPDATE_OVERHEAD, Op.RECORD_PROPAGATION),
+            ),
+        ]
+    else:
+        nodes = [
+            Node(WRITER_FENCE_STEP, {}, (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT)),
+            Node(FINAL_SYNC_STEP, {WRITER_FENCE_STEP: graph_reasons.FINAL_SYNC_AFTER_FENCE}, (Op.RDS_FINAL_SYNC,)),
+            *nodes,
+        ]
+    return RunbookGraph(
+        RUNBOOK,
+        tuple(nodes),
+        verified_by=VERIFY_STEP,
+        disruption_starts_at=None if emergency else WRITER_FENCE_STEP,
+        lead_in=(Op.HEALTH_CHECK_DETECTION, Op.READINESS_CHECKS) if emergency else (),
     )
 
 

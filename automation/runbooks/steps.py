@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -10,8 +10,8 @@ from automation.aws.clients import AwsClients
 from automation.aws.readiness import DatabaseInstance, Reading, Status
 from automation.errors import DrctlError
 from automation.journal import iso, parse_iso
-from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Parallel, RunContext, Step
-from automation.runbooks.context import FOLLOW_UPS, WARNINGS, DrContext, output
+from automation.runbook import DATA_LOSS_WINDOW, DISRUPTION_STARTED_AT, Check, CheckFailedError, RunContext, Step
+from automation.runbooks.context import FOLLOW_UPS, WARNINGS, DrContext, gate_preview, output
 from automation.timings import Op, latency
 from automation.transitions import transition_config
 from components.config import DrState, NodeGroupSize, PlatformConfig
@@ -20,9 +20,13 @@ from components.naming import cluster_name, node_group_name, parameter_group_of
 WRITES_STOPPED_AT = "writes_stopped_at"
 """When the write fence was verified: nothing the application writes commits after it."""
 TRAFFIC_MOVED_AT = "traffic_moved_at"
-"""When the traffic fence's alarm turned: Route53 answers the new region from about then."""
+"""When the traffic fence's alarm turned: Route53's checkers follow it shortly after."""
+RECORDS_MOVED_AT = "records_moved_at"
+"""When the update that moved the Route53 records back to the primary ended (they were INSYNC by then)."""
 
 PASSING = (Status.OK, Status.WARNING)
+PREVIEW_TIMEOUT_SECONDS = 900.0
+"""A targeted preview is one engine run (pulumi.preview in automation.timings: minutes at worst)."""
 
 
 def state_is(ctx: DrContext, *expected: DrState) -> Check:
@@ -184,21 +188,41 @@ def converge_step(
 
 
 def scale_compute_step(ctx: DrContext, cfg: PlatformConfig, role: str) -> Step:
-    """`scale_<role>_compute_to_full`: the region's node group at full size, its nodes Ready, before traffic."""
+    """`scale_<role>_compute_to_full`: the node group asked for its full size and ACTIVE again (not yet capacity)."""
     region, node_group = cfg.region_of(role), node_group_name(cfg, role)
 
     def scale(run: RunContext) -> dict[str, Any]:
         size = cfg.node_group_full
         outcome = ctx.aws.scale_node_group(region, cluster_name(cfg, role), node_group, size)
-        # catalogue: eks.active-is-not-ready
-        ready = ctx.aws.wait_until_nodes_ready(region, cluster_name(cfg, role), node_group, size.desired)
-        return {"nodeGroup": outcome.subject, "desired": size.desired, "ready": ready, "changed": outcome.changed}
+        return {"nodeGroup": outcome.subject, "desired": size.desired, "changed": outcome.changed}
 
     return ctx.step(
         f"scale_{role}_compute_to_full",
         scale,
-        description=f"scale {node_group} to {cfg.node_group_full.desired} nodes and wait until they are InService",
-        timeout_seconds=2 * ctx.settings.compute_timeout_seconds + 60,
+        description=f"scale {node_group} to {cfg.node_group_full.desired} nodes: the update asked, group ACTIVE",
+        timeout_seconds=ctx.settings.compute_timeout_seconds + 60,
+    )
+
+
+def nodes_ready_step(
+    ctx: DrContext, cfg: PlatformConfig, role: str, *, count: int | None = None, name: str | None = None
+) -> Step:
+    """`wait_until_<role>_nodes_ready`: `count` instances of the node group InService (default: its full size).
+
+    ACTIVE is not capacity (catalogue: eks.active-is-not-ready).
+    """
+    region, node_group = cfg.region_of(role), node_group_name(cfg, role)
+    wanted = cfg.node_group_full.desired if count is None else count
+
+    def ready(run: RunContext) -> dict[str, Any]:
+        ready_nodes = ctx.aws.wait_until_nodes_ready(region, cluster_name(cfg, role), node_group, wanted)
+        return {"nodeGroup": node_group, "ready": ready_nodes}
+
+    return ctx.step(
+        name or f"wait_until_{role}_nodes_ready",
+        ready,
+        description=f"{wanted} nodes of {node_group} InService",
+        timeout_seconds=ctx.settings.compute_timeout_seconds + 60,
     )
 
 
@@ -211,6 +235,7 @@ def fence_writer_step(
     *,
     description: str,
     revert_if_not_fenced: bool = True,
+    stops_service: bool = False,
 ) -> Step:
     """A write fence that holds, verified: read-only by default, every session ended by a reboot.
 
@@ -221,12 +246,16 @@ def fence_writer_step(
     The first attempt's start is journaled, so a resumed run neither reboots twice
     nor accepts a restart from before the change. A refused reboot puts writes
     back on unless `revert_if_not_fenced` is False (a former writer stays read-only).
+    `stops_service`: the fence of a planned switch, whose start is the start of the
+    disruption the RTO measures.
     """
     started_key = f"{name}_started_at"
 
     def fence(run: RunContext) -> dict[str, Any]:
         if run.measurement(started_key) is None:
             run.record(started_key, iso(ctx.clock.now()))
+        if stops_service and run.measurement(DISRUPTION_STARTED_AT) is None:
+            run.record(DISRUPTION_STARTED_AT, run.measurement(started_key))
         result = ctx.aws.fence_writer(
             region,
             parameter_group,
@@ -263,22 +292,80 @@ def traffic_fence_step(ctx: DrContext, *, raised: bool, description: str) -> Ste
     )
 
 
-def wait_for_clients(ctx: DrContext, run: RunContext) -> dict[str, Any]:
-    """Wait until users reach the new region: the fence's flip, then every resolver's cached answer expired.
+def clients_moved_step(ctx: DrContext, role: str, *, records_too: bool = False) -> Step:
+    """`wait_until_clients_reach_<role>`: Route53 answers the region, then every resolver's cached answer expired.
 
-    Charged here, where clients really wait, so the measured RTO includes it
-    (catalogue: dns.resolvers-cache-for-the-ttl, route53.fence-flip-time).
+    Route53 answers it once its checkers follow the traffic fence's alarm (raised:
+    the region whatever the records say) and, when the fence was lowered
+    (`records_too`), once the records name the region again. Charged here, where
+    clients really wait, so the measured RTO includes it (catalogue:
+    dns.resolvers-cache-for-the-ttl, route53.fence-flip-time).
     """
     cfg = ctx.config()
-    moved = run.measurement(TRAFFIC_MOVED_AT)
-    if moved is None:
-        return {"waited": 0, "detail": "traffic did not move in this run"}
-    flip, ttl = latency(Op.TRAFFIC_FENCE_FLIP), cfg.dns_ttl_seconds
-    until = parse_iso(moved) + timedelta(seconds=flip + ttl)
-    remaining = (until - ctx.clock.now()).total_seconds()
-    if remaining > 0:
-        run.sleep(remaining)
-    return {"waited": max(0.0, remaining), "detail": f"fence flip {flip:g}s + DNS TTL {ttl}s since {moved}"}
+
+    def wait(run: RunContext) -> dict[str, Any]:
+        moved = run.measurement(TRAFFIC_MOVED_AT)
+        if moved is None:
+            return {"waited": 0, "detail": "traffic did not move in this run"}
+        answered = parse_iso(moved) + timedelta(seconds=latency(Op.ROUTE53_FOLLOWS_ALARM))
+        records = run.measurement(RECORDS_MOVED_AT)
+        if records_too and records is not None:
+            answered = max(answered, parse_iso(records))
+        ttl = latency(Op.DNS_CACHE_EXPIRY, cfg)
+        remaining = (answered + timedelta(seconds=ttl) - ctx.clock.now()).total_seconds()
+        if remaining > 0:
+            run.sleep(remaining)
+        return {"waited": max(0.0, remaining), "detail": f"Route53 answers {role} from {iso(answered)}, + TTL {ttl:g}s"}
+
+    return ctx.step(
+        f"wait_until_clients_reach_{role}",
+        wait,
+        description=f"Route53 answers {cfg.region_of(role)} and every resolver's cached answer has expired",
+        timeout_seconds=latency(Op.ROUTE53_FOLLOWS_ALARM, worst=True) + cfg.dns_ttl_seconds + 600,
+    )
+
+
+def preview_update_step(
+    ctx: DrContext,
+    name: str,
+    previews: dict[str, Any],
+    targets: Callable[[], Sequence[str] | None],
+    *,
+    exclude: Callable[[RunContext], Sequence[str] | None] = lambda run: None,
+    description: str,
+) -> Step:
+    """The preview and the gates of the update that follows, as a step of their own.
+
+    So that the preview (an engine run of its own) runs while the update still
+    waits for something else (a fence, a final sync). The update step takes the
+    preview from `previews` when this runbook object took it (`update_step`); a
+    resumed run builds a new runbook and previews again.
+    """
+
+    def preview(run: RunContext) -> dict[str, Any]:
+        left_out = exclude(run)
+        summary = ctx.preview_update(run, targets(), left_out)  # the update's exact scope
+        gate_preview(summary, left_out)
+        previews[name] = summary
+        return {"changes": summary.describe()}
+
+    return ctx.step(name, preview, description=description, timeout_seconds=PREVIEW_TIMEOUT_SECONDS)
+
+
+def update_step(
+    ctx: DrContext,
+    name: str,
+    previews: dict[str, Any],
+    preview_step: str,
+    update: Callable[[RunContext, Any], dict[str, Any]],
+    **options: Any,
+) -> Step:
+    """The update that `preview_step` previewed: `update(run, preview)` gets that preview (None: preview again)."""
+
+    def run_update(run: RunContext) -> dict[str, Any]:
+        return update(run, previews.pop(preview_step, None))
+
+    return ctx.step(name, run_update, **options)
 
 
 def former_region_steps(ctx: DrContext, cfg: PlatformConfig, former_writer: str) -> tuple[Step, Step]:
@@ -327,11 +414,6 @@ def allow_writes_step(ctx: DrContext, cfg: PlatformConfig, role: str, writer: st
         return {"changed": outcome.changed}
 
     return ctx.step(f"allow_writes_on_{role}_parameter_group", allow, description=description)
-
-
-def prepare_region_for_traffic(ctx: DrContext, cfg: PlatformConfig, role: str, *alongside: Step) -> Parallel:
-    """`prepare_<role>_region`: the region's compute scaled to full size while the `alongside` steps run."""
-    return Parallel(f"prepare_{role}_region", (scale_compute_step(ctx, cfg, role), *alongside))
 
 
 def standalone_writer_check(ctx: DrContext, cfg: PlatformConfig, role: str, writer: str) -> Check:

@@ -204,6 +204,11 @@ def _db_instance(applier: MotoApplier, op: str, old: DeclaredResource | None, ne
                 DBInstanceIdentifier=identifier, **({"BackupRetentionPeriod": int(retention)} if retention else {})
             )
             _wait_for_promotion(applier, identifier)
+            if inputs.get("multiAz") and not old.inputs.get("multiAz"):
+                # A pilot-light replica becomes a Multi-AZ writer: the provider waits until the standby is in sync
+                # (catalogue: rds.multi-az-conversion-without-downtime).
+                rds.modify_db_instance(DBInstanceIdentifier=identifier, MultiAZ=True, ApplyImmediately=True)
+                applier.clock.charge(Op.RDS_MULTI_AZ_CONVERSION)
             if inputs.get("manageMasterUserPassword"):
                 secret_key = inputs.get("masterUserSecretKmsKeyId")
                 rds.modify_db_instance(
@@ -446,7 +451,8 @@ def _record(applier: MotoApplier, op: str, old: DeclaredResource | None, new: De
     applier.client("route53", resource).change_resource_record_sets(
         HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": action, "ResourceRecordSet": record}]}
     )
-    # The provider waits until the change is INSYNC on every Route53 name server.
+    # The provider waits until the change is INSYNC on every Route53 name server
+    # (catalogue: route53.record-change-propagation).
     applier.clock.charge(Op.RECORD_PROPAGATION)
     return f"{action} {record['Name']} {record['Type']} {record.get('Failover', '')}".rstrip()
 

@@ -8,20 +8,23 @@ real process sleeps only `scale` times as long, so a 15-minute failover runs in
 about a second; the modelled figures never depend on real time.
 
 Parallel work costs its longest branch. Each thread has its own lane: a thread
-starts where the thread that started it stood, and a thread that reads the time
-after its children finished continues after the latest of them. The engine
-runs each step in a thread of its own and the steps of a `Parallel` group in
-sibling threads, so a group costs its slowest step while `sequential_seconds`
-adds every charge as if run one after another. Knowing which thread started
-which needs `threading.Thread.start` to record its caller: the clock does that
-while it is entered (`with clock:`), and restores the original on exit.
+starts where the thread that started it stood, a thread that reads the time
+after its children finished continues after the latest of them, and a thread
+that waited for others (`join`) continues after them. The engine runs each step
+in a thread of its own and the steps of a `Parallel` group in sibling threads,
+so a group costs its longest chain. Knowing which thread started which needs
+`threading.Thread.start` to record its caller: the clock does that while it is
+entered (`with clock:`), and restores the original on exit.
+
+The many small waits (an AWS API call, a Pulumi CLI read) are charged too, but
+a summary lists only the operations; the small ones are counted.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +34,8 @@ from components.config import PlatformConfig
 
 DEFAULT_SCALE = 0.001
 """Real seconds slept per modelled second: a 15-minute failover takes about a second."""
+SMALL_WAITS = (Op.AWS_API_CALL.value, Op.PULUMI_CLI_CALL.value)
+"""Charged on every call: reports count them instead of listing each."""
 
 _PARENT_ATTRIBUTE = "_sandbox_clock_parent"
 _ORIGINAL_START = threading.Thread.start
@@ -61,7 +66,8 @@ class Charge:
     seconds: float
     started_at_seconds: float
     thread: str
-    source: str
+    basis: str
+    """documented or estimated (automation.timings); a runbook's own sleep says so."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,14 +75,13 @@ class Charge:
             "seconds": self.seconds,
             "started_at_seconds": self.started_at_seconds,
             "thread": self.thread,
-            "source": self.source,
+            "basis": self.basis,
         }
 
 
 @dataclass(frozen=True)
 class Mark:
     modelled_seconds: float
-    sequential_seconds: float
     charges: int
 
 
@@ -142,11 +147,18 @@ class LatencyClock:
         """A runbook's own wait (polling interval): modelled in full, slept `scale` times as long."""
         self._advance("sleep", seconds, "runbook polling interval")
 
+    def join(self, threads: Sequence[threading.Thread]) -> None:
+        """The calling thread waited for `threads` (already finished): it continues after the latest of them."""
+        with self._lock:
+            lane = self._lane(threading.current_thread())
+            ends = [self._lanes[thread].horizon() for thread in threads if thread in self._lanes]
+            lane.cursor = max([lane.cursor, *ends])
+
     def charge(self, operation: Op | str) -> float:
         """Wait for one AWS operation as long as `automation.timings` says it typically takes."""
         found = timing(operation, self.cfg)
         seconds = latency(operation, self.cfg)
-        self._advance(found.operation.value, seconds, found.source)
+        self._advance(found.operation.value, seconds, found.basis)
         return seconds
 
     def _advance(self, what: str, seconds: float, source: str) -> None:
@@ -168,34 +180,32 @@ class LatencyClock:
         with self._lock:
             return self._lanes[self._owner].horizon()
 
-    @property
-    def sequential_seconds(self) -> float:
-        """The same waits run strictly one after another."""
-        with self._lock:
-            return sum(charge.seconds for charge in self.charges)
-
     def mark(self) -> Mark:
         """Where the clock stands, so a summary can cover one run (a failover) and not the provisioning."""
         with self._lock:
-            return Mark(self._lanes[self._owner].horizon(), sum(c.seconds for c in self.charges), len(self.charges))
+            return Mark(self._lanes[self._owner].horizon(), len(self.charges))
 
-    def summary(self, since: Mark | None = None, rto_target_seconds: float | None = None) -> dict[str, Any]:
-        """The figures a report states: modelled wall time vs the target vs the sequential sum."""
-        start = since or Mark(0.0, 0.0, 0)
-        target = self.cfg.rto_seconds if rto_target_seconds is None else rto_target_seconds
+    def summary(self, since: Mark | None = None) -> dict[str, Any]:
+        """The modelled wall time since `since`, and the operations charged (the small waits counted)."""
+        start = since or Mark(0.0, 0)
         modelled = self.modelled_seconds - start.modelled_seconds
         with self._lock:
-            charges = self.charges[start.charges :]
+            charges = [charge for charge in self.charges[start.charges :] if charge.what != "sleep"]
+        small = [charge for charge in charges if charge.what in SMALL_WAITS]
         return {
             "modelled_seconds": modelled,
-            "sequential_seconds": self.sequential_seconds - start.sequential_seconds,
-            "rto_target_seconds": target,
-            "within_target": modelled <= target,
             "scale": self.scale,
+            "small_waits": {
+                what: {
+                    "count": sum(1 for c in small if c.what == what),
+                    "seconds": sum(c.seconds for c in small if c.what == what),
+                }
+                for what in SMALL_WAITS
+            },
             # Threads of a parallel group record in whatever order they run: sorted, the list repeats.
             "charges": [
                 charge.to_dict()
                 for charge in sorted(charges, key=lambda c: (c.started_at_seconds, c.thread, c.what))
-                if charge.what != "sleep"
+                if charge.what not in SMALL_WAITS
             ],
         }

@@ -19,8 +19,7 @@ from datetime import datetime, timedelta
 from automation.timings import Op, latency
 from components.config import PlatformConfig
 
-# Estimate: a node drained and terminated after a scale-down.
-SCALE_DOWN_SECONDS = 60.0
+SCALE_DOWN_SECONDS = latency(Op.NODE_GROUP_SCALE_DOWN)
 UPDATE_SECONDS = latency(Op.NODE_GROUP_UPDATE)
 
 

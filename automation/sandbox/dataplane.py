@@ -27,10 +27,10 @@ from typing import Any
 
 from automation.sandbox.lineage import Detachment, Lineage, Write
 from automation.sandbox.objects import RTC_LAG_SECONDS, WRITTEN_AT_METADATA, ObjectReplication
-from automation.timings import REPLICATION
+from automation.timings import REPLICATION, Op, latency
 
 # catalogue: rds.idle-source-replays-every-few-minutes
-RDS_HEARTBEAT_SECONDS = 300.0
+RDS_HEARTBEAT_SECONDS = latency(Op.RDS_IDLE_REPLAY_INTERVAL)
 LONG_TRANSACTION_SECONDS = 30.0
 
 

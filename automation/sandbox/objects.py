@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from automation.timings import REPLICATION
+from automation.timings import REPLICATION, Op, latency
 
 WRITTEN_AT_METADATA = "written-at"
+BATCH_OBJECTS_PER_SECOND = 200
+"""Estimate (catalogue: s3.batch-replication-job): what a Batch Replication job copies once active."""
 RTC_LAG_SECONDS = REPLICATION["s3-replication-time-control"].typical_seconds
 PLAIN_LAG_SECONDS = REPLICATION["s3-replication"].typical_seconds
 
@@ -302,10 +304,11 @@ class ObjectReplication:
                 and o.deleted_at is None
                 and any(r.selects(o.key, o.kms_encrypted) for r in self.rules.get(source_bucket, []))
             ]
-            # Estimate: manifest generation takes minutes, then a few hundred objects a second.
-            preparing = at + timedelta(seconds=60)
-            active = preparing + timedelta(seconds=120)
-            done = active + timedelta(seconds=60 + len(selected) / 200)
+            # The job's phases over its duration (automation.timings), then a few hundred objects a second.
+            duration = latency(Op.S3_BATCH_REPLICATION)
+            preparing = at + timedelta(seconds=duration / 4)
+            active = at + timedelta(seconds=duration * 3 / 4)
+            done = at + timedelta(seconds=duration + len(selected) / BATCH_OBJECTS_PER_SECOND)
             statuses = [(at, "New"), (preparing, "Preparing")]
             statuses += [(active, "Failed")] if failure else [(active, "Active"), (done, "Complete")]
             job = BatchJob(

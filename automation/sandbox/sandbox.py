@@ -153,7 +153,7 @@ class Sandbox:
         )
         self.data = DataPlane(
             now=self.clock.now,
-            outputs=self.stack.outputs,
+            outputs=self.stack.current_outputs,
             s3_client=lambda region: self._internal.client("s3", region),
             region_down=lambda region: region in server.outages.down,
             cache_primary=self.simulated.cache_primary,
@@ -220,7 +220,7 @@ class Sandbox:
                         self.clock.now(),
                     )
                 )
-        return self.stack.outputs()
+        return self.stack.current_outputs()
 
     def _rewrite(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
         """Stack outputs as a real engine would report them: the ids and ARNs moto assigned."""
@@ -262,7 +262,7 @@ class Sandbox:
         return counts[name] or None
 
     def _endpoint_regions(self) -> dict[str, str]:
-        endpoints = (self.stack.outputs().get("dns") or {}).get("endpoints") or {}
+        endpoints = (self.stack.current_outputs().get("dns") or {}).get("endpoints") or {}
         return {hostname.rstrip("."): region for region, hostname in endpoints.items()}
 
     def _records(self) -> list[RecordSet]:
@@ -314,7 +314,7 @@ class Sandbox:
     # --- the data plane's view of AWS ------------------------------------------------------------
 
     def _write_refusal(self, region: str, at: datetime) -> str | None:
-        entry = (self.stack.outputs().get("database") or {}).get(region)
+        entry = (self.stack.current_outputs().get("database") or {}).get(region)
         if entry is None:
             return "no database"
         return self.data.database.refusal(entry["identifier"], Write("request", at))
@@ -364,7 +364,7 @@ class Sandbox:
         self.data.cache.attach(old_group, new_group, at)
 
     def _bucket_region(self, bucket: str) -> str | None:
-        buckets = self.stack.outputs().get("buckets") or {}
+        buckets = self.stack.current_outputs().get("buckets") or {}
         return next((region for region, entry in buckets.items() if entry["name"] == bucket), None)
 
     def _copy_object(self, destination: str, key: str, source: str, written_at: datetime) -> None:

@@ -268,6 +268,9 @@ class SimulatedAws:
         refused = self.outages.refuses(region, service)
         with self._lock:
             self.calls.append(ApiCall(service, operation, region, now, refused))
+        # The round trip drctl waits for (a region that is down refuses at once: the outage's mode here).
+        self.clock.charge(Op.AWS_API_CALL)
+        now = self.clock.now()
         if refused:
             raise EndpointConnectionError(endpoint_url=f"https://{service}.{region}.amazonaws.com (sandbox outage)")
         self.settle(now)
@@ -415,7 +418,7 @@ class SimulatedAws:
     def _parameters_changed(self, region: str, params: Params, parsed: Parsed, now: datetime) -> None:
         group = params["DBParameterGroupName"]
         # catalogue: rds.parameter-change-applies-asynchronously
-        applied = now + timedelta(seconds=latency(Op.RDS_READ_ONLY_SWITCH))
+        applied = now + timedelta(seconds=latency(Op.RDS_PARAMETER_APPLY))
         with self._lock:
             self.rds.applying.setdefault(group, []).append((now, applied))
             # catalogue: rds.parameter-apply-status (a static parameter waits for a restart)

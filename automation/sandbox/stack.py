@@ -2,13 +2,18 @@
 
 `automation.stack_standin.StandInStack` does the engine's part (config
 validation, evaluation, the diff, targets, protection, pending operations).
-This wrapper applies the steps an update changed, in the engine's order, to
-moto through the sandbox's clients, and charges the clock the update's
-overhead. Targets are respected for free: a step outside the targets is
-"same" and applies nothing. When a step fails (its region is down), the steps
-it and those after it would have made are taken back out of the stand-in's
-state, the stack outputs stay as they were, and the update raises, as a Pulumi
-update that fails on one resource does.
+This wrapper applies the steps an update changed to moto through the
+sandbox's clients as the engine runs them: each step once the steps of the
+resources it depends on are done, independent steps at the same time (a
+record change beside a promotion), so an update costs its overhead plus its
+longest chain of resource operations (catalogue:
+pulumi-cli.update-runs-independent-steps-in-parallel). It charges the clock
+what the CLI costs: a preview, an update's overhead, each config or outputs
+read (`automation.timings`; catalogue: pulumi-cli.engine-run-time). Targets are respected for free: a step outside the
+targets is "same" and applies nothing. When a step fails (its region is
+down), it and the steps that depend on it are taken back out of the
+stand-in's state, the stack outputs stay as they were, and the update
+raises, as a Pulumi update that fails on one resource does.
 
 An update can be held (`hold_next_update`): it keeps running on the modelled
 clock, holding the stack, until it has run its time or is cancelled
@@ -86,9 +91,11 @@ class SandboxStack:
         return self.standin.fully_qualified_name
 
     def get_config(self) -> dict[str, str]:
+        self.clock.charge(Op.PULUMI_CLI_CALL)
         return self.standin.get_config()
 
     def set_config(self, values: Mapping[str, str]) -> dict[str, str]:
+        self.clock.charge(Op.PULUMI_CLI_CALL)
         return self.standin.set_config(values)
 
     def preview(
@@ -98,9 +105,16 @@ class SandboxStack:
         *,
         exclude: Sequence[str] | None = None,
     ) -> ChangeSummary:
+        self.clock.charge(Op.PULUMI_PREVIEW)
         return self.standin.preview(targets, on_output, exclude=exclude)
 
     def outputs(self) -> dict[str, Any]:
+        """What `pulumi stack output` returns, at the cost of a CLI run: what runbooks read."""
+        self.clock.charge(Op.PULUMI_CLI_CALL)
+        return self.current_outputs()
+
+    def current_outputs(self) -> dict[str, Any]:
+        """The same outputs for the sandbox's own models, which read them for free."""
         return dict(self._outputs)
 
     def cancel(self) -> None:
@@ -190,29 +204,72 @@ class SandboxStack:
         result = self.standin.up(targets, exclude=exclude, on_output=on_output, message=message)
         after = dict(self.standin.state)
         changed = list(result.summary.changed)
-        for index, step in enumerate(changed):
-            try:
-                change = self.applier.apply(step.op, before.get(step.urn), after.get(step.urn))
-            except Exception as error:
-                self._forget(changed[index:], before)
-                raise DrctlError(
-                    f"cannot update for {self.fully_qualified_name}: {step.op} of {step.urn} failed: {error}",
-                    hint="the resources updated before it keep their new state; rerun the update once the cause is "
-                    "fixed, or target the update away from an unreachable region",
-                ) from error
+        applied, failures = self._apply_as_the_engine_does(changed, before, after)
+        for position, change in enumerate(applied):
             self.applied.append(change)
             if on_output is not None:
                 on_output(f"  sandbox: {change.op} {change.type} {change.detail}")
             if self._kill_after_promotion and change.detail.startswith("promoted"):
+                # The runner dies as RDS accepts the promotion: the engine recorded only what finished before it.
                 self._kill_after_promotion = False
-                self._forget(changed[index:], before)
-                self.standin.pending.append(PendingOperation(step.urn, "updating", step.type))
+                finished = {done.urn for done in applied[:position]}
+                self._forget([step for step in changed if step.urn not in finished], before)
+                self.standin.pending.append(PendingOperation(change.urn, "updating", change.type))
                 raise SimulatedCrash(
                     f"the runner died during the update of {self.fully_qualified_name}: {change.detail}"
                 )
+        if failures:
+            self._forget([step for step in changed if step.urn not in {c.urn for c in applied}], before)
+            step, error = failures[0]
+            raise DrctlError(
+                f"cannot update for {self.fully_qualified_name}: {step.op} of {step.urn} failed: {error}",
+                hint="the resources updated before it keep their new state; rerun the update once the cause is "
+                "fixed, or target the update away from an unreachable region",
+            ) from error
         if targets is None or self.standin.root_urn in targets:
             self._outputs = self._rewrite_outputs(result.outputs)
-        return UpdateResult(summary=result.summary, outputs=self.outputs())
+        return UpdateResult(summary=result.summary, outputs=self.current_outputs())
+
+    def _apply_as_the_engine_does(
+        self, changed: Sequence[Any], before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> tuple[list[AppliedChange], list[tuple[Any, Exception]]]:
+        """Each step on a thread of its own once the steps it depends on are done; deletes last, in reverse.
+
+        Returns what was applied (in the engine's order) and the failures; a step
+        whose dependency failed is not run.
+        """
+        urns = {step.urn for step in changed}
+        outcomes: dict[str, AppliedChange | Exception | None] = {}
+        threads: dict[str, threading.Thread] = {}
+
+        def apply(step: Any, waits_for: list[str]) -> None:
+            for urn in waits_for:
+                threads[urn].join()
+            self.clock.join([threads[urn] for urn in waits_for])
+            if any(not isinstance(outcomes.get(urn), AppliedChange) for urn in waits_for):
+                outcomes[step.urn] = None
+                return
+            try:
+                outcomes[step.urn] = self.applier.apply(step.op, before.get(step.urn), after.get(step.urn))
+            except Exception as error:
+                outcomes[step.urn] = error
+
+        ordered = [s for s in changed if s.op != "delete"] + [s for s in reversed(changed) if s.op == "delete"]
+        for step in ordered:
+            declared = after.get(step.urn) or before.get(step.urn)
+            waits_for = [urn for urn in getattr(declared, "dependencies", ()) if urn in threads and urn in urns]
+            if step.op == "delete":  # deletes wait for every other step, as the engine runs them last
+                waits_for = [urn for urn in threads if urn not in waits_for] + waits_for
+            threads[step.urn] = threading.Thread(
+                target=apply, args=(step, waits_for), name=f"update-{step.urn.rsplit('::', 1)[-1]}"
+            )
+            threads[step.urn].start()
+        for thread in threads.values():
+            thread.join()
+        self.clock.join(list(threads.values()))
+        applied = [o for s in changed if isinstance(o := outcomes.get(s.urn), AppliedChange)]
+        failures = [(s, o) for s in changed if isinstance(o := outcomes.get(s.urn), Exception)]
+        return applied, failures
 
     def _forget(self, steps: Sequence[Any], before: Mapping[str, Any]) -> None:
         """The engine records only finished operations: undo the stand-in's record of the rest."""

@@ -35,12 +35,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from automation.timings import Op, latency
 from components.config import PlatformConfig
 from components.traffic import HEALTH_CHECKER_REGIONS
 
 HEALTHY_FRACTION = 0.18
-ALARM_INGEST_SECONDS = 60.0
-"""Estimate: a datapoint's period must end before the alarm and Route53 see it (catalogue: route53.fence-flip-time)."""
+# catalogue: route53.fence-flip-time
+ALARM_INGEST_SECONDS = latency(Op.FENCE_ALARM_EVALUATION)
+"""A datapoint's period must end before its alarm evaluates it."""
+ROUTE53_SEES_ALARM_SECONDS = ALARM_INGEST_SECONDS + latency(Op.ROUTE53_FOLLOWS_ALARM)
+"""...and Route53's checkers read the alarm's new state after that."""
 
 OK, ELB_503, TARGET_5XX, UNREACHABLE = "ok", "elb-503", "target-5xx", "unreachable"
 
@@ -209,7 +213,7 @@ class TrafficModel:
     def _alarm_check(self, config: Mapping[str, Any], at: datetime) -> bool:
         # catalogue: route53.cloudwatch-metric-check-follows-the-alarm
         alarm = config.get("AlarmIdentifier") or {}
-        seen = at - timedelta(seconds=ALARM_INGEST_SECONDS)
+        seen = at - timedelta(seconds=ROUTE53_SEES_ALARM_SECONDS)
         found = self._alarm_datapoints(alarm.get("Region", ""), alarm.get("Name", ""), seen)
         insufficient = config.get("InsufficientDataHealthStatus", "LastKnownStatus")
         if found is None:  # the alarm's region does not answer, or no such alarm

@@ -1,0 +1,116 @@
+"""The DR runbooks' dependency graphs: no step waits on one it does not depend on, and the floor they allow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from automation.runbook import Parallel, Runbook
+from automation.runbooks.failback import (
+    prepare_graph,
+    prepare_runbook,
+    rollback_graph,
+    rollback_runbook,
+    switch_graph,
+    switch_runbook,
+)
+from automation.runbooks.failover import (
+    FULL_SIZE_STEP,
+    READY_STEP,
+    UPDATE_STEP,
+    failover_graph,
+    failover_runbook,
+)
+from automation.runbooks.graph import Node, RunbookGraph, closure, needless_waits, structural_waits
+from automation.timings import Op
+from components.config import PlatformConfig
+from tests.conftest import STATE_OVERRIDES, prod_config
+from tests.dr_world import Dr
+
+# (runbook builder, graph builder, the config state it starts from)
+RUNBOOKS: dict[str, tuple[Callable[[Dr], Runbook], Callable[[PlatformConfig], RunbookGraph], str]] = {
+    "failover-emergency": (
+        lambda dr: failover_runbook(dr.ctx, "emergency"),
+        lambda cfg: failover_graph(cfg, "emergency"),
+        "steady",
+    ),
+    "failover-graceful": (
+        lambda dr: failover_runbook(dr.ctx, "graceful"),
+        lambda cfg: failover_graph(cfg, "graceful"),
+        "steady",
+    ),
+    "failback-prepare": (lambda dr: prepare_runbook(dr.ctx), prepare_graph, "failed-over"),
+    "failback-switch": (lambda dr: switch_runbook(dr.ctx), switch_graph, "resyncing"),
+    "failback-rollback": (lambda dr: rollback_runbook(dr.ctx), rollback_graph, "resyncing"),
+}
+
+
+def built(name: str, tmp_path: Path) -> tuple[Runbook, RunbookGraph]:
+    build_runbook, build_graph, state = RUNBOOKS[name]
+    dr = Dr(tmp_path, config=prod_config(**STATE_OVERRIDES[state]))
+    return build_runbook(dr), build_graph(dr.cfg)
+
+
+@pytest.mark.parametrize("name", sorted(RUNBOOKS))
+def test_no_step_waits_on_a_step_it_does_not_depend_on(name: str, tmp_path: Path) -> None:
+    runbook, graph = built(name, tmp_path)
+    assert needless_waits(runbook, graph) == {}
+    # ... and every documented dependency is waited for: the graph is what runs.
+    waits = closure(structural_waits(runbook))
+    assert all(waits[step] >= deps for step, deps in closure(graph.dependencies()).items())
+
+
+@pytest.mark.parametrize("name", sorted(RUNBOOKS))
+def test_every_dependency_says_why(name: str, tmp_path: Path) -> None:
+    _, graph = built(name, tmp_path)
+    assert all(len(reason) > 20 for node in graph.nodes for reason in node.after.values())
+
+
+def test_a_step_run_after_one_it_does_not_depend_on_is_found(tmp_path: Path) -> None:
+    """The check itself fails on a runbook that runs its graph's steps one after another."""
+    runbook, graph = built("failover-emergency", tmp_path)
+    (group,) = runbook.items
+    assert isinstance(group, Parallel)
+    sequential = Runbook(runbook.name, runbook.description, items=group.steps)
+    found = needless_waits(sequential, graph)
+    assert READY_STEP in found[UPDATE_STEP]
+    # One extra edge is enough to be found too.
+    edges = {**group.after, UPDATE_STEP: (*group.after[UPDATE_STEP], READY_STEP)}
+    extra = Parallel(group.name, group.steps, after=edges)
+    found = needless_waits(Runbook(runbook.name, runbook.description, items=(extra,)), graph)
+    assert found[UPDATE_STEP] == {READY_STEP}
+
+
+def test_neither_the_promotion_nor_the_verification_waits_for_the_dr_node_groups_full_size(tmp_path: Path) -> None:
+    """A regional event is when EC2 capacity is short: the promotion waits for no node, verification for the
+    node group's minimum, and the rest of its full size comes after verification, outside the RTO."""
+    cfg = Dr(tmp_path, config=prod_config(nodeGroupFull='{"min": 2, "desired": 3, "max": 9}')).cfg
+    for mode in ("emergency", "graceful"):
+        graph = failover_graph(cfg, mode)
+        dependencies = closure(graph.dependencies())
+        assert READY_STEP not in dependencies[UPDATE_STEP]
+        assert FULL_SIZE_STEP not in dependencies[graph.verified_by]
+        assert FULL_SIZE_STEP not in graph.floor(cfg).critical_path
+    runbook = failover_runbook(
+        Dr(tmp_path / "run", config=prod_config(nodeGroupFull='{"min": 2, "desired": 3, "max": 9}')).ctx, "emergency"
+    )
+    steps = {step.name: step for step, _ in runbook.steps()}
+    assert steps[READY_STEP].description.startswith("2 nodes") and steps[FULL_SIZE_STEP].description.startswith(
+        "3 nodes"
+    )
+
+
+def test_the_failback_read_only_window_holds_only_what_the_final_sync_needs(tmp_path: Path) -> None:
+    """Scaling the primary's compute happens before the fence: only the final sync and the switch are inside."""
+    graph = switch_graph(Dr(tmp_path, config=prod_config(**STATE_OVERRIDES["resyncing"])).cfg)
+    floor = graph.floor(Dr(tmp_path, config=prod_config(**STATE_OVERRIDES["resyncing"])).cfg)
+    fence = next(step for step in floor.steps if step.name == graph.disruption_starts_at)
+    inside = [step.name for step in floor.steps if step.critical and step.start >= fence.start]
+    assert not any("nodes_ready" in name or "scale" in name for name in inside)
+
+
+def test_a_graph_with_an_unknown_dependency_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="unknown dependencies"):
+        RunbookGraph("x", (Node("verify", {"promote": "needs the writer"}, (Op.VERIFY_SERVICES,)),), "verify", None)
