@@ -555,4 +555,4 @@ def test_unlisted_steps_have_no_prediction_and_listed_ones_add_their_operations(
     cfg = parse_config(prod_config())
     assert predicted_seconds("notify_dr_alert_topic", cfg) is None
     fence = predicted_seconds("fence_primary_writer", cfg)
-    assert fence is not None and fence["operations"] == ["rds.read-only-switch", "rds.reboot"]
+    assert fence is not None and fence["operations"] == ["rds.parameter-apply", "rds.reboot"]

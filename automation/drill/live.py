@@ -65,9 +65,9 @@ class LiveOptions:
 # Which operations of the timing table (automation/timings.py) each step waits on: its predicted duration is
 # their sum. A step not listed has no prediction (it waits on nothing the table models).
 PREDICTED_OPERATIONS: Mapping[str, tuple[Op, ...]] = {
-    "fence_primary_writer": (Op.RDS_READ_ONLY_SWITCH, Op.RDS_REBOOT),
-    "fence_dr_writer": (Op.RDS_READ_ONLY_SWITCH, Op.RDS_REBOOT),
-    "fence_former_writer": (Op.RDS_READ_ONLY_SWITCH, Op.RDS_REBOOT),
+    "fence_primary_writer": (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
+    "fence_dr_writer": (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
+    "fence_former_writer": (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
     "wait_until_dr_replica_has_everything": (Op.RDS_FINAL_SYNC,),
     "wait_for_final_sync": (Op.RDS_FINAL_SYNC,),
     "scale_dr_compute_to_full": (Op.NODE_GROUP_SCALE_UP,),
@@ -81,9 +81,9 @@ PREDICTED_OPERATIONS: Mapping[str, tuple[Op, ...]] = {
     "update_whole_stack": (Op.STACK_UPDATE_OVERHEAD, Op.RDS_CREATE_CROSS_REGION_REPLICA),
     "rebuild_dr_replica": (Op.STACK_UPDATE_OVERHEAD, Op.RDS_CREATE_CROSS_REGION_REPLICA),
     "snapshot_old_primary": (Op.RDS_SNAPSHOT,),
-    "raise_traffic_fence": (Op.TRAFFIC_FENCE_FLIP,),
-    "lower_traffic_fence": (Op.TRAFFIC_FENCE_FLIP,),
-    "move_traffic_to_dr": (Op.TRAFFIC_FENCE_FLIP,),
+    "raise_traffic_fence": (Op.FENCE_ALARM_EVALUATION, Op.ROUTE53_FOLLOWS_ALARM),
+    "lower_traffic_fence": (Op.FENCE_ALARM_EVALUATION, Op.ROUTE53_FOLLOWS_ALARM),
+    "move_traffic_to_dr": (Op.FENCE_ALARM_EVALUATION, Op.ROUTE53_FOLLOWS_ALARM),
     "reconcile_dns_records": (Op.RECORD_PROPAGATION,),
     "verify_dr_serving": (Op.DNS_CACHE_EXPIRY, Op.VERIFY_SERVICES),
     "verify_primary_serving": (Op.DNS_CACHE_EXPIRY, Op.VERIFY_SERVICES),
