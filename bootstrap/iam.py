@@ -524,20 +524,15 @@ def drill_permissions(
 
 # Calls of a live drill that read only and that IAM cannot scope to the drill stack: the actions support no
 # resource-level permissions, or drctl lists across the account (describe_db_snapshots without an identifier).
-# catalogue: iam.live-drill-reads-unscoped
+# Read-only wildcards keep the role under IAM's size quota. catalogue: iam.live-drill-reads-unscoped
 LIVE_DRILL_READS = (
-    "autoscaling:DescribeAutoScalingGroups",
-    "backup:ListRecoveryPointsByBackupVault",
-    "backup:ListRestoreJobs",
-    "cloudwatch:DescribeAlarms",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:GetMetricStatistics",
-    "elasticache:DescribeGlobalReplicationGroups",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBInstanceAutomatedBackups",
-    "rds:DescribeDBSnapshots",
-    "rds:DescribeEvents",
+    "autoscaling:Describe*",
+    "backup:List*",
+    "cloudwatch:Describe*",
+    "cloudwatch:GetMetric*",
+    "elasticache:Describe*",
+    "elasticloadbalancing:Describe*",
+    "rds:Describe*",
     "route53:GetHealthCheckStatus",
     "route53:GetChange",
     "s3:DescribeJob",
@@ -554,6 +549,12 @@ LIVE_DRILL_NAMED_RDS = (
 # components/storage.py names the S3 Batch Replication role `<namePrefix>-s3-batch-repl`.
 BATCH_ROLE_SUFFIX = "s3-batch-repl"
 BATCH_OPERATIONS_PRINCIPAL = "batchoperations.s3.amazonaws.com"
+# The drill stack's roles a live drill passes, by name after `<namePrefix>-` (components/naming.py), to their service.
+PASSED_ROLES = {
+    BATCH_ROLE_SUFFIX: BATCH_OPERATIONS_PRINCIPAL,
+    "s3-repl-*": "s3.amazonaws.com",
+    "backup": "backup.amazonaws.com",
+}
 
 
 def live_drill_statements(drill_stack: str, reach: DrillStack) -> list[dict[str, Any]]:
@@ -568,8 +569,26 @@ def live_drill_statements(drill_stack: str, reach: DrillStack) -> list[dict[str,
         {
             "Sid": "DrillBuckets",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:GetReplicationConfiguration"],
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:GetReplicationConfiguration",
+                "s3:PutReplicationConfiguration",
+            ],
             "Resource": f"arn:aws:s3:::{prefix}-*",
+        },
+        # The DR transitions' stack updates recreate alarms of the writer and its replica (tests/test_bootstrap.py
+        # diffs the program's DR states for what they change).
+        {
+            "Sid": "DrillAlarms",
+            "Effect": "Allow",
+            "Action": [
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:TagResource",
+                "cloudwatch:ListTagsForResource",
+            ],
+            "Resource": f"arn:aws:cloudwatch:*:{account}:alarm:{prefix}-*",
         },
         {
             "Sid": "DrillTopics",
@@ -616,12 +635,14 @@ def live_drill_statements(drill_stack: str, reach: DrillStack) -> list[dict[str,
         # S3 Batch Replication (failback prepare): CreateJob supports no resource scope, so the scope is the role
         # it may pass, which reaches the drill stack's buckets only. catalogue: s3.batch-job-passes-its-role
         {"Sid": "BatchReplicationJobs", "Effect": "Allow", "Action": "s3:CreateJob", "Resource": "*"},
+        # The drill stack's service roles, to their services only: the batch job's, and the ones the transitions'
+        # replication rules and backup selections name again when they are recreated.
         {
-            "Sid": "PassTheDrillBatchRole",
+            "Sid": "PassTheDrillStacksServiceRoles",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": f"arn:aws:iam::{account}:role/{prefix}-{BATCH_ROLE_SUFFIX}",
-            "Condition": {"StringEquals": {"iam:PassedToService": BATCH_OPERATIONS_PRINCIPAL}},
+            "Resource": [f"arn:aws:iam::{account}:role/{prefix}-{role}" for role in PASSED_ROLES],
+            "Condition": {"StringEquals": {"iam:PassedToService": sorted(set(PASSED_ROLES.values()))}},
         },
     ]
     if reach.hosted_zone_id:

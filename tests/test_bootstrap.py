@@ -508,7 +508,8 @@ def test_the_policies_fit_iams_size_quotas_with_room_for_real_arns():
     in each document), so the documents keep 1,000 characters in reserve. catalogue: iam.policy-size-quotas
     """
     sizes: dict[str, int] = {}
-    for r in evaluate()[0]:
+    # With the drill zone configured: the largest drill role the bootstrap declares.
+    for r in evaluate((("drillHostedZoneId", "Z0123456789ABCDEFGHIJ"),))[0]:
         if r.type in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
             size = len(json.dumps(json.loads(r.inputs["policy"]), separators=(",", ":")))
             owner = "managed" if r.type == "aws:iam/policy:Policy" else r.name.split("-")[0]
@@ -849,3 +850,66 @@ def test_the_drill_role_cannot_raise_or_lower_prods_traffic_fence():
     documents = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
     assert decide(documents, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": FENCE_NAMESPACE}) != "Allow"
     assert decide(documents, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": ABORT_NAMESPACE}) == "Allow"
+
+
+# What each resource type a DR transition's stack update changes needs, and how the drill role reaches it.
+TRANSITION_GRANTS: dict[str, tuple[str, ...]] = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"),
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": ("s3:PutReplicationConfiguration",),
+    "aws:backup/selection:Selection": ("backup:CreateBackupSelection", "backup:DeleteBackupSelection"),
+    "aws:rds/instance:Instance": ("rds:CreateDBInstanceReadReplica", "rds:ModifyDBInstance", "rds:DeleteDBInstance"),
+    "aws:eks/nodeGroup:NodeGroup": ("eks:UpdateNodegroupConfig",),
+    "aws:route53/record:Record": ("route53:ChangeResourceRecordSets",),
+}
+# Kubernetes objects change through the cluster's API, as the EKS access entry of the drill role allows.
+THROUGH_THE_ACCESS_ENTRY = "kubernetes:"
+
+
+def transition_changes() -> dict[str, list[Any]]:
+    from automation.changes import diff
+    from tests.conftest import STATE_OVERRIDES, evaluate_state
+
+    states = list(STATE_OVERRIDES)
+    changed: dict[str, list[Any]] = {}
+    for before, after in zip(states, [*states[1:], states[0]], strict=True):
+        old, new = evaluate_state(before), evaluate_state(after)
+        by_urn = {r.urn: r for r in (*old.resources, *new.resources)}  # a deleted resource is only in `old`
+        for change in diff(old, new).effective():
+            changed.setdefault(change.type, []).append(by_urn[change.urn])
+    return changed
+
+
+def test_the_drill_role_may_make_every_change_a_dr_transition_makes_to_the_drill_stack():
+    """The runbooks' stack updates (failover, failback prepare and switch) change these types, measured by diffing
+    the program's DR states; a new type fails here until the drill role reaches it. Untagged ones by name."""
+    changed = transition_changes()
+    unmapped = [t for t in changed if t not in TRANSITION_GRANTS and not t.startswith(THROUGH_THE_ACCESS_ENTRY)]
+    assert not unmapped, f"grant the drill role what a DR transition changes: {unmapped}"
+    documents = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
+    tagged = {"aws:ResourceTag/dr-platform:stack": "drill", "aws:RequestTag/dr-platform:stack": "drill"}
+    alarm = f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{DRILL}-usw2-pg-g2-cpu"
+    examples = {
+        "aws:cloudwatch/metricAlarm:MetricAlarm": alarm,
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig": f"arn:aws:s3:::{DRILL}-usw2-data",
+        "aws:backup/selection:Selection": f"arn:aws:backup:us-west-2:{ACCOUNT}:backup-plan:0123",
+        "aws:rds/instance:Instance": f"arn:aws:rds:us-west-2:{ACCOUNT}:db:{DRILL}-usw2-pg-g2",
+        "aws:eks/nodeGroup:NodeGroup": f"arn:aws:eks:us-west-2:{ACCOUNT}:nodegroup/{DRILL}-usw2/x/y",
+        "aws:route53/record:Record": "arn:aws:route53:::hostedzone/Z0DRILL0ZONE",
+    }
+    for type_token, actions in TRANSITION_GRANTS.items():
+        for action in actions:
+            assert decide(documents, action, examples[type_token], tagged) == "Allow", (type_token, action)
+    # The roles those resources name again when they are recreated (prod's names, as the drill stack's), each
+    # to its own service only.
+    passed = [
+        ("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "role", "s3.amazonaws.com"),
+        ("aws:backup/selection:Selection", "iamRoleArn", "backup.amazonaws.com"),
+    ]
+    for type_token, key, service in passed:
+        for resource in changed[type_token]:
+            name = re.split("[:/]", resource.inputs[key])[-1].replace(PROD, DRILL, 1)
+            role = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            assert decide(documents, "iam:PassRole", role, {"iam:PassedToService": service}) == "Allow", role
+            assert decide(documents, "iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"}) != "Allow"
+    prod_alarm = f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{PROD}-usw2-pg-g2-cpu"
+    assert decide(documents, "cloudwatch:DeleteAlarms", prod_alarm) != "Allow"
