@@ -15,7 +15,8 @@ erase the platform's memory, and the ways around those denies: a role created
 or re-granted without the program's boundary (which carries the same denies),
 a user, another role assumed, a key deleted (docs/security-review.md).
 - drill: drill.yml on main in environment drill. The drill stack's state,
-  control-store prefix, secrets key and tagged resources only.
+  control-store prefix, secrets key, tagged resources, and what a live drill
+  calls by the drill stack's names, tagged keys and zone (`live_drill_statements`).
 - replication: S3, for the state bucket only; copies versions to the primary region.
 
 GitHub's OIDC token reaches AWS with only `aud` and `sub` usable as condition
