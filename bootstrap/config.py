@@ -21,6 +21,7 @@ _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{1,18}[a-z0-9]")
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 
 
 class BootstrapConfigError(ValueError):
@@ -42,6 +43,10 @@ class BootstrapConfig:
     project_name: str = "dr-platform"
     stack_name: str = "prod"
     drill_stack_name: str = "drill"
+    drill_name_prefix: str = ""
+    """The drill stack's `namePrefix` (Pulumi.drill.yaml): what the drill role reaches by name."""
+    drill_hosted_zone_id: str | None = None
+    """The drill stack's Route53 zone (output dns.zoneId), known after its first deploy; Route53 scopes by zone."""
     deploy_environment: str = "prod"
     drill_environment: str = "drill"
     control_store_lock_mode: str = "COMPLIANCE"
@@ -74,6 +79,8 @@ KNOWN_KEYS = frozenset(
         "projectName",
         "stackName",
         "drillStackName",
+        "drillNamePrefix",
+        "drillHostedZoneId",
         "deployEnvironment",
         "drillEnvironment",
         "controlStoreLockMode",
@@ -120,6 +127,13 @@ def parse_config(raw: Mapping[str, str]) -> BootstrapConfig:
             raise BootstrapConfigError(key, f"must be a name of [A-Za-z0-9._-], got {value!r}")
     if names["stackName"] == names["drillStackName"]:
         raise BootstrapConfigError("drillStackName", "must differ from stackName: the drill role may not touch it")
+    drill_prefix = values.get("drillNamePrefix", f"{prefix}-drill")
+    _check_drill_prefix(drill_prefix, prefix, dr, primary)
+    zone = values.get("drillHostedZoneId") or None
+    if zone is not None and not _ZONE_ID.fullmatch(zone):
+        raise BootstrapConfigError(
+            "drillHostedZoneId", f"must be a Route53 hosted zone id such as Z0123456789ABC, got {zone!r}"
+        )
     return BootstrapConfig(
         account_id=account,
         primary_region=primary,
@@ -132,6 +146,8 @@ def parse_config(raw: Mapping[str, str]) -> BootstrapConfig:
         project_name=names["projectName"],
         stack_name=names["stackName"],
         drill_stack_name=names["drillStackName"],
+        drill_name_prefix=drill_prefix,
+        drill_hosted_zone_id=zone,
         deploy_environment=names["deployEnvironment"],
         drill_environment=names["drillEnvironment"],
         control_store_lock_mode=mode,
@@ -191,6 +207,24 @@ def _refuse_ci_roles(key: str, patterns: tuple[str, ...], account: str) -> None:
         matched = [n for n in CI_ROLE_NAMES if fnmatch.fnmatchcase(f"arn:aws:iam::{account}:role/{n}", pattern)]
         if matched:
             raise BootstrapConfigError(key, f"must not match the CI roles; {pattern!r} matches {matched}")
+
+
+def _check_drill_prefix(drill_prefix: str, prefix: str, *regions: str) -> None:
+    """The drill role reaches `<drillNamePrefix>-*` by name (buckets, topics, secrets, roles): no bootstrap bucket
+    and no name of the prod stack (namePrefix) may match that pattern."""
+    key = "drillNamePrefix"
+    if not _PREFIX.fullmatch(drill_prefix):
+        raise BootstrapConfigError(
+            key, f"must be 3-20 characters [a-z0-9-] (the drill stack's namePrefix), got {drill_prefix!r}"
+        )
+    ours = [f"{prefix}-{what}-{region}" for what in ("pulumi-state", "drctl") for region in regions]
+    caught = [
+        name for name in (prefix, *ours) if fnmatch.fnmatchcase(name, f"{drill_prefix}-*") or name == drill_prefix
+    ]
+    if caught:
+        raise BootstrapConfigError(
+            key, f"must not name the bootstrap's or prod's resources; {drill_prefix}-* matches {caught}"
+        )
 
 
 def _arn_list(

@@ -15,7 +15,8 @@ erase the platform's memory, and the ways around those denies: a role created
 or re-granted without the program's boundary (which carries the same denies),
 a user, another role assumed, a key deleted (docs/security-review.md).
 - drill: drill.yml on main in environment drill. The drill stack's state,
-  control-store prefix, secrets key and tagged resources only.
+  control-store prefix, secrets key, tagged resources, and what a live drill
+  calls by the drill stack's names, tagged keys and zone (`live_drill_statements`).
 - replication: S3, for the state bucket only; copies versions to the primary region.
 
 GitHub's OIDC token reaches AWS with only `aud` and `sub` usable as condition
@@ -28,6 +29,7 @@ docs/ci-setup.md). The subjects then read
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from automation.dr_state import AUTHORITY_KEY
@@ -132,8 +134,6 @@ DRILL_TAGGING_ACTIONS = (
 
 # STACK_TAG: the tag the program puts on every resource (its providers' default tags) naming its stack.
 DRILL_SERVICES = ("rds:*", "elasticache:*", "eks:*", "ec2:*", "route53:*", "backup:*", "fis:*")
-# The fault-injection abort alarms (components/naming.py drill_abort_alarm_name: <prefix>-<region code>-drill-abort).
-DRILL_ABORT_ALARMS = "arn:aws:cloudwatch:*:*:alarm:*-drill-abort"
 
 
 def boundary_arn(account_id: str) -> str:
@@ -405,10 +405,21 @@ def state_access(state_arn: str, control_store_arn: str) -> Document:
     )
 
 
+@dataclass(frozen=True)
+class DrillStack:
+    """What the drill role may reach of the drill stack beyond its tag: names and the zone."""
+
+    account_id: str
+    name_prefix: str
+    """The drill stack's namePrefix: every physical name it gives starts with `<name_prefix>-`."""
+    hosted_zone_id: str | None = None
+
+
 def drill_permissions(
-    state_arn: str, control_store_arn: str, project: str, drill_stack: str, prod_stack: str
+    state_arn: str, control_store_arn: str, project: str, drill_stack: str, prod_stack: str, reach: DrillStack
 ) -> Document:
-    """The drill stack's state and control-store prefix, and resources tagged as the drill stack's."""
+    """The drill stack's state and control-store prefix, resources tagged as the drill stack's, and what a live
+    drill calls besides (`live_drill_statements`)."""
     state_prefixes = [
         f".pulumi/stacks/{project}/{drill_stack}.json*",
         f".pulumi/history/{project}/{drill_stack}/*",
@@ -460,8 +471,15 @@ def drill_permissions(
             for key in ("aws:ResourceTag", "aws:RequestTag")
         ),
         # Aborting a live drill (docs/fault-injection.md): the abort alarm at once, and the datapoint that keeps it
-        # in ALARM. PutMetricData has no resource to scope; its namespace is the condition.
-        {"Sid": "AbortDrills", "Effect": "Allow", "Action": "cloudwatch:SetAlarmState", "Resource": DRILL_ABORT_ALARMS},
+        # in ALARM. PutMetricData has no resource to scope; its namespace is the condition, and the only one, so the
+        # traffic fence's namespace (shared with prod's fence) is not granted.
+        # catalogue: cloudwatch.put-metric-data-namespace-only
+        {
+            "Sid": "AbortDrills",
+            "Effect": "Allow",
+            "Action": "cloudwatch:SetAlarmState",
+            "Resource": f"arn:aws:cloudwatch:*:{reach.account_id}:alarm:{reach.name_prefix}-*-drill-abort",
+        },
         {
             "Sid": "RequestDrillAborts",
             "Effect": "Allow",
@@ -501,7 +519,149 @@ def drill_permissions(
             "Resource": "*",
             "Condition": {"StringNotEquals": {f"aws:RequestTag/{STACK_TAG}": drill_stack}},
         },
+        *live_drill_statements(drill_stack, reach),
     )
+
+
+# Calls of a live drill that read only and that IAM cannot scope to the drill stack: the actions support no
+# resource-level permissions, or drctl lists across the account (describe_db_snapshots without an identifier).
+# Read-only wildcards keep the role under IAM's size quota. catalogue: iam.live-drill-reads-unscoped
+LIVE_DRILL_READS = (
+    "autoscaling:Describe*",
+    "backup:List*",
+    "cloudwatch:Describe*",
+    "cloudwatch:GetMetric*",
+    "elasticache:Describe*",
+    "elasticloadbalancing:Describe*",
+    "rds:Describe*",
+    "route53:GetHealthCheckStatus",
+    "route53:GetChange",
+    "s3:DescribeJob",
+    "s3:ListJobs",
+)
+# What a live drill does to resources it names itself (snapshots, the scratch restore), which carry no stack tag
+# when they are created: by the drill stack's name prefix.
+LIVE_DRILL_NAMED_RDS = (
+    "rds:CreateDBSnapshot",
+    "rds:RestoreDBInstanceFromDBSnapshot",
+    "rds:DeleteDBInstance",
+    "rds:AddTagsToResource",
+)
+# components/storage.py names the S3 Batch Replication role `<namePrefix>-s3-batch-repl`.
+BATCH_ROLE_SUFFIX = "s3-batch-repl"
+BATCH_OPERATIONS_PRINCIPAL = "batchoperations.s3.amazonaws.com"
+# The drill stack's roles a live drill passes, by name after `<namePrefix>-` (components/naming.py), to their service.
+PASSED_ROLES = {
+    BATCH_ROLE_SUFFIX: BATCH_OPERATIONS_PRINCIPAL,
+    "s3-repl-*": "s3.amazonaws.com",
+    "backup": "backup.amazonaws.com",
+}
+
+
+def live_drill_statements(drill_stack: str, reach: DrillStack) -> list[dict[str, Any]]:
+    """What `drctl drill --live` calls besides the tagged services (tests/test_bootstrap.py derives the list from
+    the code), each scoped to the drill stack: by its name prefix where the service scopes by ARN, by its tag
+    where the service supports `aws:ResourceTag` (docs/drills.md, "The drill role", lists which)."""
+    account, prefix = reach.account_id, reach.name_prefix
+    tagged = {f"aws:ResourceTag/{STACK_TAG}": drill_stack}
+    statements: list[dict[str, Any]] = [
+        {"Sid": "LiveDrillReads", "Effect": "Allow", "Action": list(LIVE_DRILL_READS), "Resource": "*"},
+        # Canaries and the replication check: the drill stack's buckets and their objects (`<prefix>-*` matches both).
+        {
+            "Sid": "DrillBuckets",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:GetReplicationConfiguration",
+                "s3:PutReplicationConfiguration",
+            ],
+            "Resource": f"arn:aws:s3:::{prefix}-*",
+        },
+        # The DR transitions' stack updates recreate alarms of the writer and its replica (tests/test_bootstrap.py
+        # diffs the program's DR states for what they change).
+        {
+            "Sid": "DrillAlarms",
+            "Effect": "Allow",
+            "Action": [
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:TagResource",
+                "cloudwatch:ListTagsForResource",
+            ],
+            "Resource": f"arn:aws:cloudwatch:*:{account}:alarm:{prefix}-*",
+        },
+        {
+            "Sid": "DrillTopics",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": f"arn:aws:sns:*:{account}:{prefix}-*",
+        },
+        # Secret ARNs end in `-` and six random characters. catalogue: secretsmanager.secret-arn-random-suffix
+        {
+            "Sid": "DrillSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": f"arn:aws:secretsmanager:*:{account}:secret:{prefix}-*",
+        },
+        {
+            "Sid": "DrillRdsByName",
+            "Effect": "Allow",
+            "Action": list(LIVE_DRILL_NAMED_RDS),
+            "Resource": [f"arn:aws:rds:*:{account}:{kind}:{prefix}-*" for kind in ("db", "snapshot")],
+        },
+        # By the id it is given, behind the prefix AWS adds (catalogue: elasticache.global-datastore-id-prefix).
+        {
+            "Sid": "DrillGlobalDatastore",
+            "Effect": "Allow",
+            "Action": "elasticache:FailoverGlobalReplicationGroup",
+            "Resource": f"arn:aws:elasticache::{account}:globalreplicationgroup:*-{prefix}-redis",
+        },
+        # The drill stack's data keys (its key policies delegate to IAM); grants only for the AWS service that asks,
+        # e.g. RDS creating the encrypted replica failback prepare rebuilds. catalogue: kms.resource-tag-and-grant-keys
+        {
+            "Sid": "DrillKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*", "kms:DescribeKey"],
+            "Resource": f"arn:aws:kms:*:{account}:key/*",
+            "Condition": {"StringEquals": tagged},
+        },
+        {
+            "Sid": "DrillKeyGrantsForAwsServices",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": f"arn:aws:kms:*:{account}:key/*",
+            "Condition": {"StringEquals": tagged, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+        # S3 Batch Replication (failback prepare): CreateJob supports no resource scope, so the scope is the role
+        # it may pass, which reaches the drill stack's buckets only. catalogue: s3.batch-job-passes-its-role
+        {"Sid": "BatchReplicationJobs", "Effect": "Allow", "Action": "s3:CreateJob", "Resource": "*"},
+        # The drill stack's service roles, to their services only: the batch job's, and the ones the transitions'
+        # replication rules and backup selections name again when they are recreated.
+        {
+            "Sid": "PassTheDrillStacksServiceRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": [f"arn:aws:iam::{account}:role/{prefix}-{role}" for role in PASSED_ROLES],
+            "Condition": {"StringEquals": {"iam:PassedToService": sorted(set(PASSED_ROLES.values()))}},
+        },
+    ]
+    if reach.hosted_zone_id:
+        # Route53 supports no aws:ResourceTag for record changes: the drill zone by its id.
+        # catalogue: route53.no-resource-tag-conditions
+        statements.append(
+            {
+                "Sid": "DrillZone",
+                "Effect": "Allow",
+                "Action": [
+                    "route53:ChangeResourceRecordSets",
+                    "route53:ListResourceRecordSets",
+                    "route53:GetHostedZone",
+                ],
+                "Resource": f"arn:aws:route53:::hostedzone/{reach.hosted_zone_id}",
+            }
+        )
+    return statements
 
 
 def replication_permissions(

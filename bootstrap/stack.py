@@ -198,7 +198,10 @@ def build(cfg: BootstrapConfig) -> None:
             name, roles[name], dr, cfg.deploy_policy_arns, {"guardrails": guardrails[name], "state": state_access}
         )
     _policies("preview", roles["preview"], dr, (), {"control-store": json.dumps(iam.preview_permissions(control_arn))})
-    drill_access = iam.drill_permissions(state_arn, control_arn, cfg.project_name, cfg.drill_stack_name, cfg.stack_name)
+    reach = iam.DrillStack(cfg.account_id, cfg.drill_name_prefix, cfg.drill_hosted_zone_id)
+    drill_access = iam.drill_permissions(
+        state_arn, control_arn, cfg.project_name, cfg.drill_stack_name, cfg.stack_name, reach
+    )
     _policies("drill", roles["drill"], dr, (), {"drill": json.dumps(drill_access), "guardrails": guardrails["deploy"]})
 
     secrets_url = f"awskms://alias/{cfg.name_prefix}-pulumi-secrets?region={cfg.dr_region}"

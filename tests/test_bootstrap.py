@@ -375,7 +375,9 @@ def test_the_drill_role_can_abort_a_live_drill_and_starts_only_tagged_experiment
     policy = document(one("aws:iam/rolePolicy:RolePolicy", "drill-drill").inputs["policy"])
     by_sid = {s["Sid"]: s for s in statements(policy)}
     abort = by_sid["AbortDrills"]
-    assert abort["Action"] == "cloudwatch:SetAlarmState" and abort["Resource"].endswith(":alarm:*-drill-abort")
+    assert abort["Action"] == "cloudwatch:SetAlarmState" and abort["Resource"].endswith(
+        ":alarm:acme-drp-drill-*-drill-abort"
+    )
     publish = by_sid["RequestDrillAborts"]
     assert publish["Action"] == "cloudwatch:PutMetricData"
     assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": "DrPlatform/Drill"}}
@@ -506,7 +508,8 @@ def test_the_policies_fit_iams_size_quotas_with_room_for_real_arns():
     in each document), so the documents keep 1,000 characters in reserve. catalogue: iam.policy-size-quotas
     """
     sizes: dict[str, int] = {}
-    for r in evaluate()[0]:
+    # With the drill zone configured: the largest drill role the bootstrap declares.
+    for r in evaluate((("drillHostedZoneId", "Z0123456789ABCDEFGHIJ"),))[0]:
         if r.type in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
             size = len(json.dumps(json.loads(r.inputs["policy"]), separators=(",", ":")))
             owner = "managed" if r.type == "aws:iam/policy:Policy" else r.name.split("-")[0]
@@ -514,3 +517,399 @@ def test_the_policies_fit_iams_size_quotas_with_room_for_real_arns():
     assert sizes["managed"] <= 6144 - 1000
     assert set(sizes) >= {"deploy", "operator", "drill", "preview"}
     assert all(size <= 10240 - 1000 for owner, size in sizes.items() if owner != "managed"), sizes
+
+
+# --- what a live drill calls, and the drill role grants (docs/drills.md, "The drill role") --------------------
+
+# The modules `drctl drill --live` runs: the drill itself, the runbooks it drives, their AWS actions and readings,
+# and the on-demand restore of the partial scope.
+LIVE_DRILL_MODULES = (
+    "automation/drill/*.py",
+    "automation/runbooks/*.py",
+    "automation/aws/*.py",
+    "automation/backup_verify.py",
+)
+# Hand-checked against each service's API reference ("Permissions") and the Service Authorization Reference:
+# boto3 (client, method) -> the IAM action it needs; None where the call needs no permission.
+IAM_ACTION_OF_CALL: dict[tuple[str, str], str | None] = {
+    ("autoscaling", "describe_auto_scaling_groups"): "autoscaling:DescribeAutoScalingGroups",
+    ("backup", "list_recovery_points_by_backup_vault"): "backup:ListRecoveryPointsByBackupVault",
+    ("backup", "list_restore_jobs"): "backup:ListRestoreJobs",
+    ("cloudwatch", "describe_alarms"): "cloudwatch:DescribeAlarms",
+    ("cloudwatch", "get_metric_data"): "cloudwatch:GetMetricData",
+    ("cloudwatch", "get_metric_statistics"): "cloudwatch:GetMetricStatistics",
+    ("cloudwatch", "put_metric_data"): "cloudwatch:PutMetricData",
+    ("cloudwatch", "set_alarm_state"): "cloudwatch:SetAlarmState",
+    ("eks", "describe_cluster"): "eks:DescribeCluster",
+    ("eks", "describe_nodegroup"): "eks:DescribeNodegroup",
+    ("eks", "update_nodegroup_config"): "eks:UpdateNodegroupConfig",
+    ("elasticache", "describe_global_replication_groups"): "elasticache:DescribeGlobalReplicationGroups",
+    ("elasticache", "failover_global_replication_group"): "elasticache:FailoverGlobalReplicationGroup",
+    ("elbv2", "describe_target_health"): "elasticloadbalancing:DescribeTargetHealth",
+    ("fis", "start_experiment"): "fis:StartExperiment",
+    ("fis", "stop_experiment"): "fis:StopExperiment",
+    ("rds", "copy_db_snapshot"): "rds:CopyDBSnapshot",
+    ("rds", "create_db_snapshot"): "rds:CreateDBSnapshot",
+    ("rds", "delete_db_instance"): "rds:DeleteDBInstance",
+    ("rds", "describe_db_instance_automated_backups"): "rds:DescribeDBInstanceAutomatedBackups",
+    ("rds", "describe_db_instances"): "rds:DescribeDBInstances",
+    ("rds", "describe_db_parameters"): "rds:DescribeDBParameters",
+    ("rds", "describe_db_snapshots"): "rds:DescribeDBSnapshots",
+    ("rds", "describe_events"): "rds:DescribeEvents",
+    ("rds", "modify_db_parameter_group"): "rds:ModifyDBParameterGroup",
+    ("rds", "reboot_db_instance"): "rds:RebootDBInstance",
+    ("rds", "restore_db_instance_from_db_snapshot"): "rds:RestoreDBInstanceFromDBSnapshot",
+    ("route53", "get_health_check_status"): "route53:GetHealthCheckStatus",
+    ("s3", "get_bucket_replication"): "s3:GetReplicationConfiguration",
+    ("s3", "head_object"): "s3:GetObject",
+    ("s3", "put_object"): "s3:PutObject",
+    ("s3control", "create_job"): "s3:CreateJob",
+    ("s3control", "describe_job"): "s3:DescribeJob",
+    ("s3control", "list_jobs"): "s3:ListJobs",
+    ("sns", "publish"): "sns:Publish",
+    ("sts", "get_caller_identity"): None,  # needs no permission, and cannot be denied
+}
+# Calls made from sandbox-only code paths inside those modules (take_sandbox_backups): in the table, not granted.
+SANDBOX_ONLY_CALLS = {("rds", "copy_db_snapshot")}
+
+
+def _client_service(node: Any, bound: dict[str, str]) -> str | None:
+    """`X.client("svc", ...)` or a name bound to one."""
+    import ast
+
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "client":
+        first = node.args[0] if node.args else None
+        return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
+    return bound.get(node.id) if isinstance(node, ast.Name) else None
+
+
+def boto3_calls(path: Path) -> set[tuple[str, str]]:
+    """The (service, method) pairs a module calls on the clients of `AwsClients.client`, paginators included."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    bound: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets = [t for target in node.targets for t in getattr(target, "elts", [target])]
+            values = getattr(node.value, "elts", [node.value])
+            pairs = (
+                zip(targets, values, strict=True) if len(values) == len(targets) else [(t, node.value) for t in targets]
+            )
+            for target, value in pairs:
+                service = _client_service(value, {})
+                if isinstance(target, ast.Name) and service:
+                    bound[target.id] = service
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            service = _client_service(node.func.value, bound)
+            if service is None:
+                continue
+            method = node.func.attr
+            if method in ("get_paginator", "get_waiter") and node.args and isinstance(node.args[0], ast.Constant):
+                method = node.args[0].value
+            found.add((service, method))
+    return found
+
+
+def live_drill_calls() -> set[tuple[str, str]]:
+    return {call for pattern in LIVE_DRILL_MODULES for path in ROOT.glob(pattern) for call in boto3_calls(path)}
+
+
+def test_the_call_extraction_sees_the_ways_the_code_calls_clients(tmp_path):
+    """Chained, bound (also in tuple assignment) and paginated calls; a call added in any of these shapes counts."""
+    module = tmp_path / "m.py"
+    module.write_text(
+        "def f(clients, r):\n"
+        "    clients.client('sns', r).publish(TopicArn='t')\n"
+        "    s3, other = clients.client('s3', r), 1\n"
+        "    s3.put_object(Bucket='b')\n"
+        "    rds = clients.client('rds', r)\n"
+        "    rds.get_paginator('describe_db_snapshots').paginate()\n"
+    )
+    assert boto3_calls(module) == {("sns", "publish"), ("s3", "put_object"), ("rds", "describe_db_snapshots")}
+
+
+def test_every_aws_call_of_a_live_drill_has_a_hand_checked_iam_action():
+    """A call added to the live drill's path without an entry here (and a grant) fails this test."""
+    calls = live_drill_calls()
+    assert len(calls) >= 30
+    missing = sorted(calls - set(IAM_ACTION_OF_CALL))
+    assert not missing, f"map these boto3 calls to their IAM action (and grant them to the drill role): {missing}"
+    assert not set(IAM_ACTION_OF_CALL) - calls, "entries for calls the code no longer makes"
+
+
+def drill_role_documents(config: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
+    return [
+        document(r.inputs["policy"])
+        for r in evaluate(config)[0]
+        if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name in ("drill-drill", "drill-guardrails")
+    ]
+
+
+def _condition_holds(condition: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    """The operators the bootstrap's documents use, as IAM evaluates them (a missing key fails String* and Bool)."""
+    for operator, pairs in condition.items():
+        for key, expected in pairs.items():
+            wanted, actual = [str(v).lower() if operator == "Bool" else v for v in as_list(expected)], context.get(key)
+            if operator == "Null":
+                holds = (actual is None) == (str(expected).lower() == "true")
+            elif operator in ("StringEquals", "Bool"):
+                holds = actual is not None and (actual.lower() if operator == "Bool" else actual) in wanted
+            elif operator == "StringNotEquals":
+                holds = actual is None or actual not in wanted
+            elif operator in ("StringLike", "ArnLike"):
+                holds = actual is not None and any(fnmatch.fnmatchcase(actual, w) for w in wanted)
+            else:
+                raise AssertionError(f"teach _condition_holds the operator {operator}")
+            if not holds:
+                return False
+    return True
+
+
+def decide(documents: list[dict[str, Any]], action: str, resource: str, context: dict[str, str] | None = None) -> str:
+    """IAM's decision for one request: an explicit deny wins, then any allow, else the implicit deny."""
+    matched = {"Allow": False, "Deny": False}
+    for statement in (s for doc in documents for s in statements(doc)):
+        if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in as_list(statement["Action"])):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
+            continue
+        if _condition_holds(statement.get("Condition", {}), context or {}):
+            matched[statement["Effect"]] = True
+    return "Deny" if matched["Deny"] else "Allow" if matched["Allow"] else "ImplicitDeny"
+
+
+def test_the_drill_role_allows_every_action_a_live_drill_calls_and_scopes_every_change():
+    """Each action is allowed by some statement; one that changes anything only by a statement scoped to the drill
+    stack (resource ARNs, its tag, or a condition), never by a bare `*`."""
+    documents = drill_role_documents()
+    allows = [s for doc in documents for s in statements(doc) if s["Effect"] == "Allow"]
+    for call in sorted(live_drill_calls() - SANDBOX_ONLY_CALLS):
+        action = IAM_ACTION_OF_CALL[call]
+        if action is None:
+            continue
+        granting = [s for s in allows if any(fnmatch.fnmatchcase(action, a) for a in as_list(s["Action"]))]
+        assert granting, f"{call}: the drill role does not allow {action}"
+        if action.split(":")[1].startswith(("Describe", "List", "Get")) or action == "s3:CreateJob":
+            continue  # reads; CreateJob's scope is the one role it may pass (PassTheDrillBatchRole)
+        for statement in granting:
+            assert statement["Resource"] != "*" or statement.get("Condition"), (call, statement["Sid"])
+
+
+DRILL = "acme-drp-drill"
+PROD = "acme-drp"
+
+
+@pytest.mark.parametrize(
+    ("action", "drill_resource", "prod_resource"),
+    [
+        ("s3:PutObject", f"arn:aws:s3:::{DRILL}-use1-data/drill-canary/d1/0", f"arn:aws:s3:::{PROD}-use1-data/x"),
+        ("s3:GetReplicationConfiguration", f"arn:aws:s3:::{DRILL}-usw2-data", f"arn:aws:s3:::{PROD}-usw2-data"),
+        (
+            "sns:Publish",
+            f"arn:aws:sns:us-west-2:{ACCOUNT}:{DRILL}-usw2-alerts",
+            f"arn:aws:sns:us-west-2:{ACCOUNT}:{PROD}-usw2-alerts",
+        ),
+        (
+            "secretsmanager:GetSecretValue",
+            f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{DRILL}-pg-master-AbCdEf",
+            f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{PROD}-pg-master-AbCdEf",
+        ),
+        (
+            "rds:RestoreDBInstanceFromDBSnapshot",
+            f"arn:aws:rds:us-west-2:{ACCOUNT}:db:{DRILL}-usw2-verify-20261130100000",
+            f"arn:aws:rds:us-west-2:{ACCOUNT}:db:{PROD}-usw2-pg-1",
+        ),
+        (
+            "rds:DeleteDBInstance",
+            f"arn:aws:rds:us-west-2:{ACCOUNT}:db:{DRILL}-usw2-verify-20261130100000",
+            f"arn:aws:rds:us-west-2:{ACCOUNT}:db:{PROD}-usw2-pg-1",
+        ),
+        (
+            "elasticache:FailoverGlobalReplicationGroup",
+            f"arn:aws:elasticache::{ACCOUNT}:globalreplicationgroup:ldgnf-{DRILL}-redis",
+            f"arn:aws:elasticache::{ACCOUNT}:globalreplicationgroup:ldgnf-{PROD}-redis",
+        ),
+        (
+            "cloudwatch:SetAlarmState",
+            f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{DRILL}-use1-drill-abort",
+            f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{PROD}-use1-drill-abort",
+        ),
+    ],
+)
+def test_what_the_drill_role_reaches_by_name_is_the_drill_stacks_and_not_prods(action, drill_resource, prod_resource):
+    """catalogue: secretsmanager.secret-arn-random-suffix, elasticache.global-datastore-id-prefix"""
+    documents = drill_role_documents()
+    assert decide(documents, action, drill_resource) == "Allow"
+    assert decide(documents, action, prod_resource) != "Allow"
+
+
+def test_the_drill_role_uses_and_grants_only_the_drill_stacks_keys_and_only_to_aws_services():
+    """catalogue: kms.resource-tag-and-grant-keys"""
+    documents = drill_role_documents()
+    key = f"arn:aws:kms:us-west-2:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    drill, prod = {"aws:ResourceTag/dr-platform:stack": "drill"}, {"aws:ResourceTag/dr-platform:stack": "prod"}
+    for action in ("kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"):
+        assert decide(documents, action, key, drill) == "Allow"
+        assert decide(documents, action, key, prod) != "Allow"
+    service = {"kms:GrantIsForAWSResource": "true"}
+    assert decide(documents, "kms:CreateGrant", key, {**drill, **service}) == "Allow"
+    assert decide(documents, "kms:CreateGrant", key, drill) != "Allow"  # a grant to itself or anyone else
+    assert decide(documents, "kms:CreateGrant", key, {**prod, **service}) != "Allow"
+    # The bootstrap's own keys stay out of reach whatever their tags (KeepKeys).
+    bootstrap_key = next(s for s in statements(documents[1]) if s["Sid"] == "KeepKeys")["Resource"][0]
+    assert decide(documents, "kms:CreateGrant", bootstrap_key, {**drill, **service}) == "Deny"
+
+
+def test_the_drill_role_passes_only_the_drill_stacks_batch_role_and_only_to_s3_batch_operations():
+    """The role name is the one the program declares (components/storage.py). catalogue: s3.batch-job-passes-its-role"""
+    documents = drill_role_documents()
+    role = f"arn:aws:iam::{ACCOUNT}:role/{DRILL}-s3-batch-repl"
+    to_batch = {"iam:PassedToService": "batchoperations.s3.amazonaws.com"}
+    assert decide(documents, "iam:PassRole", role, to_batch) == "Allow"
+    assert decide(documents, "iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"}) != "Allow"
+    assert decide(documents, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{PROD}-s3-batch-repl", to_batch) != "Allow"
+    assert decide(documents, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/dr-platform-deploy", to_batch) != "Allow"
+    # The program (here prod's config, namePrefix acme-drp) names its batch role as the drill role expects.
+    roles = evaluate_features().of_type("aws:iam/role:Role")
+    batch = [r for r in roles if iam.BATCH_OPERATIONS_PRINCIPAL in r.inputs["assumeRolePolicy"]]
+    assert [r.inputs["name"] for r in batch] == [f"{PROD}-{iam.BATCH_ROLE_SUFFIX}"]
+
+
+def test_route53_record_changes_reach_the_configured_drill_zone_only():
+    """Route53 supports no aws:ResourceTag for record changes: the zone is named.
+
+    catalogue: route53.no-resource-tag-conditions
+    """
+    change = "route53:ChangeResourceRecordSets"
+    zone = "arn:aws:route53:::hostedzone/Z0DRILL0ZONE"
+    assert decide(drill_role_documents(), change, zone) != "Allow"  # no zone configured: no record changes
+    configured = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
+    assert decide(configured, change, zone) == "Allow"
+    assert decide(configured, change, "arn:aws:route53:::hostedzone/Z0PROD0ZONE") != "Allow"
+
+
+def test_the_live_drill_grants_keep_every_deny_of_the_security_review():
+    """Retagging a prod resource, prod's state and control-store records, the bootstrap's protections: still denied."""
+    documents = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
+    prod_db = f"arn:aws:rds:us-east-1:{ACCOUNT}:db:{PROD}-use1-pg-1"
+    prod_tag = {"aws:ResourceTag/dr-platform:stack": "prod", "aws:RequestTag/dr-platform:stack": "drill"}
+    assert decide(documents, "rds:AddTagsToResource", prod_db, prod_tag) == "Deny"
+    store = "arn:aws:s3:::acme-drp-drctl-us-west-2/drctl/organization/dr-platform/prod"
+    for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
+        assert decide(documents, action, f"{store}/dr-state.json") == "Deny"
+        assert decide(documents, action, f"{store}/reports/d1.json") == "Deny"
+    assert (
+        decide(
+            documents,
+            "s3:PutObject",
+            "arn:aws:s3:::acme-drp-pulumi-state-us-west-2/.pulumi/stacks/dr-platform/prod.json",
+        )
+        == "Deny"
+    )
+    assert decide(documents, "s3:DeleteObjectVersion", "arn:aws:s3:::acme-drp-drctl-us-west-2/drctl/x") == "Deny"
+
+
+def test_the_drill_stack_file_admits_the_drill_role_to_its_clusters_and_matches_the_bootstraps_prefix():
+    """The probe Job reaches the clusters through an EKS access entry the program declares for
+    `eksAdminPrincipalArns` (components/cluster.py), on the drill stack's clusters only; the drill role's
+    name-scoped grants assume the drill stack's namePrefix is the bootstrap's drillNamePrefix."""
+    drill = yaml.safe_load((ROOT / "Pulumi.drill.yaml").read_text())["config"]
+    roles = drill["dr-platform:eksAdminPrincipalArns"]
+    assert [r for r in roles if r.endswith(":role/dr-platform-drill")]
+    prod = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
+    assert "dr-platform-drill" not in json.dumps(prod.get("dr-platform:eksAdminPrincipalArns", []))
+    example = yaml.safe_load((BOOTSTRAP / "Pulumi.example.yaml").read_text())["config"]
+    cfg = parse_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in example.items()})
+    assert cfg.drill_name_prefix == drill["dr-platform:namePrefix"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "problem"),
+    [("acme-drp", "must not name"), ("acme", "must not name"), ("Drill!", "must be 3-20 characters")],
+)
+def test_a_drill_prefix_that_would_reach_prod_or_the_bootstrap_is_refused(prefix, problem):
+    with pytest.raises(BootstrapConfigError, match=rf"drillNamePrefix {problem}"):
+        parse_config({**CONFIG, "drillNamePrefix": prefix})
+    with pytest.raises(BootstrapConfigError, match="drillHostedZoneId"):
+        parse_config({**CONFIG, "drillHostedZoneId": "/hostedzone/Z1"})
+
+
+def test_the_drill_role_cannot_raise_or_lower_prods_traffic_fence():
+    """The fence's namespace is shared by every stack and PutMetricData scopes by namespace only: a drill session
+    allowed to publish it could raise prod's fence (Route53 would answer prod's DR region only). Not granted, so a
+    full live drill's fence steps need the namespace split per stack (docs/drills.md).
+
+    catalogue: cloudwatch.put-metric-data-namespace-only
+    """
+    from components.fault_injection import ABORT_NAMESPACE
+    from components.traffic import FENCE_NAMESPACE
+
+    documents = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
+    assert decide(documents, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": FENCE_NAMESPACE}) != "Allow"
+    assert decide(documents, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": ABORT_NAMESPACE}) == "Allow"
+
+
+# What each resource type a DR transition's stack update changes needs, and how the drill role reaches it.
+TRANSITION_GRANTS: dict[str, tuple[str, ...]] = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"),
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": ("s3:PutReplicationConfiguration",),
+    "aws:backup/selection:Selection": ("backup:CreateBackupSelection", "backup:DeleteBackupSelection"),
+    "aws:rds/instance:Instance": ("rds:CreateDBInstanceReadReplica", "rds:ModifyDBInstance", "rds:DeleteDBInstance"),
+    "aws:eks/nodeGroup:NodeGroup": ("eks:UpdateNodegroupConfig",),
+    "aws:route53/record:Record": ("route53:ChangeResourceRecordSets",),
+}
+# Kubernetes objects change through the cluster's API, as the EKS access entry of the drill role allows.
+THROUGH_THE_ACCESS_ENTRY = "kubernetes:"
+
+
+def transition_changes() -> dict[str, list[Any]]:
+    from automation.changes import diff
+    from tests.conftest import STATE_OVERRIDES, evaluate_state
+
+    states = list(STATE_OVERRIDES)
+    changed: dict[str, list[Any]] = {}
+    for before, after in zip(states, [*states[1:], states[0]], strict=True):
+        old, new = evaluate_state(before), evaluate_state(after)
+        by_urn = {r.urn: r for r in (*old.resources, *new.resources)}  # a deleted resource is only in `old`
+        for change in diff(old, new).effective():
+            changed.setdefault(change.type, []).append(by_urn[change.urn])
+    return changed
+
+
+def test_the_drill_role_may_make_every_change_a_dr_transition_makes_to_the_drill_stack():
+    """The runbooks' stack updates (failover, failback prepare and switch) change these types, measured by diffing
+    the program's DR states; a new type fails here until the drill role reaches it. Untagged ones by name."""
+    changed = transition_changes()
+    unmapped = [t for t in changed if t not in TRANSITION_GRANTS and not t.startswith(THROUGH_THE_ACCESS_ENTRY)]
+    assert not unmapped, f"grant the drill role what a DR transition changes: {unmapped}"
+    documents = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
+    tagged = {"aws:ResourceTag/dr-platform:stack": "drill", "aws:RequestTag/dr-platform:stack": "drill"}
+    alarm = f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{DRILL}-usw2-pg-g2-cpu"
+    examples = {
+        "aws:cloudwatch/metricAlarm:MetricAlarm": alarm,
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig": f"arn:aws:s3:::{DRILL}-usw2-data",
+        "aws:backup/selection:Selection": f"arn:aws:backup:us-west-2:{ACCOUNT}:backup-plan:0123",
+        "aws:rds/instance:Instance": f"arn:aws:rds:us-west-2:{ACCOUNT}:db:{DRILL}-usw2-pg-g2",
+        "aws:eks/nodeGroup:NodeGroup": f"arn:aws:eks:us-west-2:{ACCOUNT}:nodegroup/{DRILL}-usw2/x/y",
+        "aws:route53/record:Record": "arn:aws:route53:::hostedzone/Z0DRILL0ZONE",
+    }
+    for type_token, actions in TRANSITION_GRANTS.items():
+        for action in actions:
+            assert decide(documents, action, examples[type_token], tagged) == "Allow", (type_token, action)
+    # The roles those resources name again when they are recreated (prod's names, as the drill stack's), each
+    # to its own service only.
+    passed = [
+        ("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "role", "s3.amazonaws.com"),
+        ("aws:backup/selection:Selection", "iamRoleArn", "backup.amazonaws.com"),
+    ]
+    for type_token, key, service in passed:
+        for resource in changed[type_token]:
+            name = re.split("[:/]", resource.inputs[key])[-1].replace(PROD, DRILL, 1)
+            role = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            assert decide(documents, "iam:PassRole", role, {"iam:PassedToService": service}) == "Allow", role
+            assert decide(documents, "iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"}) != "Allow"
+    prod_alarm = f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{PROD}-usw2-pg-g2-cpu"
+    assert decide(documents, "cloudwatch:DeleteAlarms", prod_alarm) != "Allow"
