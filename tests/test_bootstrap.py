@@ -858,6 +858,12 @@ TRANSITION_GRANTS: dict[str, tuple[str, ...]] = {
     "aws:s3/bucketReplicationConfig:BucketReplicationConfig": ("s3:PutReplicationConfiguration",),
     "aws:backup/selection:Selection": ("backup:CreateBackupSelection", "backup:DeleteBackupSelection"),
     "aws:rds/instance:Instance": ("rds:CreateDBInstanceReadReplica", "rds:ModifyDBInstance", "rds:DeleteDBInstance"),
+    # One parameter group per database generation: a generation's group comes and goes with it.
+    "aws:rds/parameterGroup:ParameterGroup": (
+        "rds:CreateDBParameterGroup",
+        "rds:ModifyDBParameterGroup",
+        "rds:DeleteDBParameterGroup",
+    ),
     "aws:eks/nodeGroup:NodeGroup": ("eks:UpdateNodegroupConfig",),
     "aws:route53/record:Record": ("route53:ChangeResourceRecordSets",),
 }
@@ -893,6 +899,7 @@ def test_the_drill_role_may_make_every_change_a_dr_transition_makes_to_the_drill
         "aws:s3/bucketReplicationConfig:BucketReplicationConfig": f"arn:aws:s3:::{DRILL}-usw2-data",
         "aws:backup/selection:Selection": f"arn:aws:backup:us-west-2:{ACCOUNT}:backup-plan:0123",
         "aws:rds/instance:Instance": f"arn:aws:rds:us-west-2:{ACCOUNT}:db:{DRILL}-usw2-pg-g2",
+        "aws:rds/parameterGroup:ParameterGroup": f"arn:aws:rds:us-west-2:{ACCOUNT}:pg:{DRILL}-usw2-pg-g2-params",
         "aws:eks/nodeGroup:NodeGroup": f"arn:aws:eks:us-west-2:{ACCOUNT}:nodegroup/{DRILL}-usw2/x/y",
         "aws:route53/record:Record": "arn:aws:route53:::hostedzone/Z0DRILL0ZONE",
     }
