@@ -139,8 +139,9 @@ TIMINGS: Mapping[Op, Timing] = {
     # Our estimate: a scaling-only UpdateNodegroupConfig ends once EKS has
     # changed the Auto Scaling group; the nodes come later (NODE_GROUP_SCALE_UP).
     Op.NODE_GROUP_UPDATE: Timing(Op.NODE_GROUP_UPDATE, 30, 120, "estimate: EKS node group update (scaling only)"),
-    # Our estimate: a datapoint for the current minute is evaluated once the
-    # minute ends; Route53's checkers then read the alarm's data stream.
+    # Our estimate, from drctl's write of the DR state authority: the fence
+    # publisher's next run (Scheduler: within the next minute), that minute's
+    # end, then Route53's checkers read the alarm's data stream.
     Op.TRAFFIC_FENCE_FLIP: Timing(
         Op.TRAFFIC_FENCE_FLIP,
         90,

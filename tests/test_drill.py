@@ -368,7 +368,10 @@ def test_without_the_traffic_fence_a_returning_region_gets_requests_and_its_writ
         assert unfenced.requests.get(PRIMARY, 0) > 0 and unfenced.written.get(PRIMARY, 0) > 0
 
         fence = sandbox.stack.outputs()["dns"]["fence"]
-        actions.set_traffic_fence(sandbox.clients, fence, raised=True, interval_seconds=15, clock=sandbox.clock)
+        sandbox.record_traffic_fence(True, "test")
+        actions.wait_for_traffic_fence(
+            sandbox.clients, fence, raised=True, since=sandbox.clock.now(), interval_seconds=15, clock=sandbox.clock
+        )
         sandbox.clock.sleep(latency(Op.TRAFFIC_FENCE_FLIP) + sandbox.cfg.dns_ttl_seconds)
         fenced = sandbox.serve(20, prefix="fenced")
         assert fenced.requests.get(PRIMARY, 0) == 0 and fenced.requests.get(DR, 0) == 20

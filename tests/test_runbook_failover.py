@@ -93,9 +93,9 @@ def test_the_fence_comes_first_then_compute_and_cache_in_parallel(dr: Dr) -> Non
     assert steps["scale_dr_compute_to_full"].group == steps["fail_over_global_datastore_to_dr"].group
     started = [steps[name].started_at for name in EMERGENCY_STEPS[2:]]
     assert started == sorted(started)
-    wanted = ("set_traffic_fence", "data_loss_window", "scale_node_group", "wait_until_nodes_ready", "notify")
+    wanted = ("wait_for_traffic_fence", "data_loss_window", "scale_node_group", "wait_until_nodes_ready", "notify")
     actions = [method for method, _ in dr.aws.calls if method in wanted]
-    after_fence = actions[actions.index("set_traffic_fence") :]  # the preflight read the window before
+    after_fence = actions[actions.index("wait_for_traffic_fence") :]  # the preflight read the window before
     order = [after_fence.index(name) for name in wanted]
     assert order == sorted(order)  # the primary is fenced off before anything else changes
 
@@ -278,7 +278,7 @@ def test_an_emergency_with_route53_down_warns_and_reconcile_dns_fixes_it_later(d
     assert outcome.run.measurements["dns_reconciled"] is False
     assert any("drctl reconcile-dns" in item for item in outcome.run.measurements[FOLLOW_UPS])
     verify = outcome.run.step("verify_dr_serving")
-    assert any("fence raised" in check.detail and "not reconciled yet" in check.detail for check in verify.checks)
+    assert any(f"answers {DR}" in check.detail and "not reconciled yet" in check.detail for check in verify.checks)
 
     dr.world.route53_down = False
     params = RunParameters(reason="Route53 is back", operator="alice", options={"drState": "failed-over"})

@@ -114,13 +114,16 @@ class Drill:
         """What `drctl failover`/`failback` build from a real stack, built from the sandbox instead."""
         sandbox = self.sandbox
         settings = settings or RunbookSettings()
+        aws = DrAws(sandbox.clients, sandbox.clock, settings)
+        aws.resolve, aws.find_name_servers = sandbox.authoritative_answer, sandbox.zone_name_servers
         return DrContext(
             stack=sandbox.stack,
-            aws=DrAws(sandbox.clients, sandbox.clock, settings),
+            aws=aws,
             clock=sandbox.clock,
             settings=settings,
             step_hook=sandbox.crash_point,
             error_metrics=lambda region: readiness.load_balancer_metrics(load_balancer_dimension(sandbox.cfg, region)),
+            record_traffic_fence=lambda run, raised: sandbox.record_traffic_fence(raised, run.run_id),
         )
 
     def engine(self) -> RunbookEngine:

@@ -271,6 +271,16 @@ class SimulatedAws:
                 raise client_error(
                     operation, "InvalidParameterValue", catalogue.refusal("rds.replica-source-managed-password", source)
                 )
+        if (service, operation) == ("route53", "GetHealthCheckStatus"):
+            with self._lock:
+                kind = self.health_checks.get(params["HealthCheckId"], {}).get("Type")
+            if kind == "CALCULATED":
+                # catalogue: route53.health-check-status-api-not-for-calculated
+                raise client_error(
+                    operation,
+                    "InvalidInput",
+                    catalogue.refusal("route53.health-check-status-api-not-for-calculated", params["HealthCheckId"]),
+                )
         if (service, operation) == ("rds", "RebootDBInstance"):
             status = self.rds.status(params["DBInstanceIdentifier"], now)
             if status is not None:
