@@ -31,7 +31,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PlatformConfig
-from components.iam import instance_trust, service_trust
+from components.iam import instance_trust, lambda_log_group, lambda_log_statement, service_trust
 from components.naming import physical_name, region_code
 
 HANDLER_SOURCE = Path(__file__).resolve().parent / "functions" / "fence_publisher.py"
@@ -119,24 +119,13 @@ class FencePublisher(pulumi.ComponentResource):
                             "Resource": "*",
                             "Condition": {"StringEquals": {"cloudwatch:namespace": args["namespace"]}},
                         },
-                        {
-                            "Sid": "WriteOwnLogs",
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                            "Resource": f"arn:aws:logs:{region}:*:log-group:/aws/lambda/{function_name}:*",
-                        },
+                        lambda_log_statement(region, function_name),
                     ],
                 }
             ),
             opts=in_global,
         )
-        # Lambda would create this group itself with no expiry; owning it sets the retention.
-        logs = aws.cloudwatch.LogGroup(
-            f"{name}-function",
-            name=f"/aws/lambda/{function_name}",
-            retention_in_days=cfg.log_group_retention_days,
-            opts=child,
-        )
+        logs = lambda_log_group(f"{name}-function", function_name, cfg.log_group_retention_days, child)
         function = aws.lambda_.Function(
             f"{name}-function",
             name=function_name,

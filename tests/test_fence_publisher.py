@@ -419,3 +419,25 @@ def test_route53_answer_with_a_stubbed_api_and_resolver() -> None:
         stub.add_client_error("get_health_check_status", "ServiceUnavailable", http_status_code=503)
         dns_only = route53_view.route53_answer(clients, dns, expected_region=DR, resolve=resolve)
     assert dns_only.status is Status.OK and dns_only.facts["route53Api"] is None
+
+
+def test_with_the_dr_regions_cloudwatch_impaired_the_fence_is_pinned_through_route53(sandbox: Sandbox) -> None:
+    """R3: no datapoint can reach Route53, but its control plane answers: the fence checks are pinned (disabled;
+    the lowered one inverted), which no lapse of LastKnownStatus undoes; unpinned, they follow the data again.
+    catalogue: route53.disabled-check-is-healthy-inverted-unhealthy"""
+    fence = sandbox.stack.outputs()["dns"]["fence"]
+    raised_check, lowered_check = fence_checks(sandbox)
+    sandbox.clock.sleep(180)
+    sandbox.impair_cloudwatch(DR)
+    pinned = actions.pin_traffic_fence(sandbox.clients, fence, raised=True)
+    assert pinned.changed and not actions.pin_traffic_fence(sandbox.clients, fence, raised=True).changed
+    later = sandbox.clock.now() + LAST_KNOWN_STATUS_HOLD + timedelta(hours=1)
+    assert sandbox.traffic.healthy(raised_check, later) and not sandbox.traffic.healthy(lowered_check, later)
+    assert sandbox.traffic.answer(later) == DR
+    sandbox.restore_cloudwatch(DR)
+    unpinned = actions.pin_traffic_fence(sandbox.clients, fence, raised=False)
+    assert unpinned.changed and unpinned.state == "data"
+    sandbox.clock.sleep(180)
+    sandbox.publish_metrics()
+    now = sandbox.clock.now()
+    assert sandbox.traffic.healthy(lowered_check, now) and not sandbox.traffic.healthy(raised_check, now)

@@ -19,7 +19,7 @@ from automation.sandbox.compute import ComputeModel, Scaling
 from automation.sandbox.lineage import Lineage, Write
 from automation.sandbox.metrics import Publisher, Series
 from automation.sandbox.objects import ObjectReplication
-from automation.sandbox.traffic import ELB_503, OK, RecordSet, Timeline, TrafficModel
+from automation.sandbox.traffic import ALARM_INGEST_SECONDS, ELB_503, OK, RecordSet, Timeline, TrafficModel
 from automation.timings import Op, latency
 from tests.aws_support import CFG
 from tests.conftest import prod_config
@@ -325,7 +325,7 @@ def test_the_traffic_fence_keeps_a_healthy_returning_primary_out_without_any_new
 def test_resolvers_move_to_a_new_answer_over_one_ttl() -> None:
     """catalogue: dns.resolvers-cache-for-the-ttl"""
     model = traffic(failover_records("rp", "rd"), fence_checks(), alarm=fence_alarm([(at(1000), 1.0)]))
-    moved = at(1000 + 60)  # the fence's minute evaluated
+    moved = at(1000 + ALARM_INGEST_SECONDS)  # the fence's minute over and evaluated
     regions = [model.resolver_region(r, moved + timedelta(seconds=30)) for r in range(model.resolvers)]
     assert DR in regions and PRIMARY in regions  # some resolvers still hold the old answer
     later = [

@@ -844,3 +844,43 @@ def notify(clients: AwsClients, region: str, topic_arn: str, subject: str, messa
             Message=json.dumps(message, default=str, sort_keys=True),
         )
     return response["MessageId"]
+
+
+# --- the traffic fence without the DR region's CloudWatch ----------------------------------------------------
+
+ROUTE53_API_REGION = "us-east-1"
+
+
+def pin_traffic_fence(clients: AwsClients, fence: Mapping[str, Any], *, raised: bool) -> Outcome[str]:
+    """Pin the fence through Route53's API when the DR region's CloudWatch cannot carry it (R3), or unpin it.
+
+    A disabled health check is healthy, and disabled and inverted it is unhealthy (catalogue:
+    route53.disabled-check-is-healthy-inverted-unhealthy). Pinned raised: the `raised` check disabled and not
+    inverted (always healthy), the `lowered` check disabled and inverted (always unhealthy): Route53 answers the
+    DR region whatever the fence's data says, and no LastKnownStatus can lapse. Unpinned (`raised=False`): both
+    enabled again, with the inversion the program declares (raised inverted, lowered not), following the data.
+    Needs Route53's control plane (us-east-1): never call it while that is the failed region. Idempotent.
+    """
+    action = "pin the traffic fence raised" if raised else "unpin the traffic fence"
+    wanted = {
+        # check id -> (Disabled, Inverted)
+        fence["raisedCheckId"]: (raised, not raised),
+        fence["loweredCheckId"]: (raised, raised),
+    }
+    route53 = clients.client("route53", ROUTE53_API_REGION)
+    changed = []
+    with _acting(action, fence["alarmName"], ROUTE53_API_REGION):
+        for check_id, (disabled, inverted) in wanted.items():
+            config = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]
+            current = config["HealthCheckConfig"]
+            if (bool(current.get("Disabled")), bool(current.get("Inverted"))) == (disabled, inverted):
+                continue
+            route53.update_health_check(
+                HealthCheckId=check_id,
+                HealthCheckVersion=config["HealthCheckVersion"],
+                Disabled=disabled,
+                Inverted=inverted,
+            )
+            changed.append(check_id)
+    detail = "fence pinned raised through Route53" if raised else "fence follows its data again"
+    return Outcome(action, fence["alarmName"], ROUTE53_API_REGION, bool(changed), detail, "pinned" if raised else "data")

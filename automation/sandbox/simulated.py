@@ -572,6 +572,14 @@ class SimulatedAws:
             self.health_checks[parsed["HealthCheck"]["Id"]] = dict(params["HealthCheckConfig"])
         self._traffic().invalidate()
 
+    def _health_check_updated(self, region: str, params: Params, parsed: Parsed, now: datetime) -> None:
+        # catalogue: route53.disabled-check-is-healthy-inverted-unhealthy
+        with self._lock:
+            config = self.health_checks.get(params["HealthCheckId"])
+            if config is not None:
+                config.update({k: params[k] for k in ("Disabled", "Inverted") if k in params})
+        self._traffic().invalidate()
+
     def _records_changed(self, region: str, params: Params, parsed: Parsed, now: datetime) -> None:
         self._traffic().invalidate()
 
@@ -695,5 +703,6 @@ _AFTER: dict[tuple[str, str], Callable[[SimulatedAws, str, Mapping[str, Any], di
     ("cloudwatch", "PutMetricData"): SimulatedAws._metric_put,
     ("cloudwatch", "DescribeAlarms"): SimulatedAws._describe_alarms,
     ("route53", "CreateHealthCheck"): SimulatedAws._health_check_created,
+    ("route53", "UpdateHealthCheck"): SimulatedAws._health_check_updated,
     ("route53", "ChangeResourceRecordSets"): SimulatedAws._records_changed,
 }

@@ -192,7 +192,10 @@ class TrafficModel:
         if config is None:
             return True
         kind = config.get("Type")
-        if kind == "CALCULATED":
+        if config.get("Disabled"):
+            # catalogue: route53.disabled-check-is-healthy-inverted-unhealthy
+            status = True
+        elif kind == "CALCULATED":
             # catalogue: route53.calculated-check-counts-healthy-children
             children = config.get("ChildHealthChecks", [])
             count = sum(1 for child in children if self._status(child, at))
