@@ -883,4 +883,6 @@ def pin_traffic_fence(clients: AwsClients, fence: Mapping[str, Any], *, raised: 
             )
             changed.append(check_id)
     detail = "fence pinned raised through Route53" if raised else "fence follows its data again"
-    return Outcome(action, fence["alarmName"], ROUTE53_API_REGION, bool(changed), detail, "pinned" if raised else "data")
+    return Outcome(
+        action, fence["alarmName"], ROUTE53_API_REGION, bool(changed), detail, "pinned" if raised else "data"
+    )
