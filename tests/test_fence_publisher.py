@@ -372,7 +372,8 @@ def test_route53s_answer_is_read_from_its_checks_and_the_authoritative_name_serv
 
 
 def test_route53_answer_with_a_stubbed_api_and_resolver() -> None:
-    """Stubber: both fence checks' reports from Route53's API, the answer from the zone's name servers."""
+    """Stubber: both fence checks' reports from Route53's API, the answer from the zone's name servers.
+    catalogue: route53.health-check-status-reports-success-or-failure"""
     clients = AwsClients(
         None, session=boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=PRIMARY)
     )

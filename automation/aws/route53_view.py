@@ -136,7 +136,10 @@ def _fence_checks(clients: AwsClients, fence: Mapping[str, Any]) -> dict[str, bo
 
 
 def checker_share_healthy(observations: Sequence[Mapping[str, Any]]) -> float:
-    """The share of Route53's checkers whose last report is a success."""
+    """The share of Route53's checkers whose last report is a success.
+
+    catalogue: route53.health-check-status-reports-success-or-failure (unconfirmed for metric checks)
+    """
     if not observations:
         return 0.0
     healthy = sum(1 for o in observations if str(o.get("StatusReport", {}).get("Status", "")).startswith("Success"))

@@ -584,6 +584,7 @@ class SimulatedAws:
         self._traffic().invalidate()
 
     def _health_check_status(self, health_check_id: str, now: datetime) -> dict[str, Any]:
+        # catalogue: route53.health-check-status-reports-success-or-failure
         reports = self._traffic().checker_reports(health_check_id, now)
         return {
             "HealthCheckObservations": [
