@@ -8,6 +8,7 @@ from the validated config inside the components.
 
 import pulumi
 
+from automation.dr_state import authority_object_key
 from components.alerting import declare_alerting
 from components.backup import Backup, cross_account_copy_role
 from components.cache import Cache, CacheRegionArgs
@@ -16,6 +17,7 @@ from components.config import ROLES, load_config
 from components.database import Database
 from components.encryption import RegionalKey, RegionalKeyArgs
 from components.fault_injection import FaultInjection
+from components.fence_publisher import FencePublisher
 from components.heartbeat import ReplicationHeartbeat
 from components.load_balancer_controller import LoadBalancerController
 from components.monitoring import Monitoring
@@ -232,6 +234,26 @@ dns = DnsFailover(
 
 alerting = declare_alerting(cfg, providers, keys, account_id, dns.health_check_ids)
 
+# Puts the fence's value every minute in the DR region, from the DR state authority drctl writes.
+fence_publisher = FencePublisher(
+    "fence-publisher",
+    {
+        "config": cfg,
+        "account_id": account_id,
+        # The stack as drctl names it (DRCTL_STACK); a self-managed backend's organization is `organization`.
+        "authority_key": authority_object_key(
+            f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{pulumi.get_stack()}",
+            cfg.control_store_prefix,
+        ),
+        "namespace": dns.fence["namespace"],
+        "metric_name": dns.fence["metricName"],
+        "dimensions": dns.fence["dimensions"],
+        "alert_topic_arn": alerting.topics[cfg.dr_region].arn,
+        "global_provider": iam_provider,
+    },
+    pulumi.ResourceOptions(provider=providers["dr"]),
+)
+
 # Live drills only (faultInjection): AWS FIS templates that cut a region off, stopped by its abort alarm.
 fault_injection = {
     role: FaultInjection(
@@ -319,7 +341,11 @@ pulumi.export(
         "ttl": cfg.dns_ttl_seconds,
         "healthChecks": {cfg.region_of(role): dns.health_check_ids[role] for role in ROLES},
         "routingChecks": {cfg.region_of(role): dns.routing_check_ids[role] for role in ROLES},
-        "fence": {**dns.fence, "fencedRegion": cfg.region_of(dns.fence["fencedRole"])},
+        "fence": {
+            **dns.fence,
+            "fencedRegion": cfg.region_of(dns.fence["fencedRole"]),
+            "publisher": fence_publisher.summary,
+        },
         "endpoints": {cfg.region_of(role): entry_points[role].hostname for role in ROLES},
     },
 )

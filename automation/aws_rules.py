@@ -48,6 +48,9 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 AWS_PROVIDER = "pulumi:providers:aws"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+EVENT_INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+_RATE_EXPRESSION = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 
 ROUTE53_METRICS_REGION = "us-east-1"
 # Regional things a resource may only use in its own region: inputs naming them, by how the name ends
@@ -482,6 +485,39 @@ def _log_group_retention(declared: _Declared) -> Iterator[Refusal]:
             yield declared.refusal("cloudwatch.logs-retention-values", group, f"retentionInDays {days}")
 
 
+def _schedules(declared: _Declared) -> Iterator[Refusal]:
+    """Scheduler takes rate(N unit) with a positive N (singular unit for 1) and bounded retries."""
+    for schedule in declared.evaluation.of_type(SCHEDULE):
+        expression = str(schedule.inputs.get("scheduleExpression") or "")
+        found = _RATE_EXPRESSION.match(expression) if expression.startswith("rate(") else None
+        if expression.startswith("rate(") and (
+            found is None or int(found.group(1)) < 1 or (int(found.group(1)) == 1) != (not found.group(2).endswith("s"))
+        ):
+            yield declared.refusal(
+                "scheduler.rate-one-minute-at-most-once-a-minute", schedule, f"scheduleExpression {expression}"
+            )
+        policy = (schedule.inputs.get("target") or {}).get("retryPolicy") or {}
+        age, attempts = policy.get("maximumEventAgeInSeconds"), policy.get("maximumRetryAttempts")
+        if (age is not None and not 60 <= age <= 86400) or (attempts is not None and not 0 <= attempts <= 185):
+            yield declared.refusal(
+                "scheduler.rate-one-minute-at-most-once-a-minute",
+                schedule,
+                f"retryPolicy maximumEventAgeInSeconds {age}, maximumRetryAttempts {attempts}",
+            )
+
+
+def _async_invoke_configs(declared: _Declared) -> Iterator[Refusal]:
+    """PutFunctionEventInvokeConfig takes 0-2 retries and an event age of 60-21600 seconds."""
+    for config in declared.evaluation.of_type(EVENT_INVOKE_CONFIG):
+        age, attempts = config.inputs.get("maximumEventAgeInSeconds"), config.inputs.get("maximumRetryAttempts")
+        if (age is not None and not 60 <= age <= 21600) or (attempts is not None and not 0 <= attempts <= 2):
+            yield declared.refusal(
+                "lambda.async-invoke-retries",
+                config,
+                f"maximumEventAgeInSeconds {age}, maximumRetryAttempts {attempts}",
+            )
+
+
 RULES: tuple[Rule, ...] = (
     _providers_that_call_aws,
     _replicas,
@@ -499,6 +535,8 @@ RULES: tuple[Rule, ...] = (
     _fis_stop_conditions,
     _alarm_evaluation_range,
     _node_group_launch_templates,
+    _schedules,
+    _async_invoke_configs,
 )
 
 

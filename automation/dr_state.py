@@ -41,12 +41,26 @@ from typing import Any
 import yaml
 
 from automation.errors import DrctlError
-from automation.journal import DocumentStore, StoreConflictError, iso, read_json, to_json_bytes
+from automation.journal import (
+    CONTROL_STORE_PREFIX,
+    DocumentStore,
+    StoreConflictError,
+    iso,
+    read_json,
+    stack_key_prefix,
+    to_json_bytes,
+)
 from components.config import NAMESPACE
+from components.functions.fence_publisher import AUTHORITY_SCHEMA, FENCE_FIELD, LOWERED, RAISED, fence_raised
 
 AUTHORITY_KEY = "dr-state.json"
 DR_KEYS = tuple(f"{NAMESPACE}:{key}" for key in ("activeRegion", "drState", "dbGeneration", "dbRetainedGenerations"))
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = AUTHORITY_SCHEMA
+
+
+def authority_object_key(stack: str, prefix: str = CONTROL_STORE_PREFIX) -> str:
+    """The authority's key in a control-store bucket (the fence publisher reads exactly this object)."""
+    return f"{stack_key_prefix(stack, prefix)}/{AUTHORITY_KEY}"
 
 
 @dataclass(frozen=True)
@@ -57,9 +71,12 @@ class DrStateRecord:
     run_id: str
     operator: str
     written_at: str
+    traffic_fence: str | None = None
+    """`raised` / `lowered` as drctl's fence steps last set it; None: the fence follows drState. The fence
+    publisher (components/functions/fence_publisher.py) reads this document every minute."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "schema": SCHEMA_VERSION,
             "stack": self.stack,
             "keys": dict(self.keys),
@@ -67,6 +84,14 @@ class DrStateRecord:
             "operator": self.operator,
             "written_at": self.written_at,
         }
+        if self.traffic_fence is not None:
+            document[FENCE_FIELD] = self.traffic_fence
+        return document
+
+    @property
+    def fence_raised(self) -> bool:
+        """What the fence publisher publishes for this record (1 when True)."""
+        return fence_raised(self.to_dict())
 
 
 def dr_keys(config: Mapping[str, str]) -> dict[str, str]:
@@ -107,14 +132,35 @@ class DrStateAuthority:
             run_id=document["run_id"],
             operator=document["operator"],
             written_at=document["written_at"],
+            traffic_fence=document.get(FENCE_FIELD),
         )
 
     def write(self, keys: Mapping[str, str], *, run_id: str, operator: str, at: datetime) -> DrStateRecord:
-        """Record the DR keys after `keys` are applied over the current record."""
+        """Record the DR keys after `keys` are applied over the current record (the traffic fence stays)."""
         stored = self.store.read(AUTHORITY_KEY)
         current = self.read()
         merged = {**(current.keys if current else {}), **dr_keys(keys)}
-        record = DrStateRecord(self.stack, merged, run_id, operator, iso(at))
+        fence = current.traffic_fence if current else None
+        return self._replace(stored, DrStateRecord(self.stack, merged, run_id, operator, iso(at), fence), at)
+
+    def write_traffic_fence(self, *, raised: bool, run_id: str, operator: str, at: datetime) -> DrStateRecord:
+        """Raise or lower the traffic fence: the fence publisher puts the new value within the minute.
+
+        Refused before `drctl state init` (or a first DR transition) has written the record: the
+        publisher would otherwise publish nothing, and the fence would hold whatever it last was.
+        """
+        stored = self.store.read(AUTHORITY_KEY)
+        current = self.read()
+        if current is None:
+            raise DrctlError(
+                f"no DR state authority at {self.location}: the traffic fence is published from it",
+                hint="record the stack's DR keys first: drctl state init",
+            )
+        record = DrStateRecord(self.stack, current.keys, run_id, operator, iso(at), RAISED if raised else LOWERED)
+        return self._replace(stored, record, at)
+
+    def _replace(self, stored: Any, record: DrStateRecord, at: datetime) -> DrStateRecord:
+        run_id = record.run_id
         data = to_json_bytes(record.to_dict())
         try:
             if stored is None:

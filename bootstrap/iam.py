@@ -215,6 +215,7 @@ def key_policy(
     decrypters: Sequence[str],
     encrypters: Sequence[str] = (),
     via_service: str | None = None,
+    extra: Sequence[dict[str, Any]] = (),
 ) -> Document:
     """A key policy without the account-root delegation: only the listed roles ever use the key.
 
@@ -252,7 +253,29 @@ def key_policy(
                 **use_condition,
             }
         )
-    return _document(*statements)
+    return _document(*statements, *extra)
+
+
+def reader_through_s3(account_id: str, role_name: str, bucket_arn: str, region: str) -> dict[str, Any]:
+    """A role the prod stack creates (by name: it need not exist yet) decrypts objects of one bucket, through S3.
+
+    The fence publisher (components/fence_publisher.py) reads the DR state authority in the control store.
+    With a Bucket Key the encryption context is the bucket's ARN (catalogue: kms.s3-bucket-key-encryption-context).
+    """
+    return {
+        "Sid": "FencePublisherReadsTheControlStore",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {"aws:PrincipalArn": [f"arn:aws:iam::{account_id}:role/{role_name}"]},
+            "StringEquals": {
+                "kms:ViaService": f"s3.{region}.amazonaws.com",
+                "kms:EncryptionContext:aws:s3:arn": bucket_arn,
+            },
+        },
+    }
 
 
 def bucket_policy(bucket_arn: str, admin_patterns: Sequence[str]) -> Document:

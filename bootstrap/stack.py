@@ -33,6 +33,7 @@ import pulumi_aws as aws
 from bootstrap import iam
 from bootstrap.config import BootstrapConfig
 from components.iam import PROGRAM_ROLE_BOUNDARY
+from components.fence_publisher import fence_publisher_name
 
 KEEP = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
 # The roles that write state and the control store.
@@ -67,14 +68,20 @@ def build(cfg: BootstrapConfig) -> None:
     roles = {name: _role(name, dr, trust, SESSION_SECONDS.get(name, 3600)) for name, trust in trusts.items()}
     arns = {name: role.arn for name, role in roles.items()}
 
-    def key_policy(decrypters: Sequence[str], encrypters: Sequence[str], region: str | None = None) -> Any:
+    def key_policy(
+        decrypters: Sequence[str], encrypters: Sequence[str], region: str | None = None, extra: Sequence[Any] = ()
+    ) -> Any:
         via = f"s3.{region}.amazonaws.com" if region else None
         return _rendered(
             arns,
             lambda a: iam.key_policy(
-                cfg.account_id, admins, [a[n] for n in decrypters], [a[n] for n in encrypters], via
+                cfg.account_id, admins, [a[n] for n in decrypters], [a[n] for n in encrypters], via, extra
             ),
         )
+
+    # The prod stack's fence publisher reads the DR state authority in the control store.
+    publisher = fence_publisher_name(cfg.name_prefix, cfg.dr_region)
+    publisher_reads = iam.reader_through_s3(cfg.account_id, publisher, control_arn, cfg.dr_region)
 
     secrets, _ = _multi_region_key("secrets", cfg, dr, primary, key_policy(["deploy", "operator"], ["operator"]))
     drill_secrets, _ = _multi_region_key(
@@ -87,7 +94,10 @@ def build(cfg: BootstrapConfig) -> None:
         dr,
         primary,
         key_policy(
-            ["preview", "deploy", "operator", "drill", "replication"], ["deploy", "operator", "drill"], cfg.dr_region
+            ["preview", "deploy", "operator", "drill", "replication"],
+            ["deploy", "operator", "drill"],
+            cfg.dr_region,
+            [publisher_reads],
         ),
         replica_policy=key_policy(["deploy", "operator"], ["replication"], cfg.primary_region),
     )

@@ -261,6 +261,10 @@ class PlatformConfig:
     dns_failover_mode: str
     """`health-check`: Route53 answers the DR region whenever the primary fails its checks; `fence-only`: only
     once drctl raises the traffic fence (DNS_FAILOVER_MODES)."""
+    control_store_bucket: str
+    control_store_prefix: str
+    """drctl's control store in the DR region (`controlStoreUrl`): the fence publisher reads the DR state
+    authority there (automation/dr_state.py)."""
     # alerting and objectives
     notification_emails: tuple[str, ...]
     notification_https_endpoints: tuple[str, ...]
@@ -888,6 +892,7 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
     if interval not in (10, 30):
         raise ConfigError("healthCheckIntervalSeconds", f"must be 10 or 30 (Route53 allows no other), got {interval}")
     dns_failover_mode = r.choice("dnsFailoverMode", DNS_FAILOVER_MODES, default="fence-only")
+    control_store_bucket, control_store_prefix = _control_store(r, name_prefix, dr_region)
 
     rpo = r.integer("rpoSeconds", 300, 1, 86400)
     lag_warning = r.integer("replicaLagWarningSeconds", 120, 1, 86400)
@@ -971,6 +976,8 @@ def parse_config(raw: Mapping[str, str], secret_keys: Iterable[str] = ()) -> Pla
         health_check_interval_seconds=interval,
         health_check_failure_threshold=r.integer("healthCheckFailureThreshold", 3, 1, 10),
         dns_failover_mode=dns_failover_mode,
+        control_store_bucket=control_store_bucket,
+        control_store_prefix=control_store_prefix,
         notification_emails=_string_list(r, "notificationEmails", _EMAIL_RE, "email addresses"),
         notification_https_endpoints=_string_list(
             r, "notificationHttpsEndpoints", re.compile(r"^https://\S+$"), "https:// URLs"
@@ -1199,3 +1206,23 @@ def load_config() -> PlatformConfig:
     if not _OFFLINE_EVALUATION.get():
         refuse_documentation_placeholders(cfg)
     return cfg
+
+
+_S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _control_store(r: _Reader, name_prefix: str, dr_region: str) -> tuple[str, str]:
+    """(bucket, prefix) of drctl's control store: `controlStoreUrl`, by default the bootstrap stack's bucket.
+
+    The same URL drctl is given (`--journal` / DRCTL_JOURNAL); the bootstrap names the bucket
+    `<namePrefix>-drctl-<drRegion>` (bootstrap/config.py) and drctl's default prefix is `drctl`.
+    """
+    url = r.text("controlStoreUrl", f"s3://{name_prefix}-drctl-{dr_region}")
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not _S3_BUCKET_RE.match(bucket):
+        raise ConfigError(
+            "controlStoreUrl",
+            f"must be s3://BUCKET[/PREFIX], the drctl control store in the DR region (bootstrap output "
+            f"controlStoreUrl), got {url!r}",
+        )
+    return bucket, prefix.strip("/") or "drctl"

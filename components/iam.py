@@ -145,3 +145,22 @@ def pod_identity_role(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return [role_policy, association]
+
+
+def lambda_log_statement(region: str, function_name: str) -> dict[str, object]:
+    """What a Lambda function's role needs to write its own logs (to the group `lambda_log_group` declares)."""
+    return {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": f"arn:aws:logs:{region}:*:log-group:/aws/lambda/{function_name}:*",
+    }
+
+
+def lambda_log_group(
+    name: str, function_name: str, retention_days: int, opts: pulumi.ResourceOptions
+) -> aws.cloudwatch.LogGroup:
+    """The function's log group: Lambda would create it itself with no expiry; owning it sets the retention."""
+    return aws.cloudwatch.LogGroup(
+        name, name=f"/aws/lambda/{function_name}", retention_in_days=retention_days, opts=opts
+    )

@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PlatformConfig
-from components.iam import account_of, instance_trust, role_boundary
+from components.iam import account_of, instance_trust, lambda_log_group, lambda_log_statement, role_boundary
 from components.naming import (
     db_subnet_group_name,
     physical_name,
@@ -220,24 +220,13 @@ class RestoreTesting(pulumi.ComponentResource):
                             "Resource": "*",
                             "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
                         },
-                        {
-                            "Sid": "WriteOwnLogs",
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                            "Resource": f"arn:aws:logs:{region}:*:log-group:/aws/lambda/{function_name}:*",
-                        },
+                        lambda_log_statement(region, function_name),
                     ],
                 }
             ),
             opts=in_global,
         )
-        # Lambda would create this group itself with no expiry; owning it sets the retention.
-        logs = aws.cloudwatch.LogGroup(
-            f"{name}-validator",
-            name=f"/aws/lambda/{function_name}",
-            retention_in_days=cfg.log_group_retention_days,
-            opts=child,
-        )
+        logs = lambda_log_group(f"{name}-validator", function_name, cfg.log_group_retention_days, child)
         # Only the egress rules below: the provider revokes AWS's allow-all egress on creation.
         # catalogue: pulumi-aws.security-group-revokes-default-egress
         security_group = aws.ec2.SecurityGroup(

@@ -20,8 +20,10 @@ goes, and may be retried if Route53's control plane (us-east-1) is impaired.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -271,7 +273,8 @@ class DnsFailoverArgs(TypedDict):
     own); `fence-only`: only once the fence is raised (drctl moves traffic). See DNS_FAILOVER_MODES."""
 
 
-# The traffic fence: drctl publishes 1 to raise it, 0 to lower it, from the DR region (PutMetricData).
+# The traffic fence: 1 raised, 0 lowered, put every minute in the DR region by the fence publisher
+# (components/fence_publisher.py) from the DR state authority drctl writes.
 FENCE_NAMESPACE = "dr-platform/Traffic"
 FENCE_METRIC = "FormerRegionFenced"
 FENCED_ROLE = "primary"
@@ -287,12 +290,13 @@ class DnsFailover(pulumi.ComponentResource):
     whenever its own endpoint is healthy. In `fence-only` mode (the default)
     Route53 never sends users to the DR region before drctl raises the fence,
     so a primary failing its checks does not send them to a read-only replica
-    and a one-node standby (docs/operations.md, "Who moves traffic"). Raising the fence is a
-    datapoint put in the DR region's CloudWatch; Route53's checkers follow the
-    alarm in their data plane, so traffic leaves the primary region (and stays
-    away when it returns) without a Route53 control-plane call, and the fence
-    holds without drctl running (LastKnownStatus; catalogue:
-    route53.cloudwatch-metric-check-follows-the-alarm). With the fence raised,
+    and a one-node standby (docs/operations.md, "Who moves traffic"). The fence
+    is a metric the fence publisher puts every minute in the DR region's
+    CloudWatch from the DR state authority (components/fence_publisher.py);
+    Route53's checkers follow the alarm's data stream in their data plane, so
+    traffic leaves the primary region (and stays away when it returns) without a
+    Route53 control-plane call, and the fence holds without drctl running
+    (catalogue: route53.cloudwatch-metric-check-follows-the-alarm). With the fence raised,
     the DR record is never unhealthy, so "all unhealthy" can never send traffic
     back (catalogue: route53.failover-all-unhealthy-answers-as-healthy).
     """
@@ -356,7 +360,7 @@ class DnsFailover(pulumi.ComponentResource):
             )
         self.fence = {
             "region": args["fence_region"],
-            "alarmName": args["fence_alarm_name"],
+            "alarmName": fence_alarm_physical_name(args["fence_alarm_name"], fence_alarm_settings(args["record_name"])),
             "namespace": FENCE_NAMESPACE,
             "metricName": FENCE_METRIC,
             "dimensions": {"Record": args["record_name"]},
@@ -372,24 +376,18 @@ class DnsFailover(pulumi.ComponentResource):
     ) -> tuple[aws.route53.HealthCheck, aws.route53.HealthCheck]:
         """The fence's alarm in the DR region and two checks on it: (healthy while lowered, healthy while raised)."""
         # catalogue: route53.cloudwatch-metric-check-follows-the-alarm
+        settings = fence_alarm_settings(args["record_name"])
         alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-traffic-fence",
-            name=args["fence_alarm_name"],
+            name=fence_alarm_physical_name(args["fence_alarm_name"], settings),
             alarm_description=(
                 f"Traffic fence of {args['record_name']}: in ALARM, Route53 answers only the DR region "
-                "(raised by drctl failover, lowered by drctl failback switch). Not an incident by itself."
+                "(the fence publisher puts the DR state authority's value every minute; drctl failover raises "
+                "it, drctl failback switch lowers it). Not an incident by itself."
             ),
-            namespace=FENCE_NAMESPACE,
-            metric_name=FENCE_METRIC,
-            dimensions={"Record": args["record_name"]},
-            # Route53 supports standard-resolution metrics and the basic statistics only
-            # (catalogue: route53.cloudwatch-alarm-check-constraints).
-            statistic="Maximum",
-            period=60,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            # The fence is published once; without new data the alarm keeps its state
+            **settings,
+            # Route53 reads the data, not this state. Without data the state stays what the data last said,
+            # as Route53's LastKnownStatus does, for drctl status to read; the publisher's silent alarm pages
             # (catalogue: cloudwatch.treat-missing-data-ignore-keeps-state).
             treat_missing_data="ignore",
             opts=child,
@@ -402,7 +400,9 @@ class DnsFailover(pulumi.ComponentResource):
                     type="CLOUDWATCH_METRIC",
                     cloudwatch_alarm_name=alarm.name,
                     cloudwatch_alarm_region=args["fence_region"],
-                    # Without data Route53 keeps the last status: the fence outlives drctl.
+                    # The publisher puts a datapoint every minute: a gap is the publisher or the DR region's
+                    # CloudWatch failing, and for such a brief gap the last status is right in every state
+                    # (catalogue: route53.last-known-status-is-for-brief-gaps).
                     insufficient_data_health_status="LastKnownStatus",
                     invert_healthcheck=inverted,
                     tags={"Name": f"{args['fence_alarm_name']}-{state}"},
@@ -410,3 +410,32 @@ class DnsFailover(pulumi.ComponentResource):
                 )
             )
         return checks[0], checks[1]
+
+
+def fence_alarm_settings(record_name: str) -> dict[str, Any]:
+    """What Route53 copies from the fence alarm when a health check is created or updated (its
+    CloudWatchAlarmConfiguration): the metric, statistic, period, evaluation periods, threshold, comparison."""
+    return {
+        "namespace": FENCE_NAMESPACE,
+        "metric_name": FENCE_METRIC,
+        "dimensions": {"Record": record_name},
+        # Route53 supports standard-resolution metrics and the basic statistics only
+        # (catalogue: route53.cloudwatch-alarm-check-constraints).
+        "statistic": "Maximum",
+        "period": 60,
+        "evaluation_periods": 1,
+        "threshold": 1,
+        "comparison_operator": "GreaterThanOrEqualToThreshold",
+    }
+
+
+def fence_alarm_physical_name(base: str, settings: Mapping[str, Any]) -> str:
+    """The fence alarm's name, ending in a digest of the settings Route53 copies.
+
+    Route53 reads an alarm's settings when a health check is created or updated, never again
+    (catalogue: route53.alarm-settings-need-update-health-check). A change of these settings therefore
+    changes the name: Pulumi creates the new alarm, updates both fence checks to it (UpdateHealthCheck with
+    the new AlarmIdentifier, from which Route53 copies the new settings), then deletes the old alarm.
+    """
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{base}-{digest}"

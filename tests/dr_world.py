@@ -61,6 +61,8 @@ class World:
     read_only: dict[str, bool] = field(default_factory=lambda: {PRIMARY: False, DR: False})
     route53_down: bool = False
     fence_raised: bool = False
+    fence_in_authority: bool | None = None
+    """What drctl last wrote into the DR state authority's traffic_fence (None: never)."""
     fenced_writers: list[str] = field(default_factory=list)
     healthy_targets: dict[str, int] = field(default_factory=lambda: {PRIMARY: 3, DR: 1})
     final_sync_fails: bool = False
@@ -309,8 +311,20 @@ class FakeAws:
 
         return self._reading("traffic_fence", region, "traffic-fence", fence["alarmName"], measure)
 
-    def set_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool) -> Outcome:
-        self._call("set_traffic_fence", fence["region"])
+    def route53_answer(self, dns_output: Mapping[str, Any], expected_region: str, *, use_api: bool = True) -> Reading:
+        def measure() -> Reading:
+            region = DR if self.world.fence_raised else PRIMARY  # the fence decides where Route53 answers
+            status = Status.OK if region == expected_region else Status.FAILING
+            return Reading("route53-answer", expected_region, "app", status, region, "", f"Route53 answers {region}")
+
+        # Route53's API lives in us-east-1; the name servers' answer needs no region.
+        return self._reading("route53_answer", "us-east-1" if use_api else DR, "route53-answer", "app", measure)
+
+    def wait_for_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool, since: Any) -> Outcome:
+        """The fence publisher puts what the authority says: the wait ends once it does."""
+        self._call("wait_for_traffic_fence", fence["region"])
+        if self.world.fence_in_authority is not raised:
+            raise AssertionError("drctl waited for a fence it did not write into the DR state authority")
         changed = self.world.fence_raised != raised
         self.world.fence_raised = raised
         return Outcome("fence", fence["alarmName"], fence["region"], changed, "fence", "ALARM" if raised else "OK")
@@ -438,6 +452,11 @@ class Dr:
         self.stack = WorldStack(self.config, self.world)
         self.aws = FakeAws(self.world, self.stack, self.clock)
         self.ctx = DrContext(self.stack, self.aws, self.clock, settings=SETTINGS)  # type: ignore[arg-type]
+        self.ctx.record_traffic_fence = self._record_traffic_fence
+
+    def _record_traffic_fence(self, run: Any, raised: bool) -> None:
+        self.aws._call("record_traffic_fence", self.cfg.dr_region)
+        self.world.fence_in_authority = raised
 
     @property
     def cfg(self) -> PlatformConfig:

@@ -20,6 +20,7 @@ from components.alarms import (
 from components.alert_rules import dr_rules
 from components.config import parse_config
 from components.naming import replication_rule_id
+from components.traffic import fence_alarm_physical_name, fence_alarm_settings
 from tests.conftest import STATE_OVERRIDES, STATES, evaluate_state, prod_config
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -43,8 +44,12 @@ ALWAYS = {
     "us-west-2": {
         "acme-drp-usw2-redis-cpu-warning",
         "acme-drp-usw2-redis-cpu-critical",
-        # The traffic fence's alarm (components/traffic.py DnsFailover): not an alert, Route53 reads it.
-        "acme-drp-usw2-traffic-fence",
+        # The traffic fence's alarm (components/traffic.py DnsFailover): not an alert, Route53 reads it; its name
+        # ends in a digest of the settings Route53 copies.
+        fence_alarm_physical_name("acme-drp-usw2-traffic-fence", fence_alarm_settings("app.platform.example.com")),
+        # Its publisher stopped or failing (components/fence_publisher.py).
+        "acme-drp-usw2-fence-publisher-silent",
+        "acme-drp-usw2-fence-publisher-errors",
         "acme-drp-usw2-vault-backup-jobs-failed",
         "acme-drp-usw2-vault-cross-region-copy-jobs-failed",
         "acme-drp-usw2-monitoring-heartbeat-missing",

@@ -250,6 +250,23 @@ def _role_through_the_primary_provider() -> tuple[Evaluation, str]:
     return Evaluation(steady.config, [rebound if r is role else r for r in steady.resources], steady.outputs), role.urn
 
 
+def _schedule_every_minute_spelt_plural() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(
+        steady, "aws:scheduler/schedule:Schedule", "fence-publisher-every-minute", scheduleExpression="rate(1 minutes)"
+    )
+
+
+def _async_invoke_config_kept_30_seconds() -> tuple[Evaluation, str]:
+    steady = evaluate_state("steady")
+    return changed(
+        steady,
+        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+        "fence-publisher-no-retries",
+        maximumEventAgeInSeconds=30,
+    )
+
+
 # behaviour id -> a declaration that violates it (and the URN the refusal must name)
 BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("rds.replica-source-managed-password", _managed_password_source),
@@ -282,6 +299,8 @@ BROKEN: list[tuple[str, Callable[[], tuple[Evaluation, str]]]] = [
     ("pulumi-aws.provider-configure-calls-aws", _provider_validating_credentials),
     ("pulumi-aws.provider-configure-calls-aws", _provider_using_its_own_regions_sts),
     ("pulumi-aws.provider-configure-calls-aws", _role_through_the_primary_provider),
+    ("scheduler.rate-one-minute-at-most-once-a-minute", _schedule_every_minute_spelt_plural),
+    ("lambda.async-invoke-retries", _async_invoke_config_kept_30_seconds),
 ]
 
 

@@ -920,3 +920,17 @@ def test_the_drill_role_may_make_every_change_a_dr_transition_makes_to_the_drill
             assert decide(documents, "iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"}) != "Allow"
     prod_alarm = f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{PROD}-usw2-pg-g2-cpu"
     assert decide(documents, "cloudwatch:DeleteAlarms", prod_alarm) != "Allow"
+
+def test_the_storage_key_lets_the_fence_publisher_decrypt_the_control_store_through_s3_only():
+    """The prod stack's fence publisher reads dr-state.json; the key policy has no root delegation, so it names the
+    role (which the prod stack creates later) by ARN pattern. catalogue: kms.s3-bucket-key-encryption-context"""
+    policy = document(next(r for r in evaluate()[0] if r.name == "storage").inputs["policy"])
+    (statement,) = [s for s in statements(policy) if s["Sid"] == "FencePublisherReadsTheControlStore"]
+    assert statement["Action"] == "kms:Decrypt"
+    assert statement["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
+        f"arn:aws:iam::{statement['Principal']['AWS'].split(':')[4]}:role/acme-drp-usw2-fence-publisher"
+    ]
+    assert statement["Condition"]["StringEquals"] == {
+        "kms:ViaService": "s3.us-west-2.amazonaws.com",
+        "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::acme-drp-drctl-us-west-2",
+    }

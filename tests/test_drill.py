@@ -426,7 +426,10 @@ def test_without_the_traffic_fence_a_returning_region_gets_requests_and_its_writ
         assert unfenced.requests.get(PRIMARY, 0) > 0 and unfenced.written.get(PRIMARY, 0) > 0
 
         fence = sandbox.stack.outputs()["dns"]["fence"]
-        actions.set_traffic_fence(sandbox.clients, fence, raised=True, interval_seconds=15, clock=sandbox.clock)
+        sandbox.record_traffic_fence(True, "test")
+        actions.wait_for_traffic_fence(
+            sandbox.clients, fence, raised=True, since=sandbox.clock.now(), interval_seconds=15, clock=sandbox.clock
+        )
         flip = latency(Op.FENCE_ALARM_EVALUATION) + latency(Op.ROUTE53_FOLLOWS_ALARM)
         sandbox.clock.sleep(flip + sandbox.cfg.dns_ttl_seconds)
         fenced = sandbox.serve(20, prefix="fenced")

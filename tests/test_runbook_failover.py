@@ -99,7 +99,7 @@ def test_the_promotion_follows_the_fence_while_compute_and_cache_start_at_once(d
     assert steps["update_stack_in_dr_region"].started_at >= fence_done
     assert steps["verify_dr_serving"].started_at >= steps["wait_until_dr_nodes_ready"].finished_at
     calls = [method for method, _ in dr.aws.calls]
-    assert calls.index("set_traffic_fence") < calls.index("notify")
+    assert calls.index("wait_for_traffic_fence") < calls.index("notify")
 
 
 def test_a_repeated_failover_is_a_no_op(dr: Dr) -> None:
@@ -281,7 +281,7 @@ def test_an_emergency_with_route53_down_warns_and_reconcile_dns_fixes_it_later(d
     assert outcome.run.measurements["dns_reconciled"] is False
     assert any("drctl reconcile-dns" in item for item in outcome.run.measurements[FOLLOW_UPS])
     verify = outcome.run.step("verify_dr_serving")
-    assert any("fence raised" in check.detail and "not reconciled yet" in check.detail for check in verify.checks)
+    assert any(f"answers {DR}" in check.detail and "not reconciled yet" in check.detail for check in verify.checks)
 
     dr.world.route53_down = False
     params = RunParameters(reason="Route53 is back", operator="alice", options={"drState": "failed-over"})

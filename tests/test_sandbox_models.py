@@ -434,10 +434,14 @@ def test_aws_refusals_and_models_that_moto_lacks(sandbox: Sandbox) -> None:
 
     fence = outputs["dns"]["fence"]
     cloudwatch = clients.client("cloudwatch", DR)
-    assert readiness.traffic_fence(clients, DR, fence["alarmName"]).value == "never raised"
-    raised = actions.set_traffic_fence(clients, fence, raised=True, interval_seconds=30, clock=sandbox.clock)
+    sandbox.record_traffic_fence(True, "test")
+    raised = actions.wait_for_traffic_fence(
+        clients, fence, raised=True, since=sandbox.clock.now(), interval_seconds=30, clock=sandbox.clock
+    )
     assert raised.state == "ALARM"
-    sandbox.clock.sleep(3600)  # no datapoint for an hour: TreatMissingData ignore keeps ALARM
+    sandbox.impair_cloudwatch(DR)  # the publisher puts nothing for an hour: TreatMissingData ignore keeps ALARM
+    sandbox.clock.sleep(3600)
+    sandbox.restore_cloudwatch(DR)
     assert cloudwatch.describe_alarms(AlarmNames=[fence["alarmName"]])["MetricAlarms"][0]["StateValue"] == "ALARM"
 
     cache = outputs["cache"]

@@ -102,6 +102,7 @@ def test_real_readers_turn_unreachable_endpoints_into_rows(dr: Dr, monkeypatch: 
     for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     dr.ctx.aws = DrAws(unreachable_clients(), dr.clock)
+    dr.ctx.aws.find_name_servers = lambda zone: []  # no name server answers either (and no real DNS in a test)
     report = read_status(dr.ctx)
     assert report.readings and all(reading.status is Status.UNREACHABLE for reading in report.readings)
     assert not report.ready
@@ -127,7 +128,7 @@ def test_every_aws_binding_of_the_runbooks_fails_as_unreachable_not_with_a_crash
     assert all(reading.status is Status.UNREACHABLE for reading in readings)
     actions = [
         lambda: aws.fence_writer(DR, "params", "db", dr.clock.now()),
-        lambda: aws.set_traffic_fence(fence, raised=True),
+        lambda: aws.wait_for_traffic_fence(fence, raised=True, since=dr.clock.now()),
         lambda: aws.wait_until_replica_has_everything(DR, "db", dr.clock.now()),
         lambda: aws.start_batch_replication(DR, "arn:aws:s3:::b", "arn:aws:iam::1:role/r", "t", "d"),
         lambda: aws.scale_node_group(DR, "eks", "nodes", cfg.node_group_full),

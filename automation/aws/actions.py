@@ -797,60 +797,69 @@ def snapshot_before_replacement(
 # --- traffic fence ---------------------------------------------------------------
 
 
-def set_traffic_fence(
+def wait_for_traffic_fence(
     clients: AwsClients,
     fence: Mapping[str, Any],
     *,
     raised: bool,
+    since: datetime,
     timeout_seconds: float = 300,
     interval_seconds: float = 15,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Outcome[str]:
-    """Raise (1) or lower (0) the traffic fence: a datapoint in the DR region, then wait until its alarm agrees.
+    """Wait until the fence publisher's data says raised (1) or lowered (0), and the fence alarm agrees.
 
-    Data plane only: PutMetricData and DescribeAlarms in the fence's (the DR)
-    region; Route53's health checkers follow the alarm without any call to
-    Route53's control plane (catalogue: route53.cloudwatch-metric-check-follows-the-alarm).
-    The datapoint is repeated each poll until the alarm turns, so a lost or late
-    datapoint cannot leave the fence half set.
+    drctl does not publish the fence: it wrote it into the DR state authority at `since`, and the publisher
+    (components/fence_publisher.py) puts the authority's value every minute. Done when the newest datapoint
+    belongs to a minute that began no earlier than `since`'s minute and carries the value (Maximum over the
+    minute, so a minute that also held the old value counts as the old one), and the alarm's state says the
+    same: Route53 reads that data stream (catalogue: route53.cloudwatch-metric-check-follows-the-alarm).
+    Data plane only (GetMetricStatistics, DescribeAlarms in the DR region); no Route53 call.
     """
     region, alarm = fence["region"], fence["alarmName"]
-    wanted = "ALARM" if raised else "OK"
+    wanted_state, wanted_value = ("ALARM", 1.0) if raised else ("OK", 0.0)
     action = "raise the traffic fence" if raised else "lower the traffic fence"
-    metric = {
-        "MetricName": fence["metricName"],
-        "Dimensions": [{"Name": k, "Value": v} for k, v in fence["dimensions"].items()],
-        "Value": 1.0 if raised else 0.0,
-        "Unit": "Count",
-    }
+    from_minute = since.replace(second=0, microsecond=0)
+    dimensions = [{"Name": k, "Value": v} for k, v in fence["dimensions"].items()]
 
-    def state() -> str:
+    def alarm_state() -> str:
         found = clients.client("cloudwatch", region).describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
         if not found:
             raise AwsActionError(action, alarm, region, "no such alarm: deploy the program with the traffic fence")
         return found[0]["StateValue"]
 
     with _acting(action, alarm, region):
-        before = state()
-    changed = before != wanted
+        before = alarm_state()
 
     def probe() -> Observation[str]:
         with _acting(action, alarm, region):
-            clients.client("cloudwatch", region).put_metric_data(
-                Namespace=fence["namespace"], MetricData=[{**metric, "Timestamp": clock.now()}]
-            )
-            now_state = state()
-        return Observation(now_state == wanted, now_state, f"alarm {alarm} is {now_state}")
+            points = clients.client("cloudwatch", region).get_metric_statistics(
+                Namespace=fence["namespace"],
+                MetricName=fence["metricName"],
+                Dimensions=dimensions,
+                StartTime=from_minute,
+                EndTime=clock.now() + timedelta(minutes=1),
+                Period=60,
+                Statistics=["Maximum"],
+            )["Datapoints"]
+            state = alarm_state()
+        newest = max(points, key=lambda p: p["Timestamp"]) if points else None
+        if newest is None:
+            note = f"no fence datapoint since {from_minute.isoformat()} (is the fence publisher running?)"
+            return Observation(False, state, note)
+        value = float(newest["Maximum"])
+        done = value == wanted_value and state == wanted_state
+        return Observation(done, state, f"fence datapoint {value:g} at {newest['Timestamp']}, alarm {alarm} {state}")
 
     reached = wait_for(
-        f"the traffic fence alarm {alarm} in {region} to be {wanted}",
+        f"the fence publisher's data and the alarm {alarm} in {region} to say {'raised' if raised else 'lowered'}",
         probe,
         timeout_seconds=timeout_seconds,
         interval_seconds=interval_seconds,
         clock=clock,
     )
     detail = f"fence {'raised' if raised else 'lowered'} (alarm {reached})"
-    return Outcome(action, alarm, region, changed, detail, reached)
+    return Outcome(action, alarm, region, before != wanted_state, detail, reached)
 
 
 # --- S3 Batch Replication -------------------------------------------------------------------
@@ -1020,3 +1029,45 @@ def notify(clients: AwsClients, region: str, topic_arn: str, subject: str, messa
             Message=json.dumps(message, default=str, sort_keys=True),
         )
     return response["MessageId"]
+
+
+# --- the traffic fence without the DR region's CloudWatch ----------------------------------------------------
+
+ROUTE53_API_REGION = "us-east-1"
+
+
+def pin_traffic_fence(clients: AwsClients, fence: Mapping[str, Any], *, raised: bool) -> Outcome[str]:
+    """Pin the fence through Route53's API when the DR region's CloudWatch cannot carry it (R3), or unpin it.
+
+    A disabled health check is healthy, and disabled and inverted it is unhealthy (catalogue:
+    route53.disabled-check-is-healthy-inverted-unhealthy). Pinned raised: the `raised` check disabled and not
+    inverted (always healthy), the `lowered` check disabled and inverted (always unhealthy): Route53 answers the
+    DR region whatever the fence's data says, and no LastKnownStatus can lapse. Unpinned (`raised=False`): both
+    enabled again, with the inversion the program declares (raised inverted, lowered not), following the data.
+    Needs Route53's control plane (us-east-1): never call it while that is the failed region. Idempotent.
+    """
+    action = "pin the traffic fence raised" if raised else "unpin the traffic fence"
+    wanted = {
+        # check id -> (Disabled, Inverted)
+        fence["raisedCheckId"]: (raised, not raised),
+        fence["loweredCheckId"]: (raised, raised),
+    }
+    route53 = clients.client("route53", ROUTE53_API_REGION)
+    changed = []
+    with _acting(action, fence["alarmName"], ROUTE53_API_REGION):
+        for check_id, (disabled, inverted) in wanted.items():
+            config = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]
+            current = config["HealthCheckConfig"]
+            if (bool(current.get("Disabled")), bool(current.get("Inverted"))) == (disabled, inverted):
+                continue
+            route53.update_health_check(
+                HealthCheckId=check_id,
+                HealthCheckVersion=config["HealthCheckVersion"],
+                Disabled=disabled,
+                Inverted=inverted,
+            )
+            changed.append(check_id)
+    detail = "fence pinned raised through Route53" if raised else "fence follows its data again"
+    return Outcome(
+        action, fence["alarmName"], ROUTE53_API_REGION, bool(changed), detail, "pinned" if raised else "data"
+    )

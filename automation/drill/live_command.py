@@ -81,6 +81,7 @@ def run_live_command(
         settings=env.ctx.settings,
         error_metrics=env.ctx.error_metrics,
         record_dr_state=env.ctx.record_dr_state,
+        record_traffic_fence=env.ctx.record_traffic_fence,
     )
 
     def progress(line: str) -> None:

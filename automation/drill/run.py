@@ -118,6 +118,8 @@ class Drill:
             operator=DRILL_OPERATOR,
             step_hook=sandbox.crash_point,
             error_metrics=lambda region: readiness.load_balancer_metrics(load_balancer_dimension(sandbox.cfg, region)),
+            record_traffic_fence=lambda run, raised: sandbox.record_traffic_fence(raised, run.run_id),
+            resolvers=(sandbox.authoritative_answer, sandbox.zone_name_servers),
         )
 
     def context(self, settings: RunbookSettings | None = None) -> DrContext:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from automation.aws import route53_view
 from automation.aws.clients import AwsClients
 from automation.aws.readiness import LoadBalancerMetrics
 from automation.aws.waiting import Clock
@@ -54,18 +55,25 @@ class DrillWorld:
     step_hook: Callable[[str], None] | None = None
     error_metrics: Callable[[str], LoadBalancerMetrics | None] | None = None
     record_dr_state: Callable[[RunContext, Mapping[str, str]], None] | None = None
+    record_traffic_fence: Callable[[RunContext, bool], None] | None = None
+    resolvers: tuple[route53_view.Resolve, route53_view.FindNameServers] | None = None
+    """How Route53's answer is read from the zone's name servers; None: real DNS."""
 
     def context(self, settings: RunbookSettings | None = None) -> DrContext:
         """The `DrContext` a DR command builds, from this world."""
         settings = settings or self.settings
+        aws = DrAws(self.clients, self.clock, settings)
+        if self.resolvers is not None:
+            aws.resolve, aws.find_name_servers = self.resolvers
         return DrContext(
             stack=self.stack,
-            aws=DrAws(self.clients, self.clock, settings),
+            aws=aws,
             clock=self.clock,
             settings=settings,
             step_hook=self.step_hook,
             error_metrics=self.error_metrics,
             record_dr_state=self.record_dr_state,
+            record_traffic_fence=self.record_traffic_fence,
         )
 
     def engine(self, output: Callable[[str], None]) -> RunbookEngine:

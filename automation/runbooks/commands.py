@@ -242,6 +242,7 @@ def default_environment(stack: str | None, journal: str | None, local_journal: P
         checkout_gate=lambda reason: require_reviewed_checkout(PROJECT_DIR, reason, name),
     )
     ctx.record_dr_state = dr_state_recorder(env)
+    ctx.record_traffic_fence = traffic_fence_recorder(env)
     return env
 
 
@@ -278,6 +279,18 @@ def dr_state_recorder(env: Environment) -> Callable[[RunContext, Mapping[str, st
 
     def record(run: RunContext, keys: Mapping[str, str]) -> None:
         authority.write(keys, run_id=run.run_id, operator=run.parameters.operator, at=env.ctx.clock.now())
+
+    return record
+
+
+def traffic_fence_recorder(env: Environment) -> Callable[[RunContext, bool], None]:
+    """What the fence steps call: the fence publisher puts the authority's value every minute."""
+    authority = DrStateAuthority(env.store, env.ctx.stack.fully_qualified_name)
+
+    def record(run: RunContext, raised: bool) -> None:
+        authority.write_traffic_fence(
+            raised=raised, run_id=run.run_id, operator=run.parameters.operator, at=env.ctx.clock.now()
+        )
 
     return record
 

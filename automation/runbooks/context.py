@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from automation.aws import actions, readiness
+from automation.aws import actions, readiness, route53_view
 from automation.aws.clients import AwsClients, reaching
 from automation.aws.readiness import DatabaseInstance, GlobalDatastore, LagSample, LoadBalancerMetrics, Reading
 from automation.aws.waiting import Clock, Observation, wait_for
@@ -83,6 +83,9 @@ class DrAws:
         self.clients = clients
         self.clock = clock
         self.settings = settings or RunbookSettings()
+        # How the zone's authoritative name servers are found and asked (the sandbox answers from its model).
+        self.resolve: route53_view.Resolve = route53_view.authoritative_answer
+        self.find_name_servers: route53_view.FindNameServers = route53_view.zone_name_servers
 
     # --- readings (never raise for an unreachable region) ---------------------------------
 
@@ -162,6 +165,17 @@ class DrAws:
 
     def traffic_fence(self, fence: Mapping[str, Any]) -> Reading:
         return readiness.traffic_fence(self.clients, fence["region"], fence["alarmName"])
+
+    def route53_answer(self, dns_output: Mapping[str, Any], expected_region: str, *, use_api: bool = True) -> Reading:
+        """Where Route53 itself sends users (fence checks through its API, the zone's name servers' answer)."""
+        return route53_view.route53_answer(
+            self.clients,
+            dns_output,
+            expected_region=expected_region,
+            use_api=use_api,
+            resolve=self.resolve,
+            find_name_servers=self.find_name_servers,
+        )
 
     # --- descriptions (raise) -------------------------------------------------------------
 
@@ -292,11 +306,12 @@ class DrAws:
             clock=self.clock,
         )
 
-    def set_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool) -> actions.Outcome:
-        return actions.set_traffic_fence(
+    def wait_for_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool, since: datetime) -> actions.Outcome:
+        return actions.wait_for_traffic_fence(
             self.clients,
             fence,
             raised=raised,
+            since=since,
             timeout_seconds=self.settings.fence_timeout_seconds,
             interval_seconds=self.settings.poll_seconds,
             clock=self.clock,
@@ -424,6 +439,8 @@ class DrContext:
     """The (errors, requests) metrics of a region; default: its ALB from the stack outputs."""
     record_dr_state: Callable[[RunContext, Mapping[str, str]], None] | None = None
     """Writes the DR state authority (automation.dr_state); called before DR keys reach the stack config."""
+    record_traffic_fence: Callable[[RunContext, bool], None] | None = None
+    """Raises (True) or lowers the traffic fence in the DR state authority, which the fence publisher reads."""
 
     def config(self) -> PlatformConfig:
         return parse_config(self.stack.get_config())

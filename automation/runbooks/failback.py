@@ -381,7 +381,11 @@ def switch_runbook(ctx: DrContext) -> Runbook:
         reading = ctx.aws.traffic_fence(output(ctx.stack.outputs(), "dns", "fence"))
         if reading.value != "lowered":
             raise CheckFailedError(f"the traffic fence is not lowered: {reading.detail}")
-        return reading.detail
+        # Route53's own view (its checkers read the fence's data, not the alarm's state).
+        answer = ctx.aws.route53_answer(output(ctx.stack.outputs(), "dns"), primary)
+        if answer.status not in (Status.OK, Status.WARNING):
+            raise CheckFailedError(f"Route53 does not answer the primary region: {answer.detail}")
+        return f"{reading.detail}; {answer.detail}"
 
     def rebuild_dr_replica(run: RunContext) -> dict[str, Any]:
         result = ctx.update(

@@ -318,14 +318,15 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
 
     def traffic_sent_to_dr(run: RunContext) -> str:
         endpoint = output(ctx.stack.outputs(), "dns", "endpoints", dr)
-        fence = ctx.aws.traffic_fence(output(ctx.stack.outputs(), "dns", "fence"))
-        if fence.value != "raised":
-            raise CheckFailedError(f"the traffic fence is not raised: {fence.detail}")
+        # Route53's own view (W6): the alarm's state is not what its checkers read.
+        answer = ctx.aws.route53_answer(output(ctx.stack.outputs(), "dns"), dr, use_api=route53_readable(failed))
+        if answer.status not in (Status.OK, Status.WARNING):
+            raise CheckFailedError(f"Route53 does not answer the DR region: {answer.detail}")
         if run.measurement(DNS_RECONCILED):
-            return f"fence raised; PRIMARY record declared at {endpoint} ({dr})"
+            return f"{answer.detail}; PRIMARY record declared at {endpoint} ({dr})"
         if not emergency:
             raise CheckFailedError("a planned switchover must move the Route53 records; they were not reconciled")
-        return f"fence raised: Route53 answers {endpoint}; records not reconciled yet (follow-up recorded)"
+        return f"{answer.detail}; records not reconciled yet (follow-up recorded)"
 
     def cache_state(run: RunContext) -> str:
         recorded = run.measurement(CACHE_STATE)

@@ -86,6 +86,9 @@ def planned_readings(ctx: DrContext, cfg: PlatformConfig, outputs: Mapping[str, 
     fence = (outputs.get("dns") or {}).get("fence")
     if fence:
         readers.append(lambda: _traffic_fence(ctx, cfg, fence))
+        # Where Route53 itself answers (its checkers read the fence's data, not the alarm's state).
+        serving = cfg.primary_region if cfg.dr_state is DrState.STEADY else cfg.dr_region
+        readers.append(lambda: aws.route53_answer(outputs["dns"], serving))
     if cfg.dr_state is DrState.FAILED_OVER:
         readers.append(lambda: former_writer_fence(ctx, cfg))
     return readers

@@ -275,13 +275,26 @@ def fence_writer_step(
 
 
 def traffic_fence_step(ctx: DrContext, *, raised: bool, description: str) -> Step:
-    """`raise_traffic_fence` / `lower_traffic_fence`: the DR region's data plane tells Route53 where to answer."""
+    """`raise_traffic_fence` / `lower_traffic_fence`: write the fence into the DR state authority, then wait until
+    the fence publisher's data (what Route53 reads) and the fence alarm say so. Safe to repeat.
+
+    The authority, not drctl, keeps the fence standing: the publisher puts its value every minute whether or
+    not drctl runs (components/fence_publisher.py; catalogue: route53.last-known-status-is-for-brief-gaps).
+    """
 
     def flip(run: RunContext) -> dict[str, Any]:
         fence = output(ctx.stack.outputs(), "dns", "fence")
-        outcome = ctx.aws.set_traffic_fence(fence, raised=raised)
+        if ctx.record_traffic_fence is None:
+            raise CheckFailedError(
+                "no DR state authority to record the traffic fence in: the fence publisher reads it there "
+                "(run drctl with its control store: --journal s3://BUCKET/PREFIX)"
+            )
+        written_at = ctx.clock.now()
+        ctx.record_traffic_fence(run, raised)
+        outcome = ctx.aws.wait_for_traffic_fence(fence, raised=raised, since=written_at)
         if outcome.changed or run.measurement(TRAFFIC_MOVED_AT) is None:
-            run.record(TRAFFIC_MOVED_AT, iso(ctx.clock.now()))
+            # The flip estimate (route53.fence-flip-time) runs from the authority's write.
+            run.record(TRAFFIC_MOVED_AT, iso(written_at))
         return {"alarm": fence["alarmName"], "state": outcome.state, "changed": outcome.changed}
 
     return ctx.step(

@@ -52,11 +52,12 @@ from automation.sandbox.objects import WRITTEN_AT_METADATA, ObjectReplication
 from automation.sandbox.server import DUMMY_CREDENTIALS, MotoSandboxServer
 from automation.sandbox.simulated import SIMULATED, SimulatedAws
 from automation.sandbox.stack import SandboxStack, SimulatedCrash
-from automation.sandbox.traffic import RecordSet, Timeline, TrafficModel
+from automation.sandbox.traffic import FenceAuthorityModel, RecordSet, Timeline, TrafficModel
 from automation.stack import namespaced
 from automation.stack_standin import StandInStack
 from components.config import parse_config
 from components.naming import load_balancer_name
+from components.traffic import FENCE_METRIC, FENCE_NAMESPACE
 
 SANDBOX_STACK = "organization/dr-platform/sandbox"
 ALB_METRICS = ("RequestCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "HTTPCode_ELB_503_Count")
@@ -101,6 +102,10 @@ def _dimension_pairs(dimensions: Any) -> set[tuple[str, str]]:
     return pairs
 
 
+CLOUDWATCH_SERVICES = frozenset({"cloudwatch", "monitoring"})
+"""boto3's name and the signing name of CloudWatch's API."""
+
+
 class Sandbox:
     def __init__(
         self, server: MotoSandboxServer, config: Mapping[str, str], *, scale: float, start: datetime | None
@@ -112,7 +117,8 @@ class Sandbox:
         self.outage_log = Timeline()
         self.fault_log = Timeline()
         self.compute = ComputeModel(self.cfg)
-        self.publisher = Publisher(put=self._put_metrics, region_up=lambda region, at: not self.down_at(region, at))
+        self.publisher = Publisher(put=self._put_metrics, region_up=self._cloudwatch_up)
+        self.fence_authority = FenceAuthorityModel()
         self._alb_periods: dict[tuple[str, datetime], dict[str, float]] = {}
         self.simulated = SimulatedAws(
             server.outages,
@@ -220,7 +226,56 @@ class Sandbox:
                         self.clock.now(),
                     )
                 )
+        self._start_fence_publisher()
         return self.stack.current_outputs()
+
+    def _start_fence_publisher(self) -> None:
+        """The fence publisher (components/fence_publisher.py) and the authority it reads, as `drctl state init`
+        leaves it: the stack's DR keys, the fence following drState."""
+        from automation.dr_state import DrStateRecord, dr_keys
+
+        now = self.clock.now()
+        keys = dr_keys(self.stack.get_config())
+        self.fence_authority.write(
+            now, DrStateRecord(SANDBOX_STACK, keys, "provision", "sandbox", now.isoformat()).to_dict()
+        )
+        self.publisher.add(
+            Series(
+                self.cfg.dr_region,
+                FENCE_NAMESPACE,
+                FENCE_METRIC,
+                {"Record": self.cfg.app_fqdn},
+                lambda start, end: self.fence_authority.value_for_minute(start),
+                "Count",
+                now,
+            )
+        )
+
+    def record_traffic_fence(self, raised: bool, run_id: str) -> None:
+        """What drctl's fence steps write into the DR state authority (in the DR region's control store)."""
+        from automation.aws.clients import RegionUnreachableError
+        from automation.dr_state import DrStateRecord, dr_keys
+
+        now = self.clock.now()
+        if self.down_at(self.cfg.dr_region, now):
+            raise RegionUnreachableError(self.cfg.dr_region, OSError("sandbox: the control store's region is down"))
+        fence = "raised" if raised else "lowered"
+        keys = dr_keys(self.stack.get_config())
+        record = DrStateRecord(SANDBOX_STACK, keys, run_id, "sandbox", now.isoformat(), fence)
+        self.fence_authority.write(now, record.to_dict())
+
+    def authoritative_answer(self, name: str, rdtype: str, name_servers: Any) -> str | None:
+        """What the zone's name servers answer now (Route53's data plane: up whatever the regions do)."""
+        if name.rstrip(".") != self.cfg.app_fqdn or rdtype != "CNAME":
+            return None
+        now = self.clock.now()
+        self.publish_metrics(now)  # the datapoints Route53's checkers have read by now
+        region = self.traffic.answer(now)
+        return {r: h for h, r in self._endpoint_regions().items()}.get(region) if region else None
+
+    @staticmethod
+    def zone_name_servers(zone_name: str) -> list[str]:
+        return [f"ns-1.awsdns-sandbox.{zone_name}"]
 
     def _rewrite(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
         """Stack outputs as a real engine would report them: the ids and ARNs moto assigned."""
@@ -243,6 +298,10 @@ class Sandbox:
 
     def down_at(self, region: str, at: datetime) -> bool:
         return self.outage_log.holds(region, at)
+
+    def _cloudwatch_up(self, region: str, at: datetime) -> bool:
+        """Whether the region's CloudWatch takes datapoints (the publishers' PutMetricData) at `at`."""
+        return not self.down_at(region, at) and not self.fault_log.holds(f"cloudwatch-impaired:{region}", at)
 
     def publish_metrics(self, now: datetime | None = None) -> None:
         self.publisher.publish_until(now or self.clock.now())
@@ -286,8 +345,12 @@ class Sandbox:
     def _alarm_datapoints(
         self, region: str, name: str, until: datetime
     ) -> tuple[Mapping[str, Any], list[tuple[datetime, float]]] | None:
-        """An alarm's definition and its metric's datapoints up to `until` (None: its region does not answer)."""
-        if not region or self.down_at(region, until):
+        """An alarm's definition and its metric's datapoints up to `until` (None: no such alarm).
+
+        Route53's checkers keep what they read: while the alarm's region is down they see no new
+        datapoints (none is published), not a different status.
+        """
+        if not region:
             return None
         backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
         alarm = backend.alarms.get(name)
@@ -500,6 +563,20 @@ class Sandbox:
         self.server.outages.fail(region, global_control_planes=global_control_planes)
         scope = " (Route53 and IAM control planes too)" if global_control_planes else ""
         return self._fault(f"region {region} unreachable from {now.isoformat()}{scope}")
+
+    def impair_cloudwatch(self, region: str) -> str:
+        """The region's CloudWatch stops answering (its API and its datapoints); every other service works."""
+        now = self.clock.now()
+        self.publish_metrics(now)
+        self.fault_log.begin(f"cloudwatch-impaired:{region}", now)
+        self.server.outages.impair(region, CLOUDWATCH_SERVICES)
+        return self._fault(f"CloudWatch of {region} impaired from {now.isoformat()}")
+
+    def restore_cloudwatch(self, region: str) -> str:
+        now = self.clock.now()
+        self.server.outages.unimpair(region, CLOUDWATCH_SERVICES)
+        self.fault_log.end(f"cloudwatch-impaired:{region}", now)
+        return self._fault(f"CloudWatch of {region} answers again from {now.isoformat()}")
 
     def restore_region(self, region: str) -> str:
         now = self.clock.now()

@@ -47,6 +47,7 @@ class RegionOutages:
 
     def __init__(self) -> None:
         self._down: set[str] = set()
+        self._impaired: set[tuple[str, str]] = set()
         self._global_control_planes_down = False
         self._lock = threading.Lock()
 
@@ -56,10 +57,20 @@ class RegionOutages:
             self._down.add(region)
             self._global_control_planes_down |= global_control_planes
 
+    def impair(self, region: str, services: frozenset[str]) -> None:
+        """Only `services` of `region` stop answering (e.g. its CloudWatch)."""
+        with self._lock:
+            self._impaired |= {(region, service) for service in services}
+
+    def unimpair(self, region: str, services: frozenset[str]) -> None:
+        with self._lock:
+            self._impaired -= {(region, service) for service in services}
+
     def restore(self, region: str | None = None) -> None:
         with self._lock:
             if region is None:
                 self._down.clear()
+                self._impaired.clear()
             else:
                 self._down.discard(region)
             if not self._down:
@@ -72,6 +83,8 @@ class RegionOutages:
 
     def refuses(self, region: str, service: str) -> bool:
         with self._lock:
+            if (region, service) in self._impaired:
+                return True
             if service in GLOBAL_CONTROL_PLANES:
                 return self._global_control_planes_down and region in self._down
             return region in self._down

@@ -305,6 +305,16 @@ class SimulatedAws:
                 raise client_error(
                     operation, "InvalidDBInstanceState", f"DB instance {identifier} cannot be promoted while {busy}"
                 )
+        if (service, operation) == ("route53", "GetHealthCheckStatus"):
+            with self._lock:
+                kind = self.health_checks.get(params["HealthCheckId"], {}).get("Type")
+            if kind == "CALCULATED":
+                # catalogue: route53.health-check-status-api-not-for-calculated
+                raise client_error(
+                    operation,
+                    "InvalidInput",
+                    catalogue.refusal("route53.health-check-status-api-not-for-calculated", params["HealthCheckId"]),
+                )
         if (service, operation) == ("rds", "RebootDBInstance"):
             # catalogue: rds.reboot-needs-available
             status = self.rds.status(params["DBInstanceIdentifier"], now)
@@ -605,10 +615,19 @@ class SimulatedAws:
             self.health_checks[parsed["HealthCheck"]["Id"]] = dict(params["HealthCheckConfig"])
         self._traffic().invalidate()
 
+    def _health_check_updated(self, region: str, params: Params, parsed: Parsed, now: datetime) -> None:
+        # catalogue: route53.disabled-check-is-healthy-inverted-unhealthy
+        with self._lock:
+            config = self.health_checks.get(params["HealthCheckId"])
+            if config is not None:
+                config.update({k: params[k] for k in ("Disabled", "Inverted") if k in params})
+        self._traffic().invalidate()
+
     def _records_changed(self, region: str, params: Params, parsed: Parsed, now: datetime) -> None:
         self._traffic().invalidate()
 
     def _health_check_status(self, health_check_id: str, now: datetime) -> dict[str, Any]:
+        # catalogue: route53.health-check-status-reports-success-or-failure
         reports = self._traffic().checker_reports(health_check_id, now)
         return {
             "HealthCheckObservations": [
@@ -728,5 +747,6 @@ _AFTER: dict[tuple[str, str], Callable[[SimulatedAws, str, Mapping[str, Any], di
     ("cloudwatch", "PutMetricData"): SimulatedAws._metric_put,
     ("cloudwatch", "DescribeAlarms"): SimulatedAws._describe_alarms,
     ("route53", "CreateHealthCheck"): SimulatedAws._health_check_created,
+    ("route53", "UpdateHealthCheck"): SimulatedAws._health_check_updated,
     ("route53", "ChangeResourceRecordSets"): SimulatedAws._records_changed,
 }

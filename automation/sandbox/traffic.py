@@ -9,8 +9,16 @@ period being published, a drill's batch of requests, a GetHealthCheckStatus):
   after `failureThreshold` checks in a row, and the endpoint is healthy while
   more than 18% of the checkers say so (catalogue:
   route53.endpoint-health-2xx-3xx-and-18-percent);
-- a CLOUDWATCH_METRIC check follows its alarm's datapoints, and without data
-  its InsufficientDataHealthStatus (LastKnownStatus keeps the last status);
+- the traffic fence's datapoints come from the fence publisher's run in each
+  minute (`FenceAuthorityModel`: what the DR state authority said at that
+  second), never while the DR region or its CloudWatch is down;
+- a CLOUDWATCH_METRIC check follows its alarm's datapoints once their minute is
+  over and evaluated, and without data its InsufficientDataHealthStatus:
+  LastKnownStatus keeps the last status for `LAST_KNOWN_STATUS_HOLD` only, then
+  reads as a check with no last status, healthy (adversarial: AWS gives no
+  figure, and says not to rely on it beyond a few hours; catalogue
+  route53.last-known-status-is-for-brief-gaps). When the alarm's region is
+  down, the checkers keep what they read before;
   a CALCULATED check counts its healthy children (catalogue:
   route53.cloudwatch-metric-check-follows-the-alarm,
   route53.calculated-check-counts-healthy-children);
@@ -37,6 +45,7 @@ from typing import Any
 
 from automation.timings import Op, latency
 from components.config import PlatformConfig
+from components.functions.fence_publisher import AuthorityUnreadableError, fence_raised
 from components.traffic import HEALTH_CHECKER_REGIONS
 
 HEALTHY_FRACTION = 0.18
@@ -45,6 +54,11 @@ ALARM_INGEST_SECONDS = latency(Op.FENCE_ALARM_EVALUATION)
 """A datapoint's period must end before its alarm evaluates it."""
 ROUTE53_SEES_ALARM_SECONDS = ALARM_INGEST_SECONDS + latency(Op.ROUTE53_FOLLOWS_ALARM)
 """...and Route53's checkers read the alarm's new state after that."""
+PUBLISH_SECOND = 30
+"""When in each minute the fence publisher reads the authority: Scheduler runs it somewhere within the minute
+(catalogue: scheduler.rate-one-minute-at-most-once-a-minute); the middle is our estimate."""
+LAST_KNOWN_STATUS_HOLD = timedelta(hours=3)
+"""How long the sandbox's Route53 keeps a LastKnownStatus without data (AWS: "a few hours" at most)."""
 
 OK, ELB_503, TARGET_5XX, UNREACHABLE = "ok", "elb-503", "target-5xx", "unreachable"
 
@@ -180,7 +194,10 @@ class TrafficModel:
         if config is None:
             return True
         kind = config.get("Type")
-        if kind == "CALCULATED":
+        if config.get("Disabled"):
+            # catalogue: route53.disabled-check-is-healthy-inverted-unhealthy
+            status = True
+        elif kind == "CALCULATED":
             # catalogue: route53.calculated-check-counts-healthy-children
             children = config.get("ChildHealthChecks", [])
             count = sum(1 for child in children if self._status(child, at))
@@ -216,7 +233,7 @@ class TrafficModel:
         seen = at - timedelta(seconds=ROUTE53_SEES_ALARM_SECONDS)
         found = self._alarm_datapoints(alarm.get("Region", ""), alarm.get("Name", ""), seen)
         insufficient = config.get("InsufficientDataHealthStatus", "LastKnownStatus")
-        if found is None:  # the alarm's region does not answer, or no such alarm
+        if found is None:  # no such alarm
             return insufficient != "Unhealthy"
         definition, points = found
         points = [p for p in points if p[0] <= seen]
@@ -228,7 +245,10 @@ class TrafficModel:
             return True
         if insufficient == "Unhealthy":
             return False
-        return not breaches(definition, points[-1][1]) if points else True
+        # catalogue: route53.last-known-status-is-for-brief-gaps
+        if not points or seen - points[-1][0] > LAST_KNOWN_STATUS_HOLD:
+            return True  # no last status to keep: a check without one reads healthy
+        return not breaches(definition, points[-1][1])
 
     # --- DNS ----------------------------------------------------------------------------
 
@@ -296,6 +316,37 @@ class TrafficModel:
 
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class FenceAuthorityModel:
+    """The DR state authority as the fence publisher reads it, over modelled time.
+
+    Each write is kept with its time, so the value of a past minute is what the publisher's run in that minute
+    read, whenever the sandbox gets round to publishing it. The decision is the publisher's own
+    (components/functions/fence_publisher.py `fence_raised`); a document it cannot read publishes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._documents: list[tuple[datetime, Mapping[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def write(self, at: datetime, document: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._documents.append((at, dict(document)))
+
+    def document_at(self, at: datetime) -> Mapping[str, Any] | None:
+        with self._lock:
+            return next((doc for since, doc in reversed(self._documents) if since <= at), None)
+
+    def value_for_minute(self, start: datetime) -> float | None:
+        """What the publisher puts for the minute beginning at `start` (None: nothing)."""
+        document = self.document_at(start + timedelta(seconds=PUBLISH_SECOND))
+        if document is None:
+            return None
+        try:
+            return 1.0 if fence_raised(document) else 0.0
+        except AuthorityUnreadableError:
+            return None
 
 
 def _second(at: datetime) -> datetime:
