@@ -32,8 +32,8 @@ import pulumi_aws as aws
 
 from bootstrap import iam
 from bootstrap.config import BootstrapConfig
-from components.iam import PROGRAM_ROLE_BOUNDARY
 from components.fence_publisher import fence_publisher_name
+from components.iam import PROGRAM_ROLE_BOUNDARY
 
 KEEP = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
 # The roles that write state and the control store.

@@ -921,6 +921,7 @@ def test_the_drill_role_may_make_every_change_a_dr_transition_makes_to_the_drill
     prod_alarm = f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{PROD}-usw2-pg-g2-cpu"
     assert decide(documents, "cloudwatch:DeleteAlarms", prod_alarm) != "Allow"
 
+
 def test_the_storage_key_lets_the_fence_publisher_decrypt_the_control_store_through_s3_only():
     """The prod stack's fence publisher reads dr-state.json; the key policy has no root delegation, so it names the
     role (which the prod stack creates later) by ARN pattern. catalogue: kms.s3-bucket-key-encryption-context"""
