@@ -17,7 +17,7 @@ current config and for the config the transition writes
   (`automation.runbooks.graph`) over the one timing table (`automation.timings`),
   next to the RTO target; for a failover also each standby profile's floor
   beside the standby region's monthly running cost (`automation.costs`, an
-  estimate from list prices); and the RPO exposure of each replication
+  estimate from the list prices of `automation.prices`); and the RPO exposure of each replication
   mechanism the program declares, next to the RPO target.
 """
 
@@ -32,9 +32,10 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyProviderResource, PolicyRe
 from rich.console import Console
 from rich.table import Table
 
+from automation import prices
 from automation.aws_rules import Refusal, check_declared
 from automation.changes import STATEFUL_TYPES, Change, ChangeSet, Operation, diff, urn_type
-from automation.costs import PRICES_READ_ON, SOURCES, StandbyCost, standby_region_cost
+from automation.costs import StandbyCost, standby_region_cost
 from automation.evaluate import GLOBAL, Evaluation, evaluate_program
 from automation.inventory import inventory
 from automation.runbooks.graph import Floor
@@ -323,7 +324,7 @@ class Plan:
             "standbyProfiles": {
                 "current": self.before.config.standby_profile.value,
                 "options": [option.to_json(self.before.config) for option in self.profiles],
-                "prices": {"estimate": True, "readOn": PRICES_READ_ON, "sources": list(SOURCES)},
+                "prices": {"estimate": True, "readOn": prices.read_on(), "sources": prices.sources()},
             },
             "rpo": {"targetSeconds": self.after.config.rpo_seconds, "mechanisms": [e.to_json() for e in self.rpo]},
             "warnings": self.warnings(),
@@ -518,7 +519,7 @@ def _render_rto(plan: Plan, console: Console) -> None:
 def _render_profiles(plan: Plan, console: Console) -> None:
     table = Table(
         title=f"Standby profiles (config standbyProfile): emergency failover RTO floor vs the standby region's "
-        f"running cost (ESTIMATE: on-demand list prices read {PRICES_READ_ON}, main hourly items only)",
+        f"running cost (ESTIMATE: on-demand list prices read {prices.read_on()}, main hourly items only)",
         title_justify="left",
     )
     for column in ("profile", "RTO floor", "worst case", "USD / month (estimate)", "not counted"):
@@ -533,7 +534,10 @@ def _render_profiles(plan: Plan, console: Console) -> None:
             ", ".join(option.cost.unpriced) or "-",
         )
     console.print(table)
-    console.print(f"Prices: {', '.join(SOURCES)} (excluded: data transfer, backups, CloudWatch, requests)")
+    console.print(
+        f"Prices (automation/prices.py): {', '.join(prices.sources())} "
+        "(excluded: data transfer, backups, CloudWatch, requests)"
+    )
 
 
 def _render_rpo(plan: Plan, console: Console) -> None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from automation import plan as plan_module
+from automation import prices
 from automation.cli import main
 from automation.costs import standby_region_cost
 from automation.errors import DrctlError
@@ -132,6 +133,29 @@ def test_an_unpriced_instance_class_is_listed_not_counted():
     cost = standby_region_cost(cfg)
     assert cost.unpriced == ["database replica db.x2g.16xlarge Multi-AZ"]
     assert cost.monthly_usd == round(sum(line.monthly_usd or 0 for line in cost.lines), 2) > 0
+
+
+def test_the_standby_cost_and_the_drill_stacks_daily_cost_read_one_price_table(monkeypatch):
+    """A price corrected in automation/prices.py moves both estimates; neither keeps a figure of its own."""
+    cfg = evaluate_state("steady").config
+    node_key = f"ec2:{cfg.node_instance_types[0]}"
+    standby_before, daily_before = standby_region_cost(cfg).monthly_usd, prices.total(prices.daily_cost(cfg))
+    doubled = replace(prices.PRICES[node_key], usd=2 * prices.PRICES[node_key].usd)
+    monkeypatch.setitem(prices.PRICES, node_key, doubled)  # type: ignore[arg-type]
+    nodes = cfg.standby_node_group.desired + prices.MONITORING_NODES_PER_REGION
+    assert standby_region_cost(cfg).monthly_usd == pytest.approx(
+        standby_before + nodes * doubled.usd / 2 * prices.HOURS_PER_MONTH, abs=0.05
+    )
+    daily_nodes = cfg.node_group_full.desired + cfg.node_group_standby.desired + 2 * prices.MONITORING_NODES_PER_REGION
+    assert prices.total(prices.daily_cost(cfg)) == pytest.approx(
+        daily_before + daily_nodes * doubled.usd / 2 * prices.HOURS_PER_DAY
+    )
+
+
+def test_every_price_says_where_and_when_it_was_read():
+    for key, entry in prices.PRICES.items():
+        assert entry.source.startswith("https://aws.amazon.com/") and "/pricing/" in entry.source, key
+        assert entry.read_on >= prices.read_on() and entry.usd > 0 and entry.unit.startswith("per "), key
 
 
 def test_rpo_exposure_is_honest_about_s3_rtc_and_bounds_the_replica_by_the_rpo():
