@@ -86,7 +86,7 @@ def test_the_input_config_is_not_modified():
 
 def test_the_failover_floor_is_detection_then_the_promotion_chain_and_under_eight_minutes():
     cfg = evaluate_state("steady").config
-    budget = rto_budget(Transition.FAILOVER, cfg)
+    budget = rto_budget(Transition.FAILOVER, prod_config(**STATE_OVERRIDES["steady"]))
     chain = (
         Op.HEALTH_CHECK_DETECTION,
         Op.READINESS_CHECKS,
@@ -105,6 +105,37 @@ def test_the_failover_floor_is_detection_then_the_promotion_chain_and_under_eigh
     assert budget.typical_seconds < every_wait
 
 
+@pytest.mark.parametrize(
+    ("transition", "state"),
+    [
+        (Transition.FAILOVER, "steady"),
+        (Transition.FAILBACK_PREPARE, "failed-over"),
+        (Transition.FAILBACK_SWITCH, "resyncing"),
+    ],
+)
+def test_the_modelled_rto_schedules_the_built_runbook_and_meets_its_floor(transition, state):
+    """Issue 16.2: the runbooks wait on nothing they do not depend on, so the ratio is 1 (target: at most 1.1)."""
+    budget = rto_budget(transition, prod_config(**STATE_OVERRIDES[state]))
+    assert budget.modelled_seconds == pytest.approx(budget.typical_seconds) and budget.ratio_to_floor <= 1.1
+    report = budget.to_json(parse_config(prod_config(**STATE_OVERRIDES[state])))
+    assert report["modelledSeconds"] == budget.modelled_seconds and report["ratioToFloor"] == 1.0
+
+
+def test_the_plan_shows_the_modelled_rto_of_the_runbook_as_built(monkeypatch):
+    """The modelled RTO comes from the runbook drctl builds, not from the graph: a runbook that waits for every
+    step before the next is modelled over its floor."""
+    built = plan_module.built_runbook
+
+    def one_step_after_another(transition, raw_config, stack):
+        runbook = built(transition, raw_config, stack)
+        (group,) = runbook.items
+        return replace(runbook, items=group.steps)
+
+    monkeypatch.setattr(plan_module, "built_runbook", one_step_after_another)
+    budget = rto_budget(Transition.FAILOVER, prod_config(**STATE_OVERRIDES["steady"]))
+    assert budget.ratio_to_floor > 1.1 and budget.modelled_seconds > budget.typical_seconds
+
+
 def test_detection_follows_the_health_check_config():
     cfg = parse_config(prod_config(healthCheckIntervalSeconds="30", healthCheckFailureThreshold="5"))
     assert latency(Op.HEALTH_CHECK_DETECTION, cfg) == 150
@@ -112,7 +143,7 @@ def test_detection_follows_the_health_check_config():
 
 
 def test_rebuilding_replication_is_not_downtime():
-    budget = rto_budget(Transition.FAILBACK_PREPARE, evaluate_state("failed-over").config)
+    budget = rto_budget(Transition.FAILBACK_PREPARE, prod_config(**STATE_OVERRIDES["failed-over"]))
     assert not budget.interrupts_service
     assert budget.worst_seconds > budget.target_seconds
 
@@ -216,6 +247,7 @@ def test_cli_plan_json_has_the_change_set_scope_policies_and_budgets(cached_eval
     assert rto["targetSeconds"] == 900 and rto["withinTarget"]["typical"] is True
     assert rto["floor"]["leadIn"][0] == "route53.health-check-detection"
     assert rto["floor"]["criticalPath"][-1] == "verify_dr_serving"
+    assert rto["modelledSeconds"] == rto["typicalSeconds"] and rto["ratioToFloor"] == 1.0
     profiles = {option["profile"]: option for option in report["standbyProfiles"]["options"]}
     assert set(profiles) == {"pilot-light", "warm", "hot"} and profiles["warm"]["current"] is True
     assert report["standbyProfiles"]["prices"]["readOn"]
