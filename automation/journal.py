@@ -21,6 +21,7 @@ Layout under the stack's root:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -28,8 +29,8 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -132,14 +133,15 @@ class DocumentStore(Protocol):
 class LocalDirectoryStore:
     """A directory on this machine. Creation uses O_EXCL; replacement a rename.
 
-    Versions are content hashes. Version checks and the rename are not one
-    atomic step across processes, which is acceptable because only the holder
-    of the stack lock (itself created with O_EXCL) writes the journal.
+    Versions are content hashes. A conditional replace or delete checks the
+    version and acts under an exclusive `flock` of the store's directory, so
+    it is one step for every process and thread: a `drctl break-lock` cannot
+    land between the holder's heartbeat check and its rename (which would
+    bring the broken lock back).
     """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._mutex = threading.Lock()
 
     @property
     def location(self) -> str:
@@ -171,7 +173,7 @@ class LocalDirectoryStore:
     def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._mutex:
+        with self._exclusive():
             self._check_version(key, expected_version)
             fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             try:
@@ -186,9 +188,21 @@ class LocalDirectoryStore:
         return _content_version(data)
 
     def delete(self, key: str, expected_version: str | None = None) -> None:
-        with self._mutex:
+        with self._exclusive():
             self._check_version(key, expected_version)
             self._path(key).unlink(missing_ok=expected_version is None)
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Held by one replace or delete at a time across processes: a `flock` of the store's directory itself
+        (each call opens its own descriptor, so threads exclude each other too; no file is added)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing the last descriptor releases the flock
 
     def _check_version(self, key: str, expected_version: str | None) -> None:
         if expected_version is None:
@@ -519,7 +533,13 @@ class StackLock:
         return f"wait for it to finish; break the lock ({break_it}) only if you are sure that run is dead"
 
     def break_lock(self, reason: str, operator: str) -> BrokenLock | None:
-        """Remove whatever lock is held, damaged or not, recording who broke it, why, and what it said."""
+        """Remove whatever lock is held, damaged or not, recording who broke it, why, and what it said.
+
+        A holder still running renews the lock every heartbeat, so it can change between the read and the
+        delete: a renewal by the same holder is deleted at its new version (once; that holder's heartbeat then
+        finds the lock gone and stops its run), a lock released meanwhile is left gone, and a lock taken by
+        another holder meanwhile is refused with who holds it now.
+        """
         if not reason.strip():
             raise DrctlError("breaking a lock needs a reason", hint="pass --reason 'why the holder is known dead'")
         found = self.store.read(LOCK_KEY)
@@ -537,8 +557,35 @@ class StackLock:
         }
         key = f"lock-breaks/{moment.strftime('%Y%m%dT%H%M%S%fZ')}.json"
         self.store.create(key, to_json_bytes(record))
-        self.store.delete(LOCK_KEY, expected_version=found.version)
-        return BrokenLock(previous, damaged, f"{self.store.location}/{key}")
+        broken = BrokenLock(previous, damaged, f"{self.store.location}/{key}")
+        try:
+            self.store.delete(LOCK_KEY, expected_version=found.version)
+            return broken
+        except StoreConflictError:
+            renewed = self.store.read(LOCK_KEY)
+        if renewed is None:
+            return broken  # released (or broken by another operator) between the read and the delete
+        now_held = _lock_info(renewed.data)
+        if previous is None or now_held is None or not _same_holder(previous, now_held):
+            raise DrctlError(
+                f"the lock on stack {self.stack} changed while it was being broken: it is now held by "
+                f"{now_held.describe() if now_held else 'a damaged lock file'}; nothing was broken",
+                hint=f"look again (drctl status) before breaking it; the attempt is recorded in {broken.record_key}",
+            )
+        try:
+            self.store.delete(LOCK_KEY, expected_version=renewed.version)
+        except StoreConflictError:
+            raise DrctlError(
+                f"the lock on stack {self.stack} was renewed twice while it was being broken: its holder "
+                f"{previous.describe()} is alive and renewing it",
+                hint="stop that run first (it is not dead), or retry drctl break-lock",
+            ) from None
+        return broken
+
+
+def _same_holder(first: LockInfo, second: LockInfo) -> bool:
+    """The same acquisition of the lock: a heartbeat changes only `heartbeat_at`."""
+    return replace(first, heartbeat_at="") == replace(second, heartbeat_at="")
 
 
 class LockLease:

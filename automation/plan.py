@@ -17,7 +17,7 @@ current config and for the config the transition writes
   (`automation.runbooks.graph`) over the one timing table (`automation.timings`),
   next to the RTO target; for a failover also each standby profile's floor
   beside the standby region's monthly running cost (`automation.costs`, an
-  estimate from list prices); and the RPO exposure of each replication
+  estimate from the list prices of `automation.prices`); and the RPO exposure of each replication
   mechanism the program declares, next to the RPO target.
 """
 
@@ -32,11 +32,13 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyProviderResource, PolicyRe
 from rich.console import Console
 from rich.table import Table
 
+from automation import prices
 from automation.aws_rules import Refusal, check_declared
 from automation.changes import STATEFUL_TYPES, Change, ChangeSet, Operation, diff, urn_type
-from automation.costs import PRICES_READ_ON, SOURCES, StandbyCost, standby_region_cost
+from automation.costs import StandbyCost, standby_region_cost
 from automation.evaluate import GLOBAL, Evaluation, evaluate_program
 from automation.inventory import inventory
+from automation.runbook import Runbook
 from automation.runbooks.graph import Floor
 from automation.targets import surviving_region_targets
 from automation.timings import ReplicationLag, latency, replication_lag, timing
@@ -49,10 +51,12 @@ from policy.policies import ALL_POLICIES, Violation, check_resources, check_stac
 
 @dataclass(frozen=True)
 class RtoBudget:
-    """The floor of the transition's runbook: its dependency graph over `automation.timings`."""
+    """The floor of the transition's runbook (its dependency graph over `automation.timings`) and its modelled RTO:
+    the built runbook's steps scheduled as the engine runs them, with the same typical durations."""
 
     transition: Transition
     floor: Floor
+    modelled_seconds: float
     target_seconds: int
     interrupts_service: bool
     alternative: Floor | None = None
@@ -66,6 +70,11 @@ class RtoBudget:
     def worst_seconds(self) -> float:
         return self.floor.worst_seconds
 
+    @property
+    def ratio_to_floor(self) -> float:
+        """Modelled RTO over the floor: 1 when the runbook waits only on what it depends on (issue 16: <= 1.1)."""
+        return self.modelled_seconds / self.typical_seconds
+
     def to_json(self, cfg: PlatformConfig) -> dict[str, Any]:
         return {
             "transition": self.transition.value,
@@ -73,6 +82,8 @@ class RtoBudget:
             "targetSeconds": self.target_seconds,
             "typicalSeconds": self.typical_seconds,
             "worstSeconds": self.worst_seconds,
+            "modelledSeconds": self.modelled_seconds,
+            "ratioToFloor": round(self.ratio_to_floor, 3),
             "withinTarget": {
                 "typical": self.typical_seconds <= self.target_seconds,
                 "worst": self.worst_seconds <= self.target_seconds,
@@ -82,23 +93,47 @@ class RtoBudget:
         }
 
 
-def rto_budget(transition: Transition, cfg: PlatformConfig) -> RtoBudget:
+def rto_budget(transition: Transition, raw_config: Mapping[str, str], stack: str = "prod") -> RtoBudget:
+    """The floor and the modelled RTO of the runbook drctl would run for `transition` from `raw_config`."""
     from automation.runbooks.failback import prepare_graph, switch_graph
     from automation.runbooks.failover import FailoverMode, failover_graph
 
+    cfg = parse_config(raw_config)
     if transition is Transition.FAILOVER:
-        floor = failover_graph(cfg, FailoverMode.EMERGENCY).floor(cfg)
+        graph = failover_graph(cfg, FailoverMode.EMERGENCY)
         alternative = failover_graph(cfg, FailoverMode.GRACEFUL).floor(cfg)
     else:
         graph = prepare_graph(cfg) if transition is Transition.FAILBACK_PREPARE else switch_graph(cfg)
-        floor, alternative = graph.floor(cfg), None
+        alternative = None
     return RtoBudget(
         transition=transition,
-        floor=floor,
+        floor=graph.floor(cfg),
+        modelled_seconds=graph.modelled_seconds(built_runbook(transition, raw_config, stack), cfg),
         target_seconds=cfg.rto_seconds,
         interrupts_service=transition is not Transition.FAILBACK_PREPARE,
         alternative=alternative,
     )
+
+
+def built_runbook(transition: Transition, raw_config: Mapping[str, str], stack: str) -> Runbook:
+    """The runbook `drctl` builds for `transition` from this config (the emergency one for a failover).
+
+    Only built: its steps are closures over a stand-in stack and unused AWS clients, and nothing runs.
+    """
+    from automation.aws.clients import AwsClients
+    from automation.journal import SystemClock
+    from automation.runbooks.context import DrAws, DrContext
+    from automation.runbooks.failback import prepare_runbook, switch_runbook
+    from automation.runbooks.failover import FailoverMode, failover_runbook
+    from automation.stack import PROJECT_NAME
+    from automation.stack_standin import StandInStack
+
+    clock = SystemClock()
+    standin = StandInStack(raw_config, name=f"organization/{PROJECT_NAME}/{stack}", deployed=False)
+    ctx = DrContext(standin, DrAws(AwsClients(), clock), clock)
+    if transition is Transition.FAILOVER:
+        return failover_runbook(ctx, FailoverMode.EMERGENCY)
+    return prepare_runbook(ctx) if transition is Transition.FAILBACK_PREPARE else switch_runbook(ctx)
 
 
 @dataclass(frozen=True)
@@ -323,7 +358,7 @@ class Plan:
             "standbyProfiles": {
                 "current": self.before.config.standby_profile.value,
                 "options": [option.to_json(self.before.config) for option in self.profiles],
-                "prices": {"estimate": True, "readOn": PRICES_READ_ON, "sources": list(SOURCES)},
+                "prices": {"estimate": True, "readOn": prices.read_on(), "sources": prices.sources()},
             },
             "rpo": {"targetSeconds": self.after.config.rpo_seconds, "mechanisms": [e.to_json() for e in self.rpo]},
             "warnings": self.warnings(),
@@ -348,7 +383,7 @@ def build_plan(raw_config: Mapping[str, str], to_state: str | None = None, stack
         targets=targets,
         violations=policy_violations(after),
         refusals=check_declared(after),
-        rto=rto_budget(transition, after.config),
+        rto=rto_budget(transition, raw_config, stack),
         # What a transition can lose is what replication had not copied when it started.
         rpo=rpo_exposure(before),
         profiles=standby_profiles(before.config),
@@ -504,6 +539,11 @@ def _render_rto(plan: Plan, console: Console) -> None:
             f"(up to {_minutes(rto.worst_seconds)}) and is not downtime."
         )
         return
+    console.print(
+        f"RTO modelled (the built runbook's steps as the engine runs them, typical durations): "
+        f"{_minutes(rto.modelled_seconds)}; floor {_minutes(rto.typical_seconds)}; ratio {rto.ratio_to_floor:.2f} "
+        "(1.00: it waits on nothing it does not depend on)"
+    )
     target = rto.target_seconds
     for label, seconds in (("floor, typical", rto.typical_seconds), ("floor, worst case", rto.worst_seconds)):
         verdict = "[green]within[/green]" if seconds <= target else "[bold red]over[/bold red]"
@@ -518,7 +558,7 @@ def _render_rto(plan: Plan, console: Console) -> None:
 def _render_profiles(plan: Plan, console: Console) -> None:
     table = Table(
         title=f"Standby profiles (config standbyProfile): emergency failover RTO floor vs the standby region's "
-        f"running cost (ESTIMATE: on-demand list prices read {PRICES_READ_ON}, main hourly items only)",
+        f"running cost (ESTIMATE: on-demand list prices read {prices.read_on()}, main hourly items only)",
         title_justify="left",
     )
     for column in ("profile", "RTO floor", "worst case", "USD / month (estimate)", "not counted"):
@@ -533,7 +573,10 @@ def _render_profiles(plan: Plan, console: Console) -> None:
             ", ".join(option.cost.unpriced) or "-",
         )
     console.print(table)
-    console.print(f"Prices: {', '.join(SOURCES)} (excluded: data transfer, backups, CloudWatch, requests)")
+    console.print(
+        f"Prices (automation/prices.py): {', '.join(prices.sources())} "
+        "(excluded: data transfer, backups, CloudWatch, requests)"
+    )
 
 
 def _render_rpo(plan: Plan, console: Console) -> None:

@@ -169,8 +169,8 @@ def test_an_unknown_stack_names_the_stack_files_there_and_exits_2(
     assert run_main(monkeypatch, "inventory", "--stack", "nope") == 2
     err = capsys.readouterr().err
     assert "error: Pulumi.nope.yaml: no such stack file" in err and "(stack nope)" in err
-    assert "stack files there: Pulumi.drill.yaml (stack drill), Pulumi.prod.yaml (stack prod)" in err
-    assert "hint: --stack takes" in err
+    there = "stack files there: Pulumi.drill.yaml (stack drill), Pulumi.prod.yaml (stack prod)"
+    assert there in err and "hint: --stack takes" in err
     assert "Traceback" not in err and "FileNotFoundError" not in err
 
 

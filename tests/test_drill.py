@@ -222,6 +222,28 @@ def test_crash_resume_resumes_the_journaled_run_instead_of_restarting(drill: Cal
     assert report["rto_seconds"] > drill("region-failure")["rto_seconds"]
 
 
+def test_a_runner_killed_right_after_the_promotion_resumes_by_refreshing_the_promoted_instance(
+    server: MotoSandboxServer,
+) -> None:
+    """catalogue: pulumi-aws.promotion-follows-the-recorded-source, rds.promote-needs-a-replica"""
+    lines: list[str] = []
+    report = run_drill(
+        scenario_named("crash-mid-promotion"), server=server, scale=0, traffic=SHORT, output=lines.append
+    )
+
+    assert (report["result"], report["as_expected"]) == ("succeeded", True)
+    failover = next(run for run in report["runs"] if run["runbook"] == "failover")
+    assert failover["resumed"] and len(failover["attempts"]) == 2
+    update = next(s for s in report["steps"] if s["runbook"] == "failover" and s["name"] == "update_stack_in_dr_region")
+    assert update["attempts"] == 2
+    crash = next(entry["event"] for entry in report["timeline"] if entry["phase"] == "crash")
+    assert "promoted" in crash and "to a standalone writer" in crash
+    # The resumed update refreshed the instance AWS had promoted instead of promoting it again (RDS refuses that).
+    assert any("already promoted in AWS while the state still records a replica" in line for line in lines)
+    assert report["isolation"]["calls_by_operation"]["rds:PromoteReadReplica"] == 1
+    assert report["final_state"] == {"activeRegion": "us-east-1", "drState": "steady"}
+
+
 def test_failback_rollback_ends_back_on_the_dr_region(drill: Callable[..., dict[str, Any]]) -> None:
     report = drill("failback-rollback")
 

@@ -484,6 +484,84 @@ def test_break_lock_says_it_removed_a_damaged_lock_file(store: DocumentStore) ->
     assert store.read(LOCK_KEY) is None
 
 
+class _LockChangedBeforeDelete:
+    """A store where `meanwhile` runs once just before the first conditional delete of the lock: what another
+    process (the holder's heartbeat, a new holder) does between break-lock's read and its delete."""
+
+    def __init__(self, inner: DocumentStore, meanwhile: Any) -> None:
+        self.inner, self.meanwhile = inner, meanwhile
+        self.location = inner.location
+
+    def read(self, key: str) -> Any:
+        return self.inner.read(key)
+
+    def create(self, key: str, data: bytes) -> str:
+        return self.inner.create(key, data)
+
+    def replace(self, key: str, data: bytes, expected_version: str | None) -> str:
+        return self.inner.replace(key, data, expected_version)
+
+    def delete(self, key: str, expected_version: str | None = None) -> None:
+        if key == LOCK_KEY and self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+        self.inner.delete(key, expected_version)
+
+
+def test_break_lock_against_a_live_heartbeat_breaks_the_renewed_lock_and_the_holder_stops(
+    store: DocumentStore,
+) -> None:
+    clock = fixed_clock()
+    lease = StackLock(store, STACK, clock).acquire("alice", "failover")
+
+    def renewed() -> None:
+        clock.sleep(30)
+        lease.heartbeat()
+
+    racing = _LockChangedBeforeDelete(store, renewed)
+    broken = StackLock(racing, STACK, clock).break_lock("alice's runner is wedged", "bob")
+    assert broken is not None and broken.previous is not None and broken.previous.holder == "alice"
+    assert racing.meanwhile is None and store.read(LOCK_KEY) is None  # the renewal raced it, and it still broke
+    with pytest.raises(LockLostError, match="lost the lock"):
+        lease.heartbeat()  # the holder's next beat finds it gone: its run stops
+    lease.release()
+    assert store.read(LOCK_KEY) is None
+
+
+def test_break_lock_leaves_a_lock_taken_by_another_holder_meanwhile_and_says_who(store: DocumentStore) -> None:
+    clock = fixed_clock()
+    lock = StackLock(store, STACK, clock)
+    lock.acquire("alice", "failover").release()
+    alice = lock.acquire("alice", "failover")
+
+    def taken_over() -> None:
+        alice.release()
+        lock.acquire("carol", "failback-switch")
+
+    racing = _LockChangedBeforeDelete(store, taken_over)
+    with pytest.raises(DrctlError, match=r"changed while it was being broken: it is now held by carol") as refused:
+        StackLock(racing, STACK, clock).break_lock("alice looked dead", "bob")
+    assert "drctl status" in (refused.value.hint or "")
+    assert lock.current().holder == "carol"  # carol's lock is left alone
+
+
+def test_a_conditional_local_write_excludes_a_delete_from_another_store_object(tmp_path: Path) -> None:
+    """Version check and rename are one step across store objects (processes): a break cannot land in between."""
+    holder, breaker = local_store(STACK, root=tmp_path), local_store(STACK, root=tmp_path)
+    version = holder.create(LOCK_KEY, b"held")
+    inside = threading.Event()
+    with holder._exclusive():
+        deleting = threading.Thread(target=lambda: (inside.set(), breaker.delete(LOCK_KEY, expected_version=version)))
+        deleting.start()
+        inside.wait(5)
+        deleting.join(0.2)
+        assert deleting.is_alive()  # waits for the holder's conditional write
+        renewed = holder.read(LOCK_KEY)
+        assert renewed is not None
+    deleting.join(5)
+    assert not deleting.is_alive() and holder.read(LOCK_KEY) is None
+
+
 def test_every_s3_write_carries_a_checksum_as_object_lock_requires(s3_client: Any) -> None:
     """catalogue: s3.object-lock-put-needs-checksum (the control store has Object Lock).
 

@@ -30,7 +30,16 @@ from automation.aws import readiness
 from automation.drill import live_command
 from automation.drill.faults import FaultExperiment
 from automation.drill.kubernetes import TOKEN_PREFIX, JobRun, eks_token
-from automation.drill.live import LiveDrill, LiveOptions, Scope, predicted_seconds
+from automation.drill.live import (
+    PARTIAL_DRILL_OPERATIONS,
+    PARTIAL_RUNBOOK,
+    LiveDrill,
+    LiveOptions,
+    Scope,
+    live_drill_graphs,
+    partial_runbook,
+    predicted_seconds,
+)
 from automation.drill.live_report import render_live_markdown
 from automation.drill.probes import (
     Canaries,
@@ -45,13 +54,18 @@ from automation.drill.world import DrillWorld
 from automation.errors import DrctlError
 from automation.evaluate import stack_file_config
 from automation.journal import local_store
+from automation.runbook import Runbook
 from automation.runbooks import commands
 from automation.runbooks.context import DrAws, DrContext
+from automation.runbooks.failback import prepare_runbook, switch_runbook
+from automation.runbooks.failover import FailoverMode, failover_runbook
 from automation.sandbox import MotoSandboxServer, Sandbox, load_balancer_dimension
 from automation.sandbox.dataplane import Survival
 from automation.stack_standin import StandInStack
+from automation.timings import Op, latency
 from components.config import parse_config
-from tests.conftest import prod_config
+from tests.conftest import STATE_OVERRIDES, prod_config
+from tests.dr_world import Dr
 from tests.fake_clock import FakeClock
 
 PRIMARY, DR = "us-east-1", "us-west-2"
@@ -551,8 +565,58 @@ def test_a_size_without_a_price_is_an_error_not_a_guess() -> None:
         prices.daily_cost(cfg)
 
 
-def test_unlisted_steps_have_no_prediction_and_listed_ones_add_their_operations() -> None:
+def _live_drill_runbooks(tmp_path: Path) -> dict[str, Runbook]:
+    """Every runbook a live drill runs, built as it builds them, each from the state it starts from."""
+    steady = Dr(tmp_path / "steady", config=prod_config(**STATE_OVERRIDES["steady"]))
+    failed_over = Dr(tmp_path / "failed-over", config=prod_config(**STATE_OVERRIDES["failed-over"]))
+    resyncing = Dr(tmp_path / "resyncing", config=prod_config(**STATE_OVERRIDES["resyncing"]))
+    built = (
+        failover_runbook(steady.ctx, FailoverMode.GRACEFUL),
+        partial_runbook(steady.ctx, steady.cfg, lambda: {"passed": True}),
+        prepare_runbook(failed_over.ctx),
+        switch_runbook(resyncing.ctx),
+    )
+    return {runbook.name: runbook for runbook in built}
+
+
+def test_every_prediction_is_for_a_step_of_a_built_runbook_and_adds_operations_of_the_timing_table(
+    tmp_path: Path,
+) -> None:
     cfg = parse_config(prod_config())
-    assert predicted_seconds("notify_dr_alert_topic", cfg) is None
-    fence = predicted_seconds("fence_primary_writer", cfg)
-    assert fence is not None and fence["operations"] == ["rds.parameter-apply", "rds.reboot"]
+    runbooks = _live_drill_runbooks(tmp_path)
+    partial = {step.name for step, _ in runbooks[PARTIAL_RUNBOOK].steps()}
+    assert set(PARTIAL_DRILL_OPERATIONS) <= partial
+    assert {type(op) for ops in PARTIAL_DRILL_OPERATIONS.values() for op in ops} == {Op}
+    graphs = live_drill_graphs(cfg)
+    assert set(graphs) | {PARTIAL_RUNBOOK} == set(runbooks)
+    for name, graph in graphs.items():
+        assert set(graph.dependencies()) == {step.name for step, _ in runbooks[name].steps()}
+
+
+def test_every_step_of_a_live_drill_that_the_timing_table_models_has_its_prediction(tmp_path: Path) -> None:
+    cfg = parse_config(prod_config())
+    graphs = live_drill_graphs(cfg)
+    predicted: dict[str, dict[str, Any]] = {}
+    for name, runbook in _live_drill_runbooks(tmp_path).items():
+        for step, _ in runbook.steps():
+            found = predicted_seconds(name, step.name, cfg)
+            modelled = graphs[name].node(step.name).waits_on if name in graphs else ()
+            assert (found is not None) == bool(modelled or PARTIAL_DRILL_OPERATIONS.get(step.name)), step.name
+            if found is not None:
+                predicted[f"{name}/{step.name}"] = found
+    # The steps a drill spends its time in, under the names the RTO work gave them:
+    fence = predicted["failover/fence_primary_writer"]
+    assert fence["operations"] == [Op.RDS_PARAMETER_APPLY.value, Op.RDS_REBOOT.value]
+    assert fence["typical_seconds"] == latency(Op.RDS_PARAMETER_APPLY, cfg) + latency(Op.RDS_REBOOT, cfg)
+    assert predicted["failover/update_stack_in_dr_region"]["operations"][:2] == [
+        Op.STACK_UPDATE_OVERHEAD.value,
+        Op.RDS_PROMOTE_REPLICA.value,
+    ]
+    # The serving size's nodes are counted from the scaling request, as the floor counts them.
+    ready = predicted["failover/wait_until_dr_nodes_ready"]
+    assert ready["typical_seconds"] == latency(Op.NODE_GROUP_SCALE_UP, cfg) - latency(Op.NODE_GROUP_UPDATE, cfg)
+    assert {"failover/wait_until_dr_replica_has_everything", "failover/verify_dr_serving"} <= set(predicted)
+    assert "failover/notify_dr_alert_topic" not in predicted and "drill-partial/restore_from_backup" not in predicted
+    assert predicted["drill-partial/scale_up_dr_compute"]["operations"] == [Op.NODE_GROUP_SCALE_UP.value]
+    assert any(key.startswith("failback-switch/") for key in predicted)
+    assert any(key.startswith("failback-prepare/") for key in predicted)

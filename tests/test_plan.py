@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from automation import plan as plan_module
+from automation import prices
 from automation.cli import main
 from automation.costs import standby_region_cost
 from automation.errors import DrctlError
@@ -85,7 +86,7 @@ def test_the_input_config_is_not_modified():
 
 def test_the_failover_floor_is_detection_then_the_promotion_chain_and_under_eight_minutes():
     cfg = evaluate_state("steady").config
-    budget = rto_budget(Transition.FAILOVER, cfg)
+    budget = rto_budget(Transition.FAILOVER, prod_config(**STATE_OVERRIDES["steady"]))
     chain = (
         Op.HEALTH_CHECK_DETECTION,
         Op.READINESS_CHECKS,
@@ -104,6 +105,37 @@ def test_the_failover_floor_is_detection_then_the_promotion_chain_and_under_eigh
     assert budget.typical_seconds < every_wait
 
 
+@pytest.mark.parametrize(
+    ("transition", "state"),
+    [
+        (Transition.FAILOVER, "steady"),
+        (Transition.FAILBACK_PREPARE, "failed-over"),
+        (Transition.FAILBACK_SWITCH, "resyncing"),
+    ],
+)
+def test_the_modelled_rto_schedules_the_built_runbook_and_meets_its_floor(transition, state):
+    """Issue 16.2: the runbooks wait on nothing they do not depend on, so the ratio is 1 (target: at most 1.1)."""
+    budget = rto_budget(transition, prod_config(**STATE_OVERRIDES[state]))
+    assert budget.modelled_seconds == pytest.approx(budget.typical_seconds) and budget.ratio_to_floor <= 1.1
+    report = budget.to_json(parse_config(prod_config(**STATE_OVERRIDES[state])))
+    assert report["modelledSeconds"] == budget.modelled_seconds and report["ratioToFloor"] == 1.0
+
+
+def test_the_plan_shows_the_modelled_rto_of_the_runbook_as_built(monkeypatch):
+    """The modelled RTO comes from the runbook drctl builds, not from the graph: a runbook that waits for every
+    step before the next is modelled over its floor."""
+    built = plan_module.built_runbook
+
+    def one_step_after_another(transition, raw_config, stack):
+        runbook = built(transition, raw_config, stack)
+        (group,) = runbook.items
+        return replace(runbook, items=group.steps)
+
+    monkeypatch.setattr(plan_module, "built_runbook", one_step_after_another)
+    budget = rto_budget(Transition.FAILOVER, prod_config(**STATE_OVERRIDES["steady"]))
+    assert budget.ratio_to_floor > 1.1 and budget.modelled_seconds > budget.typical_seconds
+
+
 def test_detection_follows_the_health_check_config():
     cfg = parse_config(prod_config(healthCheckIntervalSeconds="30", healthCheckFailureThreshold="5"))
     assert latency(Op.HEALTH_CHECK_DETECTION, cfg) == 150
@@ -111,7 +143,7 @@ def test_detection_follows_the_health_check_config():
 
 
 def test_rebuilding_replication_is_not_downtime():
-    budget = rto_budget(Transition.FAILBACK_PREPARE, evaluate_state("failed-over").config)
+    budget = rto_budget(Transition.FAILBACK_PREPARE, prod_config(**STATE_OVERRIDES["failed-over"]))
     assert not budget.interrupts_service
     assert budget.worst_seconds > budget.target_seconds
 
@@ -132,6 +164,29 @@ def test_an_unpriced_instance_class_is_listed_not_counted():
     cost = standby_region_cost(cfg)
     assert cost.unpriced == ["database replica db.x2g.16xlarge Multi-AZ"]
     assert cost.monthly_usd == round(sum(line.monthly_usd or 0 for line in cost.lines), 2) > 0
+
+
+def test_the_standby_cost_and_the_drill_stacks_daily_cost_read_one_price_table(monkeypatch):
+    """A price corrected in automation/prices.py moves both estimates; neither keeps a figure of its own."""
+    cfg = evaluate_state("steady").config
+    node_key = f"ec2:{cfg.node_instance_types[0]}"
+    standby_before, daily_before = standby_region_cost(cfg).monthly_usd, prices.total(prices.daily_cost(cfg))
+    doubled = replace(prices.PRICES[node_key], usd=2 * prices.PRICES[node_key].usd)
+    monkeypatch.setitem(prices.PRICES, node_key, doubled)  # type: ignore[arg-type]
+    nodes = cfg.standby_node_group.desired + prices.MONITORING_NODES_PER_REGION
+    assert standby_region_cost(cfg).monthly_usd == pytest.approx(
+        standby_before + nodes * doubled.usd / 2 * prices.HOURS_PER_MONTH, abs=0.05
+    )
+    daily_nodes = cfg.node_group_full.desired + cfg.node_group_standby.desired + 2 * prices.MONITORING_NODES_PER_REGION
+    assert prices.total(prices.daily_cost(cfg)) == pytest.approx(
+        daily_before + daily_nodes * doubled.usd / 2 * prices.HOURS_PER_DAY
+    )
+
+
+def test_every_price_says_where_and_when_it_was_read():
+    for key, entry in prices.PRICES.items():
+        assert entry.source.startswith("https://aws.amazon.com/") and "/pricing/" in entry.source, key
+        assert entry.read_on >= prices.read_on() and entry.usd > 0 and entry.unit.startswith("per "), key
 
 
 def test_rpo_exposure_is_honest_about_s3_rtc_and_bounds_the_replica_by_the_rpo():
@@ -192,6 +247,7 @@ def test_cli_plan_json_has_the_change_set_scope_policies_and_budgets(cached_eval
     assert rto["targetSeconds"] == 900 and rto["withinTarget"]["typical"] is True
     assert rto["floor"]["leadIn"][0] == "route53.health-check-detection"
     assert rto["floor"]["criticalPath"][-1] == "verify_dr_serving"
+    assert rto["modelledSeconds"] == rto["typicalSeconds"] and rto["ratioToFloor"] == 1.0
     profiles = {option["profile"]: option for option in report["standbyProfiles"]["options"]}
     assert set(profiles) == {"pilot-light", "warm", "hot"} and profiles["warm"]["current"] is True
     assert report["standbyProfiles"]["prices"]["readOn"]

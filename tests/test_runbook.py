@@ -653,7 +653,7 @@ def test_a_timed_out_update_is_cancelled_and_nothing_else_runs_until_it_stopped(
     assert not stack.update_running  # stopped before the engine returned
     assert [call.method for call in stack.calls].count("cancel") == 1
 
-    rollback = Runbook("rollback", "x", (_update_step(ctx, "roll_back_stack", 5),))
+    rollback = Runbook("rollback", "x", (_update_step(ctx, "roll_back_stack", HUNG_STEP_SECONDS),))
     harness.engine().run(rollback, PARAMS, abandon_unfinished=True)
     assert stack.concurrent_stack_updates == 0
     assert stack.updates[-1].error is None

@@ -25,7 +25,7 @@ from automation.runbooks.failover import (
 )
 from automation.runbooks.graph import Node, RunbookGraph, closure, needless_waits, structural_waits
 from automation.timings import Op
-from components.config import PlatformConfig
+from components.config import PlatformConfig, parse_config
 from tests.conftest import STATE_OVERRIDES, prod_config
 from tests.dr_world import Dr
 
@@ -45,6 +45,10 @@ RUNBOOKS: dict[str, tuple[Callable[[Dr], Runbook], Callable[[PlatformConfig], Ru
     "failback-switch": (lambda dr: switch_runbook(dr.ctx), switch_graph, "resyncing"),
     "failback-rollback": (lambda dr: rollback_runbook(dr.ctx), rollback_graph, "resyncing"),
 }
+
+
+def prod_config_of(name: str) -> PlatformConfig:
+    return parse_config(prod_config(**STATE_OVERRIDES[RUNBOOKS[name][2]]))
 
 
 def built(name: str, tmp_path: Path) -> tuple[Runbook, RunbookGraph]:
@@ -81,6 +85,33 @@ def test_a_step_run_after_one_it_does_not_depend_on_is_found(tmp_path: Path) -> 
     extra = Parallel(group.name, group.steps, after=edges)
     found = needless_waits(Runbook(runbook.name, runbook.description, items=(extra,)), graph)
     assert found[UPDATE_STEP] == {READY_STEP}
+
+
+@pytest.mark.parametrize("name", sorted(RUNBOOKS))
+def test_the_modelled_rto_of_each_built_runbook_is_its_floor(name: str, tmp_path: Path) -> None:
+    runbook, graph = built(name, tmp_path)
+    cfg = prod_config_of(name)
+    assert graph.modelled_seconds(runbook, cfg) == pytest.approx(graph.floor(cfg).typical_seconds)
+
+
+def test_a_needless_wait_on_the_way_to_verification_lengthens_the_modelled_rto(tmp_path: Path) -> None:
+    runbook, graph = built("failover-emergency", tmp_path)
+    cfg = prod_config_of("failover-emergency")
+    floor = graph.floor(cfg).typical_seconds
+    (group,) = runbook.items
+    assert isinstance(group, Parallel)
+    times = graph.schedule(cfg)
+    # The promotion made to wait for the DR nodes too: it starts when they are Ready, and verification with it.
+    edges = {**group.after, UPDATE_STEP: (*group.after[UPDATE_STEP], READY_STEP)}
+    waiting = Runbook(runbook.name, runbook.description, items=(Parallel(group.name, group.steps, after=edges),))
+    delay = times[READY_STEP][1] - times[UPDATE_STEP][0]
+    assert delay > 0
+    assert graph.modelled_seconds(waiting, cfg) == pytest.approx(floor + delay)
+    # Every step one after another, as a plain list of steps runs them: far over the floor.
+    sequential = Runbook(runbook.name, runbook.description, items=group.steps)
+    assert graph.modelled_seconds(sequential, cfg) > 1.1 * floor
+    with pytest.raises(ValueError, match="differ from its nodes"):
+        graph.modelled_seconds(Runbook(runbook.name, runbook.description, items=group.steps[:-1]), cfg)
 
 
 def test_neither_the_promotion_nor_the_verification_waits_for_the_dr_node_groups_full_size(tmp_path: Path) -> None:

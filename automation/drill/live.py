@@ -33,8 +33,15 @@ from automation.drill.world import DrillEvent, DrillWorld
 from automation.errors import DrctlError
 from automation.journal import RunParameters, RunRecord, RunStatus, iso
 from automation.runbook import Runbook, RunContext, RunFailedError
-from automation.runbooks.failback import prepare_runbook, run_failback_switch, switch_runbook
-from automation.runbooks.failover import FailoverMode, failover_runbook
+from automation.runbooks.failback import (
+    prepare_graph,
+    prepare_runbook,
+    run_failback_switch,
+    switch_graph,
+    switch_runbook,
+)
+from automation.runbooks.failover import FailoverMode, failover_graph, failover_runbook
+from automation.runbooks.graph import RunbookGraph
 from automation.runbooks.steps import reading_check, state_is
 from automation.timings import Op, timing
 from components.config import PRODUCTION, DrState, PlatformConfig
@@ -44,6 +51,7 @@ OBJECTIVE_MISSED_EXIT = 5
 """The drill ran, and its measured RTO or RPO missed the target: the scheduled workflow fails on it."""
 FAILED_EXIT = 1
 FIS_EXPERIMENT = "crossRegionConnectivity"
+PARTIAL_RUNBOOK = "drill-partial"
 
 
 class Scope(StrEnum):
@@ -62,48 +70,39 @@ class LiveOptions:
     canary_interval_seconds: float = 5
 
 
-# Which operations of the timing table (automation/timings.py) each step waits on: its predicted duration is
-# their sum. A step not listed has no prediction (it waits on nothing the table models).
-PREDICTED_OPERATIONS: Mapping[str, tuple[Op, ...]] = {
-    "fence_primary_writer": (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
-    "fence_dr_writer": (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
-    "fence_former_writer": (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
-    "wait_until_dr_replica_has_everything": (Op.RDS_FINAL_SYNC,),
-    "wait_for_final_sync": (Op.RDS_FINAL_SYNC,),
-    "scale_dr_compute_to_full": (Op.NODE_GROUP_SCALE_UP,),
-    "scale_primary_compute_to_full": (Op.NODE_GROUP_SCALE_UP,),
-    "scale_up_dr_compute": (Op.NODE_GROUP_SCALE_UP,),
-    "scale_down_dr_compute": (Op.NODE_GROUP_UPDATE,),
-    "fail_over_global_datastore_to_dr": (Op.GLOBAL_DATASTORE_FAILOVER,),
-    "fail_over_global_datastore_to_primary": (Op.GLOBAL_DATASTORE_FAILOVER,),
-    "update_stack_in_dr_region": (Op.STACK_UPDATE_OVERHEAD, Op.RDS_PROMOTE_REPLICA),
-    "update_stack_without_dr_rebuild": (Op.STACK_UPDATE_OVERHEAD, Op.RDS_PROMOTE_REPLICA),
-    "update_whole_stack": (Op.STACK_UPDATE_OVERHEAD, Op.RDS_CREATE_CROSS_REGION_REPLICA),
-    "rebuild_dr_replica": (Op.STACK_UPDATE_OVERHEAD, Op.RDS_CREATE_CROSS_REGION_REPLICA),
-    "snapshot_old_primary": (Op.RDS_SNAPSHOT,),
-    "raise_traffic_fence": (Op.FENCE_ALARM_EVALUATION, Op.ROUTE53_FOLLOWS_ALARM),
-    "lower_traffic_fence": (Op.FENCE_ALARM_EVALUATION, Op.ROUTE53_FOLLOWS_ALARM),
-    "move_traffic_to_dr": (Op.FENCE_ALARM_EVALUATION, Op.ROUTE53_FOLLOWS_ALARM),
-    "reconcile_dns_records": (Op.RECORD_PROPAGATION,),
-    "verify_dr_serving": (Op.DNS_CACHE_EXPIRY, Op.VERIFY_SERVICES),
-    "verify_primary_serving": (Op.DNS_CACHE_EXPIRY, Op.VERIFY_SERVICES),
-    "replicate_objects_written_while_failed_over": (Op.S3_BATCH_REPLICATION,),
+PARTIAL_DRILL_OPERATIONS: Mapping[str, tuple[Op, ...]] = {
     "check_readiness": (Op.READINESS_CHECKS,),
-    "check_dns_health_checks": (Op.READINESS_CHECKS,),
+    "scale_up_dr_compute": (Op.NODE_GROUP_SCALE_UP,),  # counted from the scaling request, as in the graphs
+    "check_dns_health_checks": (Op.AWS_API_CALL,),
+    "scale_down_dr_compute": (Op.NODE_GROUP_UPDATE,),
 }
+"""What the partial drill's steps wait on (automation/timings.py); the restore from backup has no figure there.
+The full drill's runbooks take theirs from their dependency graphs, the ones `drctl plan` schedules."""
 
 
-def predicted_seconds(step: str, cfg: PlatformConfig) -> dict[str, Any] | None:
-    """The timing table's typical and worst figures for a step, with the operations they add up."""
-    operations = PREDICTED_OPERATIONS.get(step)
+def live_drill_graphs(cfg: PlatformConfig) -> dict[str, RunbookGraph]:
+    """The graphs of the runbooks a full drill runs, by runbook name."""
+    graphs = (failover_graph(cfg, FailoverMode.GRACEFUL), prepare_graph(cfg), switch_graph(cfg))
+    return {graph.runbook: graph for graph in graphs}
+
+
+def predicted_seconds(runbook: str, step: str, cfg: PlatformConfig) -> dict[str, Any] | None:
+    """The timing table's typical and worst figures for a step, with the operations they add up.
+
+    A step of a graphed runbook is predicted as the graph counts it (a scale-up from its request); a step
+    that waits on nothing the table models has no prediction.
+    """
+    graph = live_drill_graphs(cfg).get(runbook)
+    if graph is not None and step in graph.dependencies():
+        node = graph.node(step)
+        operations, typical, worst = node.waits_on, node.seconds(cfg), node.seconds(cfg, worst=True)
+    else:
+        operations = PARTIAL_DRILL_OPERATIONS.get(step, ()) if runbook == PARTIAL_RUNBOOK else ()
+        typical = sum(timing(op, cfg).typical_seconds for op in operations)
+        worst = sum(timing(op, cfg).worst_seconds for op in operations)
     if not operations:
         return None
-    timings = [timing(op, cfg) for op in operations]
-    return {
-        "typical_seconds": sum(t.typical_seconds for t in timings),
-        "worst_seconds": sum(t.worst_seconds for t in timings),
-        "operations": [str(op) for op in operations],
-    }
+    return {"typical_seconds": typical, "worst_seconds": worst, "operations": [str(op) for op in operations]}
 
 
 def refuse_production(cfg: PlatformConfig, stack: str, options: LiveOptions) -> str | None:
@@ -309,7 +308,7 @@ def partial_runbook(ctx: Any, cfg: PlatformConfig, restore_check: Callable[[], M
         for region, check in checks.items()
     )
     return Runbook(
-        name="drill-partial",
+        name=PARTIAL_RUNBOOK,
         description=f"partial drill of {ctx.stack.fully_qualified_name}: nothing moves",
         preflight=(state_is(ctx, DrState.STEADY),),
         items=(
@@ -374,7 +373,7 @@ def dry_run_lines(drill: LiveDrill) -> list[str]:
     for title, runbook in phases:
         lines.append(f"- {title}")
         for step, group in runbook.steps() if runbook else ():
-            predicted = predicted_seconds(step.name, cfg)
+            predicted = predicted_seconds(runbook.name, step.name, cfg)
             guess = f" (predicted {predicted['typical_seconds']:g} s)" if predicted else ""
             lines.append(f"    {step.name}{f' [{group}]' if group else ''}{guess}: {step.description}")
     return lines

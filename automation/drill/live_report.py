@@ -44,7 +44,7 @@ def build_live_report(drill: LiveDrill, cfg: PlatformConfig, result: str) -> dic
     steps = []
     for run in drill.runs:
         for step in run.steps:
-            predicted = predicted_seconds(step.name, cfg)
+            predicted = predicted_seconds(run.runbook, step.name, cfg)
             actual = step.duration_seconds
             steps.append(
                 {

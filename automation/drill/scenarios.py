@@ -20,6 +20,7 @@ REGION_FAILURE = "region-failure"
 REPLICA_LAG = "replica-lag"
 DR_UNHEALTHY = "dr-unhealthy"
 CRASH_RESUME = "crash-resume"
+CRASH_MID_PROMOTION = "crash-mid-promotion"
 FAILBACK_ROLLBACK = "failback-rollback"
 SWITCH_TIMEOUT = "switch-timeout"
 # Scenarios that are a timeline rather than a fault of their own.
@@ -101,6 +102,15 @@ SCENARIOS: dict[str, DrillScenario] = {
             FailoverMode.EMERGENCY,
             DrillResult.SUCCEEDED,
             before_failover=(REGION_FAILURE, CRASH_RESUME),
+        ),
+        DrillScenario(
+            CRASH_MID_PROMOTION,
+            "the primary region fails and the runner dies inside the failover's stack update, right after RDS "
+            "accepted the promotion: the state still records a replica; the resumed run refreshes the promoted "
+            "instance before it updates again, instead of a second promotion RDS would refuse",
+            FailoverMode.EMERGENCY,
+            DrillResult.SUCCEEDED,
+            before_failover=(REGION_FAILURE, CRASH_MID_PROMOTION),
         ),
         DrillScenario(
             PRIMARY_RETURNS,

@@ -17,7 +17,7 @@ preflight (writes stopped when the switch it rolls back fenced them).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,15 +146,21 @@ class RunbookGraph:
 
     def schedule(self, cfg: PlatformConfig, *, worst: bool = False) -> dict[str, tuple[float, float]]:
         """(start, finish) of each step from the run's start: it starts when its last dependency finished."""
-        times: dict[str, tuple[float, float]] = {}
-        pending = list(self.nodes)
-        while pending:
-            for node in list(pending):
-                if set(node.after) <= set(times):
-                    start = max((times[d][1] for d in node.after), default=0.0)
-                    times[node.name] = (start, start + node.seconds(cfg, worst=worst))
-                    pending.remove(node)
-        return times
+        return _schedule(self.dependencies(), lambda name: self.node(name).seconds(cfg, worst=worst))
+
+    def modelled_seconds(self, runbook: Runbook, cfg: PlatformConfig) -> float:
+        """The typical RTO of `runbook` as the engine runs it (its items one after another, a group's steps after
+        their `after` edges: `structural_waits`), each step lasting what this graph says it waits on.
+
+        Equal to the floor when the runbook waits only on real dependencies; more for each needless wait on
+        the way to verification.
+        """
+        waits = structural_waits(runbook)
+        if set(waits) != set(self.dependencies()):
+            raise ValueError(
+                f"graph {self.runbook}: runbook {runbook.name}'s steps {sorted(waits)} differ from its nodes"
+            )
+        return self._rto(_schedule(waits, lambda name: self.node(name).seconds(cfg)), cfg, worst=False)
 
     def critical_path(self, times: Mapping[str, tuple[float, float]]) -> tuple[str, ...]:
         """The chain of steps, each the dependency that finished last, that ends at verification."""
@@ -163,19 +169,19 @@ class RunbookGraph:
             path.append(max(self.node(path[-1]).after, key=lambda name: (times[name][1], name)))
         return tuple(reversed(path))
 
+    def _rto(self, times: Mapping[str, tuple[float, float]], cfg: PlatformConfig, *, worst: bool) -> float:
+        """From the disruption (before the run, or the step that stops writes) to the end of verification."""
+        before = sum(latency(op, cfg, worst=worst) for op in self.lead_in)
+        start = 0.0 if self.disruption_starts_at is None else times[self.disruption_starts_at][0]
+        return before + times[self.verified_by][1] - start
+
     def floor(self, cfg: PlatformConfig) -> Floor:
         typical, worst = self.schedule(cfg), self.schedule(cfg, worst=True)
-
-        def total(times: Mapping[str, tuple[float, float]], *, worst_case: bool) -> float:
-            before = sum(latency(op, cfg, worst=worst_case) for op in self.lead_in)
-            start = 0.0 if self.disruption_starts_at is None else times[self.disruption_starts_at][0]
-            return before + times[self.verified_by][1] - start
-
         path = self.critical_path(typical)
         return Floor(
             runbook=self.runbook,
-            typical_seconds=total(typical, worst_case=False),
-            worst_seconds=total(worst, worst_case=True),
+            typical_seconds=self._rto(typical, cfg, worst=False),
+            worst_seconds=self._rto(worst, cfg, worst=True),
             lead_in=self.lead_in,
             critical_path=path,
             steps=tuple(
@@ -191,6 +197,17 @@ class RunbookGraph:
             ),
             starts_at=self.disruption_starts_at or "the disruption before the run",
         )
+
+
+def _schedule(dependencies: Mapping[str, set[str]], seconds: Callable[[str], float]) -> dict[str, tuple[float, float]]:
+    """(start, finish) of each step: it starts when the last step it waits for finished."""
+    times: dict[str, tuple[float, float]] = {}
+    while len(times) < len(dependencies):
+        for name, waits in dependencies.items():
+            if name not in times and waits <= set(times):
+                start = max((times[d][1] for d in waits), default=0.0)
+                times[name] = (start, start + seconds(name))
+    return times
 
 
 def structural_waits(runbook: Runbook) -> dict[str, set[str]]:

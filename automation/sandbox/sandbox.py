@@ -76,6 +76,7 @@ class Scenario(StrEnum):
     REPLICA_LAG = "replica-lag"
     DR_UNHEALTHY = "dr-unhealthy"
     CRASH_RESUME = "crash-resume"
+    CRASH_MID_PROMOTION = "crash-mid-promotion"
     FAILBACK_ROLLBACK = "failback-rollback"
     SWITCH_TIMEOUT = "switch-timeout"
 
@@ -538,6 +539,9 @@ class Sandbox:
             if not step:
                 raise DrctlError("the crash-resume scenario needs the step to crash at")
             return self.crash_once_at(step)
+        if scenario is Scenario.CRASH_MID_PROMOTION:
+            self.stack.kill_next_update_after_promotion()
+            return self._fault("the runner dies during the next stack update, right after RDS accepts a promotion")
         if scenario is Scenario.SWITCH_TIMEOUT:
             return self.hold_next_update(SLOW_UPDATE_SECONDS)
         return self.set_error_rate(self.cfg.primary_region, 0.2)
