@@ -55,6 +55,7 @@ def invoke(*args: str):
         (["failback", "prepare"], "no refresh"),
         (["break-lock"], "--abandon-unfinished"),
         (["reconcile-dns"], "Route53"),
+        (["fence-former-region"], "answers again"),
     ],
 )
 def test_each_command_explains_itself(command: list[str], phrase: str) -> None:
@@ -106,6 +107,27 @@ def test_a_succeeded_failover_whose_reports_cannot_be_written_warns_and_exits_0(
         assert "measured RTO:" in result.stdout and "data-loss window: 3 s" in result.stdout
         stored = (dr.store().root / "reports" / f"{run_id}.md").read_text()
         assert stored in result.stdout  # the Markdown report reached the terminal too
+
+
+def test_fence_former_region_fences_the_returning_writer_and_is_refused_before_a_failover(dr: Dr) -> None:
+    """W9: the runbook has a command with the runbook commands' options; it records a run like them."""
+    refused = invoke("fence-former-region", "--reason", "too early", "--yes")
+    assert refused.exit_code != 0 and "this runbook starts from failed-over" in str(refused.exception)
+    assert dr.world.fenced_writers == []
+
+    dr.world.down.add(PRIMARY)
+    dr.engine().run(failover_runbook(dr.ctx, "emergency"), RunParameters("outage", "alice", "emergency"))
+    dr.world.down.clear()  # the former region answers again, its writer still writable
+    planned = invoke("fence-former-region", "--dry-run")
+    assert planned.exit_code == 0 and "fence_former_writer" in planned.output and dr.world.fenced_writers == []
+
+    result = invoke("fence-former-region", "--reason", "primary back", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["result"] == "succeeded" and document["report"]["runbook"] == "fence-former-region"
+    former = dr.stack.outputs()["database"][PRIMARY]["identifier"]
+    assert dr.world.fenced_writers == [former] and dr.world.node_desired[PRIMARY] == 0
+    assert document["report"]["parameters"]["reason"] == "primary back"
 
 
 def test_dry_run_changes_nothing(dr: Dr) -> None:

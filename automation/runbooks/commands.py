@@ -1,5 +1,5 @@
-"""The DR commands of drctl: status, failover, failback prepare|switch|rollback, reconcile-dns, break-lock,
-state show|sync-file|init|clear-pending, deploy-gate.
+"""The DR commands of drctl: status, failover, fence-former-region, failback prepare|switch|rollback,
+reconcile-dns, break-lock, state show|sync-file|init|clear-pending, deploy-gate.
 
 Registered on the app in `automation.cli`. Each command builds an
 `Environment` (the stack adapter, the AWS side, the clock, the control store,
@@ -581,6 +581,43 @@ def failover(
         env,
         failover_runbook(env.ctx, mode),
         parameters,
+        dry_run=dry_run,
+        abandon_unfinished=abandon_unfinished,
+        report_dir=report_dir,
+        as_json=as_json,
+    )
+
+
+def fence_former_region(
+    reason: ReasonOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    abandon_unfinished: AbandonOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+    report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
+    as_json: JsonOption = False,
+) -> None:
+    """Run this as soon as the region an emergency failover left answers again (failed-over only).
+
+    Fences the former writer (default_transaction_read_only, reboot, verified) and scales the former
+    region's node group to 0, so nothing that connects to it directly can write. The same two steps
+    open `drctl failback prepare`; this runs just them, at once, before the rebuild is decided. Safe
+    to repeat: each step is a no-op when done.
+    """
+    from automation.runbooks.failover import fence_former_region_runbook
+
+    env = open_environment(stack, journal, local_journal)
+    cfg = env.ctx.config()
+    _confirm(
+        f"Fence the former writer in {cfg.primary_region} and stop its compute (it reboots)?", yes, dry_run, as_json
+    )
+    _run_runbook(
+        env,
+        fence_former_region_runbook(env.ctx),
+        _parameters(env, reason, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason),
         dry_run=dry_run,
         abandon_unfinished=abandon_unfinished,
         report_dir=report_dir,
