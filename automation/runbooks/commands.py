@@ -524,7 +524,13 @@ def _print_outcome(result: str, outcome: RunOutcome, report: dict[str, Any] | No
 # --- failover -----------------------------------------------------------------------------------------
 
 
+# `drctl failover --mode ...` runs the group's callback; `drctl failover abort` its one subcommand.
+failover_app = typer.Typer(invoke_without_command=True)
+
+
+@failover_app.callback()
 def failover(
+    context: typer.Context,
     mode: Annotated[
         str,
         typer.Option(
@@ -558,9 +564,13 @@ def failover(
     DR health check green, no other run holding the lock. Then: scale DR compute and fail the cache
     over in parallel, record the lag at promotion, write the config, update the DR region and global
     resources only, converge the promoted database, reconcile DNS, verify, notify. Rerun the same
-    command to resume an interrupted run.
+    command to resume an interrupted run. `drctl failover abort` undoes a failover that has not
+    promoted the DR database yet.
     """
     from automation.runbooks.failover import FailoverMode, failover_runbook
+
+    if context.invoked_subcommand is not None:
+        return
 
     if mode not in tuple(FailoverMode):
         raise DrctlError(f"--mode must be graceful or emergency, got {mode!r}")
@@ -620,6 +630,56 @@ def fence_former_region(
         _parameters(env, reason, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason),
         dry_run=dry_run,
         abandon_unfinished=abandon_unfinished,
+        report_dir=report_dir,
+        as_json=as_json,
+    )
+
+
+@failover_app.command("abort")
+def failover_abort(
+    reason: Annotated[str, typer.Option("--reason", help="Why you abort the failover; recorded everywhere.")],
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+    report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a failover (graceful or emergency) while the DR database has not been promoted.
+
+    Opens the primary writer for writes again, moves the cache's writer back, lowers the traffic
+    fence, puts the config (and the DR state authority) back to steady and the DR compute to its
+    standby size. The unfinished failover run is archived as abandoned. Refused once the DR
+    database is promoted (or may be being promoted): then the way back is `drctl failback`.
+    Stop a failover still running (Ctrl-C) first: it holds the lock.
+    """
+    from automation.runbooks.failover import RUNBOOK as FAILOVER
+    from automation.runbooks.failover_abort import failover_abort_runbook, preflight_refusals
+
+    env = open_environment(stack, journal, local_journal)
+    cfg = env.ctx.config()
+    _confirm(f"Abort the failover: {cfg.primary_region} serves again?", yes, dry_run, as_json)
+    runbook = failover_abort_runbook(env.ctx)
+    parameters = _parameters(env, reason, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason)
+    unfinished = Journal(env.store).load()
+    aborting = unfinished is not None and not unfinished.finished and unfinished.runbook == FAILOVER
+    if aborting and not dry_run:
+        # The failover run is abandoned only once this abort may go ahead: a refused abort leaves it resumable.
+        refusals = preflight_refusals(runbook)
+        if refusals:
+            raise DrctlError(
+                "failover abort refused, nothing was changed and the failover run stays resumable: "
+                + "; ".join(refusals),
+                hint=f"rerun `drctl failover --mode {unfinished.parameters.mode}` with its parameters to finish it",
+            )
+    _run_runbook(
+        env,
+        runbook,
+        parameters,
+        dry_run=dry_run,
+        abandon_unfinished=aborting,
         report_dir=report_dir,
         as_json=as_json,
     )

@@ -602,7 +602,14 @@ def failover_graph(cfg: PlatformConfig, mode: FailoverMode | str) -> RunbookGrap
         ]
     else:
         nodes = [
-            Node(WRITER_FENCE_STEP, {}, (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT)),
+            Node(
+                WRITER_FENCE_STEP,
+                {
+                    READY_STEP: graph_reasons.WRITE_FENCE_ONCE_DR_IS_READY,
+                    ALLOW_WRITES_STEP: graph_reasons.WRITE_FENCE_ONCE_DR_IS_READY,
+                },
+                (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
+            ),
             Node(FINAL_SYNC_STEP, {WRITER_FENCE_STEP: graph_reasons.FINAL_SYNC_AFTER_FENCE}, (Op.RDS_FINAL_SYNC,)),
             *nodes,
         ]
