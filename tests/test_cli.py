@@ -130,6 +130,27 @@ def test_fence_former_region_fences_the_returning_writer_and_is_refused_before_a
     assert document["report"]["parameters"]["reason"] == "primary back"
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["summary", "json"])
+def test_an_emergency_failover_leaving_the_cache_read_only_is_not_reported_as_full_success(
+    dr: Dr, as_json: bool
+) -> None:
+    """W7: the database and traffic moved, the cache is still a read-only secondary: a critical finding, the
+    detach as a follow-up, the notification says so, and the exit code is 5, not 0."""
+    dr.world.cache_failover_fails = True
+    args = ["failover", "--mode", "emergency", "--reason", "outage", "--yes", *(["--json"] if as_json else [])]
+    result = invoke(*args)
+    assert result.exit_code == commands.NOT_RECOVERED_EXIT, result.output
+    assert dr.stack.outputs()["activeRegion"] == DR  # the promotion was not held up by the cache
+    if as_json:
+        measurements = json.loads(result.stdout)["report"]["measurements"]
+        assert "read-only secondary" in measurements["not_recovered"][0]
+        assert any("disassociate-global-replication-group" in item for item in measurements["follow_ups"])
+    else:
+        assert "NOT RECOVERED: cache acme-drp-usw2-redis in us-west-2 is still a read-only secondary" in result.stdout
+    ((_, subject),) = dr.world.notifications
+    assert "NOT FULLY RECOVERED" in subject
+
+
 def test_dry_run_changes_nothing(dr: Dr) -> None:
     result = invoke("failover", "--mode", "emergency", "--dry-run")
     assert result.exit_code == 0, result.output

@@ -62,12 +62,14 @@ from automation.journal import (
 )
 from automation.report_files import RUN_REPORTS_DIR, os_error_text
 from automation.runbook import Runbook, RunbookEngine, RunContext, RunFailedError, RunOutcome
-from automation.runbooks.context import FOLLOW_UPS, RESULT, WARNINGS, DrAws, DrContext
+from automation.runbooks.context import FOLLOW_UPS, NOT_RECOVERED, RESULT, WARNINGS, DrAws, DrContext
 from automation.stack import PROJECT_DIR
 from automation.stack_standin import StandInStack
 
 ROLLED_BACK_EXIT = 3
 NOT_READY_EXIT = 2
+NOT_RECOVERED_EXIT = 5
+"""The run succeeded but left a part not recovered (a cache still a read-only secondary): act on the follow-ups."""
 
 StackOption = Annotated[
     str | None,
@@ -471,6 +473,8 @@ def _run(
             typer.echo(found.data.decode())
     if result == "rolled-back":
         raise typer.Exit(ROLLED_BACK_EXIT)
+    if result == "succeeded" and ((report or {}).get("measurements") or {}).get(NOT_RECOVERED):
+        raise typer.Exit(NOT_RECOVERED_EXIT)
 
 
 def _run_runbook(
@@ -513,6 +517,8 @@ def _print_outcome(result: str, outcome: RunOutcome, report: dict[str, Any] | No
                     f"{label}: {objective['measured_seconds']:g} s (target {objective['target_seconds']} s) {verdict}"
                 )
         measurements = report.get("measurements") or {}
+        for part in measurements.get(NOT_RECOVERED) or []:
+            console.print(f"[bold red]NOT RECOVERED:[/bold red] {part}", soft_wrap=True)
         for warning in measurements.get(WARNINGS) or []:
             console.print(f"[yellow]warning:[/yellow] {warning}")
         for item in measurements.get(FOLLOW_UPS) or []:

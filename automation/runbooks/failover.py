@@ -33,7 +33,15 @@ from automation.errors import DrctlError
 from automation.journal import iso, parse_iso
 from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Runbook, RunContext, Step
 from automation.runbooks import graph_reasons
-from automation.runbooks.context import DrContext, follow_up, output, route53_urns, warn
+from automation.runbooks.context import (
+    NOT_RECOVERED,
+    DrContext,
+    follow_up,
+    not_recovered,
+    output,
+    route53_urns,
+    warn,
+)
 from automation.runbooks.graph import Node, RunbookGraph
 from automation.runbooks.steps import (
     WRITES_STOPPED_AT,
@@ -259,7 +267,9 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             # elasticache.disassociate-makes-standalone).
             state = f"still a read-only secondary of {primary}: {error}"
             run.record(CACHE_STATE, state)
-            warn(run, f"global datastore {global_id} did not fail over to {dr}; cache in {dr} {state}")
+            # Every cache write the application makes in DR fails until it is detached: the database and the
+            # traffic are recovered, the platform is not (the run ends non-zero, W7).
+            not_recovered(run, f"cache {group} in {dr} is {state}")
             follow_up(
                 run,
                 f"aws elasticache disassociate-global-replication-group --region {dr} "
@@ -330,7 +340,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
     def cache_state(run: RunContext) -> str:
         recorded = run.measurement(CACHE_STATE)
         if recorded and not recorded.startswith("primary in"):
-            return f"cache {recorded} (warning and follow-up recorded)"
+            return f"cache NOT RECOVERED: {recorded} (critical finding and follow-up recorded)"
         global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
         reading = ctx.aws.global_datastore(dr, global_id, dr)
         if reading.status not in (Status.OK, Status.WARNING):
@@ -338,12 +348,16 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         return reading.detail
 
     def notify_dr(run: RunContext) -> dict[str, Any]:
-        subject = f"dr-platform {ctx.stack.fully_qualified_name}: failed over to {dr} ({mode.value})"
+        missing = run.measurement(NOT_RECOVERED) or []
+        subject = f"dr-platform {ctx.stack.fully_qualified_name}: failed over to {dr} ({mode.value})" + (
+            f", NOT FULLY RECOVERED: {len(missing)} part(s) still down" if missing else ""
+        )
         extra = {
             "event": "failed-over",
             "activeRegion": dr,
             "failedRegion": primary,
             "cache": run.measurement(CACHE_STATE),
+            "notRecovered": missing,
         }
         return notify(ctx, run, dr, subject, extra)
 
