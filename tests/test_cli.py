@@ -151,6 +151,39 @@ def test_an_emergency_failover_leaving_the_cache_read_only_is_not_reported_as_fu
     assert "NOT FULLY RECOVERED" in subject
 
 
+def test_an_emergency_failover_accepts_a_stale_backup_copy_only_when_told_so_and_records_it(dr: Dr) -> None:
+    """W10: --force overrides the data-loss window only; --accept CHECK overrides one named fitness check."""
+    dr.world.stale_backups.add(DR)
+    forced = invoke("failover", "--mode", "emergency", "--force", "--reason", "outage", "--yes")
+    assert forced.exit_code != 0 and "--accept dr_backups_recent" in str(forced.exception)
+    assert dr.stack.config_changes == []
+
+    args = ["failover", "--mode", "emergency", "--reason", "outage", "--yes", "--json"]
+    result = invoke(*args, "--accept", "dr_backups_recent")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["report"]
+    assert report["parameters"]["options"] == {"accept": "dr_backups_recent"}
+    (check,) = [c for c in report["preflight"] if c["name"] == "dr_backups_recent"]
+    assert check["passed"] and check["detail"].startswith("ACCEPTED by --accept dr_backups_recent (outage)")
+
+
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        (["--mode", "emergency", "--reason", "x", "--accept", "traffic_fence_deployed"], "not a check that may be"),
+        (["--mode", "emergency", "--reason", "x", "--accept", "dr_database_is_a_serving_replica"], "one of dr_"),
+        (["--mode", "graceful", "--reason", "x", "--accept", "dr_backups_recent"], "emergency only"),
+        (["--mode", "emergency", "--accept", "dr_node_group_active"], "--accept needs --reason"),
+    ],
+)
+def test_accept_is_refused_for_checks_that_keep_data_safe_and_outside_an_emergency(
+    dr: Dr, options: list[str], refusal: str
+) -> None:
+    result = invoke("failover", *options, "--yes")
+    assert result.exit_code != 0 and refusal in str(result.exception)
+    assert dr.stack.config_changes == [] and Journal(dr.store()).load() is None  # refused before anything ran
+
+
 def test_dry_run_changes_nothing(dr: Dr) -> None:
     result = invoke("failover", "--mode", "emergency", "--dry-run")
     assert result.exit_code == 0, result.output

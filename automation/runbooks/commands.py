@@ -552,10 +552,22 @@ def failover(
         bool,
         typer.Option(
             "--force",
-            help="Fail over even though the DR replica lag is above the RPO or unknown. Needs --reason; "
-            "both are recorded in the journal, the report and the notification.",
+            help="Overrides exactly one refusal: the data-loss window (emergency) above the RPO or unknown. Never "
+            "a DR region that does not answer, nor any other check (see --accept). Needs --reason; both are "
+            "recorded in the journal, the report and the notification.",
         ),
     ] = False,
+    accept: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept",
+            metavar="CHECK",
+            help="Emergency only, repeatable: go ahead although this preflight check refuses, recorded in the "
+            "journal and the report. One of dr_backups_recent (stale backup copy), dr_node_group_active "
+            "(DEGRADED node group), dr_load_balancer_has_healthy_targets. Checks that keep data safe (state, DR "
+            "replica of the primary, traffic fence, lock) are never accepted. Needs --reason.",
+        ),
+    ] = None,
     abandon_unfinished: AbandonOption = False,
     unreviewed_checkout_reason: UnreviewedOption = None,
     stack: StackOption = None,
@@ -573,7 +585,7 @@ def failover(
     command to resume an interrupted run. `drctl failover abort` undoes a failover that has not
     promoted the DR database yet.
     """
-    from automation.runbooks.failover import FailoverMode, failover_runbook
+    from automation.runbooks.failover import ACCEPT_OPTION, FailoverMode, accept_option, failover_runbook
 
     if context.invoked_subcommand is not None:
         return
@@ -582,6 +594,7 @@ def failover(
         raise DrctlError(f"--mode must be graceful or emergency, got {mode!r}")
     if force and not (reason or "").strip():
         raise DrctlError("--force needs --reason", hint="say why losing more than the RPO is acceptable")
+    accepted = accept_option(accept or [], FailoverMode(mode), reason)
     env = open_environment(stack, journal, local_journal)
     cfg = env.ctx.config()
     _confirm(
@@ -591,7 +604,13 @@ def failover(
         as_json,
     )
     parameters = _parameters(
-        env, reason, mode=mode, force=force, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason
+        env,
+        reason,
+        mode=mode,
+        force=force,
+        dry_run=dry_run,
+        unreviewed_reason=unreviewed_checkout_reason,
+        options={ACCEPT_OPTION: accepted} if accepted else None,
     )
     _run_runbook(
         env,

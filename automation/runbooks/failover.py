@@ -24,7 +24,7 @@ converge (#4419) -> reconcile DNS records -> verify (clients moved) -> notify.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -85,6 +85,60 @@ CACHE_STATE = "cache_state"
 class FailoverMode(StrEnum):
     GRACEFUL = "graceful"
     EMERGENCY = "emergency"
+
+
+ACCEPT_OPTION = "accept"
+"""RunParameters.options key: the preflight checks an emergency failover was told to accept (comma-separated)."""
+ACCEPTABLE_IN_AN_EMERGENCY = {
+    "dr_backups_recent": "the DR region's newest recovery point copy is older than a day",
+    "dr_node_group_active": "the DR node group is not ACTIVE (DEGRADED: EC2 capacity or an instance problem)",
+    "dr_load_balancer_has_healthy_targets": "no healthy target behind the DR load balancer yet",
+}
+"""Preflight refusals an operator may accept one by one (`--accept CHECK`) in an emergency: each says the DR region
+is less fit than planned, none that data could be lost or that two writers could take writes (the state, the DR
+database being a replica of the primary, the traffic fence, the lock are never accepted; the data-loss window only
+with --force)."""
+
+
+def accept_option(names: Sequence[str], mode: FailoverMode, reason: str | None) -> str:
+    """The `--accept` names as recorded in the run's parameters; refused before anything runs when not allowed."""
+    if not names:
+        return ""
+    allowed = ", ".join(sorted(ACCEPTABLE_IN_AN_EMERGENCY))
+    unknown = sorted(set(names) - set(ACCEPTABLE_IN_AN_EMERGENCY))
+    if unknown:
+        raise DrctlError(
+            f"--accept {', '.join(unknown)}: not a check that may be accepted; one of {allowed}",
+            hint="checks that keep data safe (state, DR replica, traffic fence, lock) are never accepted; the "
+            "data-loss window only with --force",
+        )
+    if mode is not FailoverMode.EMERGENCY:
+        raise DrctlError("--accept is for --mode emergency only: a planned switch waits until the DR region is fit")
+    if not (reason or "").strip():
+        raise DrctlError("--accept needs --reason", hint="say why failing over to a less fit DR region is right")
+    return ",".join(sorted(set(names)))
+
+
+def accepted_checks(run: RunContext) -> set[str]:
+    return {name for name in run.parameters.options.get(ACCEPT_OPTION, "").split(",") if name}
+
+
+def acceptable(check: Check, emergency: bool) -> Check:
+    """`check`, which an emergency failover given `--accept <its name>` records as accepted instead of refusing."""
+    if not emergency or check.name not in ACCEPTABLE_IN_AN_EMERGENCY:
+        return check
+
+    def verify(run: RunContext) -> str:
+        try:
+            return check.verify(run)
+        except CheckFailedError as error:
+            if check.name in accepted_checks(run):
+                return f"ACCEPTED by --accept {check.name} ({run.parameters.reason}): {error}"
+            raise CheckFailedError(
+                f"{error} (an emergency failover may go ahead with --accept {check.name} and a --reason)"
+            ) from error
+
+    return Check(check.name, verify, check.description)
 
 
 def failover_targets(ctx: DrContext, raw_config: Mapping[str, str], failed_region: str) -> list[str]:
@@ -193,9 +247,11 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
     # --- preflight -----------------------------------------------------------------------
 
     def forced_with_a_reason(run: RunContext) -> str:
-        if run.parameters.force and not run.parameters.reason.strip():
-            raise CheckFailedError("--force overrides the RPO check and must be recorded with a --reason")
-        return f"forced: {run.parameters.reason}" if run.parameters.force else "not forced"
+        overrides = run.parameters.force or accepted_checks(run)
+        if overrides and not run.parameters.reason.strip():
+            raise CheckFailedError("--force and --accept override refusals and must be recorded with a --reason")
+        accepted = f"; accepted: {', '.join(sorted(accepted_checks(run)))}" if accepted_checks(run) else ""
+        return (f"forced: {run.parameters.reason}" if run.parameters.force else "not forced") + accepted
 
     def data_loss_under_rpo(run: RunContext) -> str:
         reading = ctx.aws.data_loss_window(dr, dr_db, cfg)
@@ -226,9 +282,9 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         Check("forced_with_a_reason", forced_with_a_reason),
         reading_check("dr_database_is_a_serving_replica", dr_replicates_from_primary),
         Check("traffic_fence_deployed", traffic_fence_deployed),
-        *dr_health_checks(ctx, cfg, failed),
+        *(acceptable(check, emergency) for check in dr_health_checks(ctx, cfg, failed)),
         # The DR region keeps copies of every recovery point: after failover they are the backups there are.
-        reading_check("dr_backups_recent", dr_backups_recent),
+        acceptable(reading_check("dr_backups_recent", dr_backups_recent), emergency),
     ]
     if emergency:
         preflight.insert(3, Check("data_loss_window_under_rpo", data_loss_under_rpo))
