@@ -198,6 +198,32 @@ def reconcile_dns(
     return {"reconciled": True, "changes": result.summary.describe()}
 
 
+def dr_targets_check(ctx: DrContext, cfg: PlatformConfig, *, serving: bool) -> Check:
+    """`dr_load_balancer_has_healthy_targets`: healthy targets behind the DR load balancer.
+
+    Before the failover (`serving` False) the DR region runs its standby size: one healthy target shows the
+    application answers there. Once it serves, as many as the serving nodes (`serving_nodes`): the application
+    is expected to spread one serving pod per node at least, as the sandbox models it (one target per Ready
+    node); fewer is a failure, not a warning, so verification does not pass on a single pod. InService nodes
+    are not Ready nodes, nor serving pods: this is the check that the application serves (catalogue:
+    eks.inservice-is-not-node-ready).
+    """
+    dr = cfg.dr_region
+    expected = serving_nodes(cfg) if serving else 1
+
+    def dr_serves(run: RunContext) -> str:
+        group = (ctx.stack.outputs().get("entryPoints") or {}).get(dr, {}).get("targetGroupArn")
+        if not group:
+            return f"{dr} is reached through an existing ingress: no target group to read"
+        reading = ctx.aws.target_health(dr, group, expected=expected)
+        text = f"target group in {dr}: {reading.status.value}, {reading.detail}"
+        if reading.status not in ((Status.OK,) if serving else (Status.OK, Status.WARNING)):
+            raise CheckFailedError(text)
+        return text
+
+    return Check("dr_load_balancer_has_healthy_targets", dr_serves)
+
+
 def dr_health_checks(ctx: DrContext, cfg: PlatformConfig, failed_region: str | None) -> list[Check]:
     """Is the DR region fit to serve? Read from its own data: target health and nodes, and Route53 when it answers.
 
@@ -206,24 +232,8 @@ def dr_health_checks(ctx: DrContext, cfg: PlatformConfig, failed_region: str | N
     node group say what it would (catalogue: eks.active-is-not-ready).
     """
     dr = cfg.dr_region
-
-    def targets_healthy(run: RunContext) -> Any:
-        group = (ctx.stack.outputs().get("entryPoints") or {}).get(dr, {}).get("targetGroupArn")
-        if not group:
-            return None
-        return ctx.aws.target_health(dr, group)
-
-    def dr_serves(run: RunContext) -> str:
-        reading = targets_healthy(run)
-        if reading is None:
-            return f"{dr} is reached through an existing ingress: no target group to read"
-        text = f"target group in {dr}: {reading.status.value}, {reading.detail}"
-        if reading.status not in (Status.OK, Status.WARNING):
-            raise CheckFailedError(text)
-        return text
-
     checks = [
-        Check("dr_load_balancer_has_healthy_targets", dr_serves),
+        dr_targets_check(ctx, cfg, serving=False),
         reading_check(
             "dr_node_group_active",
             lambda run: ctx.aws.node_group(dr, cluster_name(cfg, "dr"), node_group_name(cfg, "dr"), None),
@@ -498,7 +508,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
                 standalone_writer_check(ctx, cfg, "dr", dr_db),
                 Check("stack_outputs_show_dr_active", outputs_show_dr_active),
                 Check("traffic_sent_to_dr", traffic_sent_to_dr),
-                *dr_health_checks(ctx, cfg, failed)[:1],
+                dr_targets_check(ctx, cfg, serving=True),
                 Check("global_datastore_state", cache_state),
                 reading_check(
                     "dr_compute_asked_for_full_size",
