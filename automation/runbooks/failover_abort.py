@@ -16,10 +16,10 @@ from typing import Any, cast
 
 from automation.runbook import Check, CheckFailedError, Runbook, RunContext
 from automation.runbooks.context import DrContext, output
-from automation.runbooks.steps import notify, reading_check, state_is, traffic_fence_step
+from automation.runbooks.steps import allow_writes_step, notify, reading_check, state_is, traffic_fence_step
 from automation.stack import namespaced
 from components.config import NAMESPACE, DrState, parse_config
-from components.naming import cache_group_id, cluster_name, db_identifier, node_group_name, parameter_group_of
+from components.naming import cache_group_id, cluster_name, db_identifier, node_group_name
 
 RUNBOOK = "failover-abort"
 
@@ -59,10 +59,6 @@ def failover_abort_runbook(ctx: DrContext) -> Runbook:
             "changed": outcome.changed,
         }
 
-    def unfence_primary_writer(run: RunContext) -> dict[str, Any]:
-        outcome = ctx.aws.allow_writes(primary, parameter_group_of(primary_db), primary_db)
-        return {"writer": primary_db, "changed": outcome.changed}
-
     def write_steady_config(run: RunContext) -> dict[str, Any]:
         return {"changed": ctx.write_config(run, steady_config(ctx.stack.get_config()))}
 
@@ -79,10 +75,8 @@ def failover_abort_runbook(ctx: DrContext) -> Runbook:
         name=RUNBOOK,
         description=f"abort the failover of {ctx.stack.fully_qualified_name}: {primary} serves again",
         items=(
-            ctx.step(
-                "unfence_primary_writer",
-                unfence_primary_writer,
-                description=f"default_transaction_read_only off on {primary_db} ({primary})",
+            allow_writes_step(
+                ctx, cfg, "primary", primary_db, description=f"default_transaction_read_only off on {primary_db}"
             ),
             ctx.step(
                 "move_cache_writer_back_to_primary",
