@@ -64,7 +64,8 @@ class World:
     fence_in_authority: bool | None = None
     """What drctl last wrote into the DR state authority's traffic_fence (None: never)."""
     fenced_writers: list[str] = field(default_factory=list)
-    healthy_targets: dict[str, int] = field(default_factory=lambda: {PRIMARY: 3, DR: 1})
+    healthy_targets: dict[str, int] = field(default_factory=dict)
+    """Region -> healthy targets; default one per node the group asks for, as the sandbox registers them."""
     final_sync_fails: bool = False
     batch_jobs: dict[str, str] = field(default_factory=dict)
     """Job description -> status."""
@@ -296,9 +297,11 @@ class FakeAws:
 
     def target_health(self, region: str, target_group_arn: str, expected: int = 1) -> Reading:
         def measure() -> Reading:
-            healthy = self.world.healthy_targets[region] if region not in self.world.unhealthy else 0
-            status = Status.OK if healthy else Status.FAILING
-            return Reading("target-health", region, target_group_arn, status, healthy, "targets", f"{healthy} healthy")
+            healthy = self.world.healthy_targets.get(region, self.world.node_desired[region])
+            healthy = 0 if region in self.world.unhealthy else healthy
+            status = Status.FAILING if not healthy else Status.WARNING if healthy < expected else Status.OK
+            detail = f"{healthy} healthy" + (f", expected {expected}" if 0 < healthy < expected else "")
+            return Reading("target-health", region, target_group_arn, status, healthy, "targets", detail)
 
         return self._reading("target_health", region, "target-health", target_group_arn, measure)
 

@@ -55,6 +55,7 @@ def invoke(*args: str):
         (["failback", "prepare"], "no refresh"),
         (["break-lock"], "--abandon-unfinished"),
         (["reconcile-dns"], "Route53"),
+        (["fence-former-region"], "answers again"),
     ],
 )
 def test_each_command_explains_itself(command: list[str], phrase: str) -> None:
@@ -106,6 +107,81 @@ def test_a_succeeded_failover_whose_reports_cannot_be_written_warns_and_exits_0(
         assert "measured RTO:" in result.stdout and "data-loss window: 3 s" in result.stdout
         stored = (dr.store().root / "reports" / f"{run_id}.md").read_text()
         assert stored in result.stdout  # the Markdown report reached the terminal too
+
+
+def test_fence_former_region_fences_the_returning_writer_and_is_refused_before_a_failover(dr: Dr) -> None:
+    """W9: the runbook has a command with the runbook commands' options; it records a run like them."""
+    refused = invoke("fence-former-region", "--reason", "too early", "--yes")
+    assert refused.exit_code != 0 and "this runbook starts from failed-over" in str(refused.exception)
+    assert dr.world.fenced_writers == []
+
+    dr.world.down.add(PRIMARY)
+    dr.engine().run(failover_runbook(dr.ctx, "emergency"), RunParameters("outage", "alice", "emergency"))
+    dr.world.down.clear()  # the former region answers again, its writer still writable
+    planned = invoke("fence-former-region", "--dry-run")
+    assert planned.exit_code == 0 and "fence_former_writer" in planned.output and dr.world.fenced_writers == []
+
+    result = invoke("fence-former-region", "--reason", "primary back", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["result"] == "succeeded" and document["report"]["runbook"] == "fence-former-region"
+    former = dr.stack.outputs()["database"][PRIMARY]["identifier"]
+    assert dr.world.fenced_writers == [former] and dr.world.node_desired[PRIMARY] == 0
+    assert document["report"]["parameters"]["reason"] == "primary back"
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["summary", "json"])
+def test_an_emergency_failover_leaving_the_cache_read_only_is_not_reported_as_full_success(
+    dr: Dr, as_json: bool
+) -> None:
+    """W7: the database and traffic moved, the cache is still a read-only secondary: a critical finding, the
+    detach as a follow-up, the notification says so, and the exit code is 5, not 0."""
+    dr.world.cache_failover_fails = True
+    args = ["failover", "--mode", "emergency", "--reason", "outage", "--yes", *(["--json"] if as_json else [])]
+    result = invoke(*args)
+    assert result.exit_code == commands.NOT_RECOVERED_EXIT, result.output
+    assert dr.stack.outputs()["activeRegion"] == DR  # the promotion was not held up by the cache
+    if as_json:
+        measurements = json.loads(result.stdout)["report"]["measurements"]
+        assert "read-only secondary" in measurements["not_recovered"][0]
+        assert any("disassociate-global-replication-group" in item for item in measurements["follow_ups"])
+    else:
+        assert "NOT RECOVERED: cache acme-drp-usw2-redis in us-west-2 is still a read-only secondary" in result.stdout
+    ((_, subject),) = dr.world.notifications
+    assert "NOT FULLY RECOVERED" in subject
+
+
+def test_an_emergency_failover_accepts_a_stale_backup_copy_only_when_told_so_and_records_it(dr: Dr) -> None:
+    """W10: --force overrides the data-loss window only; --accept CHECK overrides one named fitness check."""
+    dr.world.stale_backups.add(DR)
+    forced = invoke("failover", "--mode", "emergency", "--force", "--reason", "outage", "--yes")
+    assert forced.exit_code != 0 and "--accept dr_backups_recent" in str(forced.exception)
+    assert dr.stack.config_changes == []
+
+    args = ["failover", "--mode", "emergency", "--reason", "outage", "--yes", "--json"]
+    result = invoke(*args, "--accept", "dr_backups_recent")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["report"]
+    assert report["parameters"]["options"] == {"accept": "dr_backups_recent"}
+    (check,) = [c for c in report["preflight"] if c["name"] == "dr_backups_recent"]
+    assert check["passed"] and check["detail"].startswith("ACCEPTED by --accept dr_backups_recent (outage)")
+
+
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        (["--mode", "emergency", "--reason", "x", "--accept", "traffic_fence_deployed"], "not a check that may be"),
+        (["--mode", "emergency", "--reason", "x", "--accept", "dr_database_is_a_serving_replica"], "one of dr_"),
+        (["--mode", "graceful", "--reason", "x", "--accept", "dr_backups_recent"], "emergency only"),
+        (["--mode", "emergency", "--accept", "dr_node_group_active"], "--accept needs --reason"),
+    ],
+)
+def test_accept_is_refused_for_checks_that_keep_data_safe_and_outside_an_emergency(
+    dr: Dr, options: list[str], refusal: str
+) -> None:
+    result = invoke("failover", *options, "--yes")
+    assert result.exit_code != 0 and refusal in str(result.exception)
+    assert dr.stack.config_changes == [] and Journal(dr.store()).load() is None  # refused before anything ran
 
 
 def test_dry_run_changes_nothing(dr: Dr) -> None:

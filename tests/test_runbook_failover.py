@@ -325,3 +325,19 @@ def test_dry_run_prints_the_plan_and_changes_nothing(dr: Dr) -> None:
         "recovery_point_age",
     }
     assert not dr.store().root.exists()
+
+
+def test_verification_wants_as_many_healthy_dr_targets_as_serving_nodes_not_one(dr: Dr) -> None:
+    """W11: the full node group's minimum (3 in prod) serves; one healthy pod behind the DR load balancer is not
+    a recovered service, although it is enough before the failover (standby size). InService nodes alone do not
+    pass it (catalogue: eks.inservice-is-not-node-ready)."""
+    dr.world.healthy_targets[DR] = 1
+    with pytest.raises(RunFailedError, match="verify_dr_serving"):
+        run(dr)
+    journal = Journal(dr.store()).load()
+    (check,) = [c for c in journal.step("verify_dr_serving").checks if c.name == "dr_load_balancer_has_healthy_targets"]
+    assert not check.passed and "1 healthy" in check.detail and "expected 3" in check.detail
+    assert "ok" in next(c.detail for c in journal.preflight if c.name == "dr_load_balancer_has_healthy_targets")
+
+    dr.world.healthy_targets[DR] = 3  # the rest of the pods pass the load balancer's health checks: a rerun resumes
+    assert run(dr).status == "succeeded"

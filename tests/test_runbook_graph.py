@@ -17,9 +17,12 @@ from automation.runbooks.failback import (
     switch_runbook,
 )
 from automation.runbooks.failover import (
+    ALLOW_WRITES_STEP,
     FULL_SIZE_STEP,
     READY_STEP,
+    SCALE_STEP,
     UPDATE_STEP,
+    WRITER_FENCE_STEP,
     failover_graph,
     failover_runbook,
 )
@@ -115,13 +118,14 @@ def test_a_needless_wait_on_the_way_to_verification_lengthens_the_modelled_rto(t
 
 
 def test_neither_the_promotion_nor_the_verification_waits_for_the_dr_node_groups_full_size(tmp_path: Path) -> None:
-    """A regional event is when EC2 capacity is short: the promotion waits for no node, verification for the
-    node group's minimum, and the rest of its full size comes after verification, outside the RTO."""
+    """A regional event is when EC2 capacity is short: the emergency promotion waits for no node, verification for
+    the node group's minimum, and the rest of its full size comes after verification, outside the RTO. A planned
+    switch stops writes only once that minimum serves (both regions are up: nothing is lost by waiting)."""
     cfg = Dr(tmp_path, config=prod_config(nodeGroupFull='{"min": 2, "desired": 3, "max": 9}')).cfg
     for mode in ("emergency", "graceful"):
         graph = failover_graph(cfg, mode)
         dependencies = closure(graph.dependencies())
-        assert READY_STEP not in dependencies[UPDATE_STEP]
+        assert (READY_STEP in dependencies[UPDATE_STEP]) is (mode == "graceful")
         assert FULL_SIZE_STEP not in dependencies[graph.verified_by]
         assert FULL_SIZE_STEP not in graph.floor(cfg).critical_path
     runbook = failover_runbook(
@@ -140,6 +144,19 @@ def test_the_failback_read_only_window_holds_only_what_the_final_sync_needs(tmp_
     fence = next(step for step in floor.steps if step.name == graph.disruption_starts_at)
     inside = [step.name for step in floor.steps if step.critical and step.start >= fence.start]
     assert not any("nodes_ready" in name or "scale" in name for name in inside)
+
+
+def test_a_graceful_failover_fences_the_primary_writer_only_once_dr_is_ready(tmp_path: Path) -> None:
+    """W5: the write fence waits for the DR region's serving nodes and its writable parameter group; the time before
+    it is not in the RTO of a planned switch (users are served as usual until the fence)."""
+    cfg = Dr(tmp_path, config=prod_config()).cfg
+    graph = failover_graph(cfg, "graceful")
+    fence_waits = closure(graph.dependencies())[WRITER_FENCE_STEP]
+    assert {READY_STEP, SCALE_STEP, ALLOW_WRITES_STEP} <= fence_waits
+    assert FULL_SIZE_STEP not in fence_waits  # the minimum that serves, not the full size
+    floor = graph.floor(cfg)
+    fence = next(step for step in floor.steps if step.name == WRITER_FENCE_STEP)
+    assert fence.start > 0 and floor.starts_at == WRITER_FENCE_STEP
 
 
 def test_a_graph_with_an_unknown_dependency_is_a_programming_error() -> None:

@@ -1,5 +1,5 @@
-"""The DR commands of drctl: status, failover, failback prepare|switch|rollback, reconcile-dns, break-lock,
-state show|sync-file|init|clear-pending, deploy-gate.
+"""The DR commands of drctl: status, failover, fence-former-region, failback prepare|switch|rollback,
+reconcile-dns, break-lock, state show|sync-file|init|clear-pending, deploy-gate.
 
 Registered on the app in `automation.cli`. Each command builds an
 `Environment` (the stack adapter, the AWS side, the clock, the control store,
@@ -62,12 +62,14 @@ from automation.journal import (
 )
 from automation.report_files import RUN_REPORTS_DIR, os_error_text
 from automation.runbook import Runbook, RunbookEngine, RunContext, RunFailedError, RunOutcome
-from automation.runbooks.context import FOLLOW_UPS, RESULT, WARNINGS, DrAws, DrContext
+from automation.runbooks.context import FOLLOW_UPS, NOT_RECOVERED, RESULT, WARNINGS, DrAws, DrContext
 from automation.stack import PROJECT_DIR
 from automation.stack_standin import StandInStack
 
 ROLLED_BACK_EXIT = 3
 NOT_READY_EXIT = 2
+NOT_RECOVERED_EXIT = 5
+"""The run succeeded but left a part not recovered (a cache still a read-only secondary): act on the follow-ups."""
 
 StackOption = Annotated[
     str | None,
@@ -484,6 +486,8 @@ def _run(
             typer.echo(found.data.decode())
     if result == "rolled-back":
         raise typer.Exit(ROLLED_BACK_EXIT)
+    if result == "succeeded" and ((report or {}).get("measurements") or {}).get(NOT_RECOVERED):
+        raise typer.Exit(NOT_RECOVERED_EXIT)
 
 
 def _run_runbook(
@@ -526,6 +530,8 @@ def _print_outcome(result: str, outcome: RunOutcome, report: dict[str, Any] | No
                     f"{label}: {objective['measured_seconds']:g} s (target {objective['target_seconds']} s) {verdict}"
                 )
         measurements = report.get("measurements") or {}
+        for part in measurements.get(NOT_RECOVERED) or []:
+            console.print(f"[bold red]NOT RECOVERED:[/bold red] {part}", soft_wrap=True)
         for warning in measurements.get(WARNINGS) or []:
             console.print(f"[yellow]warning:[/yellow] {warning}")
         for item in measurements.get(FOLLOW_UPS) or []:
@@ -537,7 +543,13 @@ def _print_outcome(result: str, outcome: RunOutcome, report: dict[str, Any] | No
 # --- failover -----------------------------------------------------------------------------------------
 
 
+# `drctl failover --mode ...` runs the group's callback; `drctl failover abort` its one subcommand.
+failover_app = typer.Typer(invoke_without_command=True)
+
+
+@failover_app.callback()
 def failover(
+    context: typer.Context,
     mode: Annotated[
         str,
         typer.Option(
@@ -553,10 +565,22 @@ def failover(
         bool,
         typer.Option(
             "--force",
-            help="Fail over even though the DR replica lag is above the RPO or unknown. Needs --reason; "
-            "both are recorded in the journal, the report and the notification.",
+            help="Overrides exactly one refusal: the data-loss window (emergency) above the RPO or unknown. Never "
+            "a DR region that does not answer, nor any other check (see --accept). Needs --reason; both are "
+            "recorded in the journal, the report and the notification.",
         ),
     ] = False,
+    accept: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept",
+            metavar="CHECK",
+            help="Emergency only, repeatable: go ahead although this preflight check refuses, recorded in the "
+            "journal and the report. One of dr_backups_recent (stale backup copy), dr_node_group_active "
+            "(DEGRADED node group), dr_load_balancer_has_healthy_targets. Checks that keep data safe (state, DR "
+            "replica of the primary, traffic fence, lock) are never accepted. Needs --reason.",
+        ),
+    ] = None,
     abandon_unfinished: AbandonOption = False,
     unreviewed_checkout_reason: UnreviewedOption = None,
     stack: StackOption = None,
@@ -571,14 +595,19 @@ def failover(
     DR health check green, no other run holding the lock. Then: scale DR compute and fail the cache
     over in parallel, record the lag at promotion, write the config, update the DR region and global
     resources only, converge the promoted database, reconcile DNS, verify, notify. Rerun the same
-    command to resume an interrupted run.
+    command to resume an interrupted run. `drctl failover abort` undoes a failover that has not
+    promoted the DR database yet.
     """
-    from automation.runbooks.failover import FailoverMode, failover_runbook
+    from automation.runbooks.failover import ACCEPT_OPTION, FailoverMode, accept_option, failover_runbook
+
+    if context.invoked_subcommand is not None:
+        return
 
     if mode not in tuple(FailoverMode):
         raise DrctlError(f"--mode must be graceful or emergency, got {mode!r}")
     if force and not (reason or "").strip():
         raise DrctlError("--force needs --reason", hint="say why losing more than the RPO is acceptable")
+    accepted = accept_option(accept or [], FailoverMode(mode), reason)
     env = open_environment(stack, journal, local_journal)
     cfg = env.ctx.config()
     _confirm(
@@ -588,7 +617,13 @@ def failover(
         as_json,
     )
     parameters = _parameters(
-        env, reason, mode=mode, force=force, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason
+        env,
+        reason,
+        mode=mode,
+        force=force,
+        dry_run=dry_run,
+        unreviewed_reason=unreviewed_checkout_reason,
+        options={ACCEPT_OPTION: accepted} if accepted else None,
     )
     _run_runbook(
         env,
@@ -596,6 +631,93 @@ def failover(
         parameters,
         dry_run=dry_run,
         abandon_unfinished=abandon_unfinished,
+        report_dir=report_dir,
+        as_json=as_json,
+    )
+
+
+def fence_former_region(
+    reason: ReasonOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    abandon_unfinished: AbandonOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+    report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
+    as_json: JsonOption = False,
+) -> None:
+    """Run this as soon as the region an emergency failover left answers again (failed-over only).
+
+    Fences the former writer (default_transaction_read_only, reboot, verified) and scales the former
+    region's node group to 0, so nothing that connects to it directly can write. The same two steps
+    open `drctl failback prepare`; this runs just them, at once, before the rebuild is decided. Safe
+    to repeat: each step is a no-op when done.
+    """
+    from automation.runbooks.failover import fence_former_region_runbook
+
+    env = open_environment(stack, journal, local_journal)
+    cfg = env.ctx.config()
+    _confirm(
+        f"Fence the former writer in {cfg.primary_region} and stop its compute (it reboots)?", yes, dry_run, as_json
+    )
+    _run_runbook(
+        env,
+        fence_former_region_runbook(env.ctx),
+        _parameters(env, reason, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason),
+        dry_run=dry_run,
+        abandon_unfinished=abandon_unfinished,
+        report_dir=report_dir,
+        as_json=as_json,
+    )
+
+
+@failover_app.command("abort")
+def failover_abort(
+    reason: Annotated[str, typer.Option("--reason", help="Why you abort the failover; recorded everywhere.")],
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    unreviewed_checkout_reason: UnreviewedOption = None,
+    stack: StackOption = None,
+    journal: JournalOption = None,
+    local_journal: LocalJournalOption = None,
+    report_dir: ReportDirOption = DEFAULT_REPORT_DIR,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a failover (graceful or emergency) while the DR database has not been promoted.
+
+    Opens the primary writer for writes again, moves the cache's writer back, lowers the traffic
+    fence, puts the config (and the DR state authority) back to steady and the DR compute to its
+    standby size. The unfinished failover run is archived as abandoned. Refused once the DR
+    database is promoted (or may be being promoted): then the way back is `drctl failback`.
+    Stop a failover still running (Ctrl-C) first: it holds the lock.
+    """
+    from automation.runbooks.failover import RUNBOOK as FAILOVER
+    from automation.runbooks.failover_abort import failover_abort_runbook, preflight_refusals
+
+    env = open_environment(stack, journal, local_journal)
+    cfg = env.ctx.config()
+    _confirm(f"Abort the failover: {cfg.primary_region} serves again?", yes, dry_run, as_json)
+    runbook = failover_abort_runbook(env.ctx)
+    parameters = _parameters(env, reason, dry_run=dry_run, unreviewed_reason=unreviewed_checkout_reason)
+    unfinished = Journal(env.store).load()
+    aborting = unfinished is not None and not unfinished.finished and unfinished.runbook == FAILOVER
+    if aborting and not dry_run:
+        # The failover run is abandoned only once this abort may go ahead: a refused abort leaves it resumable.
+        refusals = preflight_refusals(runbook)
+        if refusals:
+            raise DrctlError(
+                "failover abort refused, nothing was changed and the failover run stays resumable: "
+                + "; ".join(refusals),
+                hint=f"rerun `drctl failover --mode {unfinished.parameters.mode}` with its parameters to finish it",
+            )
+    _run_runbook(
+        env,
+        runbook,
+        parameters,
+        dry_run=dry_run,
+        abandon_unfinished=aborting,
         report_dir=report_dir,
         as_json=as_json,
     )

@@ -43,6 +43,8 @@ REPLAY_INTERVAL_SECONDS = latency(Op.RDS_IDLE_REPLAY_INTERVAL)
 """How long an idle RDS PostgreSQL source may go without a replayed commit (RDS's own periodic activity)."""
 WARNINGS = "warnings"
 FOLLOW_UPS = "follow_ups"
+NOT_RECOVERED = "not_recovered"
+"""What a run that ended left not serving as the target state needs: it exits non-zero although it succeeded."""
 RESULT = "result"
 ROUTE53_TYPE_PREFIX = "aws:route53/"
 
@@ -705,6 +707,12 @@ def warn(run: RunContext, text: str) -> None:
 def follow_up(run: RunContext, text: str) -> None:
     _append(run, FOLLOW_UPS, text)
     run.log(f"follow-up: {text}")
+
+
+def not_recovered(run: RunContext, text: str) -> None:
+    """A part the run could not recover: a critical finding, a follow-up, and a non-zero exit (see commands)."""
+    _append(run, NOT_RECOVERED, text)
+    run.log(f"NOT RECOVERED: {text}")
 
 
 def _append(run: RunContext, key: str, text: str) -> None:

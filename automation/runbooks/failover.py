@@ -24,7 +24,7 @@ converge (#4419) -> reconcile DNS records -> verify (clients moved) -> notify.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -33,7 +33,15 @@ from automation.errors import DrctlError
 from automation.journal import iso, parse_iso
 from automation.runbook import DATA_LOSS_WINDOW, Check, CheckFailedError, Runbook, RunContext, Step
 from automation.runbooks import graph_reasons
-from automation.runbooks.context import DrContext, follow_up, output, route53_urns, warn
+from automation.runbooks.context import (
+    NOT_RECOVERED,
+    DrContext,
+    follow_up,
+    not_recovered,
+    output,
+    route53_urns,
+    warn,
+)
 from automation.runbooks.graph import Node, RunbookGraph
 from automation.runbooks.steps import (
     WRITES_STOPPED_AT,
@@ -77,6 +85,60 @@ CACHE_STATE = "cache_state"
 class FailoverMode(StrEnum):
     GRACEFUL = "graceful"
     EMERGENCY = "emergency"
+
+
+ACCEPT_OPTION = "accept"
+"""RunParameters.options key: the preflight checks an emergency failover was told to accept (comma-separated)."""
+ACCEPTABLE_IN_AN_EMERGENCY = {
+    "dr_backups_recent": "the DR region's newest recovery point copy is older than a day",
+    "dr_node_group_active": "the DR node group is not ACTIVE (DEGRADED: EC2 capacity or an instance problem)",
+    "dr_load_balancer_has_healthy_targets": "no healthy target behind the DR load balancer yet",
+}
+"""Preflight refusals an operator may accept one by one (`--accept CHECK`) in an emergency: each says the DR region
+is less fit than planned, none that data could be lost or that two writers could take writes (the state, the DR
+database being a replica of the primary, the traffic fence, the lock are never accepted; the data-loss window only
+with --force)."""
+
+
+def accept_option(names: Sequence[str], mode: FailoverMode, reason: str | None) -> str:
+    """The `--accept` names as recorded in the run's parameters; refused before anything runs when not allowed."""
+    if not names:
+        return ""
+    allowed = ", ".join(sorted(ACCEPTABLE_IN_AN_EMERGENCY))
+    unknown = sorted(set(names) - set(ACCEPTABLE_IN_AN_EMERGENCY))
+    if unknown:
+        raise DrctlError(
+            f"--accept {', '.join(unknown)}: not a check that may be accepted; one of {allowed}",
+            hint="checks that keep data safe (state, DR replica, traffic fence, lock) are never accepted; the "
+            "data-loss window only with --force",
+        )
+    if mode is not FailoverMode.EMERGENCY:
+        raise DrctlError("--accept is for --mode emergency only: a planned switch waits until the DR region is fit")
+    if not (reason or "").strip():
+        raise DrctlError("--accept needs --reason", hint="say why failing over to a less fit DR region is right")
+    return ",".join(sorted(set(names)))
+
+
+def accepted_checks(run: RunContext) -> set[str]:
+    return {name for name in run.parameters.options.get(ACCEPT_OPTION, "").split(",") if name}
+
+
+def acceptable(check: Check, emergency: bool) -> Check:
+    """`check`, which an emergency failover given `--accept <its name>` records as accepted instead of refusing."""
+    if not emergency or check.name not in ACCEPTABLE_IN_AN_EMERGENCY:
+        return check
+
+    def verify(run: RunContext) -> str:
+        try:
+            return check.verify(run)
+        except CheckFailedError as error:
+            if check.name in accepted_checks(run):
+                return f"ACCEPTED by --accept {check.name} ({run.parameters.reason}): {error}"
+            raise CheckFailedError(
+                f"{error} (an emergency failover may go ahead with --accept {check.name} and a --reason)"
+            ) from error
+
+    return Check(check.name, verify, check.description)
 
 
 def failover_targets(ctx: DrContext, raw_config: Mapping[str, str], failed_region: str) -> list[str]:
@@ -136,6 +198,32 @@ def reconcile_dns(
     return {"reconciled": True, "changes": result.summary.describe()}
 
 
+def dr_targets_check(ctx: DrContext, cfg: PlatformConfig, *, serving: bool) -> Check:
+    """`dr_load_balancer_has_healthy_targets`: healthy targets behind the DR load balancer.
+
+    Before the failover (`serving` False) the DR region runs its standby size: one healthy target shows the
+    application answers there. Once it serves, as many as the serving nodes (`serving_nodes`): the application
+    is expected to spread one serving pod per node at least, as the sandbox models it (one target per Ready
+    node); fewer is a failure, not a warning, so verification does not pass on a single pod. InService nodes
+    are not Ready nodes, nor serving pods: this is the check that the application serves (catalogue:
+    eks.inservice-is-not-node-ready).
+    """
+    dr = cfg.dr_region
+    expected = serving_nodes(cfg) if serving else 1
+
+    def dr_serves(run: RunContext) -> str:
+        group = (ctx.stack.outputs().get("entryPoints") or {}).get(dr, {}).get("targetGroupArn")
+        if not group:
+            return f"{dr} is reached through an existing ingress: no target group to read"
+        reading = ctx.aws.target_health(dr, group, expected=expected)
+        text = f"target group in {dr}: {reading.status.value}, {reading.detail}"
+        if reading.status not in ((Status.OK,) if serving else (Status.OK, Status.WARNING)):
+            raise CheckFailedError(text)
+        return text
+
+    return Check("dr_load_balancer_has_healthy_targets", dr_serves)
+
+
 def dr_health_checks(ctx: DrContext, cfg: PlatformConfig, failed_region: str | None) -> list[Check]:
     """Is the DR region fit to serve? Read from its own data: target health and nodes, and Route53 when it answers.
 
@@ -144,24 +232,8 @@ def dr_health_checks(ctx: DrContext, cfg: PlatformConfig, failed_region: str | N
     node group say what it would (catalogue: eks.active-is-not-ready).
     """
     dr = cfg.dr_region
-
-    def targets_healthy(run: RunContext) -> Any:
-        group = (ctx.stack.outputs().get("entryPoints") or {}).get(dr, {}).get("targetGroupArn")
-        if not group:
-            return None
-        return ctx.aws.target_health(dr, group)
-
-    def dr_serves(run: RunContext) -> str:
-        reading = targets_healthy(run)
-        if reading is None:
-            return f"{dr} is reached through an existing ingress: no target group to read"
-        text = f"target group in {dr}: {reading.status.value}, {reading.detail}"
-        if reading.status not in (Status.OK, Status.WARNING):
-            raise CheckFailedError(text)
-        return text
-
     checks = [
-        Check("dr_load_balancer_has_healthy_targets", dr_serves),
+        dr_targets_check(ctx, cfg, serving=False),
         reading_check(
             "dr_node_group_active",
             lambda run: ctx.aws.node_group(dr, cluster_name(cfg, "dr"), node_group_name(cfg, "dr"), None),
@@ -185,9 +257,11 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
     # --- preflight -----------------------------------------------------------------------
 
     def forced_with_a_reason(run: RunContext) -> str:
-        if run.parameters.force and not run.parameters.reason.strip():
-            raise CheckFailedError("--force overrides the RPO check and must be recorded with a --reason")
-        return f"forced: {run.parameters.reason}" if run.parameters.force else "not forced"
+        overrides = run.parameters.force or accepted_checks(run)
+        if overrides and not run.parameters.reason.strip():
+            raise CheckFailedError("--force and --accept override refusals and must be recorded with a --reason")
+        accepted = f"; accepted: {', '.join(sorted(accepted_checks(run)))}" if accepted_checks(run) else ""
+        return (f"forced: {run.parameters.reason}" if run.parameters.force else "not forced") + accepted
 
     def data_loss_under_rpo(run: RunContext) -> str:
         reading = ctx.aws.data_loss_window(dr, dr_db, cfg)
@@ -218,9 +292,9 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         Check("forced_with_a_reason", forced_with_a_reason),
         reading_check("dr_database_is_a_serving_replica", dr_replicates_from_primary),
         Check("traffic_fence_deployed", traffic_fence_deployed),
-        *dr_health_checks(ctx, cfg, failed),
+        *(acceptable(check, emergency) for check in dr_health_checks(ctx, cfg, failed)),
         # The DR region keeps copies of every recovery point: after failover they are the backups there are.
-        reading_check("dr_backups_recent", dr_backups_recent),
+        acceptable(reading_check("dr_backups_recent", dr_backups_recent), emergency),
     ]
     if emergency:
         preflight.insert(3, Check("data_loss_window_under_rpo", data_loss_under_rpo))
@@ -259,7 +333,9 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             # elasticache.disassociate-makes-standalone).
             state = f"still a read-only secondary of {primary}: {error}"
             run.record(CACHE_STATE, state)
-            warn(run, f"global datastore {global_id} did not fail over to {dr}; cache in {dr} {state}")
+            # Every cache write the application makes in DR fails until it is detached: the database and the
+            # traffic are recovered, the platform is not (the run ends non-zero, W7).
+            not_recovered(run, f"cache {group} in {dr} is {state}")
             follow_up(
                 run,
                 f"aws elasticache disassociate-global-replication-group --region {dr} "
@@ -331,7 +407,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
     def cache_state(run: RunContext) -> str:
         recorded = run.measurement(CACHE_STATE)
         if recorded and not recorded.startswith("primary in"):
-            return f"cache {recorded} (warning and follow-up recorded)"
+            return f"cache NOT RECOVERED: {recorded} (critical finding and follow-up recorded)"
         global_id = output(ctx.stack.outputs(), "cache", "globalDatastoreId")
         reading = ctx.aws.global_datastore(dr, global_id, dr)
         if reading.status not in (Status.OK, Status.WARNING):
@@ -339,12 +415,16 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         return reading.detail
 
     def notify_dr(run: RunContext) -> dict[str, Any]:
-        subject = f"dr-platform {ctx.stack.fully_qualified_name}: failed over to {dr} ({mode.value})"
+        missing = run.measurement(NOT_RECOVERED) or []
+        subject = f"dr-platform {ctx.stack.fully_qualified_name}: failed over to {dr} ({mode.value})" + (
+            f", NOT FULLY RECOVERED: {len(missing)} part(s) still down" if missing else ""
+        )
         extra = {
             "event": "failed-over",
             "activeRegion": dr,
             "failedRegion": primary,
             "cache": run.measurement(CACHE_STATE),
+            "notRecovered": missing,
         }
         return notify(ctx, run, dr, subject, extra)
 
@@ -429,7 +509,7 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
                 standalone_writer_check(ctx, cfg, "dr", dr_db),
                 Check("stack_outputs_show_dr_active", outputs_show_dr_active),
                 Check("traffic_sent_to_dr", traffic_sent_to_dr),
-                *dr_health_checks(ctx, cfg, failed)[:1],
+                dr_targets_check(ctx, cfg, serving=True),
                 Check("global_datastore_state", cache_state),
                 reading_check(
                     "dr_compute_asked_for_full_size",
@@ -603,7 +683,14 @@ def failover_graph(cfg: PlatformConfig, mode: FailoverMode | str) -> RunbookGrap
         ]
     else:
         nodes = [
-            Node(WRITER_FENCE_STEP, {}, (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT)),
+            Node(
+                WRITER_FENCE_STEP,
+                {
+                    READY_STEP: graph_reasons.WRITE_FENCE_ONCE_DR_IS_READY,
+                    ALLOW_WRITES_STEP: graph_reasons.WRITE_FENCE_ONCE_DR_IS_READY,
+                },
+                (Op.RDS_PARAMETER_APPLY, Op.RDS_REBOOT),
+            ),
             Node(FINAL_SYNC_STEP, {WRITER_FENCE_STEP: graph_reasons.FINAL_SYNC_AFTER_FENCE}, (Op.RDS_FINAL_SYNC,)),
             *nodes,
         ]

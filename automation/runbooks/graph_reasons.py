@@ -52,3 +52,8 @@ ONE_STACK_UPDATE_AT_A_TIME = (
 )
 NOTIFY_THE_OUTCOME = "publishes the verified outcome with every step's warnings and follow-ups"
 NOTIFY_THE_WINDOW = "publishes the data-loss window"
+WRITE_FENCE_ONCE_DR_IS_READY = (
+    "a planned switch stops the primary's writes only once the DR region is ready to take them (its serving nodes "
+    "Ready, its parameter group open for writes): a failure before the fence leaves production writable, and "
+    "`drctl failover abort` undoes one after it while the DR database is still a replica"
+)
