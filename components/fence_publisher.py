@@ -31,7 +31,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PlatformConfig
-from components.iam import instance_trust, lambda_log_group, lambda_log_statement, service_trust
+from components.iam import instance_trust, lambda_log_group, lambda_log_statement, role_boundary, service_trust
 from components.naming import physical_name, region_code
 
 HANDLER_SOURCE = Path(__file__).resolve().parent / "functions" / "fence_publisher.py"
@@ -82,6 +82,7 @@ class FencePublisher(pulumi.ComponentResource):
         execution_role = aws.iam.Role(
             f"{name}-function",
             name=function_name,
+            permissions_boundary=role_boundary(args["account_id"]),
             assume_role_policy=instance_trust("lambda.amazonaws.com"),
             opts=in_global,
         )
@@ -159,6 +160,7 @@ class FencePublisher(pulumi.ComponentResource):
         # catalogue: scheduler.execution-role-trust
         scheduler_role = aws.iam.Role(
             f"{name}-schedule",
+            permissions_boundary=role_boundary(args["account_id"]),
             assume_role_policy=service_trust("scheduler.amazonaws.com", args["account_id"], documented=True),
             opts=in_global,
         )
