@@ -31,7 +31,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import PlatformConfig
-from components.iam import instance_trust, lambda_log_group, lambda_log_statement, service_trust
+from components.iam import instance_trust, lambda_log_group, lambda_log_statement, role_boundary, service_trust
 from components.naming import physical_name, region_code
 
 HANDLER_SOURCE = Path(__file__).resolve().parent / "functions" / "fence_publisher.py"
@@ -83,6 +83,7 @@ class FencePublisher(pulumi.ComponentResource):
             f"{name}-function",
             name=function_name,
             assume_role_policy=instance_trust("lambda.amazonaws.com"),
+            permissions_boundary=role_boundary(args["account_id"]),
             opts=in_global,
         )
         permissions = aws.iam.RolePolicy(
@@ -160,6 +161,7 @@ class FencePublisher(pulumi.ComponentResource):
         scheduler_role = aws.iam.Role(
             f"{name}-schedule",
             assume_role_policy=service_trust("scheduler.amazonaws.com", args["account_id"], documented=True),
+            permissions_boundary=role_boundary(args["account_id"]),
             opts=in_global,
         )
         invoke = aws.iam.RolePolicy(
