@@ -15,8 +15,10 @@ erase the platform's memory, and the ways around those denies: a role created
 or re-granted without the program's boundary (which carries the same denies),
 a user, another role assumed, a key deleted (docs/security-review.md).
 - drill: drill.yml on main in environment drill. The drill stack's state,
-  control-store prefix, secrets key, tagged resources, and what a live drill
-  calls by the drill stack's names, tagged keys and zone (`live_drill_statements`).
+  control-store prefix (its DR-state authority, which raises and lowers its
+  traffic fence, journal, lock and reports), secrets key, tagged resources, and
+  what a live drill calls by the drill stack's names, tagged keys and zone
+  (`live_drill_statements`).
 - replication: S3, for the state bucket only; copies versions to the primary region.
 
 GitHub's OIDC token reaches AWS with only `aud` and `sub` usable as condition
@@ -256,20 +258,21 @@ def key_policy(
     return _document(*statements, *extra)
 
 
-def reader_through_s3(account_id: str, role_name: str, bucket_arn: str, region: str) -> dict[str, Any]:
-    """A role the prod stack creates (by name: it need not exist yet) decrypts objects of one bucket, through S3.
+def reader_through_s3(account_id: str, role_names: Sequence[str], bucket_arn: str, region: str) -> dict[str, Any]:
+    """Roles a stack creates (by name: they need not exist yet) decrypt objects of one bucket, through S3.
 
-    The fence publisher (components/fence_publisher.py) reads the DR state authority in the control store.
+    The prod and drill stacks' fence publishers (components/fence_publisher.py) read their stack's DR state
+    authority in the control store; each one's own policy allows GetObject of that one object only.
     With a Bucket Key the encryption context is the bucket's ARN (catalogue: kms.s3-bucket-key-encryption-context).
     """
     return {
-        "Sid": "FencePublisherReadsTheControlStore",
+        "Sid": "FencePublishersReadTheControlStore",
         "Effect": "Allow",
         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
         "Action": "kms:Decrypt",
         "Resource": "*",
         "Condition": {
-            "ArnLike": {"aws:PrincipalArn": [f"arn:aws:iam::{account_id}:role/{role_name}"]},
+            "ArnLike": {"aws:PrincipalArn": [f"arn:aws:iam::{account_id}:role/{name}" for name in role_names]},
             "StringEquals": {
                 "kms:ViaService": f"s3.{region}.amazonaws.com",
                 "kms:EncryptionContext:aws:s3:arn": bucket_arn,
@@ -451,6 +454,8 @@ def drill_permissions(
     ]
     prod_prefixes = [p.replace(f"/{drill_stack}", f"/{prod_stack}") for p in state_prefixes]
     return _document(
+        # drctl reads records that may not exist yet (lock.json, dr-state.json) and takes S3's 404 for "none": without
+        # ListBucket S3 answers 403 instead. catalogue: s3.missing-key-403-without-list-bucket
         {
             "Sid": "ListBuckets",
             "Effect": "Allow",
@@ -495,7 +500,8 @@ def drill_permissions(
         ),
         # Aborting a live drill (docs/fault-injection.md): the abort alarm at once, and the datapoint that keeps it
         # in ALARM. PutMetricData has no resource to scope; its namespace is the condition, and the only one, so the
-        # traffic fence's namespace (shared with prod's fence) is not granted.
+        # traffic fence's namespace (shared with prod's fence) is not granted: the drill stack's fence steps write
+        # its dr-state.json (DrillStateOnly) and its own fence publisher puts the datapoint.
         # catalogue: cloudwatch.put-metric-data-namespace-only
         {
             "Sid": "AbortDrills",
@@ -669,6 +675,10 @@ def live_drill_statements(drill_stack: str, reach: DrillStack) -> list[dict[str,
             "Condition": {"StringEquals": {"iam:PassedToService": sorted(set(PASSED_ROLES.values()))}},
         },
     ]
+    # Not granted: route53:UpdateHealthCheck (`pin_traffic_fence`, an operator's action by hand, no drill step). A
+    # health check's ARN is the id Route53 generates and Route53 has no tag conditions, so the only grant that reaches
+    # the drill stack's fence checks before they exist is `healthcheck/*`: prod's too, and a disabled or inverted
+    # fence check moves prod's traffic. catalogue: route53.health-check-arn-is-its-generated-id
     if reach.hosted_zone_id:
         # Route53 supports no aws:ResourceTag for record changes: the drill zone by its id.
         # catalogue: route53.no-resource-tag-conditions

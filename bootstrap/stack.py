@@ -79,9 +79,10 @@ def build(cfg: BootstrapConfig) -> None:
             ),
         )
 
-    # The prod stack's fence publisher reads the DR state authority in the control store.
-    publisher = fence_publisher_name(cfg.name_prefix, cfg.dr_region)
-    publisher_reads = iam.reader_through_s3(cfg.account_id, publisher, control_arn, cfg.dr_region)
+    # The prod and drill stacks' fence publishers read their DR state authority in the control store (the drill
+    # stack's DR region is the bootstrap's: its control store is this one, Pulumi.drill.yaml controlStoreUrl).
+    publishers = [fence_publisher_name(prefix, cfg.dr_region) for prefix in (cfg.name_prefix, cfg.drill_name_prefix)]
+    publisher_reads = iam.reader_through_s3(cfg.account_id, publishers, control_arn, cfg.dr_region)
 
     secrets, _ = _multi_region_key("secrets", cfg, dr, primary, key_policy(["deploy", "operator"], ["operator"]))
     drill_secrets, _ = _multi_region_key(

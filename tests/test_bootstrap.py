@@ -17,7 +17,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from automation.dr_state import AUTHORITY_KEY
+from automation.dr_state import AUTHORITY_KEY, authority_object_key
 from automation.evaluate import DeclaredResource, _RecordingMocks, _RecordingMonitor, stack_file_config
 from automation.journal import CURRENT_RUN_KEY, LOCK_KEY, s3_store
 from bootstrap import iam
@@ -559,7 +559,10 @@ IAM_ACTION_OF_CALL: dict[tuple[str, str], str | None] = {
     ("rds", "modify_db_parameter_group"): "rds:ModifyDBParameterGroup",
     ("rds", "reboot_db_instance"): "rds:RebootDBInstance",
     ("rds", "restore_db_instance_from_db_snapshot"): "rds:RestoreDBInstanceFromDBSnapshot",
+    ("route53", "get_health_check"): "route53:GetHealthCheck",
     ("route53", "get_health_check_status"): "route53:GetHealthCheckStatus",
+    ("route53", "get_hosted_zone"): "route53:GetHostedZone",
+    ("route53", "update_health_check"): "route53:UpdateHealthCheck",
     ("s3", "get_bucket_replication"): "s3:GetReplicationConfiguration",
     ("s3", "head_object"): "s3:GetObject",
     ("s3", "put_object"): "s3:PutObject",
@@ -571,6 +574,9 @@ IAM_ACTION_OF_CALL: dict[tuple[str, str], str | None] = {
 }
 # Calls made from sandbox-only code paths inside those modules (take_sandbox_backups): in the table, not granted.
 SANDBOX_ONLY_CALLS = {("rds", "copy_db_snapshot")}
+# `pin_traffic_fence` (automation/aws/actions.py): an operator pins the fence by hand (docs/operations.md); no
+# runbook or drill step calls it, and the drill role may not (test_the_drill_role_can_move_only_the_drill_stacks_fence).
+OPERATOR_ONLY_CALLS = {("route53", "get_health_check"), ("route53", "update_health_check")}
 
 
 def _client_service(node: Any, bound: dict[str, str]) -> str | None:
@@ -684,9 +690,9 @@ def decide(documents: list[dict[str, Any]], action: str, resource: str, context:
 def test_the_drill_role_allows_every_action_a_live_drill_calls_and_scopes_every_change():
     """Each action is allowed by some statement; one that changes anything only by a statement scoped to the drill
     stack (resource ARNs, its tag, or a condition), never by a bare `*`."""
-    documents = drill_role_documents()
+    documents = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
     allows = [s for doc in documents for s in statements(doc) if s["Effect"] == "Allow"]
-    for call in sorted(live_drill_calls() - SANDBOX_ONLY_CALLS):
+    for call in sorted(live_drill_calls() - SANDBOX_ONLY_CALLS - OPERATOR_ONLY_CALLS):
         action = IAM_ACTION_OF_CALL[call]
         if action is None:
             continue
@@ -787,8 +793,9 @@ def test_route53_record_changes_reach_the_configured_drill_zone_only():
     zone = "arn:aws:route53:::hostedzone/Z0DRILL0ZONE"
     assert decide(drill_role_documents(), change, zone) != "Allow"  # no zone configured: no record changes
     configured = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
-    assert decide(configured, change, zone) == "Allow"
-    assert decide(configured, change, "arn:aws:route53:::hostedzone/Z0PROD0ZONE") != "Allow"
+    for action in (change, "route53:GetHostedZone"):  # route53_view asks the zone for its name servers
+        assert decide(configured, action, zone) == "Allow"
+        assert decide(configured, action, "arn:aws:route53:::hostedzone/Z0PROD0ZONE") != "Allow"
 
 
 def test_the_live_drill_grants_keep_every_deny_of_the_security_review():
@@ -826,6 +833,26 @@ def test_the_drill_stack_file_admits_the_drill_role_to_its_clusters_and_matches_
     assert cfg.drill_name_prefix == drill["dr-platform:namePrefix"]
 
 
+def test_the_drill_stacks_fence_publisher_reads_the_bootstraps_control_store_with_a_role_the_key_admits():
+    """The drill stack's default controlStoreUrl would be `<its namePrefix>-drctl-<drRegion>`, a bucket the bootstrap
+    never creates (and anyone may name); its publisher must read where drctl writes, as the role the storage key
+    admits. catalogue: kms.s3-bucket-key-encryption-context"""
+    from components.fence_publisher import fence_publisher_name
+
+    example = yaml.safe_load((BOOTSTRAP / "Pulumi.example.yaml").read_text())["config"]
+    bootstrap = parse_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in example.items()})
+    drill = parse_platform_config(stack_file_config("drill"))
+    assert (drill.control_store_bucket, drill.control_store_prefix) == (bootstrap.control_store_bucket, "drctl")
+    assert drill.dr_region == bootstrap.dr_region
+    (statement,) = [
+        s
+        for s in statements(document(next(r for r in evaluate()[0] if r.name == "storage").inputs["policy"]))
+        if s["Sid"] == "FencePublishersReadTheControlStore"
+    ]
+    publisher = fence_publisher_name(drill.name_prefix, drill.dr_region)
+    assert f"arn:aws:iam::{ACCOUNT}:role/{publisher}" in statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+
+
 @pytest.mark.parametrize(
     ("prefix", "problem"),
     [("acme-drp", "must not name"), ("acme", "must not name"), ("Drill!", "must be 3-20 characters")],
@@ -837,19 +864,90 @@ def test_a_drill_prefix_that_would_reach_prod_or_the_bootstrap_is_refused(prefix
         parse_config({**CONFIG, "drillHostedZoneId": "/hostedzone/Z1"})
 
 
-def test_the_drill_role_cannot_raise_or_lower_prods_traffic_fence():
-    """The fence's namespace is shared by every stack and PutMetricData scopes by namespace only: a drill session
-    allowed to publish it could raise prod's fence (Route53 would answer prod's DR region only). Not granted, so a
-    full live drill's fence steps need the namespace split per stack (docs/drills.md).
+def _authority_arn(stack: str) -> str:
+    return f"arn:aws:s3:::acme-drp-drctl-us-west-2/{authority_object_key(f'organization/dr-platform/{stack}')}"
 
-    catalogue: cloudwatch.put-metric-data-namespace-only
+
+def test_the_drill_role_can_move_only_the_drill_stacks_fence():
+    """A fence step writes the stack's dr-state.json and waits for its fence publisher's datapoint and the fence alarm
+    (automation/runbooks/steps.py traffic_fence_step). The drill role writes the drill stack's authority and reads
+    what the wait reads; it can neither write prod's authority, nor put a fence datapoint (the namespace is shared
+    and PutMetricData scopes by namespace only), nor change the drill stack's publisher (its role may publish the
+    whole namespace), nor pin a fence check through Route53 (a health check is reached by its generated id only).
+
+    catalogue: cloudwatch.put-metric-data-namespace-only, route53.health-check-arn-is-its-generated-id
     """
     from components.fault_injection import ABORT_NAMESPACE
+    from components.fence_publisher import fence_publisher_name
     from components.traffic import FENCE_NAMESPACE
 
     documents = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert decide(documents, action, _authority_arn("drill")) == "Allow"
+        assert decide(documents, action, _authority_arn("prod")) == "Deny"
+    for action in ("cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarms", "route53:GetHealthCheckStatus"):
+        assert decide(documents, action, "*") == "Allow"
     assert decide(documents, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": FENCE_NAMESPACE}) != "Allow"
     assert decide(documents, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": ABORT_NAMESPACE}) == "Allow"
+    publisher = fence_publisher_name(DRILL, "us-west-2")
+    function = f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:{publisher}"
+    for action in ("lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode"):
+        assert decide(documents, action, function) != "Allow"
+    assert decide(documents, "iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/{publisher}") != "Allow"
+    assert decide(documents, "route53:UpdateHealthCheck", "arn:aws:route53:::healthcheck/0a1b2c3d-drill") != "Allow"
+
+
+def test_no_runbook_or_drill_step_pins_the_fence():
+    """The drill role is not granted UpdateHealthCheck because nothing a live drill runs calls pin_traffic_fence;
+    wiring it into a runbook must revisit that (OPERATOR_ONLY_CALLS)."""
+    callers = [
+        path.relative_to(ROOT).as_posix()
+        for pattern in ("automation/drill/*.py", "automation/runbooks/*.py", "automation/backup_verify.py")
+        for path in ROOT.glob(pattern)
+        if "pin_traffic_fence" in path.read_text()
+    ]
+    assert callers == []
+
+
+DRILL_RECORDS = (
+    AUTHORITY_KEY,
+    "dr-state/history/20261130T102500000000Z.json",
+    CURRENT_RUN_KEY,
+    "journal/runs/r1.json",
+    LOCK_KEY,
+    "lock-breaks/20261130T102500000000Z.json",
+    "pending-clears/20261130T102500000000Z.json",
+    "reports/d1.json",
+    "reports/d1.md",
+)
+
+
+@pytest.mark.parametrize("record", DRILL_RECORDS)
+def test_a_full_live_drill_keeps_the_drill_stacks_records_and_never_touches_prods(record):
+    """What drctl keeps per stack in the control store (automation/journal.py, dr_state.py, live_command.py's
+    reports), under the prefix `s3_store` gives each stack: the drill stack's read, written and deleted, prod's
+    (the same layout, another stack name) denied, whatever else allows it."""
+    documents = drill_role_documents((("drillHostedZoneId", "Z0DRILL0ZONE"),))
+    bucket = "acme-drp-drctl-us-west-2"
+    for stack, expected in (("drill", "Allow"), ("prod", "Deny")):
+        store = s3_store(f"organization/dr-platform/{stack}", bucket, client=object())
+        key = f"arn:aws:s3:::{bucket}/{store.prefix}/{record}"
+        for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+            assert decide(documents, action, key) == expected, (stack, action)
+
+
+def test_the_drill_role_reads_and_writes_its_records_through_the_control_stores_key():
+    """SSE-KMS with a Bucket Key: writing needs GenerateDataKey, reading Decrypt, both through S3 in the DR region, and
+    a missing record reads as 404 only with ListBucket. catalogue: s3.missing-key-403-without-list-bucket"""
+    policy = document(next(r for r in evaluate()[0] if r.name == "storage").inputs["policy"])
+    drill = role_arn("drill")
+    for action in ("kms:Decrypt", "kms:GenerateDataKey*"):
+        (granting,) = [
+            s for s in statements(policy) if action in as_list(s["Action"]) and drill in as_list(s["Principal"]["AWS"])
+        ]
+        assert granting["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}}
+    documents = drill_role_documents()
+    assert decide(documents, "s3:ListBucket", "arn:aws:s3:::acme-drp-drctl-us-west-2") == "Allow"
 
 
 # What each resource type a DR transition's stack update changes needs, and how the drill role reaches it.
@@ -922,14 +1020,16 @@ def test_the_drill_role_may_make_every_change_a_dr_transition_makes_to_the_drill
     assert decide(documents, "cloudwatch:DeleteAlarms", prod_alarm) != "Allow"
 
 
-def test_the_storage_key_lets_the_fence_publisher_decrypt_the_control_store_through_s3_only():
-    """The prod stack's fence publisher reads dr-state.json; the key policy has no root delegation, so it names the
-    role (which the prod stack creates later) by ARN pattern. catalogue: kms.s3-bucket-key-encryption-context"""
+def test_the_storage_key_lets_the_fence_publishers_decrypt_the_control_store_through_s3_only():
+    """The prod and drill stacks' fence publishers read their dr-state.json; the key policy has no root delegation, so
+    it names the roles (which the stacks create later) by ARN pattern. Without the drill stack's, its publisher reads
+    nothing and a full live drill's fence steps time out. catalogue: kms.s3-bucket-key-encryption-context"""
     policy = document(next(r for r in evaluate()[0] if r.name == "storage").inputs["policy"])
-    (statement,) = [s for s in statements(policy) if s["Sid"] == "FencePublisherReadsTheControlStore"]
+    (statement,) = [s for s in statements(policy) if s["Sid"] == "FencePublishersReadTheControlStore"]
     assert statement["Action"] == "kms:Decrypt"
     assert statement["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
-        f"arn:aws:iam::{statement['Principal']['AWS'].split(':')[4]}:role/acme-drp-usw2-fence-publisher"
+        f"arn:aws:iam::{ACCOUNT}:role/acme-drp-usw2-fence-publisher",
+        f"arn:aws:iam::{ACCOUNT}:role/acme-drp-drill-usw2-fence-publisher",
     ]
     assert statement["Condition"]["StringEquals"] == {
         "kms:ViaService": "s3.us-west-2.amazonaws.com",

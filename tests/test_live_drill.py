@@ -131,6 +131,9 @@ def live_world(server: MotoSandboxServer, tmp_path: Path, **overrides: str) -> I
                 store=local_store(sandbox.stack.fully_qualified_name, root=tmp_path / "control-store"),
                 simulation=False,
                 operator=OPERATOR,
+                # What `drctl drill --live` gets from the control store (commands.traffic_fence_recorder): here the
+                # sandbox's fence publisher model, as in the sandbox drill.
+                record_traffic_fence=lambda run, raised: sandbox.record_traffic_fence(raised, run.run_id),
                 error_metrics=lambda region: readiness.load_balancer_metrics(
                     load_balancer_dimension(sandbox.cfg, region)
                 ),
