@@ -84,7 +84,6 @@ class FencePublisher(pulumi.ComponentResource):
             name=function_name,
             permissions_boundary=role_boundary(args["account_id"]),
             assume_role_policy=instance_trust("lambda.amazonaws.com"),
-            permissions_boundary=role_boundary(args["account_id"]),
             opts=in_global,
         )
         permissions = aws.iam.RolePolicy(
@@ -163,7 +162,6 @@ class FencePublisher(pulumi.ComponentResource):
             f"{name}-schedule",
             permissions_boundary=role_boundary(args["account_id"]),
             assume_role_policy=service_trust("scheduler.amazonaws.com", args["account_id"], documented=True),
-            permissions_boundary=role_boundary(args["account_id"]),
             opts=in_global,
         )
         invoke = aws.iam.RolePolicy(
