@@ -132,3 +132,15 @@ def test_cloudwatch_impaired_the_pinned_failover_goes_ahead_and_failback_unpins(
         sandbox.clock.sleep(300)
         sandbox.publish_metrics()
         assert sandbox.traffic.answer(sandbox.clock.now()) == primary
+
+
+def test_the_cli_refuses_the_option_for_a_planned_switch_before_opening_the_stack() -> None:
+    from typer.testing import CliRunner
+
+    from automation.cli import app
+
+    result = CliRunner().invoke(
+        app, ["failover", "--mode", "graceful", "--fence-through-route53", "--reason", "drill", "--yes"]
+    )
+    assert result.exit_code != 0
+    assert "--fence-through-route53 is for --mode emergency only" in (str(result.exception) + result.output)
