@@ -62,6 +62,10 @@ class World:
     route53_down: bool = False
     fence_raised: bool = False
     fence_in_authority: bool | None = None
+    fence_pinned: bool = False
+    """The fence checks pinned raised through Route53's control plane (disabled, `lowered` inverted)."""
+    cloudwatch_impaired: set[str] = field(default_factory=set)
+    """Regions whose CloudWatch answers nothing (its API nor its datapoints); every other service works."""
     """What drctl last wrote into the DR state authority's traffic_fence (None: never)."""
     fenced_writers: list[str] = field(default_factory=list)
     healthy_targets: dict[str, int] = field(default_factory=dict)
@@ -309,6 +313,8 @@ class FakeAws:
         region = fence["region"]
 
         def measure() -> Reading:
+            if region in self.world.cloudwatch_impaired:
+                return Reading("traffic-fence", region, fence["alarmName"], Status.UNREACHABLE, None, "", "no alarm")
             value = "raised" if self.world.fence_raised else "lowered"
             return Reading("traffic-fence", region, fence["alarmName"], Status.OK, value, "", f"fence {value}")
 
@@ -316,7 +322,8 @@ class FakeAws:
 
     def route53_answer(self, dns_output: Mapping[str, Any], expected_region: str, *, use_api: bool = True) -> Reading:
         def measure() -> Reading:
-            region = DR if self.world.fence_raised else PRIMARY  # the fence decides where Route53 answers
+            # The fence (its data, or a pin through Route53's API) decides where Route53 answers.
+            region = DR if self.world.fence_raised or self.world.fence_pinned else PRIMARY
             status = Status.OK if region == expected_region else Status.FAILING
             return Reading("route53-answer", expected_region, "app", status, region, "", f"Route53 answers {region}")
 
@@ -328,9 +335,25 @@ class FakeAws:
         self._call("wait_for_traffic_fence", fence["region"])
         if self.world.fence_in_authority is not raised:
             raise AssertionError("drctl waited for a fence it did not write into the DR state authority")
+        if fence["region"] in self.world.cloudwatch_impaired:
+            raise AwsActionError("wait for the traffic fence", fence["alarmName"], fence["region"], "no CloudWatch")
         changed = self.world.fence_raised != raised
         self.world.fence_raised = raised
         return Outcome("fence", fence["alarmName"], fence["region"], changed, "fence", "ALARM" if raised else "OK")
+
+    def pin_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool) -> Outcome:
+        self._call("pin_traffic_fence", "us-east-1")
+        if self.world.route53_down:
+            raise RegionUnreachableError("us-east-1", OSError("route53.amazonaws.com: connect timeout"))
+        changed = self.world.fence_pinned != raised
+        self.world.fence_pinned = raised
+        return Outcome("pin", fence["alarmName"], "us-east-1", changed, "pin", "pinned" if raised else "data")
+
+    def traffic_fence_pinned(self, fence: Mapping[str, Any]) -> bool:
+        self._call("traffic_fence_pinned", "us-east-1")
+        if self.world.route53_down:
+            raise RegionUnreachableError("us-east-1", OSError("route53.amazonaws.com: connect timeout"))
+        return self.world.fence_pinned
 
     def wait_until_nodes_ready(self, region: str, cluster: str, node_group: str, desired: int) -> int:
         self._call("wait_until_nodes_ready", region)

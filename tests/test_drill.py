@@ -499,3 +499,27 @@ def test_a_switch_update_past_its_timeout_is_cancelled_and_rolled_back_without_o
     assert report["concurrent_stack_updates"] == 0
     assert (report["result"], report["as_expected"]) == ("rolled-back", True)
     assert report["final_state"] == {"activeRegion": DR, "drState": "failed-over"}
+
+
+def test_a_cache_left_not_recovered_is_a_warning_where_the_scenario_expects_it_and_says_what_to_run(
+    drill: Callable[..., dict[str, Any]],
+) -> None:
+    """W7: the region-failure drill stays as expected, but its report says the cache is not recovered and how to
+    recover it; the same item in a scenario that does not expect it is critical.
+    catalogue: elasticache.global-datastore-failover-with-primary-region-down"""
+    from types import SimpleNamespace
+
+    from automation.drill.report import _findings, passed
+
+    report = drill("region-failure")
+    [cache] = report["not_recovered"]
+    assert cache.startswith("cache ") and "read-only secondary" in cache
+    assert "to recover it: aws elasticache disassociate-global-replication-group --region us-west-2" in cache
+    warning = {"severity": "warning", "text": f"NOT RECOVERED by the failover (as this scenario expects): {cache}"}
+    assert warning in report["findings"] and report["as_expected"] and passed(report)
+    assert "NOT RECOVERED by the failover" in render_markdown(report)
+    failover = next(run for run in report["runs"] if run["runbook"] == "failover")
+    assert failover["not_recovered"] == [cache]
+
+    unexpected = _findings(SimpleNamespace(scenario=scenario_named("graceful-idle"), checkpoints={}), report)
+    assert {"severity": "critical", "text": f"NOT RECOVERED by the failover: {cache}"} in unexpected

@@ -1071,3 +1071,17 @@ def pin_traffic_fence(clients: AwsClients, fence: Mapping[str, Any], *, raised: 
     return Outcome(
         action, fence["alarmName"], ROUTE53_API_REGION, bool(changed), detail, "pinned" if raised else "data"
     )
+
+
+def traffic_fence_pinned(clients: AwsClients, fence: Mapping[str, Any]) -> bool:
+    """Whether the fence is pinned through Route53 (`pin_traffic_fence`): either fence check disabled.
+
+    Read from Route53 itself, not from a record: a pin made by hand (docs/operations.md) is undone as well.
+    Needs Route53's control plane (us-east-1).
+    """
+    route53 = clients.client("route53", ROUTE53_API_REGION)
+    with _acting("read the traffic fence's health checks", fence["alarmName"], ROUTE53_API_REGION):
+        return any(
+            route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"].get("Disabled")
+            for check_id in (fence["raisedCheckId"], fence["loweredCheckId"])
+        )

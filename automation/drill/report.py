@@ -16,7 +16,7 @@ from automation import timings
 from automation.errors import DrctlError
 from automation.journal import RunRecord, parse_iso, seconds_between
 from automation.runbook import DATA_LOSS_WINDOW, DISRUPTION_STARTED_AT
-from automation.runbooks.context import FOLLOW_UPS, WARNINGS
+from automation.runbooks.context import FOLLOW_UPS, NOT_RECOVERED, WARNINGS
 from automation.runbooks.failover import failover_graph
 from automation.sandbox import SIMULATED
 from automation.sandbox.dataplane import Survival
@@ -92,6 +92,7 @@ def build_report(
         "split_brain": failover.get("split_brain"),
         "concurrent_stack_updates": sandbox.stack.concurrent_updates,
         "cache": failover_run.measurements.get("cache_state") if failover_run else None,
+        "not_recovered": list((failover_run.measurements.get(NOT_RECOVERED) or []) if failover_run else []),
         "preflight": [
             {"name": check.name, "passed": check.passed, "detail": check.detail}
             for check in (failover_run.preflight if failover_run else [])
@@ -195,6 +196,7 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "resumed": len(run.attempts) > 1,
         "warnings": list(run.measurements.get(WARNINGS) or []),
         "follow_ups": list(run.measurements.get(FOLLOW_UPS) or []),
+        "not_recovered": list(run.measurements.get(NOT_RECOVERED) or []),
         "error": run.error,
     }
 
@@ -242,8 +244,10 @@ def _findings(drill: Drill, report: dict[str, Any]) -> list[dict[str, str]]:
     """What an operator should read first, by severity.
 
     critical: the platform did something it must not (an unexpected result, split brain, overlapping stack
-    updates, a call to the failed region, data written after the failover missing at the end); warning: a
-    missed objective, a runbook's warning; info: data that came back, follow-ups.
+    updates, a call to the failed region, data written after the failover missing at the end, a part left not
+    recovered that the scenario does not expect); warning: a missed objective, a runbook's warning, a part left
+    not recovered as the scenario expects (the sandbox models AWS refusing it); info: data that came back,
+    follow-ups.
     """
     found: list[dict[str, str]] = []
 
@@ -292,6 +296,14 @@ def _findings(drill: Drill, report: dict[str, Any]) -> list[dict[str, str]]:
                     "database-rows": "the former writer's data was restored",
                 }.get(survival.kind, "the former primary kept them")
                 add(INFO, f"{len(back)} {survival.kind} lost at failover are back in {final['region']}: {holder}")
+    expected_parts = drill.scenario.expected_not_recovered
+    for part in report["not_recovered"]:
+        # not_recovered() texts begin with the part's name and end with what recovers it.
+        expected = part.split(" ", 1)[0] in expected_parts
+        add(
+            WARNING if expected else CRITICAL,
+            f"NOT RECOVERED by the failover{' (as this scenario expects)' if expected else ''}: {part}",
+        )
     for run in report["runs"]:
         for warning in run["warnings"]:
             add(WARNING, f"{run['runbook']}: {warning}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from automation.errors import DrctlError
-from automation.runbooks.failover import FailoverMode
+from automation.runbooks.failover import CACHE_PART, FailoverMode
 
 # The sandbox's faults (automation.sandbox.Scenario), which are also the scenarios' names.
 REGION_FAILURE = "region-failure"
@@ -62,6 +62,14 @@ class DrillScenario:
     @property
     def primary_region_fails(self) -> bool:
         return REGION_FAILURE in self.before_failover
+
+    @property
+    def expected_not_recovered(self) -> frozenset[str]:
+        """Parts an emergency failover is expected to leave not recovered here: with the primary region down,
+        the sandbox refuses FailoverGlobalReplicationGroup, as AWS may (catalogue:
+        elasticache.global-datastore-failover-with-primary-region-down), and the cache stays a read-only
+        secondary until someone detaches it."""
+        return frozenset({CACHE_PART}) if self.primary_region_fails else frozenset()
 
     def expected_result(self, forced: bool) -> DrillResult:
         return self.expected_when_forced if forced and self.expected_when_forced else self.expected

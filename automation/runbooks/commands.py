@@ -581,6 +581,17 @@ def failover(
             "replica of the primary, traffic fence, lock) are never accepted. Needs --reason.",
         ),
     ] = None,
+    fence_through_route53: Annotated[
+        bool,
+        typer.Option(
+            "--fence-through-route53",
+            help="Emergency only, when the DR region's CloudWatch is impaired: pin the traffic fence through "
+            "Route53's control plane (us-east-1; disables both fence checks, inverts 'lowered') instead of "
+            "raising it through CloudWatch; preflight checks the fence checks instead of the alarm. Refused when "
+            "the primary region is us-east-1. Failback's lower_traffic_fence unpins it. Needs --reason; "
+            "recorded in the journal and the report.",
+        ),
+    ] = False,
     abandon_unfinished: AbandonOption = False,
     unreviewed_checkout_reason: UnreviewedOption = None,
     stack: StackOption = None,
@@ -598,7 +609,13 @@ def failover(
     command to resume an interrupted run. `drctl failover abort` undoes a failover that has not
     promoted the DR database yet.
     """
-    from automation.runbooks.failover import ACCEPT_OPTION, FailoverMode, accept_option, failover_runbook
+    from automation.runbooks.failover import (
+        ACCEPT_OPTION,
+        FailoverMode,
+        accept_option,
+        failover_runbook,
+        fence_through_route53_option,
+    )
 
     if context.invoked_subcommand is not None:
         return
@@ -608,6 +625,8 @@ def failover(
     if force and not (reason or "").strip():
         raise DrctlError("--force needs --reason", hint="say why losing more than the RPO is acceptable")
     accepted = accept_option(accept or [], FailoverMode(mode), reason)
+    options = {ACCEPT_OPTION: accepted} if accepted else {}
+    options |= fence_through_route53_option(fence_through_route53, FailoverMode(mode), reason)
     env = open_environment(stack, journal, local_journal)
     cfg = env.ctx.config()
     _confirm(
@@ -623,11 +642,11 @@ def failover(
         force=force,
         dry_run=dry_run,
         unreviewed_reason=unreviewed_checkout_reason,
-        options={ACCEPT_OPTION: accepted} if accepted else None,
+        options=options,
     )
     _run_runbook(
         env,
-        failover_runbook(env.ctx, mode),
+        failover_runbook(env.ctx, mode, fence_through_route53=fence_through_route53),
         parameters,
         dry_run=dry_run,
         abandon_unfinished=abandon_unfinished,

@@ -308,6 +308,12 @@ class DrAws:
             clock=self.clock,
         )
 
+    def pin_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool) -> actions.Outcome:
+        return actions.pin_traffic_fence(self.clients, fence, raised=raised)
+
+    def traffic_fence_pinned(self, fence: Mapping[str, Any]) -> bool:
+        return actions.traffic_fence_pinned(self.clients, fence)
+
     def wait_for_traffic_fence(self, fence: Mapping[str, Any], *, raised: bool, since: datetime) -> actions.Outcome:
         return actions.wait_for_traffic_fence(
             self.clients,
@@ -709,10 +715,13 @@ def follow_up(run: RunContext, text: str) -> None:
     run.log(f"follow-up: {text}")
 
 
-def not_recovered(run: RunContext, text: str) -> None:
-    """A part the run could not recover: a critical finding, a follow-up, and a non-zero exit (see commands)."""
-    _append(run, NOT_RECOVERED, text)
-    run.log(f"NOT RECOVERED: {text}")
+def not_recovered(run: RunContext, part: str, text: str, *, remedy: str) -> None:
+    """A part the run could not recover, and what recovers it: a drill finding, a follow-up, a non-zero exit
+    (see commands). The recorded text begins with `part` (the drill tells expected parts from unexpected ones by
+    it) and ends with the remedy, so every place that shows it says what to run."""
+    _append(run, NOT_RECOVERED, f"{part} {text}; to recover it: {remedy}")
+    follow_up(run, remedy)
+    run.log(f"NOT RECOVERED: {part} {text}")
 
 
 def _append(run: RunContext, key: str, text: str) -> None:

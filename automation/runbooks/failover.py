@@ -80,6 +80,8 @@ RUNBOOK = "failover"
 FENCE_FORMER_REGION = "fence-former-region"
 DNS_RECONCILED = "dns_reconciled"
 CACHE_STATE = "cache_state"
+CACHE_PART = "cache"
+"""How a not-recovered cache is named in the run's `not_recovered` list (context.not_recovered)."""
 
 
 class FailoverMode(StrEnum):
@@ -117,6 +119,28 @@ def accept_option(names: Sequence[str], mode: FailoverMode, reason: str | None) 
     if not (reason or "").strip():
         raise DrctlError("--accept needs --reason", hint="say why failing over to a less fit DR region is right")
     return ",".join(sorted(set(names)))
+
+
+FENCE_THROUGH_ROUTE53_OPTION = "fence_through_route53"
+"""RunParameters.options key ("true"): the emergency failover pins the traffic fence through Route53's control
+plane instead of waiting for the DR region's CloudWatch (R3)."""
+
+
+def fence_through_route53_option(wanted: bool, mode: FailoverMode, reason: str | None) -> dict[str, str]:
+    """`--fence-through-route53` as recorded in the run's parameters; refused before anything runs when not
+    allowed (the failed region is checked in preflight, where the stack's config is read)."""
+    if not wanted:
+        return {}
+    if mode is not FailoverMode.EMERGENCY:
+        raise DrctlError(
+            "--fence-through-route53 is for --mode emergency only: a planned switch waits until the DR region's "
+            "CloudWatch carries the fence"
+        )
+    if not (reason or "").strip():
+        raise DrctlError(
+            "--fence-through-route53 needs --reason", hint="say why the DR region's CloudWatch cannot carry the fence"
+        )
+    return {FENCE_THROUGH_ROUTE53_OPTION: "true"}
 
 
 def accepted_checks(run: RunContext) -> set[str]:
@@ -244,11 +268,16 @@ def dr_health_checks(ctx: DrContext, cfg: PlatformConfig, failed_region: str | N
     return checks
 
 
-def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
+def failover_runbook(ctx: DrContext, mode: FailoverMode | str, *, fence_through_route53: bool = False) -> Runbook:
+    """`fence_through_route53` (emergency only): the traffic fence is pinned through Route53's control plane, not
+    raised through the DR region's CloudWatch, and preflight checks that Route53 can be called instead of the
+    alarm (R3)."""
     mode = FailoverMode(mode)
     cfg = ctx.config()
     primary, dr = cfg.primary_region, cfg.dr_region
     emergency = mode is FailoverMode.EMERGENCY
+    if fence_through_route53 and not emergency:
+        raise DrctlError("the traffic fence is pinned through Route53 in an emergency failover only")
     # The emergency path treats the primary region as gone, Route53's control plane included if it lives there.
     failed = primary if emergency else None
     dr_db = db_identifier(cfg, "dr", cfg.regions["dr"].db_generation)
@@ -269,7 +298,11 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         if reading.status is Status.OK:
             return text
         if reading.status is Status.UNREACHABLE:
-            raise CheckFailedError(f"the DR region does not answer: {text}")
+            if not fence_through_route53:
+                raise CheckFailedError(f"the DR region does not answer: {text}")
+            # Its CloudWatch is the impairment the pin works round: the replica's lag history is unreadable, so
+            # the window is unknown (the DR database itself answered dr_database_is_a_serving_replica).
+            text = f"unknown, {dr}'s CloudWatch does not answer ({text})"
         if run.parameters.force:
             return f"OVERRIDDEN by --force ({run.parameters.reason}): {text}"
         raise CheckFailedError(f"{text}; failing over now may lose more than the RPO of {cfg.rpo_seconds} s")
@@ -284,6 +317,17 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             raise CheckFailedError(f"traffic fence: {reading.detail}")
         return reading.detail
 
+    def traffic_fence_pinnable(run: RunContext) -> str:
+        # The pin is UpdateHealthCheck, served only from us-east-1 (catalogue: route53.control-plane-us-east-1).
+        if not route53_readable(failed):
+            raise CheckFailedError(
+                f"Route53's control plane is in the failed region {failed}: the fence cannot be pinned through it; "
+                f"it must come from {dr}'s CloudWatch (run without --fence-through-route53)"
+            )
+        fence = output(ctx.stack.outputs(), "dns", "fence")
+        now = "already pinned" if ctx.aws.traffic_fence_pinned(fence) else "following their data"
+        return f"fence checks of {fence['alarmName']} readable through Route53 ({now})"
+
     def dr_backups_recent(run: RunContext) -> Any:
         return ctx.aws.recovery_point_age(dr, output(ctx.stack.outputs(), "backupVaults", dr, "name"))
 
@@ -291,7 +335,9 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         state_is(ctx, DrState.STEADY),
         Check("forced_with_a_reason", forced_with_a_reason),
         reading_check("dr_database_is_a_serving_replica", dr_replicates_from_primary),
-        Check("traffic_fence_deployed", traffic_fence_deployed),
+        Check("traffic_fence_pinnable_through_route53", traffic_fence_pinnable)
+        if fence_through_route53
+        else Check("traffic_fence_deployed", traffic_fence_deployed),
         *(acceptable(check, emergency) for check in dr_health_checks(ctx, cfg, failed)),
         # The DR region keeps copies of every recovery point: after failover they are the backups there are.
         acceptable(reading_check("dr_backups_recent", dr_backups_recent), emergency),
@@ -335,10 +381,11 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
             run.record(CACHE_STATE, state)
             # Every cache write the application makes in DR fails until it is detached: the database and the
             # traffic are recovered, the platform is not (the run ends non-zero, W7).
-            not_recovered(run, f"cache {group} in {dr} is {state}")
-            follow_up(
+            not_recovered(
                 run,
-                f"aws elasticache disassociate-global-replication-group --region {dr} "
+                CACHE_PART,
+                f"{group} in {dr} is {state}",
+                remedy=f"aws elasticache disassociate-global-replication-group --region {dr} "
                 f"--global-replication-group-id {global_id} --replication-group-id {group} "
                 f"--replication-group-region {dr}  (the DR cache then takes writes on its own; failback prepare "
                 "re-seeds it)",
@@ -433,8 +480,12 @@ def failover_runbook(ctx: DrContext, mode: FailoverMode | str) -> Runbook:
         traffic_fence_step(
             ctx,
             raised=True,
-            description=f"traffic fence raised in {dr}'s CloudWatch: Route53 answers {dr} only, also when {primary} "
+            description=f"traffic fence pinned raised through Route53's control plane ({dr}'s CloudWatch bypassed): "
+            f"Route53 answers {dr} only, also when {primary} returns; failback unpins it"
+            if fence_through_route53
+            else f"traffic fence raised in {dr}'s CloudWatch: Route53 answers {dr} only, also when {primary} "
             "returns (data plane; no Route53 control-plane call)",
+            through_route53=fence_through_route53,
         ),
         clients_moved_step(ctx, "dr"),
         scale_compute_step(ctx, cfg, "dr"),

@@ -274,13 +274,20 @@ def fence_writer_step(
     )
 
 
-def traffic_fence_step(ctx: DrContext, *, raised: bool, description: str) -> Step:
+def traffic_fence_step(ctx: DrContext, *, raised: bool, description: str, through_route53: bool = False) -> Step:
     """`raise_traffic_fence` / `lower_traffic_fence`: write the fence into the DR state authority, then wait until
     the fence publisher's data (what Route53 reads) and the fence alarm say so. Safe to repeat.
 
     The authority, not drctl, keeps the fence standing: the publisher puts its value every minute whether or
     not drctl runs (components/fence_publisher.py; catalogue: route53.last-known-status-is-for-brief-gaps).
+
+    `through_route53` (raising only; R3: the DR region's CloudWatch impaired): the authority is written all the
+    same, so the data agrees once CloudWatch answers, but the fence is pinned through Route53's control plane
+    instead of waiting for the alarm. Lowering undoes a pin after the data says lowered, whoever made it: until
+    then the pin keeps Route53 on the DR region.
     """
+    if through_route53 and not raised:
+        raise ValueError("only raising the fence may go through Route53; lowering undoes a pin by itself")
 
     def flip(run: RunContext) -> dict[str, Any]:
         fence = output(ctx.stack.outputs(), "dns", "fence")
@@ -291,10 +298,19 @@ def traffic_fence_step(ctx: DrContext, *, raised: bool, description: str) -> Ste
             )
         written_at = ctx.clock.now()
         ctx.record_traffic_fence(run, raised)
-        outcome = ctx.aws.wait_for_traffic_fence(fence, raised=raised, since=written_at)
+        moved_at = written_at
+        if through_route53:
+            # catalogue: route53.disabled-check-is-healthy-inverted-unhealthy
+            outcome = ctx.aws.pin_traffic_fence(fence, raised=True)
+        else:
+            outcome = ctx.aws.wait_for_traffic_fence(fence, raised=raised, since=written_at)
+            if not raised and ctx.aws.traffic_fence_pinned(fence):
+                # The data says lowered now: unpinned, the checks follow it and Route53 answers by the records.
+                outcome = ctx.aws.pin_traffic_fence(fence, raised=False)
+                moved_at = ctx.clock.now()
         if outcome.changed or run.measurement(TRAFFIC_MOVED_AT) is None:
-            # The flip estimate (route53.fence-flip-time) runs from the authority's write.
-            run.record(TRAFFIC_MOVED_AT, iso(written_at))
+            # The flip estimate (route53.fence-flip-time) runs from the authority's write (or the unpin).
+            run.record(TRAFFIC_MOVED_AT, iso(moved_at))
         return {"alarm": fence["alarmName"], "state": outcome.state, "changed": outcome.changed}
 
     return ctx.step(
