@@ -563,6 +563,7 @@ LIVE_DRILL_READS = (
     "elasticache:Describe*",
     "elasticloadbalancing:Describe*",
     "rds:Describe*",
+    "route53:GetHealthCheck",
     "route53:GetHealthCheckStatus",
     "route53:GetChange",
     "s3:DescribeJob",
@@ -675,7 +676,8 @@ def live_drill_statements(drill_stack: str, reach: DrillStack) -> list[dict[str,
             "Condition": {"StringEquals": {"iam:PassedToService": sorted(set(PASSED_ROLES.values()))}},
         },
     ]
-    # Not granted: route53:UpdateHealthCheck (`pin_traffic_fence`, an operator's action by hand, no drill step). A
+    # Not granted: route53:UpdateHealthCheck (`pin_traffic_fence`: an operator's failover with
+    # --fence-through-route53, or by hand; no drill step pins, and lowering only unpins a pin already made). A
     # health check's ARN is the id Route53 generates and Route53 has no tag conditions, so the only grant that reaches
     # the drill stack's fence checks before they exist is `healthcheck/*`: prod's too, and a disabled or inverted
     # fence check moves prod's traffic. catalogue: route53.health-check-arn-is-its-generated-id

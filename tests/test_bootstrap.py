@@ -574,9 +574,11 @@ IAM_ACTION_OF_CALL: dict[tuple[str, str], str | None] = {
 }
 # Calls made from sandbox-only code paths inside those modules (take_sandbox_backups): in the table, not granted.
 SANDBOX_ONLY_CALLS = {("rds", "copy_db_snapshot")}
-# `pin_traffic_fence` (automation/aws/actions.py): an operator pins the fence by hand (docs/operations.md); no
-# runbook or drill step calls it, and the drill role may not (test_the_drill_role_can_move_only_the_drill_stacks_fence).
-OPERATOR_ONLY_CALLS = {("route53", "get_health_check"), ("route53", "update_health_check")}
+# `pin_traffic_fence` (automation/aws/actions.py): an operator's emergency failover with --fence-through-route53 (or
+# by hand, docs/operations.md); no drill step pins, and the drill role may not
+# (test_the_drill_role_can_move_only_the_drill_stacks_fence). Lowering the fence reads the checks (GetHealthCheck,
+# granted) and unpins only a pin an operator made.
+OPERATOR_ONLY_CALLS = {("route53", "update_health_check")}
 
 
 def _client_service(node: Any, bound: dict[str, str]) -> str | None:
@@ -897,16 +899,24 @@ def test_the_drill_role_can_move_only_the_drill_stacks_fence():
     assert decide(documents, "route53:UpdateHealthCheck", "arn:aws:route53:::healthcheck/0a1b2c3d-drill") != "Allow"
 
 
-def test_no_runbook_or_drill_step_pins_the_fence():
-    """The drill role is not granted UpdateHealthCheck because nothing a live drill runs calls pin_traffic_fence;
-    wiring it into a runbook must revisit that (OPERATOR_ONLY_CALLS)."""
-    callers = [
+def test_no_drill_step_pins_the_fence():
+    """The drill role is not granted UpdateHealthCheck because a live drill never pins the fence: pinning is the
+    emergency failover's --fence-through-route53 (an operator's), and the fence step pins only behind it or to undo a
+    pin already made. A drill module that asks for the pin must revisit OPERATOR_ONLY_CALLS."""
+    drill_modules = [
         path.relative_to(ROOT).as_posix()
-        for pattern in ("automation/drill/*.py", "automation/runbooks/*.py", "automation/backup_verify.py")
-        for path in ROOT.glob(pattern)
-        if "pin_traffic_fence" in path.read_text()
+        for path in ROOT.glob("automation/drill/*.py")
+        if "fence_through_route53" in path.read_text() or "pin_traffic_fence" in path.read_text()
     ]
-    assert callers == []
+    assert drill_modules == []
+    pinning = [
+        path.relative_to(ROOT).as_posix()
+        for path in ROOT.glob("automation/runbooks/*.py")
+        if "aws.pin_traffic_fence(" in path.read_text()
+    ]
+    assert pinning == ["automation/runbooks/steps.py"]
+    step = (ROOT / "automation/runbooks/steps.py").read_text()
+    assert "if through_route53" in step and "traffic_fence_pinned(fence)" in step
 
 
 DRILL_RECORDS = (
