@@ -372,6 +372,11 @@ def test_live_drills_run_on_the_drill_stack_with_the_drill_role_from_main():
     assert job["if"].startswith("github.ref == 'refs/heads/main'")
     assert job["env"]["STACK"] == "${{ vars.DRILL_STACK || 'organization/dr-platform/drill' }}"
     assert job["env"]["SCOPE"] == jobs("drill")["drill"]["env"]["SCOPE"]  # the same schedules and scopes
+    # Its own self-hosted runner: hours-long drills outlive GitHub-hosted jobs (6 h), and the deploy runner's
+    # group admits deploy.yml only.
+    assert job["runs-on"] == "${{ vars.DRILL_RUNNER_LABEL || 'ubuntu-24.04' }}"
+    (check,) = [s for s in job["steps"] if "DRILL_RUNNER_LABEL" in s.get("run", "")]
+    assert 'if [ -z "$DRILL_RUNNER_LABEL" ]; then' in check["run"] and "exit 1" in check["run"]
     (credentials,) = [s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", "")]
     assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DRILL_ROLE_ARN }}"
     assert credentials["with"]["role-duration-seconds"] == 43200
