@@ -52,20 +52,23 @@ def build_report(run: RunRecord, runbook: Runbook) -> dict[str, Any]:
         "measurements": other,
         "preflight": [_check(check) for check in run.preflight],
         "steps": [
-            {
-                "name": step.name,
-                "group": step.group,
-                "status": step.status.value,
-                "started_at": step.started_at,
-                "finished_at": step.finished_at,
-                "duration_seconds": step.duration_seconds,
-                "attempts": step.attempts,
-                "error": step.error,
-                "detail": step.detail,
-                "checks": [_check(check) for check in step.checks],
-            }
+            {**step_fields(step), "detail": step.detail, "checks": [_check(check) for check in step.checks]}
             for step in run.steps
         ],
+    }
+
+
+def step_fields(step: Any) -> dict[str, Any]:
+    """What every report says of a step (run reports here, drill reports in automation.drill.report)."""
+    return {
+        "name": step.name,
+        "group": step.group,
+        "status": step.status.value,
+        "started_at": step.started_at,
+        "finished_at": step.finished_at,
+        "duration_seconds": step.duration_seconds,
+        "attempts": step.attempts,
+        "error": step.error,
     }
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from automation import timings
 from automation.errors import DrctlError
 from automation.journal import RunRecord, parse_iso, seconds_between
+from automation.report import step_fields
 from automation.runbook import DATA_LOSS_WINDOW, DISRUPTION_STARTED_AT
 from automation.runbooks.context import FOLLOW_UPS, NOT_RECOVERED, WARNINGS
 from automation.runbooks.failover import failover_graph
@@ -120,18 +121,7 @@ def build_report(
 
 def step_row(run: RunRecord, step: Any) -> dict[str, Any]:
     """One step of a run as the report lists it (sandbox and live drills)."""
-    return {
-        "runbook": run.runbook,
-        "run_id": run.run_id,
-        "name": step.name,
-        "group": step.group,
-        "status": step.status.value,
-        "started_at": step.started_at,
-        "finished_at": step.finished_at,
-        "duration_seconds": step.duration_seconds,
-        "attempts": step.attempts,
-        "error": step.error,
-    }
+    return {"runbook": run.runbook, "run_id": run.run_id, **step_fields(step)}
 
 
 def rto_measure(drill: Drill, run: RunRecord | None) -> dict[str, Any]:
